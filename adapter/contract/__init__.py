@@ -27,10 +27,11 @@ from ._dates import (
     parse_local_iso,
     parse_wire_datetime,
 )
-from ._types import MA_TTHC_RE, Bit, MaTTHCCode, ErrorCode, Flag, IntAmount, StrAmount, WireDate, WireStr
+from ._types import MA_TTHC_RE, Bit, ErrorCode, Flag, IntAmount, MaTTHCCode, StrAmount, WireDate, WireStr
 from .payment import (
     PAID,
     PROTOCOL_VERSION,
+    BienLai,
     BillLookupReply,
     BillLookupRequest,
     CallbackReply,
@@ -44,7 +45,6 @@ from .payment import (
     QueryReply,
     QueryRequest,
     StatementRow,
-    BienLai,
     parse_init_reply,
 )
 from .portal import (
@@ -55,9 +55,9 @@ from .portal import (
     AuthRequest,
     CapNhatTienDoHoSoMCRequest,
     CoQuan,
-    DiaChi,
     DanhGia,
     DanhSachHoSoRequest,
+    DiaChi,
     DinhDanh,
     DongBoDanhGiaRequest,
     DongBoHoSoMCRequest,

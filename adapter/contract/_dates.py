@@ -6,7 +6,7 @@ goes through one zone object here; naive datetimes are taken to be local already
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -47,7 +47,7 @@ def validate_wire_datetime(value: str) -> str:
 
 
 def now_wire() -> str:
-    return format_wire_datetime(datetime.now(timezone.utc))
+    return format_wire_datetime(datetime.now(UTC))
 
 
 def parse_local_iso(value: str) -> datetime:

@@ -93,8 +93,11 @@ WireDate = Annotated[str, BeforeValidator(_date_in), AfterValidator(validate_wir
 """``yyyyMMddHHmmss`` (Asia/Ho_Chi_Minh) or ``""``; impossible dates are refused."""
 
 
-def code_of(enum: type[StrEnum], *, allow_empty: bool = True) -> Any:
-    """A wire code validated against ``enum``'s values (ints accepted, ``""`` when allowed)."""
+def code_check(enum: type[StrEnum], *, allow_empty: bool = True) -> AfterValidator:
+    """Validator of a wire code against ``enum``'s values (``""`` allowed when ``allow_empty``).
+
+    Used as ``Annotated[str, BeforeValidator(_to_str), code_check(Enum)]`` so type checkers see a str.
+    """
     allowed = code_values(enum)
     name = enum.__name__
 
@@ -105,7 +108,10 @@ def code_of(enum: type[StrEnum], *, allow_empty: bool = True) -> Any:
             raise ValueError(f"unknown {name} code {value!r}; expected one of {sorted(allowed, key=_num)}")
         return value
 
-    return Annotated[str, BeforeValidator(_to_str), AfterValidator(check)]
+    return AfterValidator(check)
+
+
+to_str = BeforeValidator(_to_str)
 
 
 def _num(code: str) -> tuple[int, str]:

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
 from ._base import WireModel
 from ._codes import LoaiPhiLePhi, MaDichVu, TrangThaiGD
-from ._types import IntAmount, StrAmount, WireDate, WireStr, code_of
+from ._types import IntAmount, StrAmount, WireDate, WireStr, code_check, to_str
 from .signature import MessageType, sign, verify
 
 PROTOCOL_VERSION = "1.0.6"
 PAID = "00"
 
-MaDichVuCode = code_of(MaDichVu)
-LoaiPhiCode = code_of(LoaiPhiLePhi)
-TrangThaiGDCode = code_of(TrangThaiGD)
+MaDichVuCode = Annotated[str, to_str, code_check(MaDichVu)]
+LoaiPhiCode = Annotated[str, to_str, code_check(LoaiPhiLePhi)]
+TrangThaiGDCode = Annotated[str, to_str, code_check(TrangThaiGD)]
 
 
 class _Signed(WireModel):
@@ -255,6 +255,7 @@ class StatementRow(WireModel):
 __all__ = [
     "PAID",
     "PROTOCOL_VERSION",
+    "BienLai",
     "BillLookupReply",
     "BillLookupRequest",
     "CallbackReply",
@@ -268,6 +269,5 @@ __all__ = [
     "QueryReply",
     "QueryRequest",
     "StatementRow",
-    "BienLai",
     "parse_init_reply",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -17,16 +17,16 @@ from ._codes import (
     LoaiPhiLePhi,
     TrangThaiHoSo,
 )
-from ._types import Bit, ErrorCode, Flag, MaTTHCCode, StrAmount, WireDate, WireStr, code_of
+from ._types import Bit, ErrorCode, Flag, MaTTHCCode, StrAmount, WireDate, WireStr, code_check, to_str
 
-TrangThaiCode = code_of(TrangThaiHoSo, allow_empty=False)
-KenhCode = code_of(KenhThucHien)
-HinhThucCode = code_of(HinhThuc)
-LoaiDoiTuongCode = code_of(LoaiDoiTuong)
-LoaiPhiCode = code_of(LoaiPhiLePhi)
-HinhThucThuCode = code_of(HinhThucThu)
-LoaiDinhDanhCode = code_of(LoaiDinhDanh, allow_empty=False)
-TaiSuDungCode = code_of(DuocTaiSuDung)
+TrangThaiCode = Annotated[str, to_str, code_check(TrangThaiHoSo, allow_empty=False)]
+KenhCode = Annotated[str, to_str, code_check(KenhThucHien)]
+HinhThucCode = Annotated[str, to_str, code_check(HinhThuc)]
+LoaiDoiTuongCode = Annotated[str, to_str, code_check(LoaiDoiTuong)]
+LoaiPhiCode = Annotated[str, to_str, code_check(LoaiPhiLePhi)]
+HinhThucThuCode = Annotated[str, to_str, code_check(HinhThucThu)]
+LoaiDinhDanhCode = Annotated[str, to_str, code_check(LoaiDinhDanh, allow_empty=False)]
+TaiSuDungCode = Annotated[str, to_str, code_check(DuocTaiSuDung)]
 
 Str50 = Field(default=None, max_length=50)
 
