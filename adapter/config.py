@@ -1,0 +1,198 @@
+"""Configuration: one TOML file, every key overridable by ``DVCSYNC_…`` environment variables
+(``__`` between levels, e.g. ``DVCSYNC_PORTAL__ADAPTER_URL``), secrets also from files.
+
+Precedence, highest first: explicit overrides (CLI) > environment > TOML file > defaults.
+Unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "DVCSYNC_CONFIG"
+DEFAULT_CONFIG = Path("dvcsync.toml")
+Transport = Literal["rest", "soap"]
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProvinceSettings(_Section):
+    source_url: str = "sqlite:///onestop.db"
+    sink_url: str = ""
+    mappings: Path = Path("mappings")
+
+    @property
+    def effective_sink_url(self) -> str:
+        return self.sink_url or self.source_url
+
+
+def _read_secret(path: Path | None, what: str) -> SecretStr | None:
+    if path is None:
+        return None
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} from {path}: {exc.strerror}") from None
+
+
+class PortalSettings(_Section):
+    adapter_url: str = "http://127.0.0.1:8080/dvcqg"
+    auth_endpoint: str = "/auth"
+    integration_endpoint: str = "/integration"
+    share_endpoint: str = "/share"
+    soap_url: str = "http://127.0.0.1:8080/soap"
+    transport: Transport = "rest"
+    transport_by_service: dict[str, Transport] = Field(default_factory=dict)
+    username: str = "dvcsync"
+    password: SecretStr = SecretStr("dvcsync")
+    password_file: Path | None = None
+    dstcode: str = "H40-DEMO"
+    madonvi: str = "000.00.00.H40"
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    rate_limit: float = Field(default=20.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    session_ttl_s: float = Field(default=540.0, gt=0, description="re-login before the portal expires us")
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> PortalSettings:
+        secret = _read_secret(self.password_file, "portal.password")
+        if secret is not None:
+            self.password = secret
+        return self
+
+    def transport_for(self, service: str) -> Transport:
+        return self.transport_by_service.get(service, self.transport)
+
+
+class PaymentSettings(_Section):
+    init_url: str = "http://127.0.0.1:8080/payment/init"
+    query_url: str = "http://127.0.0.1:8080/payment/query"
+    bill_url: str = "http://127.0.0.1:8080/payment/bill"
+    partner_code: str = "H40-DEMO"
+    secret: SecretStr = SecretStr("khoa-bi-mat-thu-nghiem")
+    secret_file: Path | None = None
+    callback_message_type: str = "CONFIRM"
+    poll_min_age_s: float = Field(default=30 * 60, ge=0)
+    poll_max_age_s: float = Field(default=3 * 24 * 3600, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_from_file(self) -> PaymentSettings:
+        secret = _read_secret(self.secret_file, "payment.secret")
+        if secret is not None:
+            self.secret = secret
+        return self
+
+
+class StateSettings(_Section):
+    url: str = "sqlite:///dvcsync-state.db"
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)
+
+
+_EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
+
+
+class ScheduleSettings(_Section):
+    push: str = "every 60s"
+    pull: str = "every 60s"
+    payments: str = "every 5m"
+    catalogue: str = "every 24h"
+    reconcile: str = "every 24h"
+
+    @field_validator("push", "pull", "payments", "catalogue", "reconcile")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        text = value.strip()
+        if _EVERY.match(text) or len(text.split()) == 5:
+            return text
+        raise ValueError(f"{value!r} is neither 'every <n>s|m|h' nor a 5-field cron expression")
+
+
+class Settings(BaseSettings):
+    """The whole configuration. ``Settings.load()`` is the way in."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DVCSYNC_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    province: ProvinceSettings = Field(default_factory=ProvinceSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
+    payment: PaymentSettings = Field(default_factory=PaymentSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives through init kwargs (see load); environment wins over it.
+        return (env_settings, init_settings)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:
+        """Read ``path`` (or ``$DVCSYNC_CONFIG``, or ``./dvcsync.toml`` if present), then the
+        environment, then ``overrides`` (nested dicts by section)."""
+        file = _config_path(path)
+        data: dict[str, Any] = {}
+        if file is not None:
+            try:
+                data = tomllib.loads(file.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise ConfigError(f"{file}: cannot read configuration: {exc.strerror}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+        for section, values in overrides.items():
+            data.setdefault(section, {}).update(values)
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            where = str(file) if file else "configuration"
+            lines = []
+            for error in exc.errors(include_url=False):
+                key = ".".join(str(p) for p in error.get("loc", ()))
+                msg = error.get("msg", "invalid").removeprefix("Value error, ")
+                if error.get("type") == "extra_forbidden":
+                    msg = "unknown key"
+                lines.append(f"{where}: {key}: {msg}")
+            raise ConfigError("\n".join(lines)) from None
+
+
+def _config_path(path: str | Path | None) -> Path | None:
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None

@@ -1,0 +1,185 @@
+"""The mapping-spec format: pydantic models that reject anything unknown at load time.
+
+A spec says how one provincial record becomes one contract record (or, inbound, one provincial
+row). Every field takes its value from exactly one *source* (``path``, ``paths``, ``const``,
+``template``, ``each``, ``exists``) and then goes through optional transforms (``code``,
+``map_values``, ``format``, ``default``, ``max_length``) and checks (``required``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+DottedPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
+Scalar = str | int | bool | None
+
+Format = Literal[
+    "text",  # str(value), stripped
+    "datetime",  # ISO 8601 local (province) → yyyyMMddHHmmss (wire)
+    "wire_datetime",  # yyyyMMddHHmmss (wire) → ISO 8601 local (province)
+    "int",  # whole number
+    "amount",  # whole VND as text
+    "bit",  # truthy → "1", falsy → "0"
+    "flag",  # truthy → "True", falsy → "False"
+    "ascii",  # strip diacritics (payment texts must be plain ASCII)
+    "upper",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChildSpec(_Strict):
+    """A child table read with its parent (``<table>.ho_so_id = parent.id``)."""
+
+    table: Identifier
+    foreign_key: Identifier = "ho_so_id"
+    order_by: list[Identifier] = Field(default_factory=lambda: ["id"])
+
+
+class SourceSpec(_Strict):
+    """Where the records come from in the province's database."""
+
+    table: Identifier
+    key: Identifier = "id"
+    record_key: Identifier = Field(description="column that names the record in errors, e.g. so_ho_so")
+    updated_at: Identifier | None = Field(default=None, description="change-tracking column")
+    children: dict[Identifier, ChildSpec] = Field(default_factory=dict)
+
+
+class FieldSpec(_Strict):
+    """How one output field is made."""
+
+    # --- sources (exactly one)
+    path: DottedPath | None = Field(default=None, description="column, child.column or parent.column")
+    paths: list[DottedPath] | None = Field(default=None, description="first non-empty of these")
+    const: Scalar = Field(default=None, description="a constant value")
+    template: str | None = Field(default=None, description="Python format string over the record")
+    each: Identifier | None = Field(default=None, description="child list to map item by item")
+    exists: Identifier | None = Field(default=None, description="child list: '1' if any item matches")
+    # --- for each / exists
+    mapping: Identifier | None = Field(default=None, description="mapping applied to each child item")
+    where: dict[Identifier, Scalar | list[Scalar]] | None = None
+    # --- transforms
+    code: Identifier | None = Field(default=None, description="code table (mappings/codes/<name>.yaml)")
+    attr: Identifier | None = Field(default=None, description="attribute of an object-valued code entry")
+    reverse: bool = Field(default=False, description="look the code table up from value to key")
+    as_of: DottedPath | None = Field(default=None, description="date path for dated code tables")
+    map_values: dict[str, Scalar] | None = Field(default=None, description="inline code table")
+    format: Format | None = None
+    default: Scalar = None
+    max_length: int | None = Field(default=None, gt=0)
+    on_overflow: Literal["error", "truncate"] = "error"
+    # --- checks and handling
+    required: bool = False
+    personal: bool = Field(default=False, description="personal data: masked in errors and logs")
+    omit_empty: bool = Field(default=False, description="leave the field out when empty")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldSpec:
+        sources = [
+            name
+            for name in ("path", "paths", "const", "template", "each", "exists")
+            if getattr(self, name) is not None
+        ]
+        if len(sources) != 1:
+            found = ", ".join(sources) or "none"
+            raise ValueError(
+                f"a field needs exactly one of path, paths, const, template, each, exists (found: {found})"
+            )
+        if self.each is not None and self.mapping is None:
+            raise ValueError("'each' needs 'mapping': the mapping applied to every child item")
+        if self.mapping is not None and self.each is None:
+            raise ValueError("'mapping' only goes with 'each'")
+        if self.where is not None and self.each is None and self.exists is None:
+            raise ValueError("'where' only goes with 'each' or 'exists'")
+        if (self.attr or self.as_of or self.reverse) and self.code is None:
+            raise ValueError("'attr', 'as_of' and 'reverse' only go with 'code'")
+        if self.code is not None and self.map_values is not None:
+            raise ValueError("use either 'code' or 'map_values', not both")
+        if self.template is not None:
+            for name in re.findall(r"{([^}:!]*)", self.template):
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
+                    raise ValueError(f"template placeholder {{{name}}} must be a column path")
+        return self
+
+
+class ItemsOf(_Strict):
+    """This mapping applies to each item of a child list of another mapping's records."""
+
+    mapping: Identifier
+    child: Identifier
+
+
+class MappingSpec(_Strict):
+    """One spec file: ``mappings/<name>.yaml``."""
+
+    name: Identifier
+    description: str = ""
+    direction: Literal["outbound", "inbound"] = "outbound"
+    output: str = Field(description="contract model (outbound) or province table (inbound)")
+    source: SourceSpec | None = Field(default=None, description="only for top-level outbound mappings")
+    items_of: ItemsOf | None = Field(
+        default=None, description="applied to each item of another mapping's child list (e.g. steps)"
+    )
+    record_key: str | None = Field(
+        default=None, description="field that names a record in errors (defaults to the source's)"
+    )
+    allow_extra_fields: bool = Field(
+        default=False, description="allow output fields the contract model does not declare"
+    )
+    fields: dict[str, FieldSpec]
+
+    @model_validator(mode="after")
+    def _fields_present(self) -> MappingSpec:
+        if not self.fields:
+            raise ValueError("a mapping needs at least one field")
+        if self.source is not None and self.items_of is not None:
+            raise ValueError("a mapping reads either its own 'source' or 'items_of' another, not both")
+        return self
+
+
+# ---------------------------------------------------------------- code tables
+
+
+class DatedEntry(_Strict):
+    key: str
+    value: Scalar | dict[str, Scalar]
+    valid_from: date | None = None
+    valid_to: date | None = None
+    successor: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DatedEntry:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        return self
+
+
+class CodeTableSpec(_Strict):
+    """``mappings/codes/<name>.yaml``: a key → value table, optionally dated with successors."""
+
+    name: Identifier
+    description: str = ""
+    dated: bool = False
+    entries: dict[str, Scalar | dict[str, Scalar]] | list[DatedEntry]
+    default: Scalar | dict[str, Scalar] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stringify_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("entries"), dict):
+            data = {**data, "entries": {str(k): v for k, v in data["entries"].items()}}
+        return data
+
+    @model_validator(mode="after")
+    def _shape(self) -> CodeTableSpec:
+        if self.dated != isinstance(self.entries, list):
+            raise ValueError("a dated table lists its entries (- key: ...); a plain table maps key: value")
+        return self
