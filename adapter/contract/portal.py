@@ -116,7 +116,8 @@ class HoSo(WireModel):
     """One dossier of ``DongBoHoSoMC`` (§2.1).
 
     Only the six fields of ``REQUIRED_DOSSIER_FIELDS`` must be filled (``NgayTiepNhan`` may be empty
-    while the dossier is still status 1, not yet received); every other field may be absent or ``""``.
+    or absent while the dossier is still status 1, not yet received; it is then emitted as ``""``);
+    every other field may be absent or ``""``.
     """
 
     MaHoSo: WireStr = Field(min_length=1, max_length=100)
@@ -135,7 +136,7 @@ class HoSo(WireModel):
     SoDienThoai: WireStr | None = None
     TrichYeuHoSo: WireStr | None = Field(default=None, max_length=1000)
     NgayNopHoSo: WireDate | None = None
-    NgayTiepNhan: WireDate
+    NgayTiepNhan: WireDate = ""  # absent only while status 1 (not yet received): checked below
     NgayHenTra: WireDate | None = None
     NgayTra: WireDate | None = None
     NgayKetThucXuLy: WireDate | None = None
