@@ -78,6 +78,9 @@ def _to_error_code(value: Any) -> Any:
 ErrorCode = Annotated[int, BeforeValidator(_to_error_code)]
 """Portal reply code; ``0``, ``"0"`` and ``"00"`` all mean success. Emitted as an int."""
 
+to_error_code = BeforeValidator(_to_error_code)
+"""For reply codes with a closed set of values: ``Annotated[Literal[0, 1, -1], to_error_code]``."""
+
 
 def _date_in(value: Any) -> Any:
     from datetime import datetime

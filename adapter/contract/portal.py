@@ -17,7 +17,18 @@ from ._codes import (
     LoaiPhiLePhi,
     TrangThaiHoSo,
 )
-from ._types import Bit, ErrorCode, Flag, MaTTHCCode, StrAmount, WireDate, WireStr, code_check, to_str
+from ._types import (
+    Bit,
+    ErrorCode,
+    Flag,
+    MaTTHCCode,
+    StrAmount,
+    WireDate,
+    WireStr,
+    code_check,
+    to_error_code,
+    to_str,
+)
 
 TrangThaiCode = Annotated[str, to_str, code_check(TrangThaiHoSo, allow_empty=False)]
 KenhCode = Annotated[str, to_str, code_check(KenhThucHien)]
@@ -454,7 +465,10 @@ class ThongBaoKhuyenMai(WireModel):
 
 
 class ProvinceAnswer(WireModel):
-    """The province's answer to a pushed dossier: 0 created, 1 duplicate, -1 rejected."""
+    """The province's answer to a pushed dossier: 0 created, 1 duplicate, -1 rejected.
 
-    error_code: Literal[0, 1, -1]
+    ``"0"``/``"1"``/``"-1"`` are accepted like every other reply code; emitted as an int.
+    """
+
+    error_code: Annotated[Literal[0, 1, -1], to_error_code]
     message: WireStr = ""
