@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from ._base import WireModel
 from ._codes import LoaiPhiLePhi, MaDichVu, TrangThaiGD
-from ._types import IntAmount, StrAmount, WireDate, WireStr, code_check, to_str
+from ._types import IntAmount, StrAmount, WireDate, WireStr, code_check, to_error_code, to_str
 from .signature import MessageType, sign, verify
 
 PROTOCOL_VERSION = "1.0.6"
@@ -233,10 +233,23 @@ class BillLookupRequest(WireModel):
 
 
 class BillLookupReply(WireModel):
-    """1: a bill to pay (``message`` is the bill); 0: nothing to pay; -1: unknown dossier."""
+    """1: a bill to pay (``message`` is the bill); 0: nothing to pay; -1: unknown dossier.
 
-    error_code: Literal[1, 0, -1]
+    The code and the message must agree (a bill only with 1, ``[]`` only with 0 or -1): the platform
+    reads the code, so a mismatched pair would tell it the wrong thing.
+    """
+
+    error_code: Annotated[Literal[1, 0, -1], to_error_code]
     message: BienLai | list[Any]
+
+    @model_validator(mode="after")
+    def _code_matches_message(self) -> BillLookupReply:
+        if self.error_code == 1 and not isinstance(self.message, BienLai):
+            raise ValueError(f"error_code 1 needs a bill as message, got {self.message!r}")
+        if self.error_code != 1 and self.message != []:
+            got = "a bill" if isinstance(self.message, BienLai) else repr(self.message)
+            raise ValueError(f"error_code {self.error_code} needs message [], got {got}")
+        return self
 
 
 class StatementRow(WireModel):
