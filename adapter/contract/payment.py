@@ -113,7 +113,7 @@ class InitRequest(_Signed):
     MaXacThuc: WireStr = ""
 
     def signature_fields(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"BienLai", "MaXacThuc"})
+        return self.model_dump(mode="json", exclude={"ThongTinBienLai", "MaXacThuc"})
 
     @model_validator(mode="after")
     def _no_diacritics(self) -> InitRequest:
@@ -138,7 +138,17 @@ class InitReply(WireModel):
     message: WireStr = ""
 
     def result(self) -> InitResult:
-        return InitResult.model_validate(json.loads(self.message))
+        """The inner result; a ``message`` that is not its JSON (a plain-text error) is a clear error."""
+        try:
+            inner = json.loads(self.message)
+        except ValueError:
+            inner = None
+        if not isinstance(inner, dict):
+            raise ValueError(
+                f"INIT reply (error_code {self.error_code!r}) carries no result object: "
+                f"message {self.message!r}"
+            )
+        return InitResult.model_validate(inner)
 
     @classmethod
     def wrap(cls, result: InitResult) -> InitReply:
