@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapter.config import ConfigError, Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("DVCSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray ./dvcsync.toml
+
+
+def test_defaults_without_a_file() -> None:
+    settings = Settings.load()
+    assert settings.portal.adapter_url == "http://127.0.0.1:8080/dvcqg"
+    assert settings.portal.batch_size == 50 and settings.portal.transport == "rest"
+    assert settings.province.effective_sink_url == settings.province.source_url
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "dvcsync.toml"
+    config.write_text(
+        '[portal]\nbatch_size = 10\nconcurrency = 2\n[portal.transport_by_service]\nTraCuuHoSo = "soap"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("DVCSYNC_PORTAL__CONCURRENCY", "6")
+    settings = Settings.load(config, state={"url": "sqlite:///x.db"})
+    assert settings.portal.batch_size == 10  # file
+    assert settings.portal.concurrency == 6  # environment wins over the file
+    assert settings.state.url == "sqlite:///x.db"  # explicit override
+    assert settings.portal.transport_for("TraCuuHoSo") == "soap"
+    assert settings.portal.transport_for("DongBoHoSoMC") == "rest"
+
+
+def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text('[server]\nport = 9999\n', encoding="utf-8")
+    monkeypatch.setenv("DVCSYNC_CONFIG", str(config))
+    assert Settings.load().server.port == 9999
+
+
+def test_secrets_from_files_and_never_in_repr(tmp_path: Path) -> None:
+    (tmp_path / "portal.secret").write_text("mat-khau-rat-bi-mat\n", encoding="utf-8")
+    (tmp_path / "payment.secret").write_text("khoa-thanh-toan", encoding="utf-8")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[portal]\npassword_file = "{tmp_path / "portal.secret"}"\n'
+        f'[payment]\nsecret_file = "{tmp_path / "payment.secret"}"\n',
+        encoding="utf-8",
+    )
+    settings = Settings.load(config)
+    assert settings.portal.password.get_secret_value() == "mat-khau-rat-bi-mat"
+    assert settings.payment.secret.get_secret_value() == "khoa-thanh-toan"
+    assert "mat-khau" not in repr(settings) and "khoa-thanh-toan" not in str(settings.model_dump())
+
+
+def test_unknown_key_is_an_error_naming_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[portal]\nbatchsize = 10\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c\.toml: portal\.batchsize: unknown key"):
+        Settings.load(config)
+
+
+def test_bad_values_and_bad_toml(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[portal]\nconcurrency = 0\n[schedule]\npush = "sometimes"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        Settings.load(config)
+    assert "portal.concurrency" in str(info.value) and "schedule.push" in str(info.value)
+    config.write_text("[portal\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        Settings.load(config)
+    with pytest.raises(ConfigError, match="cannot read"):
+        Settings.load(tmp_path / "missing.toml")
+
+
+def test_missing_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[portal]\npassword_file = "{tmp_path / "nope"}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot read portal.password from"):
+        Settings.load(config)
