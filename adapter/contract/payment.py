@@ -75,7 +75,7 @@ class BienLai(WireModel):
     TenTKThuHuong: WireStr | None = None
     NoiDungThanhToan: WireStr | None = None
     HoTenNguoiNop: WireStr | None = None
-    SoCMNDNguoiNop: WireStr | None = None
+    SoCMNDNguoiNop: WireStr | None = Field(default=None, repr=False)
     DiaChiNguoiNop: WireStr | None = None
     HuyenNguoiNop: WireStr | None = None
     TinhNguoiNop: WireStr | None = None

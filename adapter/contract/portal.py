@@ -45,13 +45,16 @@ Str50 = Field(default=None, max_length=50)
 
 
 class AuthRequest(WireModel):
+    """Login body. Secrets, session tokens and personal data are left out of every model's repr
+    (``repr=False``), so logging a model never writes them in clear."""
+
     username: WireStr
-    password: WireStr
+    password: WireStr = Field(repr=False)
 
 
 class AuthReply(WireModel):
     error_code: ErrorCode
-    session: WireStr | None = None
+    session: WireStr | None = Field(default=None, repr=False)
     message: WireStr | None = None
 
 
@@ -62,7 +65,7 @@ class DinhDanh(WireModel):
     """Owner identifier (personal data)."""
 
     LoaiDinhDanh: LoaiDinhDanhCode
-    SoDinhDanh: WireStr = Field(min_length=1)
+    SoDinhDanh: WireStr = Field(min_length=1, repr=False)
 
 
 class KetNoiCSDL(WireModel):
@@ -140,11 +143,11 @@ class HoSo(WireModel):
     ChuHoSo: WireStr = Field(min_length=1, max_length=500)
     LoaiDoiTuong: LoaiDoiTuongCode | None = None
     MaDoiTuong: WireStr | None = None
-    SoGiayToChuHoSo: WireStr | None = None
+    SoGiayToChuHoSo: WireStr | None = Field(default=None, repr=False)
     ThongTinKhac: WireStr | None = None
-    Email: WireStr | None = None
-    Fax: WireStr | None = None
-    SoDienThoai: WireStr | None = None
+    Email: WireStr | None = Field(default=None, repr=False)
+    Fax: WireStr | None = Field(default=None, repr=False)
+    SoDienThoai: WireStr | None = Field(default=None, repr=False)
     TrichYeuHoSo: WireStr | None = Field(default=None, max_length=1000)
     NgayNopHoSo: WireDate | None = None
     NgayTiepNhan: WireDate = ""  # absent only while status 1 (not yet received): checked below
@@ -221,7 +224,7 @@ class DanhGia(WireModel):
 
 
 class Envelope(WireModel):
-    session: WireStr
+    session: WireStr = Field(repr=False)
     madonvi: WireStr
     service: WireStr
 
@@ -414,11 +417,11 @@ class HoSoCongDVC(WireModel):
     ChuHoSo: WireStr | None = None
     LoaiDoiTuong: LoaiDoiTuongCode | None = None
     MaDoiTuong: WireStr | None = None
-    SoGiayToChuHoSo: WireStr | None = None
+    SoGiayToChuHoSo: WireStr | None = Field(default=None, repr=False)
     ThongTinKhac: WireStr | None = None
-    Email: WireStr | None = None
-    Fax: WireStr | None = None
-    SoDienThoai: WireStr | None = None
+    Email: WireStr | None = Field(default=None, repr=False)
+    Fax: WireStr | None = Field(default=None, repr=False)
+    SoDienThoai: WireStr | None = Field(default=None, repr=False)
     TrichYeuHoSo: WireStr | None = Field(default=None, max_length=1000)
     NgayNopHoSo: WireDate
     DinhDanhCHS: list[DinhDanh] | None = None
@@ -438,7 +441,7 @@ class DiaChi(WireModel):
 
 class TepBase64(WireModel):
     TenTepDinhKem: WireStr
-    Base64: WireStr
+    Base64: WireStr = Field(repr=False)
 
 
 class ThongBaoKhuyenMai(WireModel):
@@ -451,8 +454,8 @@ class ThongBaoKhuyenMai(WireModel):
     TenThuongNhan: WireStr = Field(min_length=1)
     MaSoThue: WireStr | None = None
     DiaChiDoanhNghiep: DiaChi | None = None
-    DienThoai: WireStr | None = None
-    Email: WireStr | None = None
+    DienThoai: WireStr | None = Field(default=None, repr=False)
+    Email: WireStr | None = Field(default=None, repr=False)
     NguoiLienHe: WireStr | None = None
     TenChuongTrinhKhuyenMai: WireStr | None = None
     HinhThucKhuyenMai: WireStr | None = None
