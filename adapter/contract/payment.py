@@ -18,6 +18,9 @@ PAID = "00"
 MaDichVuCode = Annotated[str, to_str, code_check(MaDichVu)]
 LoaiPhiCode = Annotated[str, to_str, code_check(LoaiPhiLePhi)]
 TrangThaiGDCode = Annotated[str, to_str, code_check(TrangThaiGD)]
+# Where the code must be present (a bill's service, a statement line's state), "" is refused.
+MaDichVuRequired = Annotated[str, to_str, code_check(MaDichVu, allow_empty=False)]
+TrangThaiGDRequired = Annotated[str, to_str, code_check(TrangThaiGD, allow_empty=False)]
 
 
 class _Signed(WireModel):
@@ -62,7 +65,7 @@ class KhoanNop(WireModel):
 class BienLai(WireModel):
     """Receipt data sent with INIT (not signed), and the bill the province returns on look-up."""
 
-    MaDichVu: MaDichVuCode = "2"
+    MaDichVu: MaDichVuRequired = "2"
     MaDVC: WireStr | None = None
     TenDVC: WireStr | None = None
     MaTTHC: WireStr | None = None
@@ -271,7 +274,7 @@ class StatementRow(WireModel):
     SoTien: IntAmount
     MaTienTe: WireStr = "VND"
     ThoiGianGD: WireDate
-    TrangThaiGD: TrangThaiGDCode
+    TrangThaiGD: TrangThaiGDRequired
     MaDoiTac: WireStr
 
 
