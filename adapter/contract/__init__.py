@@ -27,7 +27,18 @@ from ._dates import (
     parse_local_iso,
     parse_wire_datetime,
 )
-from ._types import MA_TTHC_RE, Bit, ErrorCode, Flag, IntAmount, MaTTHCCode, StrAmount, WireDate, WireStr
+from ._types import (
+    MA_TTHC_RE,
+    Bit,
+    ErrorCode,
+    Flag,
+    IntAmount,
+    MaTTHCCode,
+    ReplyText,
+    StrAmount,
+    WireDate,
+    WireStr,
+)
 from .payment import (
     PAID,
     PROTOCOL_VERSION,

@@ -30,6 +30,14 @@ WireStr = Annotated[str, BeforeValidator(_to_str)]
 """A scalar the contract carries as a string; ints are accepted and stringified."""
 
 
+def _to_text(value: Any) -> Any:
+    return "" if value is None else _to_str(value)
+
+
+ReplyText = Annotated[str, BeforeValidator(_to_text)]
+"""A reply's free text (``message``, ``MoTaLoi``): ``null`` (Java clients send it) reads as ``""``."""
+
+
 def _to_flag(value: Any) -> Any:
     if isinstance(value, bool):
         return "True" if value else "False"

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from ._base import WireModel
 from ._codes import LoaiPhiLePhi, MaDichVu, TrangThaiGD
-from ._types import IntAmount, StrAmount, WireDate, WireStr, code_check, to_error_code, to_str
+from ._types import IntAmount, ReplyText, StrAmount, WireDate, WireStr, code_check, to_error_code, to_str
 from .signature import MessageType, sign, verify
 
 PROTOCOL_VERSION = "1.0.6"
@@ -129,7 +129,7 @@ class InitResult(WireModel):
     """The inner object of an INIT reply."""
 
     MaLoi: WireStr
-    MoTaLoi: WireStr = ""
+    MoTaLoi: ReplyText = ""
     MaThamChieu: WireStr | None = None
     UrlThanhToan: WireStr | None = None
 
@@ -138,7 +138,7 @@ class InitReply(WireModel):
     """``{"error_code": "0", "message": "<JSON string of InitResult>"}``, or the flat form."""
 
     error_code: WireStr = "0"
-    message: WireStr = ""
+    message: ReplyText = ""
 
     def result(self) -> InitResult:
         """The inner result; a ``message`` that is not its JSON (a plain-text error) is a clear error."""
@@ -181,7 +181,7 @@ class QueryReply(WireModel):
     """QUERY answer. Its ``MaXacThuc`` field order is not published, so it is carried, not checked."""
 
     MaLoi: WireStr
-    MoTaLoi: WireStr = ""
+    MoTaLoi: ReplyText = ""
     MaDoiTac: WireStr | None = None
     MaThamChieu: WireStr | None = None
     ThoiGianGD: WireDate | None = None
@@ -234,7 +234,7 @@ class CallbackReply(WireModel):
     """``MaLoi`` "00" accepted, "99" refused; echoes the incoming ``MaXacThuc``."""
 
     MaLoi: WireStr
-    MoTaLoi: WireStr = ""
+    MoTaLoi: ReplyText = ""
     MaDoiTac: WireStr | None = None
     MaThamChieu: WireStr | None = None
     ThoiGianGD: WireStr | None = None

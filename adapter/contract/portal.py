@@ -22,6 +22,7 @@ from ._types import (
     ErrorCode,
     Flag,
     MaTTHCCode,
+    ReplyText,
     StrAmount,
     WireDate,
     WireStr,
@@ -313,14 +314,14 @@ class ItemResult(WireModel):
 
     MaHoSo: WireStr
     error_code: ErrorCode
-    message: WireStr = ""
+    message: ReplyText = ""
 
 
 class PortalReply(WireModel):
     """Every reply: ``error_code`` 0 (sent as ``0``, ``"0"`` or ``"00"``) is success."""
 
     error_code: ErrorCode
-    message: WireStr = ""
+    message: ReplyText = ""
     result: list[Any] | None = None
 
     @property
@@ -474,4 +475,4 @@ class ProvinceAnswer(WireModel):
     """
 
     error_code: Annotated[Literal[0, 1, -1], to_error_code]
-    message: WireStr = ""
+    message: ReplyText = ""
