@@ -430,6 +430,60 @@ class HoSoCongDVC(WireModel):
     DanhSachLePhi: list[LePhi] | None = None
 
 
+# ---------------------------------------------------------------- typed replies, by service
+# ``PortalReply`` parses any reply; these read ``result`` as the items the service returns, so a
+# caller gets the models instead of dicts. An error reply (no ``result``) parses with every one.
+
+
+class BatchReply(PortalReply):
+    """``DongBoHoSoMC`` reply: one ``{MaHoSo, error_code, message}`` per item (a choice, §2.1)."""
+
+    result: list[ItemResult] | None = None
+
+
+class TraCuuHoSoReply(PortalReply):
+    """``[]`` when the dossier is unknown, else one stored dossier with its history."""
+
+    result: list[HoSoDaLuu] | None = None
+
+
+class LayThuTucReply(PortalReply):
+    result: list[ThuTuc] | None = None
+
+
+class LayDanhSachTTHCReply(PortalReply):
+    result: list[ThuTucTomTat] | None = None
+
+
+class LayDanhMucCoQuanReply(PortalReply):
+    result: list[CoQuan] | None = None
+
+
+class LayDanhMucLinhVucReply(PortalReply):
+    result: list[LinhVuc] | None = None
+
+
+class DanhSachHoSoReply(PortalReply):
+    """Portal-submitted dossiers not yet acknowledged with ``XacNhanHoSo``."""
+
+    result: list[HoSoCongDVC] | None = None
+
+
+REPLY_MODELS: dict[str, type[PortalReply]] = {
+    "DongBoHoSoMC": BatchReply,
+    "CapNhatTienDoHoSoMC": PortalReply,
+    "DongBoTrangThaiHoSo": PortalReply,
+    "DongBoDanhGia": PortalReply,
+    "TraCuuHoSo": TraCuuHoSoReply,
+    "LayThuTuc": LayThuTucReply,
+    "LayDanhSachTTHC": LayDanhSachTTHCReply,
+    "LayDanhMucCoQuan": LayDanhMucCoQuanReply,
+    "LayDanhMucLinhVuc": LayDanhMucLinhVucReply,
+    "DanhSachHoSo": DanhSachHoSoReply,
+    "XacNhanHoSo": PortalReply,
+}
+"""The reply model of every service of ``REQUEST_MODELS`` (the auth reply is ``AuthReply``)."""
+
 # ---------------------------------------------------------------- pushed by the portal (§5)
 
 
