@@ -237,7 +237,7 @@ class CallbackReply(WireModel):
     MoTaLoi: ReplyText = ""
     MaDoiTac: WireStr | None = None
     MaThamChieu: WireStr | None = None
-    ThoiGianGD: WireStr | None = None
+    ThoiGianGD: WireDate | None = None
     MaXacThuc: WireStr | None = None
 
 
