@@ -320,7 +320,12 @@ class CompiledMapping:
             errors = []
             for problem in exc.errors(include_url=False):
                 loc = problem.get("loc", ())
-                field_name = _loc_label(loc)
+                reason = _clean_reason(problem.get("msg", "invalid"))
+                raw = problem.get("input")
+                if not loc:  # a whole-record rule: name the first field its message names
+                    named = next((n for n in out if n in reason), "")
+                    loc, raw = ((named,), out.get(named)) if named else ((), None)
+                field_name = _loc_label(loc) or "(record)"
                 top = str(loc[0]) if loc else ""
                 personal = top in self.personal_fields or top in _PERSONAL_WIRE_FIELDS
                 fs = self.spec.fields.get(top)
@@ -329,17 +334,21 @@ class CompiledMapping:
                         record=key,
                         field=field_name,
                         source=_source_label(fs) if fs else "",
-                        value=show(problem.get("input"), personal=personal),
-                        reason=_clean_reason(problem.get("msg", "invalid")),
+                        value=show(raw, personal=personal),
+                        reason=reason,
                     )
                 )
             return MapResult(record=key, errors=errors)
 
     def _key_of(self, record: Mapping[str, Any]) -> str:
-        if self._record_key is None:
-            return "?"
-        value = _get(record, tuple(self._record_key.split(".")))
-        return "?" if value is None else str(value)
+        """The record's name in errors; when that column is empty, the row's primary key."""
+        value = _get(record, tuple(self._record_key.split("."))) if self._record_key else None
+        if not _is_empty(value):
+            return str(value)
+        source = self.spec.source
+        if source is not None and record.get(source.key) is not None:
+            return f"{source.table} {source.key}={record[source.key]}"
+        return "(record without a key)"
 
 
 class _ChildProblems(Exception):

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from adapter.mapping import MappingSet, load_mappings
+
 REPO = Path(__file__).resolve().parents[3]
 
 PROCEDURES = """\
@@ -39,13 +41,23 @@ entries:
 """
 
 
-@pytest.fixture
-def mappings_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "mappings"
+def _copy_mappings(target: Path) -> Path:
     shutil.copytree(REPO / "mappings", target)
     (target / "codes" / "procedures.yaml").write_text(PROCEDURES, encoding="utf-8")
     (target / "codes" / "agencies.yaml").write_text(AGENCIES, encoding="utf-8")
     return target
+
+
+@pytest.fixture
+def mappings_dir(tmp_path: Path) -> Path:
+    """A private copy: tests may edit it."""
+    return _copy_mappings(tmp_path / "mappings")
+
+
+@pytest.fixture(scope="session")
+def shared_mappings(tmp_path_factory: pytest.TempPathFactory) -> MappingSet:
+    """Loaded once for the many-example property tests; never edit it."""
+    return load_mappings(_copy_mappings(tmp_path_factory.mktemp("shared") / "mappings"))
 
 
 def dossier_record(**overrides: Any) -> dict[str, Any]:
