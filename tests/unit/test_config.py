@@ -41,7 +41,7 @@ def test_file_then_environment_then_overrides(tmp_path: Path, monkeypatch: pytes
 
 def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "elsewhere.toml"
-    config.write_text('[server]\nport = 9999\n', encoding="utf-8")
+    config.write_text("[server]\nport = 9999\n", encoding="utf-8")
     monkeypatch.setenv("DVCSYNC_CONFIG", str(config))
     assert Settings.load().server.port == 9999
 
@@ -63,7 +63,7 @@ def test_secrets_from_files_and_never_in_repr(tmp_path: Path) -> None:
 
 def test_unknown_key_is_an_error_naming_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('[portal]\nbatchsize = 10\n', encoding="utf-8")
+    config.write_text("[portal]\nbatchsize = 10\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"c\.toml: portal\.batchsize: unknown key"):
         Settings.load(config)
 
@@ -84,5 +84,5 @@ def test_bad_values_and_bad_toml(tmp_path: Path) -> None:
 def test_missing_secret_file_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(f'[portal]\npassword_file = "{tmp_path / "nope"}"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="cannot read portal.password from"):
+    with pytest.raises(ConfigError, match=r"cannot read portal\.password from"):
         Settings.load(config)

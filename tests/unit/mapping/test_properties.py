@@ -12,18 +12,32 @@ from adapter.mapping import MappingSet
 
 from .conftest import dossier_record
 
-
 PERSONAL = {"SoGiayToChuHoSo": "so_giay_to", "SoDienThoai": "dien_thoai", "Email": "email"}
 columns = st.sampled_from(
-    ["so_ho_so", "ma_thu_tuc", "chu_ho_so", "loai_chu_ho_so", "so_giay_to", "dien_thoai", "email",
-     "kenh_nop", "trich_yeu", "ngay_nop", "ngay_tiep_nhan", "ngay_hen_tra", "ngay_tra", "trang_thai",
-     "ma_don_vi", "hinh_thuc_nhan"]
+    [
+        "so_ho_so",
+        "ma_thu_tuc",
+        "chu_ho_so",
+        "loai_chu_ho_so",
+        "so_giay_to",
+        "dien_thoai",
+        "email",
+        "kenh_nop",
+        "trich_yeu",
+        "ngay_nop",
+        "ngay_tiep_nhan",
+        "ngay_hen_tra",
+        "ngay_tra",
+        "trang_thai",
+        "ma_don_vi",
+        "hinh_thuc_nhan",
+    ]
 )
 junk = st.one_of(
     st.none(),
     st.text(max_size=30),
     st.text(alphabet=st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF), min_size=1, max_size=3),
-    st.integers(-10**12, 10**12),
+    st.integers(-(10**12), 10**12),
     st.sampled_from(["2025-02-29T10:00:00", "2024-02-29T10:00:00", "2025-13-01T00:00:00", "x" * 1200, ""]),
 )
 
@@ -54,7 +68,8 @@ def test_any_dossier_maps_or_says_why(shared_mappings: MappingSet, mutations: di
 @settings(max_examples=200, deadline=None)
 @given(
     moment=st.datetimes(
-        min_value=__import__("datetime").datetime(1990, 1, 1), max_value=__import__("datetime").datetime(2090, 1, 1)
+        min_value=__import__("datetime").datetime(1990, 1, 1),
+        max_value=__import__("datetime").datetime(2090, 1, 1),
     )
 )
 def test_province_dates_round_trip_through_the_wire(moment: Any) -> None:
