@@ -247,7 +247,8 @@ def parse_response(body: bytes, schema: Schema | None = None) -> tuple[str, dict
     if element is None:
         raise SoapFault("Client", "reply has an empty soap:Body")
     if element.tag == f"{{{SOAP_ENV}}}Fault":
-        raise SoapFault(_local(element.findtext("faultcode") or ""), element.findtext("faultstring") or "")
+        code = (element.findtext("faultcode") or "").rpartition(":")[2]
+        raise SoapFault(code, element.findtext("faultstring") or "")
     name = _local(element.tag)
     if not name.endswith("Response") or name not in schema.elements:
         raise SoapFault("Client", f"unknown reply element {element.tag}")
