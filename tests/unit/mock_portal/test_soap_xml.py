@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from adapter.contract import HoSo, HoSoDaLuu, TienDo
-from adapter.contract.wsdl import TARGET_NAMESPACE
+from adapter.contract.wsdl import OPERATIONS, TARGET_NAMESPACE
 from mock_portal.soap_schema import shipped_schema
 from mock_portal.soap_xml import (
     SOAP_ENV,
@@ -401,3 +403,53 @@ def test_protocol_errors_are_faults(body: bytes, code: str, message: str) -> Non
     with pytest.raises(SoapFault, match=message.replace("{", r"\{").replace("}", r"\}")) as caught:
         parse_request(body)
     assert caught.value.code == code
+
+
+# ---------------------------------------------------------------- the contract's golden bodies
+
+GOLDEN = Path(__file__).parents[2] / "fixtures" / "contract"
+_INDEX = json.loads((GOLDEN / "index.json").read_text(encoding="utf-8"))
+REQUEST_GOLDENS = sorted(
+    name
+    for name, entry in _INDEX.items()
+    if entry["model"].removesuffix("Request") in OPERATIONS and entry["model"].endswith("Request")
+)
+REPLY_OPERATION = {
+    "BatchReply": "DongBoHoSoMC",
+    "TraCuuHoSoReply": "TraCuuHoSo",
+    "DanhSachHoSoReply": "DanhSachHoSo",
+    "LayThuTucReply": "LayThuTuc",
+    "LayDanhSachTTHCReply": "LayDanhSachTTHC",
+    "PortalReply": "XacNhanHoSo",
+}
+REPLY_GOLDENS = sorted(name for name, entry in _INDEX.items() if entry["model"] in REPLY_OPERATION)
+
+
+def as_xml_carries_it(value: Any) -> Any:
+    """What SOAP can say of a JSON value: scalars as text, no nulls, an empty list is no element."""
+    if isinstance(value, dict):
+        return {k: as_xml_carries_it(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [as_xml_carries_it(v) for v in value]
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def test_goldens_are_found() -> None:
+    assert len(REQUEST_GOLDENS) >= 10 and len(REPLY_GOLDENS) >= 8
+
+
+@pytest.mark.parametrize("name", REQUEST_GOLDENS)
+def test_every_golden_request_round_trips(name: str) -> None:
+    body = json.loads((GOLDEN / name).read_text(encoding="utf-8"))
+    operation, parsed = parse_request(build_request(body["service"], body))
+    assert operation == body["service"]
+    assert parsed == as_xml_carries_it({k: v for k, v in body.items() if k != "service"})
+
+
+@pytest.mark.parametrize("name", REPLY_GOLDENS)
+def test_every_golden_reply_round_trips(name: str) -> None:
+    reply = json.loads((GOLDEN / name).read_text(encoding="utf-8"))
+    operation = REPLY_OPERATION[_INDEX[name]["model"]]
+    assert parse_response(build_response(operation, reply)) == (operation, as_xml_carries_it(reply))
