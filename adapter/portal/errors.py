@@ -1,0 +1,45 @@
+"""What can go wrong talking to the portal, classified by what the caller may safely do next."""
+
+from __future__ import annotations
+
+
+class PortalError(Exception):
+    """Base of every portal failure. ``service`` names the call."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(f"{service}: {message}")
+        self.service = service
+        self.detail = message
+
+
+class TransientError(PortalError):
+    """The request was not applied (refused before processing, or never sent): retry it as is."""
+
+    def __init__(self, service: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(service, message)
+        self.retry_after = retry_after
+
+
+class AmbiguousError(PortalError):
+    """The request left, no usable answer came back: it may or may not have been applied.
+
+    Safe to re-send only for idempotent calls; for append-only writes (``CapNhatTienDoHoSoMC``)
+    the caller reads the portal's state back first and sends only what is missing.
+    """
+
+
+class AuthError(PortalError):
+    """Login refused, or the session was refused after a fresh login."""
+
+
+class BusinessError(PortalError):
+    """The portal understood the call and refused it (non-zero ``error_code``): not retried."""
+
+    def __init__(self, service: str, error_code: int, message: str) -> None:
+        super().__init__(service, f"error_code {error_code}: {message}")
+        self.error_code = error_code
+        self.message = message
+
+
+class ProtocolError(PortalError):
+    """The portal's answer is not what the contract says (HTTP 4xx, a body that is not a reply)."""

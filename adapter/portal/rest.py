@@ -1,0 +1,208 @@
+"""The portal over its JSON face: one shared ``httpx.AsyncClient``, sessions, a rate budget,
+retries that know which failures are safe to repeat, and typed replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from adapter.config import PortalSettings
+from adapter.contract import REPLY_MODELS, SHARE_SERVICES, AuthReply, PortalReply
+
+from .errors import AmbiguousError, AuthError, PortalError, ProtocolError, TransientError
+from .rate import RateBudget
+from .retry import Backoff, parse_retry_after
+from .session import SessionCache
+
+log = logging.getLogger(__name__)
+
+# Writes the portal applies by appending: re-sending after a lost reply would store them twice.
+NON_IDEMPOTENT = frozenset({"CapNhatTienDoHoSoMC", "DongBoTrangThaiHoSo", "DongBoDanhGia"})
+AUTH_ERROR_CODES = frozenset({401})
+# Refusals that mean "not processed": safe to repeat whatever the call.
+NOT_APPLIED_STATUSES = frozenset({429, 503})
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RestPortalClient:
+    """``await client.call("TraCuuHoSo", {"mahoso": ...})`` → the service's reply model.
+
+    Business refusals come back as replies (``reply.ok`` is False; batch replies carry per-item
+    codes); only transport and protocol failures raise.
+    """
+
+    def __init__(
+        self,
+        settings: PortalSettings,
+        http: httpx.AsyncClient,
+        *,
+        backoff: Backoff | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rate: RateBudget | None = None,
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.backoff = backoff or Backoff()
+        self._sleep = sleep
+        self.rate = rate or RateBudget(settings.rate_limit, burst=max(1.0, float(settings.concurrency)))
+        self.sessions = SessionCache(self._login, settings.session_ttl_s)
+        self.stats: Counter[str] = Counter()
+        base = settings.adapter_url.rstrip("/")
+        self._urls = {
+            "auth": base + settings.auth_endpoint,
+            "integration": base + settings.integration_endpoint,
+            "share": base + settings.share_endpoint,
+        }
+        self._headers = {"Content-Type": "application/json", "Charset": "utf-8", "dstcode": settings.dstcode}
+
+    # ------------------------------------------------------------------ session
+
+    async def _login(self) -> str:
+        body = {
+            "username": self.settings.username,
+            "password": self.settings.password.get_secret_value(),
+        }
+        self.stats["login"] += 1
+        try:
+            response = await self.http.post(self._urls["auth"], content=_dumps(body), headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise TransientError("auth", f"login failed: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise AuthError("auth", f"login answered HTTP {response.status_code}")
+        try:
+            reply = AuthReply.model_validate(response.json())
+        except (ValueError, ValidationError):
+            raise AuthError("auth", "login answer is not an auth reply") from None
+        if reply.error_code != 0 or not reply.session:
+            raise AuthError("auth", f"login refused: error_code {reply.error_code}: {reply.message}")
+        return reply.session
+
+    # ------------------------------------------------------------------ calls
+
+    async def call(
+        self,
+        service: str,
+        fields: dict[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+        max_attempts: int | None = None,
+    ) -> PortalReply:
+        """Send one service call, retrying what is safe to retry.
+
+        Raises ``AmbiguousError`` at once for a non-idempotent call whose answer was lost, so the
+        caller can read back before re-sending; ``TransientError`` when retries ran out.
+        """
+        safe_to_repeat = service not in NON_IDEMPOTENT if idempotent is None else idempotent
+        attempts = max_attempts or self.settings.max_attempts
+        endpoint = "share" if service in SHARE_SERVICES else "integration"
+        reply_model = REPLY_MODELS.get(service, PortalReply)
+        relogged = False
+        attempt = 0
+        while True:
+            attempt += 1
+            session = await self.sessions.get()
+            try:
+                data = await self._post(
+                    endpoint,
+                    service,
+                    {
+                        "session": session,
+                        "madonvi": self.settings.madonvi,
+                        "service": service,
+                        **(fields or {}),
+                    },
+                )
+                reply = _parse_reply(service, data, reply_model)
+                if reply.error_code in AUTH_ERROR_CODES:
+                    self.sessions.invalidate(session)
+                    if relogged:
+                        raise AuthError(service, f"session refused after a fresh login: {reply.message}")
+                    relogged, attempt = True, attempt - 1  # an expired session is not a failed attempt
+                    self.stats["relogin"] += 1
+                    continue
+                self.stats[f"ok:{service}"] += 1
+                return reply
+            except AmbiguousError:
+                self.stats[f"ambiguous:{service}"] += 1
+                if not safe_to_repeat or attempt >= attempts:
+                    raise
+                await self._sleep(self.backoff.delay(attempt))
+            except TransientError as exc:
+                self.stats[f"transient:{service}"] += 1
+                if attempt >= attempts:
+                    raise
+                await self._sleep(self.backoff.delay(attempt, exc.retry_after))
+            except _HttpAuthError:
+                self.sessions.invalidate(session)
+                if relogged:
+                    raise AuthError(service, "HTTP 401 after a fresh login") from None
+                relogged, attempt = True, attempt - 1
+                self.stats["relogin"] += 1
+
+    async def _post(self, endpoint: str, service: str, body: dict[str, Any]) -> Any:
+        await self.rate.acquire()
+        self.stats["requests"] += 1
+        try:
+            response = await self.http.post(self._urls[endpoint], content=_dumps(body), headers=self._headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(service, f"not sent: {type(exc).__name__}") from None
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise AmbiguousError(service, f"sent, no answer: {type(exc).__name__}") from None
+        status = response.status_code
+        if status in NOT_APPLIED_STATUSES:
+            raise TransientError(
+                service, f"HTTP {status}", retry_after=parse_retry_after(response.headers.get("Retry-After"))
+            )
+        if status == 401:
+            raise _HttpAuthError(service, "HTTP 401")
+        if status >= 500:
+            raise AmbiguousError(service, f"HTTP {status}")
+        if status != 200:
+            raise ProtocolError(service, f"HTTP {status}: {response.text[:200]}")
+        try:
+            return response.json()
+        except ValueError:
+            raise AmbiguousError(service, "answer is not JSON") from None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class _HttpAuthError(PortalError):
+    pass
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _parse_reply(service: str, data: Any, model: type[PortalReply]) -> PortalReply:
+    if not isinstance(data, dict) or "error_code" not in data:
+        raise AmbiguousError(service, "answer is not a portal reply")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        if data.get("error_code") not in (0, "0", "00"):
+            # an error reply whose result does not fit the success shape is still an error reply
+            return PortalReply.model_validate({k: data[k] for k in ("error_code", "message") if k in data})
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise ProtocolError(
+            service, f"reply does not match the contract at {where}: {first.get('msg')}"
+        ) from None
+
+
+def make_http_client(settings: PortalSettings) -> httpx.AsyncClient:
+    """The one client shared by every call: pooled keep-alive connections sized to the concurrency."""
+    limits = httpx.Limits(
+        max_connections=settings.concurrency * 2, max_keepalive_connections=settings.concurrency
+    )
+    return httpx.AsyncClient(timeout=httpx.Timeout(settings.timeout), limits=limits)
