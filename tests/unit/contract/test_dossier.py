@@ -79,7 +79,7 @@ def test_every_other_field_may_be_absent_or_empty() -> None:
     scalars = {
         name: "" for name in optional if not name.startswith(("DanhSach", "TaiLieu", "DinhDanh", "DSKet"))
     }
-    lists = {name: [] for name in optional if name not in scalars}
+    lists: dict[str, list[Any]] = {name: [] for name in optional if name not in scalars}
     wire = HoSo.model_validate({**DOSSIER, **scalars, **lists}).to_wire()
     assert wire == {**DOSSIER, **scalars, **lists}
 
