@@ -13,7 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
+from starlette.exceptions import HTTPException
 
 from adapter.contract import SHARE_SERVICES
 from adapter.contract.wsdl import wsdl_bytes
