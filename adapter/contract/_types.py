@@ -144,10 +144,15 @@ MaTTHCCode = Annotated[str, BeforeValidator(_to_str), AfterValidator(_check_ma_t
 
 
 def _int_amount(value: Any) -> Any:
+    """Digits only for text: "8.000" is eight thousand in Vietnamese writing, never 8 (pydantic's
+    lax int would read it as 8.0), so any separator or fraction in a text amount is refused."""
     if isinstance(value, bool):
         raise ValueError(f"amount must be whole VND, got {value!r}")
-    if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"-?\d+", text):
+            raise ValueError(f"amount must be whole VND in plain digits, got {value!r}")
+        return int(text)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
