@@ -218,7 +218,7 @@ class PaymentCallback(_Signed):
     MaTienTe: WireStr = "VND"
     MaGiaoDich: WireStr = ""
     MaNganHang: WireStr = ""
-    ThoiGianGD: WireDate
+    ThoiGianGD: WireDate = Field(min_length=14)
     ThongTinGiaoDich: WireStr = ""
     MaXacThuc: WireStr = ""
 
@@ -273,7 +273,7 @@ class StatementRow(WireModel):
     MaNganHang: WireStr = ""
     SoTien: IntAmount
     MaTienTe: WireStr = "VND"
-    ThoiGianGD: WireDate
+    ThoiGianGD: WireDate = Field(min_length=14)
     TrangThaiGD: TrangThaiGDRequired
     MaDoiTac: WireStr
 
