@@ -20,6 +20,7 @@ from adapter.contract import (
     LePhi,
     PaymentCallback,
     QueryReply,
+    StatementRow,
     parse_init_reply,
 )
 
@@ -168,3 +169,18 @@ def test_bill_lookup_reply_codes_as_text_or_int(sent: Any, code: int) -> None:
     message: Any = BILL if code == 1 else []
     reply = BillLookupReply.model_validate({"error_code": sent, "message": message})
     assert reply.to_wire()["error_code"] == code
+
+
+@pytest.mark.parametrize("when", ["", None])
+def test_callback_and_statement_need_a_transaction_time(when: Any) -> None:
+    with pytest.raises(ValidationError, match="ThoiGianGD"):
+        PaymentCallback.model_validate({**CALLBACK, "ThoiGianGD": when})
+    row = {
+        "MaThamChieu": "x",
+        "SoTien": 8000,
+        "ThoiGianGD": when,
+        "TrangThaiGD": "1",
+        "MaDoiTac": "H40-QNINH",
+    }
+    with pytest.raises(ValidationError, match="ThoiGianGD"):
+        StatementRow.model_validate(row)
