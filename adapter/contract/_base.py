@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict
 class WireModel(BaseModel):
     """Attribute names are the wire names; unknown fields are kept (newer clients send more).
 
-    ``to_wire`` emits the canonical form: fields that were never given stay absent, so a body
-    parsed and emitted again is the same body, and a mapped record carries only what it maps.
+    ``to_wire`` emits the canonical form: optional fields that were never given (or were ``null``)
+    stay absent, fields with a contract default (``isUpdating``, ``PhienBan``, an empty ``message``...)
+    are emitted with it. A canonical body parsed and emitted again is the same body; a variant body
+    becomes its canonical form (``tests/fixtures/contract/*.canonical.json`` pin both).
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=False)

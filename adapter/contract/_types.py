@@ -18,7 +18,7 @@ from ._dates import format_wire_datetime, validate_wire_datetime
 
 
 def _to_str(value: Any) -> Any:
-    """Ints (not bools) and Decimals become strings: the contract carries every scalar as text."""
+    """Ints (not bools) become strings: the contract carries every scalar as text."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
