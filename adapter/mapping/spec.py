@@ -39,6 +39,7 @@ class ChildSpec(_Strict):
     """A child table read with its parent (``<table>.ho_so_id = parent.id``)."""
 
     table: Identifier
+    key: Identifier = Field(default="id", description="the child row's identity (e.g. a step's id)")
     foreign_key: Identifier = "ho_so_id"
     order_by: list[Identifier] = Field(default_factory=lambda: ["id"])
 

@@ -1,0 +1,30 @@
+"""The adapter's own durable state: outbox, per-dossier sync records, cursors, quarantine, runs."""
+
+from .models import Cursor, DossierState, OutboxEntry, Quarantine, Run, StepState
+from .store import (
+    DueEntry,
+    EnqueueCounts,
+    MappedRecord,
+    Outcome,
+    StateStore,
+    dumps,
+    make_state_engine,
+    payload_hash,
+)
+
+__all__ = [
+    "Cursor",
+    "DossierState",
+    "DueEntry",
+    "EnqueueCounts",
+    "MappedRecord",
+    "OutboxEntry",
+    "Outcome",
+    "Quarantine",
+    "Run",
+    "StateStore",
+    "StepState",
+    "dumps",
+    "make_state_engine",
+    "payload_hash",
+]

@@ -1,0 +1,97 @@
+"""The adapter's own tables. State is committed together with the work it describes (one
+transaction per page enqueued, one per batch acknowledged), so a crash never loses or repeats."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class DossierState(SQLModel, table=True):
+    """What the portal holds of one dossier, as far as the adapter knows."""
+
+    __tablename__ = "dossier_state"
+
+    record_key: str = Field(primary_key=True, description="MaHoSo")
+    source_id: int | None = None
+    source_updated_at: str | None = None
+    payload_hash: str | None = Field(default=None, description="hash of the last payload enqueued")
+    acked_hash: str | None = Field(default=None, description="hash of the last payload the portal accepted")
+    on_portal: bool = Field(default=False, description="the portal has it: send isUpdating True")
+    updated_at: float = 0.0
+
+
+class StepState(SQLModel, table=True):
+    """One history entry (processing step): enqueued once, acknowledged once."""
+
+    __tablename__ = "step_state"
+
+    record_key: str = Field(primary_key=True)
+    step_key: str = Field(primary_key=True, description="the step's identity in the source")
+    entry_hash: str
+    acked: bool = False
+
+
+class OutboxEntry(SQLModel, table=True):
+    """One effect to deliver. ``idem_key`` makes enqueueing the same effect twice a no-op."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idem_key", name="uq_outbox_idem_key"),
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_record", "record_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    idem_key: str
+    kind: str = Field(description="dossier | steps")
+    record_key: str
+    payload: str = Field(sa_column=Column(Text, nullable=False), description="wire JSON")
+    payload_hash: str
+    state: str = Field(default="pending", description="pending | done | dead | superseded")
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+    verify_first: bool = Field(
+        default=False, description="it may have reached the portal unanswered: read back before re-sending"
+    )
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+class Cursor(SQLModel, table=True):
+    """How far a source has been read: the (updated_at, id) of the last row taken."""
+
+    __tablename__ = "cursor"
+
+    name: str = Field(primary_key=True)
+    watermark: str = ""
+    last_key: int = 0
+    updated_at: float = 0.0
+
+
+class Quarantine(SQLModel, table=True):
+    """A record that could not be mapped, with the reasons; cleared when it maps again."""
+
+    __tablename__ = "quarantine"
+
+    mapping: str = Field(primary_key=True)
+    record_key: str = Field(primary_key=True)
+    errors: str = Field(sa_column=Column(Text, nullable=False), description="JSON list of field errors")
+    source_updated_at: str | None = None
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+
+
+class Run(SQLModel, table=True):
+    """One job run, for `dvcsync status` and the operators' history."""
+
+    __tablename__ = "run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str
+    started_at: float
+    finished_at: float | None = None
+    status: str = "running"
+    counts: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    error: str | None = None

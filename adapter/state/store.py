@@ -1,0 +1,454 @@
+"""The state store: every state change the sync makes goes through here, in one transaction per
+unit of work, so a crash at any instant leaves either all of a unit or none of it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from .models import Cursor, DossierState, OutboxEntry, Quarantine, Run, StepState
+
+DOSSIER_T = DossierState.__table__  # type: ignore[attr-defined]
+STEP_T = StepState.__table__  # type: ignore[attr-defined]
+OUTBOX_T = OutboxEntry.__table__  # type: ignore[attr-defined]
+CURSOR_T = Cursor.__table__  # type: ignore[attr-defined]
+QUARANTINE_T = Quarantine.__table__  # type: ignore[attr-defined]
+RUN_T = Run.__table__  # type: ignore[attr-defined]
+
+SCHEMA_VERSION = 1
+STEPS_PER_CALL = 10  # real clients never send more history entries in one CapNhatTienDoHoSoMC
+
+
+def payload_hash(payload: Any) -> str:
+    """Hash of the canonical JSON: key order and whitespace never count as a change."""
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def dumps(payload: Any) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class MappedRecord:
+    """One source record after mapping, ready to be compared with what the portal holds."""
+
+    record_key: str
+    source_id: int | None
+    source_updated_at: str | None
+    dossier: dict[str, Any] | None  # the DongBoHoSoMC item, None when it could not be mapped
+    steps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (step key, TienDo item)
+    errors: list[dict[str, str]] = field(default_factory=list)  # FieldError.as_dict() of every failure
+    mapping: str = "dossier"
+
+
+@dataclass
+class EnqueueCounts:
+    records: int = 0
+    dossiers_enqueued: int = 0
+    steps_enqueued: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    released: int = 0  # left quarantine because they map now
+    steps_changed: int = 0  # history entries edited in the source after being sent (append-only portal)
+
+    def add(self, other: EnqueueCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class DueEntry:
+    id: int
+    kind: str
+    record_key: str
+    payload: Any
+    payload_hash: str
+    attempts: int
+    on_portal: bool
+    verify_first: bool = False
+
+
+class StateStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_state_engine(url)
+
+    # ------------------------------------------------------------------ schema
+
+    def upgrade(self) -> None:
+        """Create or migrate the tables (idempotent)."""
+        SQLModel.metadata.create_all(
+            self.engine, tables=[DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T]
+        )
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ cursor
+
+    def cursor(self, name: str) -> tuple[str, int]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(CURSOR_T.c.watermark, CURSOR_T.c.last_key).where(CURSOR_T.c.name == name)
+            ).first()
+        return (row.watermark, row.last_key) if row else ("", 0)
+
+    # ------------------------------------------------------------------ enqueue
+
+    def enqueue_page(
+        self,
+        records: Sequence[MappedRecord],
+        *,
+        cursor_name: str,
+        watermark: str,
+        last_key: int,
+        now: float | None = None,
+    ) -> EnqueueCounts:
+        """Compare a page of mapped records with the state, enqueue what changed, quarantine what
+        failed and advance the cursor — all in one transaction."""
+        now = time.time() if now is None else now
+        counts = EnqueueCounts(records=len(records))
+        keys = [r.record_key for r in records]
+        with self.engine.begin() as conn:
+            known = {
+                row.record_key: row
+                for row in conn.execute(
+                    select(DOSSIER_T.c.record_key, DOSSIER_T.c.payload_hash).where(
+                        DOSSIER_T.c.record_key.in_(keys)
+                    )
+                )
+            }
+            steps_known: dict[tuple[str, str], str] = {
+                (row.record_key, row.step_key): row.entry_hash
+                for row in conn.execute(
+                    select(STEP_T.c.record_key, STEP_T.c.step_key, STEP_T.c.entry_hash).where(
+                        STEP_T.c.record_key.in_(keys)
+                    )
+                )
+            }
+            quarantined = {
+                row.record_key
+                for row in conn.execute(
+                    select(QUARANTINE_T.c.record_key).where(QUARANTINE_T.c.record_key.in_(keys))
+                )
+            }
+            outbox_rows: list[dict[str, Any]] = []
+            new_states: list[dict[str, Any]] = []
+            changed_states: list[dict[str, Any]] = []
+            new_steps: list[dict[str, Any]] = []
+            superseded: list[str] = []
+            for record in records:
+                if record.errors or record.dossier is None:
+                    counts.quarantined += 1
+                    self._quarantine(conn, record, now, exists=record.record_key in quarantined)
+                    continue
+                if record.record_key in quarantined:
+                    counts.released += 1
+                    conn.execute(delete(QUARANTINE_T).where(QUARANTINE_T.c.record_key == record.record_key))
+                digest = payload_hash(record.dossier)
+                state = known.get(record.record_key)
+                fresh_steps = []
+                for step_key, entry in record.steps:
+                    entry_digest = payload_hash(entry)
+                    previous = steps_known.get((record.record_key, step_key))
+                    if previous is None:
+                        fresh_steps.append((step_key, entry, entry_digest))
+                    elif previous != entry_digest:
+                        counts.steps_changed += 1
+                if state is not None and state.payload_hash == digest and not fresh_steps:
+                    counts.unchanged += 1
+                    continue
+                if state is None or state.payload_hash != digest:
+                    counts.dossiers_enqueued += 1
+                    outbox_rows.append(_outbox_row("dossier", record.record_key, record.dossier, digest, now))
+                    if state is not None:
+                        superseded.append(record.record_key)
+                    target = new_states if state is None else changed_states
+                    target.append(
+                        {
+                            "record_key": record.record_key,
+                            "source_id": record.source_id,
+                            "source_updated_at": record.source_updated_at,
+                            "payload_hash": digest,
+                            "acked_hash": None,
+                            "on_portal": False,
+                            "updated_at": now,
+                        }
+                    )
+                if fresh_steps:
+                    counts.steps_enqueued += len(fresh_steps)
+                    for start in range(0, len(fresh_steps), STEPS_PER_CALL):
+                        chunk = fresh_steps[start : start + STEPS_PER_CALL]
+                        payload = {"keys": [k for k, _, _ in chunk], "entries": [e for _, e, _ in chunk]}
+                        outbox_rows.append(
+                            _outbox_row("steps", record.record_key, payload, payload_hash(payload), now)
+                        )
+                    new_steps.extend(
+                        {"record_key": record.record_key, "step_key": k, "entry_hash": d, "acked": False}
+                        for k, _, d in fresh_steps
+                    )
+            if superseded:
+                # a whole-dossier replace makes older pending versions of the same dossier pointless
+                conn.execute(
+                    update(OUTBOX_T)
+                    .where(
+                        and_(
+                            OUTBOX_T.c.record_key.in_(superseded),
+                            OUTBOX_T.c.kind == "dossier",
+                            OUTBOX_T.c.state == "pending",
+                        )
+                    )
+                    .values(state="superseded", updated_at=now)
+                )
+            if new_states:
+                conn.execute(insert(DOSSIER_T), new_states)
+            for row in changed_states:
+                conn.execute(
+                    update(DOSSIER_T)
+                    .where(DOSSIER_T.c.record_key == row["record_key"])
+                    .values(
+                        source_id=row["source_id"],
+                        source_updated_at=row["source_updated_at"],
+                        payload_hash=row["payload_hash"],
+                        updated_at=now,
+                    )
+                )
+            if new_steps:
+                conn.execute(insert(STEP_T), new_steps)
+            if outbox_rows:
+                self._insert_outbox(conn, outbox_rows)
+            self._set_cursor(conn, cursor_name, watermark, last_key, now)
+        return counts
+
+    def _insert_outbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        existing = {
+            row.idem_key
+            for row in conn.execute(
+                select(OUTBOX_T.c.idem_key).where(OUTBOX_T.c.idem_key.in_([r["idem_key"] for r in rows]))
+            )
+        }
+        fresh = [r for r in rows if r["idem_key"] not in existing]
+        if fresh:
+            conn.execute(insert(OUTBOX_T), fresh)
+
+    def _quarantine(self, conn: Connection, record: MappedRecord, now: float, *, exists: bool) -> None:
+        errors = dumps(record.errors)
+        if exists:
+            conn.execute(
+                update(QUARANTINE_T)
+                .where(
+                    and_(
+                        QUARANTINE_T.c.mapping == record.mapping,
+                        QUARANTINE_T.c.record_key == record.record_key,
+                    )
+                )
+                .values(errors=errors, source_updated_at=record.source_updated_at, last_seen=now)
+            )
+        else:
+            conn.execute(
+                insert(QUARANTINE_T).values(
+                    mapping=record.mapping,
+                    record_key=record.record_key,
+                    errors=errors,
+                    source_updated_at=record.source_updated_at,
+                    first_seen=now,
+                    last_seen=now,
+                )
+            )
+
+    def _set_cursor(self, conn: Connection, name: str, watermark: str, last_key: int, now: float) -> None:
+        updated = conn.execute(
+            update(CURSOR_T)
+            .where(CURSOR_T.c.name == name)
+            .values(watermark=watermark, last_key=last_key, updated_at=now)
+        )
+        if updated.rowcount == 0:
+            conn.execute(
+                insert(CURSOR_T).values(name=name, watermark=watermark, last_key=last_key, updated_at=now)
+            )
+
+    # ------------------------------------------------------------------ delivery
+
+    def due(self, kind: str, limit: int, now: float | None = None) -> list[DueEntry]:
+        """Pending entries of ``kind`` whose time has come, oldest first, with what the state
+        knows of their dossier (``on_portal`` decides create vs replace)."""
+        now = time.time() if now is None else now
+        query = (
+            select(
+                OUTBOX_T.c.id,
+                OUTBOX_T.c.kind,
+                OUTBOX_T.c.record_key,
+                OUTBOX_T.c.payload,
+                OUTBOX_T.c.payload_hash,
+                OUTBOX_T.c.attempts,
+                OUTBOX_T.c.verify_first,
+                DOSSIER_T.c.on_portal,
+            )
+            .join(DOSSIER_T, DOSSIER_T.c.record_key == OUTBOX_T.c.record_key)
+            .where(
+                and_(
+                    OUTBOX_T.c.state == "pending", OUTBOX_T.c.kind == kind, OUTBOX_T.c.next_attempt_at <= now
+                )
+            )
+            .order_by(OUTBOX_T.c.id)
+            .limit(limit)
+        )
+        if kind == "steps":  # history goes only onto a dossier the portal already has
+            query = query.where(DOSSIER_T.c.on_portal.is_(True))
+        with self.engine.connect() as conn:
+            return [
+                DueEntry(
+                    row.id,
+                    row.kind,
+                    row.record_key,
+                    json.loads(row.payload),
+                    row.payload_hash,
+                    row.attempts,
+                    bool(row.on_portal),
+                    bool(row.verify_first),
+                )
+                for row in conn.execute(query)
+            ]
+
+    def mark_in_flight(self, entry_ids: Sequence[int], now: float | None = None) -> None:
+        """Write-ahead for append-only sends: should we die before the answer is recorded, the
+        next run reads the portal back instead of sending these entries again."""
+        if not entry_ids:
+            return
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(OUTBOX_T)
+                .where(OUTBOX_T.c.id.in_(list(entry_ids)))
+                .values(verify_first=True, updated_at=now)
+            )
+
+    def record_outcomes(self, outcomes: Iterable[Outcome], now: float | None = None) -> None:
+        """Apply the answers of one batch in one transaction."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            for outcome in outcomes:
+                outcome.apply(conn, now)
+
+    # ------------------------------------------------------------------ reading
+
+    def backlog(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(OUTBOX_T.c.state, OUTBOX_T.c.kind, func.count()).group_by(
+                    OUTBOX_T.c.state, OUTBOX_T.c.kind
+                )
+            )
+            return {f"{row[0]}:{row[1]}": int(row[2]) for row in rows}
+
+    def count(self, table: str) -> int:
+        tables = {
+            "dossier_state": DOSSIER_T,
+            "step_state": STEP_T,
+            "outbox": OUTBOX_T,
+            "quarantine": QUARANTINE_T,
+        }
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(tables[table])).scalar_one())
+
+
+# ---------------------------------------------------------------------- outcomes
+
+
+@dataclass
+class Outcome:
+    """What happened to one outbox entry; ``apply`` writes it inside the batch's transaction."""
+
+    entry_id: int
+    record_key: str
+    kind: str
+    result: str  # done | retry | dead | resend
+    payload_hash: str | None = None
+    error: str | None = None
+    next_attempt_at: float = 0.0
+    on_portal: bool | None = None
+    step_keys: Sequence[str] = ()
+    count_attempt: bool = True
+    new_payload: Any = None  # replaces the entry's payload (e.g. only the history entries still missing)
+    verify_first: bool | None = None
+
+    def apply(self, conn: Connection, now: float) -> None:
+        values: dict[str, Any] = {"updated_at": now}
+        if self.new_payload is not None:
+            values["payload"] = dumps(self.new_payload)
+        if self.verify_first is not None:
+            values["verify_first"] = self.verify_first
+        if self.result == "done":
+            values.update(state="done", last_error=None, verify_first=False)
+        elif self.result == "dead":
+            values.update(state="dead", last_error=self.error)
+        else:  # retry later, or resend at once with a different create/replace choice
+            values.update(state="pending", last_error=self.error, next_attempt_at=self.next_attempt_at)
+        if self.count_attempt:
+            values["attempts"] = OUTBOX_T.c.attempts + 1
+        conn.execute(update(OUTBOX_T).where(OUTBOX_T.c.id == self.entry_id).values(**values))
+        state_values: dict[str, Any] = {}
+        if self.on_portal is not None:
+            state_values["on_portal"] = self.on_portal
+        if self.result == "done" and self.kind == "dossier":
+            state_values.update(acked_hash=self.payload_hash, on_portal=True)
+        if state_values:
+            state_values["updated_at"] = now
+            conn.execute(
+                update(DOSSIER_T).where(DOSSIER_T.c.record_key == self.record_key).values(**state_values)
+            )
+        if self.result == "done" and self.kind == "steps" and self.step_keys:
+            conn.execute(
+                update(STEP_T)
+                .where(
+                    and_(STEP_T.c.record_key == self.record_key, STEP_T.c.step_key.in_(list(self.step_keys)))
+                )
+                .values(acked=True)
+            )
+
+
+def _outbox_row(kind: str, record_key: str, payload: Any, digest: str, now: float) -> dict[str, Any]:
+    return {
+        "idem_key": f"{kind}:{record_key}:{digest}",
+        "kind": kind,
+        "record_key": record_key,
+        "payload": dumps(payload),
+        "payload_hash": digest,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": 0.0,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def make_state_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: an acknowledged delivery survives power loss too, so it is never re-sent
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    return engine
