@@ -124,6 +124,12 @@ class GiayToKetQua(WireModel):
     MaGiayToKetQua: WireStr | None = None
 
 
+# A dossier still waiting (1), refused at reception (3) or withdrawn before reception (7) has no
+# reception date; every other status comes after reception.
+NEVER_RECEIVED = frozenset(
+    {TrangThaiHoSo.MOI_DANG_KY, TrangThaiHoSo.KHONG_DUOC_TIEP_NHAN, TrangThaiHoSo.CONG_DAN_RUT_HO_SO}
+)
+
 REQUIRED_DOSSIER_FIELDS = ("MaHoSo", "MaTTHC", "ChuHoSo", "NgayTiepNhan", "TrangThaiHoSo", "DonViXuLy")
 
 
@@ -176,7 +182,7 @@ class HoSo(WireModel):
 
     @model_validator(mode="after")
     def _received_unless_new(self) -> HoSo:
-        if self.NgayTiepNhan == "" and self.TrangThaiHoSo != TrangThaiHoSo.MOI_DANG_KY:
+        if self.NgayTiepNhan == "" and self.TrangThaiHoSo not in NEVER_RECEIVED:
             raise ValueError(
                 f"NgayTiepNhan is required once a dossier is received (TrangThaiHoSo {self.TrangThaiHoSo})"
             )

@@ -60,15 +60,16 @@ def test_each_required_field_is_required(field: str, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["absent", "empty"])
-def test_reception_date_may_be_missing_only_while_status_1(how: str) -> None:
+def test_reception_date_may_be_missing_only_before_reception(how: str) -> None:
     body = (
         {k: v for k, v in DOSSIER.items() if k != "NgayTiepNhan"}
         if how == "absent"
         else {**DOSSIER, "NgayTiepNhan": ""}
     )
-    new = HoSo.model_validate({**body, "TrangThaiHoSo": "1"})
-    assert new.to_wire()["NgayTiepNhan"] == ""
-    for status in [str(n) for n in range(2, 11)]:
+    # still waiting (1), refused at reception (3), withdrawn before reception (7): never received
+    for status in ("1", "3", "7"):
+        assert HoSo.model_validate({**body, "TrangThaiHoSo": status}).to_wire()["NgayTiepNhan"] == ""
+    for status in ("2", "4", "5", "6", "8", "9", "10"):
         with pytest.raises(ValidationError, match="NgayTiepNhan"):
             HoSo.model_validate({**body, "TrangThaiHoSo": status})
 
