@@ -28,7 +28,8 @@ fixed_offsets = st.integers(min_value=-12 * 60, max_value=14 * 60).map(
     lambda m: timezone(timedelta(minutes=m))
 )
 zones = st.one_of(st.timezones(), fixed_offsets, st.just(UTC), st.just(VN_TZ))
-aware = st.datetimes(min_value=LOW, max_value=HIGH, timezones=zones)
+# imaginary times (the skipped hour of a DST change elsewhere) are no instant at all: left out
+aware = st.datetimes(min_value=LOW, max_value=HIGH, timezones=zones, allow_imaginary=False)
 
 
 @given(aware)
@@ -37,7 +38,9 @@ def test_any_aware_datetime_round_trips_at_second_precision(moment: datetime) ->
     assert len(wire) == 14 and wire.isascii() and wire.isdigit()
     back = parse_wire_datetime(wire)
     assert back is not None and back.tzinfo is VN_TZ
-    assert back == moment.replace(microsecond=0)  # the same instant, whatever zone it came in
+    # the same instant, whatever zone it came in (compared in UTC: PEP 495 makes inter-zone == of a
+    # repeated local hour, e.g. the fall-back hour of a DST zone, always False)
+    assert back.astimezone(UTC) == moment.replace(microsecond=0).astimezone(UTC)
     assert back.utcoffset() == timedelta(hours=7)
 
 
