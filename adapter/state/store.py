@@ -114,7 +114,7 @@ class StateStore:
         self,
         records: Sequence[MappedRecord],
         *,
-        cursor_name: str,
+        cursor_name: str | None,
         watermark: str,
         last_key: int,
         now: float | None = None,
@@ -232,7 +232,8 @@ class StateStore:
                 conn.execute(insert(STEP_T), new_steps)
             if outbox_rows:
                 self._insert_outbox(conn, outbox_rows)
-            self._set_cursor(conn, cursor_name, watermark, last_key, now)
+            if cursor_name is not None:  # a one-off push enqueues without moving the cursor
+                self._set_cursor(conn, cursor_name, watermark, last_key, now)
         return counts
 
     def _insert_outbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -284,7 +285,9 @@ class StateStore:
 
     # ------------------------------------------------------------------ delivery
 
-    def due(self, kind: str, limit: int, now: float | None = None) -> list[DueEntry]:
+    def due(
+        self, kind: str, limit: int, now: float | None = None, record_key: str | None = None
+    ) -> list[DueEntry]:
         """Pending entries of ``kind`` whose time has come, oldest first, with what the state
         knows of their dossier (``on_portal`` decides create vs replace)."""
         now = time.time() if now is None else now
@@ -310,6 +313,8 @@ class StateStore:
         )
         if kind == "steps":  # history goes only onto a dossier the portal already has
             query = query.where(DOSSIER_T.c.on_portal.is_(True))
+        if record_key is not None:
+            query = query.where(OUTBOX_T.c.record_key == record_key)
         with self.engine.connect() as conn:
             return [
                 DueEntry(
@@ -355,6 +360,79 @@ class StateStore:
                 )
             )
             return {f"{row[0]}:{row[1]}": int(row[2]) for row in rows}
+
+    def entries_of(self, record_key: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    OUTBOX_T.c.id,
+                    OUTBOX_T.c.kind,
+                    OUTBOX_T.c.state,
+                    OUTBOX_T.c.attempts,
+                    OUTBOX_T.c.last_error,
+                )
+                .where(OUTBOX_T.c.record_key == record_key)
+                .order_by(OUTBOX_T.c.id)
+            )
+            return [dict(row._mapping) for row in rows]
+
+    def dead(self, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    OUTBOX_T.c.id,
+                    OUTBOX_T.c.kind,
+                    OUTBOX_T.c.record_key,
+                    OUTBOX_T.c.attempts,
+                    OUTBOX_T.c.last_error,
+                    OUTBOX_T.c.updated_at,
+                )
+                .where(OUTBOX_T.c.state == "dead")
+                .order_by(OUTBOX_T.c.id)
+                .limit(limit)
+            )
+            return [dict(row._mapping) for row in rows]
+
+    def requeue_dead(self, ids: Sequence[int] | None = None) -> int:
+        """Dead letters back to pending with a fresh attempt budget (read back first if history)."""
+        with self.engine.begin() as conn:
+            query = update(OUTBOX_T).where(OUTBOX_T.c.state == "dead")
+            if ids is not None:
+                query = query.where(OUTBOX_T.c.id.in_(list(ids)))
+            result = conn.execute(
+                query.values(
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=0.0,
+                    verify_first=OUTBOX_T.c.kind == "steps",
+                    updated_at=time.time(),
+                )
+            )
+            return int(result.rowcount)
+
+    def discard_dead(self, ids: Sequence[int]) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(OUTBOX_T)
+                .where(and_(OUTBOX_T.c.state == "dead", OUTBOX_T.c.id.in_(list(ids))))
+                .values(state="discarded", updated_at=time.time())
+            )
+            return int(result.rowcount)
+
+    def quarantined(self, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    QUARANTINE_T.c.mapping,
+                    QUARANTINE_T.c.record_key,
+                    QUARANTINE_T.c.errors,
+                    QUARANTINE_T.c.source_updated_at,
+                    QUARANTINE_T.c.last_seen,
+                )
+                .order_by(QUARANTINE_T.c.record_key)
+                .limit(limit)
+            )
+            return [dict(row._mapping) for row in rows]
 
     def count(self, table: str) -> int:
         tables = {

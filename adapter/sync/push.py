@@ -1,0 +1,461 @@
+"""The push job: province → portal. Enqueue what changed (one transaction per page, cursor
+included), then deliver the outbox in batches, several in flight, recording each answer.
+
+Append-only history (``CapNhatTienDoHoSoMC``) is never re-sent blindly: entries are marked in
+flight before they leave, and an entry whose answer was lost (or whose run died) is settled by
+reading the portal back (``TraCuuHoSo``) and sending only what it lacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from adapter.config import Settings
+from adapter.contract import HoSoDaLuu
+from adapter.mapping import MappingSet
+from adapter.portal import AmbiguousError, AuthError, Backoff, PortalError, RestPortalClient
+from adapter.province.source import Record, SqlSource
+from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
+
+log = logging.getLogger(__name__)
+
+CURSOR = "push:dossier"
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class PushSummary:
+    enqueue: EnqueueCounts = field(default_factory=EnqueueCounts)
+    dossiers_pushed: int = 0
+    steps_pushed: int = 0
+    switched: int = 0  # create answered "exists" (or replace "unknown"): re-sent the other way
+    retried: int = 0
+    dead: int = 0
+    ambiguous_resolved: int = 0
+    calls: int = 0
+    elapsed_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["elapsed_s"] = round(self.elapsed_s, 3)
+        return data
+
+
+@dataclass
+class PushOptions:
+    lookback_s: float = 300.0
+    page_size: int = 500
+    wait_for_retries_s: float = 10.0  # within one cycle, wait this long at most for retries that are due soon
+    dossier_mapping: str = "dossier"
+    step_mapping: str = "step"
+
+
+def local_iso(moment: float) -> str:
+    """An epoch time as the sample schema's ``updated_at`` text (ISO 8601, local, seconds)."""
+    from adapter.contract import VN_TZ
+
+    return datetime.fromtimestamp(moment, VN_TZ).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _lookback(watermark: str, seconds: float) -> str:
+    if not watermark or seconds <= 0:
+        return ""
+    try:
+        return (datetime.fromisoformat(watermark) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
+    except ValueError:
+        return ""
+
+
+class PushJob:
+    def __init__(
+        self,
+        settings: Settings,
+        mappings: MappingSet,
+        store: StateStore,
+        client: RestPortalClient,
+        source_engine: Engine,
+        *,
+        options: PushOptions | None = None,
+        progress: ProgressFn | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.mappings = mappings
+        self.store = store
+        self.client = client
+        self.options = options or PushOptions()
+        self.progress = progress
+        self.clock = clock
+        self.backoff = Backoff(base=1.0, cap=300.0)
+        spec = mappings.specs[self.options.dossier_mapping]
+        if spec.source is None:
+            raise ValueError(f"mapping {self.options.dossier_mapping!r} has no source")
+        self.source = SqlSource(source_engine, spec.source)
+        self._dossier = mappings.get(self.options.dossier_mapping)
+        step_spec = mappings.specs.get(self.options.step_mapping)
+        self._steps = (
+            (
+                mappings.get(self.options.step_mapping),
+                step_spec.items_of.child,
+                spec.source.children[step_spec.items_of.child].key,
+            )
+            if step_spec is not None and step_spec.items_of is not None
+            else None
+        )
+        self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
+
+    # ------------------------------------------------------------------ cycle
+
+    async def run_cycle(self) -> PushSummary:
+        started = self.clock()
+        summary = PushSummary()
+        summary.enqueue = self.enqueue(until=local_iso(started))
+        await self.deliver(summary)
+        summary.elapsed_s = self.clock() - started
+        return summary
+
+    def map_record(self, record: Record) -> MappedRecord:
+        result = self._dossier.map(record)
+        errors = [e.as_dict() for e in result.errors]
+        steps: list[tuple[str, dict[str, Any]]] = []
+        if self._steps is not None and result.ok:
+            step_mapping, child, key = self._steps
+            for item in record.get(child) or []:
+                step = step_mapping.map(item, parent=record, record_key=result.record)
+                if step.ok:
+                    steps.append((str(item.get(key)), step.value.to_wire()))
+                else:
+                    errors.extend(e.as_dict() for e in step.errors)
+        assert self.source.spec.updated_at is not None
+        return MappedRecord(
+            record_key=result.record,
+            source_id=record.get(self.source.spec.key),
+            source_updated_at=record.get(self.source.spec.updated_at),
+            dossier=result.value.to_wire() if result.ok and not errors else None,
+            steps=steps,
+            errors=errors,
+        )
+
+    async def push_one(self, record_key: str) -> PushSummary:
+        """Enqueue one dossier (without moving the cursor) and deliver only its entries."""
+        started = self.clock()
+        summary = PushSummary()
+        record = self.source.get(record_key)
+        if record is None:
+            raise LookupError(f"no dossier {record_key!r} in the source")
+        summary.enqueue = self.store.enqueue_page(
+            [self.map_record(record)], cursor_name=None, watermark="", last_key=0
+        )
+        await self.deliver(summary, record_key=record_key)
+        summary.elapsed_s = self.clock() - started
+        return summary
+
+    def enqueue(self, *, until: str) -> EnqueueCounts:
+        counts = EnqueueCounts()
+        watermark, last_key = self.store.cursor(CURSOR)
+        column = self.source.spec.updated_at
+        assert column is not None
+        for page in self.source.iter_changed(
+            watermark,
+            last_key,
+            lookback=_lookback(watermark, self.options.lookback_s),
+            until=until,
+            page_size=self.options.page_size,
+        ):
+            mapped = [self.map_record(record) for record in page]
+            last = page[-1]
+            new_cursor = max((watermark, last_key), (str(last[column]), int(last[self.source.spec.key])))
+            watermark, last_key = new_cursor
+            counts.add(
+                self.store.enqueue_page(mapped, cursor_name=CURSOR, watermark=watermark, last_key=last_key)
+            )
+            if self.progress:
+                self.progress("enqueue", counts.records, 0)
+        return counts
+
+    # ------------------------------------------------------------------ delivery
+
+    async def deliver(self, summary: PushSummary, record_key: str | None = None) -> None:
+        for kind in ("dossier", "steps"):
+            deadline = self.clock() + self.options.wait_for_retries_s
+            while True:
+                limit = self.settings.portal.batch_size * self.settings.portal.concurrency * 4
+                due = self.store.due(kind, limit, now=self.clock(), record_key=record_key)
+                if not due:
+                    wait = self._next_retry_in(kind, record_key)
+                    if wait is None or self.clock() + wait > deadline:
+                        break
+                    await asyncio.sleep(max(0.0, wait))
+                    continue
+                if kind == "dossier":
+                    await self._deliver_dossiers(due, summary)
+                else:
+                    await self._deliver_steps(due, summary)
+
+    def _next_retry_in(self, kind: str, record_key: str | None = None) -> float | None:
+        from sqlalchemy import and_, func, select
+
+        from adapter.state.store import DOSSIER_T, OUTBOX_T
+
+        query = select(func.min(OUTBOX_T.c.next_attempt_at)).where(
+            and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.kind == kind)
+        )
+        if record_key is not None:
+            query = query.where(OUTBOX_T.c.record_key == record_key)
+        if kind == "steps":
+            query = query.join(DOSSIER_T, DOSSIER_T.c.record_key == OUTBOX_T.c.record_key).where(
+                DOSSIER_T.c.on_portal.is_(True)
+            )
+        with self.store.engine.connect() as conn:
+            earliest = conn.execute(query).scalar()
+        return None if earliest is None else max(0.0, float(earliest) - self.clock())
+
+    async def _deliver_dossiers(self, due: list[DueEntry], summary: PushSummary) -> None:
+        size = self.settings.portal.batch_size
+        batches: list[list[DueEntry]] = []
+        for updating in (False, True):
+            group = [e for e in due if e.on_portal is updating]
+            batches.extend(group[i : i + size] for i in range(0, len(group), size))
+        await asyncio.gather(*(self._bounded(self._push_dossier_batch(batch, summary)) for batch in batches))
+
+    async def _bounded(self, coro: Any) -> None:
+        async with self._semaphore:
+            await coro
+
+    async def _push_dossier_batch(self, batch: list[DueEntry], summary: PushSummary) -> None:
+        updating = batch[0].on_portal
+        body = {"isUpdating": "True" if updating else "False", "data": [e.payload for e in batch]}
+        summary.calls += 1
+        try:
+            reply = await self.client.call("DongBoHoSoMC", body)
+        except AuthError:
+            raise
+        except PortalError as exc:
+            self._record_failures(batch, str(exc), summary)
+            return
+        by_key = {
+            str(getattr(item, "MaHoSo", "")): item for item in (reply.result or []) if hasattr(item, "MaHoSo")
+        }
+        outcomes = []
+        for entry in batch:
+            item = by_key.get(entry.record_key)
+            code = item.error_code if item is not None else reply.error_code
+            message = item.message if item is not None else reply.message
+            if code == 0:
+                summary.dossiers_pushed += 1
+                outcomes.append(
+                    Outcome(entry.id, entry.record_key, "dossier", "done", payload_hash=entry.payload_hash)
+                )
+            elif not updating and _says_exists(message):
+                summary.switched += 1
+                outcomes.append(
+                    Outcome(entry.id, entry.record_key, "dossier", "resend", error=message, on_portal=True)
+                )
+            elif updating and _says_unknown(message):
+                summary.switched += 1
+                outcomes.append(
+                    Outcome(entry.id, entry.record_key, "dossier", "resend", error=message, on_portal=False)
+                )
+            else:
+                summary.dead += 1
+                outcomes.append(
+                    Outcome(
+                        entry.id, entry.record_key, "dossier", "dead", error=f"error_code {code}: {message}"
+                    )
+                )
+        self.store.record_outcomes(outcomes, now=self.clock())
+
+    def _record_failures(self, batch: list[DueEntry], error: str, summary: PushSummary) -> None:
+        now = self.clock()
+        outcomes = []
+        for entry in batch:
+            if entry.attempts + 1 >= self.settings.portal.max_attempts:
+                summary.dead += 1
+                outcomes.append(Outcome(entry.id, entry.record_key, entry.kind, "dead", error=error))
+            else:
+                summary.retried += 1
+                delay = self.backoff.delay(entry.attempts + 1)
+                outcomes.append(
+                    Outcome(
+                        entry.id,
+                        entry.record_key,
+                        entry.kind,
+                        "retry",
+                        error=error,
+                        next_attempt_at=now + delay,
+                    )
+                )
+        self.store.record_outcomes(outcomes, now=now)
+
+    async def _deliver_steps(self, due: list[DueEntry], summary: PushSummary) -> None:
+        calls: list[list[DueEntry]] = []
+        current: list[DueEntry] = []
+        size = 0
+        for entry in due:
+            n = len(entry.payload["entries"])
+            if current and size + n > 10:
+                calls.append(current)
+                current, size = [], 0
+            current.append(entry)
+            size += n
+        if current:
+            calls.append(current)
+        await asyncio.gather(*(self._bounded(self._push_steps_call(call, summary)) for call in calls))
+
+    async def _push_steps_call(self, entries: list[DueEntry], summary: PushSummary) -> None:
+        if any(e.verify_first for e in entries):
+            entries = await self._settle_from_portal(entries, summary)
+            if not entries:
+                return
+        self.store.mark_in_flight([e.id for e in entries], now=self.clock())
+        data = [item for e in entries for item in e.payload["entries"]]
+        summary.calls += 1
+        try:
+            reply = await self.client.call("CapNhatTienDoHoSoMC", {"data": data})
+        except AuthError:
+            raise
+        except AmbiguousError as exc:
+            # It may have been stored: the in-flight mark stays; the next round reads back first.
+            log.info("history for %d dossiers unanswered (%s): will read back", len(entries), exc.detail)
+            self._record_failures([_verifying(e) for e in entries], str(exc), summary)
+            return
+        except PortalError as exc:
+            self._record_failures(entries, str(exc), summary)
+            return
+        if reply.ok:
+            summary.steps_pushed += len(data)
+            self.store.record_outcomes(
+                [Outcome(e.id, e.record_key, "steps", "done", step_keys=e.payload["keys"]) for e in entries],
+                now=self.clock(),
+            )
+        else:
+            summary.dead += len(entries)
+            error = f"error_code {reply.error_code}: {reply.message}"
+            self.store.record_outcomes(
+                [
+                    Outcome(e.id, e.record_key, "steps", "dead", error=error, verify_first=False)
+                    for e in entries
+                ],
+                now=self.clock(),
+            )
+
+    async def _settle_from_portal(self, entries: list[DueEntry], summary: PushSummary) -> list[DueEntry]:
+        """Read back the dossiers of entries that may already be on the portal; mark what is there
+        done and keep only what is missing. Entries whose read-back fails wait for a later round."""
+        keep: list[DueEntry] = []
+        outcomes: list[Outcome] = []
+        stored: dict[str, Counter[tuple[str, ...]] | None] = {}
+        for key in {e.record_key for e in entries if e.verify_first}:
+            stored[key] = await self._portal_history(key)
+        for entry in entries:
+            if not entry.verify_first:
+                keep.append(entry)
+                continue
+            history = stored[entry.record_key]
+            if history is None:
+                outcomes.append(
+                    Outcome(
+                        entry.id,
+                        entry.record_key,
+                        "steps",
+                        "retry",
+                        error="read-back failed",
+                        next_attempt_at=self.clock() + self.backoff.delay(entry.attempts + 1),
+                    )
+                )
+                continue
+            missing_keys, missing_entries = [], []
+            for key, item in zip(entry.payload["keys"], entry.payload["entries"], strict=True):
+                mark = _fingerprint(item)
+                if history[mark] > 0:
+                    history[mark] -= 1  # this one is on the portal
+                else:
+                    missing_keys.append(key)
+                    missing_entries.append(item)
+            summary.ambiguous_resolved += 1
+            if not missing_entries:
+                outcomes.append(
+                    Outcome(
+                        entry.id,
+                        entry.record_key,
+                        "steps",
+                        "done",
+                        step_keys=entry.payload["keys"],
+                        count_attempt=False,
+                    )
+                )
+            else:
+                present = [k for k in entry.payload["keys"] if k not in missing_keys]
+                payload = {"keys": missing_keys, "entries": missing_entries}
+                outcomes.append(
+                    Outcome(
+                        entry.id,
+                        entry.record_key,
+                        "steps",
+                        "resend",
+                        new_payload=payload,
+                        verify_first=False,
+                        count_attempt=False,
+                        step_keys=present,
+                    )
+                )
+                keep.append(
+                    DueEntry(
+                        entry.id,
+                        "steps",
+                        entry.record_key,
+                        payload,
+                        entry.payload_hash,
+                        entry.attempts,
+                        True,
+                        False,
+                    )
+                )
+        self.store.record_outcomes(outcomes, now=self.clock())
+        return keep
+
+    async def _portal_history(self, record_key: str) -> Counter[tuple[str, ...]] | None:
+        try:
+            reply = await self.client.call("TraCuuHoSo", {"mahoso": record_key})
+        except AuthError:
+            raise
+        except PortalError as exc:
+            log.warning("read-back of %s failed: %s", record_key, exc)
+            return None
+        items = reply.result or []
+        if not items:
+            return Counter()
+        first = items[0]
+        stored = first if isinstance(first, HoSoDaLuu) else HoSoDaLuu.model_validate(first)
+        return Counter(_fingerprint(entry.to_wire()) for entry in stored.QuaTrinhXuLy)
+
+
+def _verifying(entry: DueEntry) -> DueEntry:
+    entry.verify_first = True
+    return entry
+
+
+def _fingerprint(entry: dict[str, Any]) -> tuple[str, ...]:
+    """What identifies a history entry on the portal, which gives entries no id of their own."""
+    return tuple(
+        str(entry.get(k, "")) for k in ("MaHoSo", "ThoiDiemXuLy", "NguoiXuLy", "NoiDungXuLy", "TrangThai")
+    )
+
+
+def _says_exists(message: str) -> bool:
+    text = message.lower()
+    return "đã tồn tại" in text or "already exists" in text
+
+
+def _says_unknown(message: str) -> bool:
+    text = message.lower()
+    return any(p in text for p in ("không tồn tại", "chưa tồn tại", "not found", "không tìm thấy"))

@@ -1,0 +1,79 @@
+"""What `dvcsync status` and `dvcsync dead-letters` read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from adapter.config import Settings
+from adapter.state import StateStore
+from adapter.state.store import RUN_T
+
+
+def _store(settings: Settings) -> StateStore:
+    store = StateStore(settings.state.url)
+    store.upgrade()
+    return store
+
+
+def collect_status(settings: Settings) -> dict[str, Any]:
+    store = _store(settings)
+    try:
+        quarantined = store.quarantined(limit=200)
+        dead = store.dead(limit=200)
+        with store.engine.connect() as conn:
+            runs = [
+                dict(row._mapping)
+                for row in conn.execute(select(RUN_T).order_by(RUN_T.c.id.desc()).limit(10))
+            ]
+        for run in runs:
+            run["counts"] = json.loads(run["counts"] or "{}")
+        return {
+            "backlog": store.backlog(),
+            "dossiers": store.count("dossier_state"),
+            "quarantined_count": store.count("quarantine"),
+            "quarantined": [
+                {
+                    "mapping": q["mapping"],
+                    "record_key": q["record_key"],
+                    "reasons": [_reason(e) for e in json.loads(q["errors"])],
+                }
+                for q in quarantined
+            ],
+            "dead_count": len(store.dead(limit=1_000_000)),
+            "dead": dead,
+            "runs": runs,
+        }
+    finally:
+        store.close()
+
+
+def _reason(error: dict[str, str]) -> str:
+    origin = f" (from {error['source']})" if error.get("source") else ""
+    return f"{error['field']}{origin} = {error['value']}: {error['reason']}"
+
+
+def list_dead(settings: Settings) -> list[dict[str, Any]]:
+    store = _store(settings)
+    try:
+        return store.dead()
+    finally:
+        store.close()
+
+
+def requeue_dead(settings: Settings, ids: list[int] | None) -> int:
+    store = _store(settings)
+    try:
+        return store.requeue_dead(ids)
+    finally:
+        store.close()
+
+
+def discard_dead(settings: Settings, ids: list[int]) -> int:
+    store = _store(settings)
+    try:
+        return store.discard_dead(ids)
+    finally:
+        store.close()
