@@ -65,7 +65,14 @@ def _is_empty(value: Any) -> bool:
 
 
 def _has_surrogates(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    """Broken bytes read with ``surrogateescape`` are lone surrogates, which UTF-8 cannot encode."""
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _truthy(value: Any) -> bool:
@@ -404,9 +411,10 @@ def _fmt_datetime(value: Any, ctx: _Context) -> Any:
     if isinstance(value, datetime):
         return format_wire_datetime(value)
     try:
-        return format_wire_datetime(parse_local_iso(str(value)))
-    except WireDateError:
+        parsed = datetime.fromisoformat(str(value).strip().replace(" ", "T", 1))
+    except ValueError:
         raise _Problem("not a possible date-time (ISO 8601 expected)") from None
+    return format_wire_datetime(parsed)  # naive = already local: no zone arithmetic on the hot path
 
 
 def _fmt_wire_datetime(value: Any, ctx: _Context) -> Any:
