@@ -382,14 +382,15 @@ class _Writer:
                               f"{FILES_URL}/{self.doc_id}/{info.result_slug}.pdf", 1, 0))
 
         # --- the dossier row
-        note = None
+        notes = []
+        if after_reform and agency.valid_to is not None:
+            notes.append("Hồ sơ tiếp nhận trong thời gian chuyển tiếp sau sắp xếp đơn vị hành chính")
         if plan.returned is not None and plan.due is not None and plan.finished is not None \
                 and plan.finished > plan.due:
-            note = "Trễ hạn: đã gửi phiếu xin lỗi và hẹn lại ngày trả kết quả"
+            notes.append("Trễ hạn: đã gửi phiếu xin lỗi và hẹn lại ngày trả kết quả")
         elif final == CANCELLED:
-            note = "Người nộp hồ sơ đề nghị rút hồ sơ"
-        elif after_reform and agency.valid_to is not None:
-            note = "Hồ sơ tiếp nhận trong thời gian chuyển tiếp sau sắp xếp đơn vị hành chính"
+            notes.append("Người nộp hồ sơ đề nghị rút hồ sơ")
+        note = "; ".join(notes) or None
         self.ho_so.append((
             dossier_id, so_ho_so, proc.ma_thu_tuc, owner, owner_type, id_number, phone, email, address,
             CHANNELS[channel], summary, iso(submitted), _opt(plan.received), due_text, _opt(plan.finished),
