@@ -87,6 +87,21 @@ def parse_untrusted(body: bytes) -> etree._Element:
     return root
 
 
+_OPERATION_TAG = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?(" + b"|".join(op.encode() for op in OPERATIONS) + rb")[\s/>]"
+)
+
+
+def operation_of(body: bytes) -> str | None:
+    """The operation a SOAP request names, by a scan of the raw bytes, without parsing anything.
+
+    For layers that must classify a request before (or instead of) parsing it, such as fault
+    injection and statistics keyed by service; ``None`` when no operation element is found.
+    """
+    match = _OPERATION_TAG.search(body, 0, 64 * 1024)
+    return match.group(1).decode() if match else None
+
+
 # ---------------------------------------------------------------- XML → dict
 
 

@@ -22,6 +22,7 @@ from mock_portal.soap_xml import (
     build_fault,
     build_request,
     build_response,
+    operation_of,
     parse_request,
     parse_response,
     parse_untrusted,
@@ -453,3 +454,17 @@ def test_every_golden_reply_round_trips(name: str) -> None:
     reply = json.loads((GOLDEN / name).read_text(encoding="utf-8"))
     operation = REPLY_OPERATION[_INDEX[name]["model"]]
     assert parse_response(build_response(operation, reply)) == (operation, as_xml_carries_it(reply))
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_operation_of_names_the_operation_without_parsing(operation: str) -> None:
+    assert operation_of(build_request(operation, {"session": "S", "madonvi": "M"})) == operation
+    assert (
+        operation_of(_envelope(f'<t:{operation} xmlns:t="urn:dvcqg:lgsp:v1"/>', default_ns=False))
+        == operation
+    )
+
+
+def test_operation_of_ignores_lookalikes() -> None:
+    assert operation_of(_envelope("<TraCuuHoSoX/>")) is None
+    assert operation_of(b"not xml") is None
