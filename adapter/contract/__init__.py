@@ -32,6 +32,7 @@ from ._types import (
     Bit,
     ErrorCode,
     Flag,
+    FlagOrEmpty,
     IntAmount,
     MaTTHCCode,
     ReplyText,

@@ -56,6 +56,14 @@ Flag = Annotated[str, BeforeValidator(_to_flag)]
 """``"True"``/``"False"`` on the wire; booleans, ``"true"`` and ``1``/``0`` accepted."""
 
 
+def _to_flag_or_empty(value: Any) -> Any:
+    return "" if isinstance(value, str) and value.strip() == "" else _to_flag(value)
+
+
+FlagOrEmpty = Annotated[str, BeforeValidator(_to_flag_or_empty)]
+"""A flag inside a record, where §2.1 lets any optional field be ``""``: kept as ``""``."""
+
+
 def _to_bit(value: Any) -> Any:
     if isinstance(value, bool):
         return "1" if value else "0"

@@ -21,6 +21,7 @@ from ._types import (
     Bit,
     ErrorCode,
     Flag,
+    FlagOrEmpty,
     MaTTHCCode,
     ReplyText,
     StrAmount,
@@ -78,7 +79,7 @@ class TaiLieu(WireModel):
 
     TepDinhKemId: WireStr | None = None
     TenTepDinhKem: WireStr | None = Field(default=None, max_length=4000)
-    IsDeleted: Flag | None = None
+    IsDeleted: FlagOrEmpty | None = None
     MaThanhPhanHoSo: WireStr | None = None
     DuongDanTaiTepTin: WireStr | None = None
     DuocSoHoa: Bit | None = None
