@@ -178,11 +178,19 @@ def test_flags_accept_every_variant_and_emit_true_false(sent: Any, canonical: st
     assert TaiLieu.model_validate({"IsDeleted": sent}).to_wire()["IsDeleted"] == canonical
 
 
-@pytest.mark.parametrize("bad", ["yes", "Có", 2, -1, "", "Tru"])
+@pytest.mark.parametrize("bad", ["yes", "Có", 2, -1, "Tru"])
 def test_bad_flags_are_refused_naming_field_and_value(bad: Any) -> None:
     with pytest.raises(ValidationError) as caught:
         TaiLieu.model_validate({"IsDeleted": bad})
     assert "IsDeleted" in str(caught.value) and repr(bad) in str(caught.value)
+
+
+def test_a_flag_inside_a_record_may_be_empty_but_the_envelope_flag_may_not() -> None:
+    # §2.1 (choice): every optional field of a dossier may be absent or ""
+    assert TaiLieu.model_validate({"IsDeleted": ""}).to_wire() == {"IsDeleted": ""}
+    with pytest.raises(ValidationError) as caught:
+        DongBoHoSoMCRequest.model_validate({"session": "s", "madonvi": "m", "isUpdating": "", "data": []})
+    assert "isUpdating" in str(caught.value) and "''" in str(caught.value)
 
 
 @pytest.mark.parametrize(
