@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ._base import WireModel
 from ._codes import (
@@ -94,6 +94,12 @@ class LePhi(WireModel):
     HinhThucThu: HinhThucThuCode | None = None
     Gia: StrAmount | None = Field(default=None, ge=0)
     LoaiPhiLePhi: LoaiPhiCode | None = None
+
+    @field_validator("Gia", mode="before")
+    @classmethod
+    def _empty_price_is_absent(cls, value: Any) -> Any:
+        """§2.1 lets an optional field be ``""``; an amount has no empty form, so it reads as absent."""
+        return None if isinstance(value, str) and value.strip() == "" else value
 
 
 class TepDinhKemKhac(WireModel):
