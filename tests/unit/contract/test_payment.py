@@ -184,3 +184,8 @@ def test_callback_and_statement_need_a_transaction_time(when: Any) -> None:
     }
     with pytest.raises(ValidationError, match="ThoiGianGD"):
         StatementRow.model_validate(row)
+
+
+def test_an_empty_fee_price_reads_as_absent() -> None:
+    fee = LePhi.model_validate({"TenPhiLePhi": "Lệ phí đăng ký khai sinh", "Gia": ""})
+    assert fee.Gia is None and "Gia" not in fee.to_wire()
