@@ -44,7 +44,8 @@ def format_wire_datetime(value: datetime | None) -> str:
         return ""
     if value.tzinfo is not None:
         value = value.astimezone(VN_TZ)
-    return f"{value.year:04d}{value.month:02d}{value.day:02d}{value.hour:02d}{value.minute:02d}{value.second:02d}"
+    v = value
+    return f"{v.year:04d}{v.month:02d}{v.day:02d}{v.hour:02d}{v.minute:02d}{v.second:02d}"
 
 
 def validate_wire_datetime(value: str) -> str:
