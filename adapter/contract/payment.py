@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ._base import WireModel
 from ._codes import LoaiPhiLePhi, MaDichVu, TrangThaiGD
@@ -118,11 +118,12 @@ class InitRequest(_Signed):
     def signature_fields(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"ThongTinBienLai", "MaXacThuc"})
 
-    @model_validator(mode="after")
-    def _no_diacritics(self) -> InitRequest:
-        if not self.ThongTinGiaoDich.isascii():
-            raise ValueError("ThongTinGiaoDich must be plain ASCII text (no diacritics)")
-        return self
+    @field_validator("ThongTinGiaoDich")
+    @classmethod
+    def _no_diacritics(cls, value: str) -> str:
+        if not value.isascii():
+            raise ValueError(f"ThongTinGiaoDich must be plain ASCII text (no diacritics), got {value!r}")
+        return value
 
 
 class InitResult(WireModel):
