@@ -365,3 +365,19 @@ def test_indexes_built_before_or_after_the_load_give_the_same_rows(tmp_path: Pat
     after = generate(tmp_path / "after.db", 300, 9, defer_indexes=True)
     before = generate(tmp_path / "before.db", 300, 9, defer_indexes=False)
     assert _dump(after.path) == _dump(before.path)
+
+
+def test_determinism_holds_across_processes_with_different_hash_seeds(tmp_path: Path) -> None:
+    """String hashing is randomised per process: nothing may depend on set or hash order."""
+    import os
+    import subprocess
+    import sys
+
+    digests = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"h{hash_seed}.db"
+        code = f"from adapter.province.sample import generate; generate({str(out)!r}, 300, 5)"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parents[4])
+        digests.append(_dump(out))
+    assert digests[0] == digests[1]

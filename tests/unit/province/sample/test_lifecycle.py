@@ -22,8 +22,8 @@ START = to_seconds(datetime(2024, 1, 2, 8, 0))
        prepaid=st.sampled_from([0, 50_000]), postpaid=st.sampled_from([0, 100_000]), paying=st.booleans())
 def test_plans_are_legal_and_ordered(seed: int, channel: int, offset: int, days: int, prepaid: int,
                                      postpaid: int, paying: bool) -> None:
-    submitted = START + offset
-    arrival = submitted + 2 * 86_400 if channel == POSTAL else submitted
+    arrival = START + offset                     # postal: arrives two days after posting
+    submitted = arrival - 2 * 86_400 if channel == POSTAL else arrival
     needs_paying = paying or bool(postpaid)
     plan = plan_dossier(Random(seed), channel, submitted, arrival, days, prepaid, postpaid, needs_paying)
     statuses = [s[0] for s in plan.steps]
