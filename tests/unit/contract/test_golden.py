@@ -128,6 +128,20 @@ def test_service_fields_name_the_service_of_their_model() -> None:
 # ---------------------------------------------------------------- what the bodies must mean
 
 
+def scalars(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in scalars(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in scalars(v)]
+    return [value]
+
+
+def test_opencps_body_is_all_strings() -> None:
+    leaves = scalars(load("dongbohosomc_request_opencps.json"))
+    assert len(leaves) > 60 and all(isinstance(leaf, str) for leaf in leaves)
+    assert "False" in leaves  # flags are the words "True"/"False", never JSON booleans
+
+
 def test_opencps_body_keeps_its_shape_and_unknown_field() -> None:
     request = parse("dongbohosomc_request_opencps.json")
     assert isinstance(request, contract.DongBoHoSoMCRequest)
