@@ -161,3 +161,22 @@ def test_a_missing_signed_field_is_named_and_never_valid() -> None:
     with pytest.raises(SignatureError, match="Ip"):
         sign(vector["message"], fields, vector["secret"])
     assert not verify(vector["message"], fields, vector["secret"], vector["MaXacThuc"])
+
+
+@pytest.mark.parametrize(
+    ("body", "index"),
+    [
+        ("payment_init_request.json", 0),
+        ("payment_callback_paid.json", 1),
+        ("payment_callback_failed.json", 2),
+        ("payment_query_request.json", 3),
+        ("payment_get_bill_request.json", 4),
+    ],
+)
+def test_golden_payment_bodies_carry_the_vectors_signatures(body: str, index: int) -> None:
+    fixture = json.loads(
+        (Path(__file__).resolve().parents[2] / "fixtures" / "contract" / body).read_text("utf-8")
+    )
+    vector = VECTORS[index]
+    assert {k: fixture[k] for k in vector["field_order"]} == vector["fields"]
+    assert fixture["MaXacThuc"] == vector["MaXacThuc"]
