@@ -86,6 +86,8 @@ _SECTOR_WEIGHT = {"TP-HT": 3.0, "TP-CT": 4.0, "TN-DD": 3.0, "TC-DKKD": 2.0, "GT-
 _PER_UNIT = {"PHI-CT-BS": (1, 12), "PHI-HT-BS": (1, 3), "PHI-GD-BS": (1, 3)}
 # Procedures with a financial obligation collected mid-way (land-use tax) even when no fee is listed.
 _FINANCIAL_OBLIGATION = frozenset({"DD-CMD-01"})
+# Procedures whose name says what kind of company files them.
+_COMPANY_FORM = {"DKKD-DN-01": "Công ty TNHH MTV", "DKKD-DN-02": "Công ty Cổ phần"}
 # Sectors where a business sometimes files a procedure meant for citizens.
 _MIXED_SECTORS = frozenset({"TP-CT", "TN-DD", "XD-HD", "GT-DB"})
 _ORGANISATIONS = ("Hội Nông dân", "Hội Liên hiệp Phụ nữ", "Hội Cựu chiến binh", "Đoàn Thanh niên",
@@ -260,7 +262,7 @@ class _Writer:
             id_number: str | None = names.citizen_id(rng, who, rng.random() < 0.93)
             email = names.personal_email(rng, who) if rng.random() < (0.75 if online else 0.35) else None
         elif owner_type == "doanh_nghiep":
-            company = names.business(rng)
+            company = names.business(rng, _COMPANY_FORM.get(proc.ma_thu_tuc))
             who = names.person(rng, 1960, 2000)
             owner, submitter, id_number = company.name, who.full_name, company.tax_code
             email = names.business_email(rng, company) if rng.random() < 0.85 else None
@@ -312,8 +314,8 @@ class _Writer:
         leader, leader_title = staff.leaders[0] if rng.random() < 0.75 else staff.leaders[1]
         if staff.heads:
             head, head_title = staff.heads[int(rng.random() * len(staff.heads))], staff.head_title
-        else:
-            head, head_title = staff.leaders[0]
+        else:   # a small commune: the vice-chair reviews, the chair signs
+            (head, head_title), (leader, leader_title) = staff.leaders
         division = staff.division(proc.ma_linh_vuc)
         due_text = iso(plan.due) if plan.due is not None else None
         previous_status, previous_time = -1, plan.steps[0][1]

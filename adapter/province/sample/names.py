@@ -152,8 +152,10 @@ class Business:
         self.name, self.brand, self.tax_code = name, brand, tax_code
 
 
-def business(rng: Random) -> Business:
-    form = _BUSINESS_FORM_NAMES[bisect(_BUSINESS_FORM_CUM, rng.random() * _BUSINESS_FORM_CUM[-1])]
+def business(rng: Random, form: str | None = None) -> Business:
+    """A business; ``form`` (e.g. ``Công ty Cổ phần``) when the procedure implies one."""
+    drawn = _BUSINESS_FORM_NAMES[bisect(_BUSINESS_FORM_CUM, rng.random() * _BUSINESS_FORM_CUM[-1])]
+    form = form or drawn
     brand = rng.choice(_BUSINESS_BRANDS)
     if form == "Doanh nghiệp tư nhân":
         name = f"{form} {brand}"
