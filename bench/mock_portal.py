@@ -1,0 +1,173 @@
+"""Benchmark: dossiers/s the mock portal accepts via DongBoHoSoMC, batches of 100, over loopback.
+
+Runs, in the same invocation, (1) a bare endpoint that only parses the JSON body (same uvicorn and
+FastAPI stack) and (2) the mock portal with a SQLite state file, each in its own process, then
+prints both rates and their ratio. The target of issue 3 is ≥ 20,000 dossiers/s for the mock.
+
+    .venv/bin/python bench/mock_portal.py [--requests 400] [--concurrency 4] [--batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+# This file's name shadows the package when run as a script: import from the repository root.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import httpx  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import FastAPI, Request, Response  # noqa: E402
+
+from mock_portal.config import MockConfig  # noqa: E402
+from mock_portal.testing import free_port, run_mock_process, sample_dossier  # noqa: E402
+
+CREDS = MockConfig().credentials
+
+
+def serve_bare(port: int) -> None:
+    """The baseline: FastAPI + uvicorn, parse the body, answer a fixed reply."""
+    app = FastAPI()
+
+    @app.post("/dvcqg/integration")
+    async def integration(request: Request) -> Response:
+        body = json.loads(await request.body())
+        reply = {"error_code": 0, "message": f"{len(body['data'])} parsed"}
+        return Response(json.dumps(reply).encode(), media_type="application/json")
+
+    @app.get("/ready")
+    async def ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def bodies(session: str, n_requests: int, batch: int, offset: int) -> list[bytes]:
+    out = []
+    for i in range(n_requests):
+        data = [sample_dossier(offset + i * batch + k) for k in range(batch)]
+        out.append(
+            json.dumps(
+                {
+                    "session": session,
+                    "madonvi": CREDS.madonvi,
+                    "service": "DongBoHoSoMC",
+                    "isUpdating": "False",
+                    "data": data,
+                },
+                ensure_ascii=False,
+            ).encode()
+        )
+    return out
+
+
+def drive(url: str, payloads: list[bytes], concurrency: int) -> tuple[float, int]:
+    """Send every payload (``concurrency`` threads, keep-alive); seconds taken and items refused."""
+    lock = threading.Lock()
+    queue = list(reversed(payloads))
+    refused = 0
+
+    def worker() -> None:
+        nonlocal refused
+        with httpx.Client(
+            trust_env=False,
+            timeout=60.0,
+            headers={"dstcode": CREDS.dstcode, "content-type": "application/json"},
+        ) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                response = client.post(url, content=body)
+                response.raise_for_status()
+                reply = response.json()
+                bad = sum(1 for item in reply.get("result") or [] if item["error_code"] != 0)
+                if reply["error_code"] != 0 and not reply.get("result"):
+                    bad = 1
+                with lock:
+                    refused += bad
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, refused
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return 0
+    warm = max(10, args.requests // 10)
+    n_items = args.requests * args.batch
+
+    # 1. baseline: parse only
+    port = free_port()
+    bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/ready", trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        payloads = bodies("x", warm + args.requests, args.batch, 0)
+        drive(f"{base}/dvcqg/integration", payloads[:warm], args.concurrency)
+        bare_s, _ = drive(f"{base}/dvcqg/integration", payloads[warm:], args.concurrency)
+    finally:
+        bare.terminate()
+        bare.wait(10)
+
+    # 2. the mock portal, SQLite state file (WAL), strict mode
+    with tempfile.TemporaryDirectory() as tmp, run_mock_process(state=str(Path(tmp) / "bench.db")) as mock:
+        login = httpx.post(
+            f"{mock.url}/dvcqg/auth",
+            headers={"dstcode": CREDS.dstcode},
+            trust_env=False,
+            json={"username": CREDS.username, "password": CREDS.password},
+        ).json()
+        payloads = bodies(login["session"], warm + args.requests, args.batch, 0)
+        drive(f"{mock.url}/dvcqg/integration", payloads[:warm], args.concurrency)
+        mock_s, refused = drive(f"{mock.url}/dvcqg/integration", payloads[warm:], args.concurrency)
+        stored = httpx.get(f"{mock.url}/_admin/dossiers?size=1", trust_env=False).json()["total"]
+
+    body_kb = len(payloads[-1]) / 1024
+    bare_rate, mock_rate = n_items / bare_s, n_items / mock_s
+    print(
+        f"DongBoHoSoMC, {args.requests} requests x {args.batch} dossiers ({body_kb:.0f} KiB each), "
+        f"{args.concurrency} connections, loopback"
+    )
+    print(f"  bare endpoint (parse JSON only): {bare_rate:10,.0f} dossiers/s   ({bare_s:.2f} s)")
+    print(f"  mock portal (validate + store):  {mock_rate:10,.0f} dossiers/s   ({mock_s:.2f} s)")
+    print(
+        f"  ratio mock / bare: {mock_rate / bare_rate:.2f}   target ≥ 20,000/s: "
+        f"{'met' if mock_rate >= 20_000 else 'NOT met'}"
+    )
+    print(
+        f"  stored {stored} dossiers, refused {refused} (expected {(warm + args.requests) * args.batch}, 0)"
+    )
+    return 0 if refused == 0 and stored == (warm + args.requests) * args.batch else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

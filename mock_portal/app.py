@@ -1,0 +1,97 @@
+"""``create_app(config)``: the mock national portal and payment platform as one FastAPI app.
+
+The fault layer wraps the whole application from outside (``MockApp.__call__``), because dropping a
+connection needs uvicorn's own ``send``; the portal object on ``app.state.portal`` is the dispatcher
+both the REST and the SOAP faces call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .admin import admin_router
+from .callbacks import CallbackDeliverer, ProvincePusher
+from .catalogue import Catalogue
+from .config import MockConfig
+from .faults import FaultInjector, FaultMiddleware, Receive, Scope, Send
+from .payments import PaymentPlatform
+from .portal import Portal
+from .rest import payment_router, portal_router
+from .sessions import Sessions
+from .stats import Stats
+from .store import Store
+
+
+class MockApp(FastAPI):
+    """FastAPI with the fault layer as its outermost ASGI wrapper."""
+
+    fault_layer: FaultMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fault_layer is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.fault_layer(scope, receive, send)
+
+    async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
+def create_app(config: MockConfig | None = None) -> FastAPI:
+    config = config or MockConfig()
+    store = Store(config.state)
+    stats = Stats()
+    sessions = Sessions()
+    portal = Portal(config, store, stats, sessions, Catalogue.load())
+    deliverer = CallbackDeliverer(
+        store,
+        lambda: config.callback_url,
+        lambda: config.callback_retry_s,
+        lambda: config.callback_max_attempts,
+    )
+    pusher = ProvincePusher(
+        store, lambda: config.province_url, lambda: config.push_retry_s, lambda: config.push_max_attempts
+    )
+    portal.on_seeded = pusher.schedule
+    payments = PaymentPlatform(config, store, stats, deliverer)
+    injector = FaultInjector(config.faults)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pusher.resume()
+        yield
+        await deliverer.close()
+        await pusher.close()
+        store.close()
+
+    app = MockApp(
+        title="dvcsync mock national portal",
+        description="A strict stand-in for the National Public Service Portal (Cổng DVC Quốc gia) and its "
+        "payment platform: REST under /dvcqg, payments under /payment, SOAP at /soap, admin at /_admin.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.fault_layer = FaultMiddleware(app._inner, injector, stats.count)
+    app.state.config = config
+    app.state.portal = portal
+    app.state.store = store
+    app.state.stats = stats
+    app.state.payments = payments
+    app.state.faults = injector
+    app.include_router(portal_router(portal))
+    app.include_router(payment_router(payments))
+    app.include_router(admin_router(portal, payments, injector, stats, sessions))
+    _include_soap(app, portal)
+    return app
+
+
+def _include_soap(app: FastAPI, portal: Portal) -> None:
+    from .soap import soap_router
+
+    app.include_router(soap_router(portal.handle))
+
+
+__all__ = ["MockConfig", "create_app"]

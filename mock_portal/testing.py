@@ -1,0 +1,242 @@
+"""Run the mock on a free loopback port for tests and benchmarks, over real HTTP.
+
+``run_mock`` serves it from a background thread of this process (fast to start, state reachable
+through ``.app``); ``run_mock_process`` starts ``python -m mock_portal`` as a child process, for
+benchmarks (its own CPU) and kill/restart tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from .app import create_app
+from .config import MockConfig
+
+
+@dataclass
+class RunningMock:
+    url: str
+    """Base URL, ``http://127.0.0.1:PORT``."""
+    config: MockConfig
+    app: FastAPI | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def adapter_url(self) -> str:
+        return f"{self.url}/dvcqg"
+
+    def kill(self) -> None:
+        """Kill the child process at once (SIGKILL): no shutdown, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def _config(config: MockConfig | None, overrides: dict[str, Any]) -> MockConfig:
+    base = config or MockConfig()
+    return base.model_copy(update=overrides) if overrides else base
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def run_mock(config: MockConfig | None = None, **overrides: Any) -> Iterator[RunningMock]:
+    """Serve ``create_app(config)`` with uvicorn in a thread; ``overrides`` replace config fields."""
+    cfg = _config(config, overrides)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((cfg.host, 0))
+    cfg = cfg.model_copy(update={"port": sock.getsockname()[1]})
+    app = create_app(cfg)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=30,
+        )
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"mock-portal-{cfg.port}"
+    )
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("mock portal did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningMock(url=f"http://{cfg.host}:{cfg.port}", config=cfg, app=app)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+def config_argv(cfg: MockConfig) -> list[str]:
+    """The command line that starts ``python -m mock_portal`` with ``cfg`` (secrets go by environment,
+    see ``config_env``, so they never show in a process list)."""
+    creds = cfg.credentials
+    argv = [
+        "--host",
+        cfg.host,
+        "--port",
+        str(cfg.port),
+        "--state",
+        cfg.state,
+        "--faults",
+        cfg.faults.model_dump_json(),
+        "--username",
+        creds.username,
+        "--dstcode",
+        creds.dstcode,
+        "--madonvi",
+        creds.madonvi,
+        "--partner-code",
+        creds.partner_code,
+        "--success-code",
+        {0: "int", "0": "string", "00": "00"}[cfg.success_code],
+        "--batch-limit",
+        str(cfg.batch_limit),
+        "--session-ttl",
+        str(cfg.session_ttl_s),
+        "--payment-reply",
+        cfg.payment_reply_form,
+        "--callback-type",
+        cfg.callback_type,
+        "--callback-retry-s",
+        str(cfg.callback_retry_s),
+        "--callback-max-attempts",
+        str(cfg.callback_max_attempts),
+        "--callback-delay-s",
+        str(cfg.callback_delay_s),
+        "--quiet",
+        "--lenient" if not cfg.strict else "--strict",
+    ]
+    if cfg.callback_duplicate:
+        argv.append("--callback-duplicate")
+    if cfg.callback_url:
+        argv += ["--callback-url", cfg.callback_url]
+    if cfg.province_url:
+        argv += ["--province-url", cfg.province_url]
+    return argv
+
+
+def config_env(cfg: MockConfig) -> dict[str, str]:
+    return {
+        "MOCK_PORTAL_PASSWORD": cfg.credentials.password,
+        "MOCK_PORTAL_PAYMENT_SECRET": cfg.credentials.payment_secret,
+    }
+
+
+@contextlib.contextmanager
+def run_mock_process(
+    config: MockConfig | None = None, startup_timeout_s: float = 30.0, **overrides: Any
+) -> Iterator[RunningMock]:
+    """Start ``python -m mock_portal`` in a child process on a free port; terminated on exit."""
+    cfg = _config(config, overrides)
+    cfg = cfg.model_copy(update={"port": free_port(cfg.host)})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_PORTAL_")} | config_env(cfg)
+    process = subprocess.Popen([sys.executable, "-m", "mock_portal", *config_argv(cfg)], env=env)
+    running = RunningMock(url=f"http://{cfg.host}:{cfg.port}", config=cfg, process=process)
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"mock portal exited with {process.returncode} at start-up")
+            try:
+                if httpx.get(f"{running.url}/_admin/stats", timeout=1.0, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("mock portal process did not answer in time")
+            time.sleep(0.05)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def sample_dossier(serial: int, status: str = "4", day: str = "251120", **fields: Any) -> dict[str, Any]:
+    """A realistic, valid ``DongBoHoSoMC`` dossier (birth registration), unique per ``serial``."""
+    code = f"000.00.01.H40-{day}-{serial:06d}"
+    dossier: dict[str, Any] = {
+        "MaHoSo": code,
+        "MaTTHC": "1.001193",
+        "TenTTHC": "Đăng ký khai sinh",
+        "MaLinhVuc": "TP-HT",
+        "TenLinhVuc": "Hộ tịch",
+        "SoBienNhan": f"BN-{serial}",
+        "ChuHoSo": "Nguyễn Thị Hồng Nhung",
+        "LoaiDoiTuong": "1",
+        "MaDoiTuong": "",
+        "SoGiayToChuHoSo": "001203004567",
+        "ThongTinKhac": "",
+        "Email": "nhung.nguyen@example.vn",
+        "Fax": "",
+        "SoDienThoai": "0912345678",
+        "TrichYeuHoSo": "Đăng ký khai sinh cho con Nguyễn Minh Khang",
+        "NgayNopHoSo": "20251120083000",
+        "NgayTiepNhan": "20251120090000" if status != "1" else "",
+        "NgayHenTra": "20251121170000",
+        "NgayTra": "",
+        "NgayKetThucXuLy": "",
+        "NgayTuChoi": "",
+        "TrangThaiHoSo": status,
+        "KenhThucHien": "2",
+        "HinhThuc": "0",
+        "ThongTinTra": "",
+        "DonViXuLy": "Ủy ban nhân dân phường Hà Sơn",
+        "GhiChu": "",
+        "DuocThanhToanTrucTuyen": "0",
+        "NoiNopHoSo": "2",
+        "HoSoCoThanhPhanSoHoa": "1",
+        "TaiKhoanDuocXacThucVoiVNeID": "1",
+        "DinhDanhCHS": [{"LoaiDinhDanh": "1", "SoDinhDanh": "001203004567"}],
+        "TaiLieuNop": [
+            {
+                "TepDinhKemId": f"{serial}-{k}",
+                "TenTepDinhKem": name,
+                "IsDeleted": "False",
+                "MaThanhPhanHoSo": f"HT-KS-01-TP0{k + 1}",
+                "DuongDanTaiTepTin": f"https://motcua.h40.example/files/{serial}/{k}.pdf",
+            }
+            for k, name in enumerate(["To khai dang ky khai sinh.pdf", "Giay chung sinh.pdf"])
+        ],
+        "DanhSachLePhi": [
+            {
+                "TenPhiLePhi": "Lệ phí đăng ký khai sinh",
+                "MaPhiLePhi": "LP-HT-KS",
+                "HinhThucThu": "3",
+                "Gia": "0",
+                "LoaiPhiLePhi": "2",
+            }
+        ],
+    }
+    dossier.update(fields)
+    return dossier
