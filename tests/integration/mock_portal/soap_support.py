@@ -36,7 +36,8 @@ def to_wire(value: Any) -> Any:
         for key, item in items.items():
             if key.startswith("_value_"):
                 for element in item or []:
-                    _add(out, etree.QName(element).localname, _element_value(element))
+                    if len(element) or element.text:  # empty reads as None, as zeep does for declared ones
+                        _add(out, etree.QName(element).localname, _element_value(element))
             elif item is not None and item != []:
                 out[key] = to_wire(item)
         return out
@@ -95,3 +96,64 @@ def serve(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def as_xml_carries_it(value: Any) -> Any:
+    """A JSON value as SOAP can say it: scalars as text, no nulls, an empty list is no element."""
+    if isinstance(value, dict):
+        return {k: as_xml_carries_it(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [as_xml_carries_it(v) for v in value]
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def zeep_reads_it(value: Any) -> Any:
+    """A JSON reply as a zeep client reads it from the SOAP face: as ``as_xml_carries_it``, and an
+    empty element reads as ``None`` in zeep (the server sends ``""``; zeep's string type drops it)."""
+    carried = as_xml_carries_it(value)
+    return _drop_empty_strings(carried)
+
+
+def _drop_empty_strings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_empty_strings(v) for k, v in value.items() if v != ""}
+    if isinstance(value, list):
+        return [_drop_empty_strings(v) for v in value]
+    return value
+
+
+def to_zeep(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object as zeep kwargs for ``xsd_type``: fields the WSDL does not declare (newer fields)
+    go into the wildcard ``_value_1`` as elements, as zeep refuses unknown keyword arguments."""
+    declared = {name: element for name, element in xsd_type.elements if not name.startswith("_value_")}
+    out: dict[str, Any] = {}
+    extra: list[etree._Element] = []
+    for key, value in data.items():
+        element = declared.get(key)
+        if element is None:
+            extra.extend(_as_elements(key, value))
+        elif isinstance(value, list):
+            out[key] = [to_zeep(element.type, v) if isinstance(v, dict) else v for v in value]
+        elif isinstance(value, dict):
+            out[key] = to_zeep(element.type, value)
+        else:
+            out[key] = value
+    if extra:
+        out["_value_1"] = extra
+    return out
+
+
+def _as_elements(name: str, value: Any) -> list[etree._Element]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [e for item in value for e in _as_elements(name, item)]
+    element = etree.Element(f"{{urn:dvcqg:lgsp:v1}}{name}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            element.extend(_as_elements(key, item))
+    else:
+        element.text = str(value)
+    return [element]
