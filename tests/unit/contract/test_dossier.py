@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from adapter.contract import (
     REQUIRED_DOSSIER_FIELDS,
+    AuthReply,
     AuthRequest,
     BienLai,
     DinhDanh,
@@ -18,6 +19,7 @@ from adapter.contract import (
     HoSoDaLuu,
     TaiLieu,
     TienDo,
+    TraCuuHoSoRequest,
     WireModel,
 )
 
@@ -158,6 +160,9 @@ def test_repr_and_str_of_a_dossier_hide_personal_data(model: type[HoSo]) -> None
 
 def test_repr_hides_secrets_and_other_personal_numbers() -> None:
     assert "Mk@TinhH40" not in repr(AuthRequest(username="h40.motcua", password="Mk@TinhH40-2019"))
+    token = "8f3c2a9e-5b71-4d0c-9a6e-2f14c7b0d3a1"
+    assert token not in repr(AuthReply(error_code=0, session=token))
+    assert token not in repr(TraCuuHoSoRequest(session=token, madonvi="000.00.01.H40", mahoso="x"))
     assert "022190001234" not in repr(DinhDanh(LoaiDinhDanh="1", SoDinhDanh="022190001234"))
     bill = BienLai.model_validate({"MaHoSo": "000.00.01.H40-191209-0001", "SoCMNDNguoiNop": "022190001234"})
     assert "022190001234" not in repr(bill)
