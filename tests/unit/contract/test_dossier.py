@@ -167,3 +167,13 @@ def test_repr_hides_secrets_and_other_personal_numbers() -> None:
     bill = BienLai.model_validate({"MaHoSo": "000.00.01.H40-191209-0001", "SoCMNDNguoiNop": "022190001234"})
     assert "022190001234" not in repr(bill)
     assert bill.to_wire()["SoCMNDNguoiNop"] == "022190001234"
+
+
+def test_validation_errors_do_not_print_personal_data() -> None:
+    body = {**DOSSIER, **PERSONAL, "NgayTiepNhan": ""}  # a record-level error: the whole input is at hand
+    with pytest.raises(ValidationError) as caught:
+        HoSo.model_validate(body)
+    text = str(caught.value)
+    assert "NgayTiepNhan" in text
+    assert "022190001234" not in text and "0912345678" not in text and "example.vn" not in text
+    assert caught.value.errors()[0]["input"]["SoDienThoai"] == "0912345678"  # still there for masking callers
