@@ -14,6 +14,7 @@ zeep needs, with undeclared keys last.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
@@ -105,23 +106,34 @@ def operation_of(body: bytes) -> str | None:
 # ---------------------------------------------------------------- XML → dict
 
 
+_XSI_NIL = f"{{{XSI}}}nil"
+_NIL = frozenset({"true", "1"})
+_NAMES: dict[str, str] = {}
+
+
 def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
+    """``{ns}Name`` → ``Name``, memoised (a request repeats the same few dozen tags thousands of times)."""
+    name = _NAMES.get(tag)
+    if name is None:
+        name = tag.rpartition("}")[2]
+        if len(_NAMES) < 4096:  # tags come from outside: keep the memo bounded
+            _NAMES[tag] = name
+    return name
 
 
-def _is_nil(node: etree._Element) -> bool:
-    return node.get(f"{{{XSI}}}nil") in ("true", "1")
+def _children(node: etree._Element) -> Iterator[etree._Element]:
+    """Element children that are not ``xsi:nil`` (the parser already dropped comments and PIs)."""
+    for child in node:
+        if isinstance(child.tag, str) and child.get(_XSI_NIL) not in _NIL:
+            yield child
 
 
 def _generic(node: etree._Element) -> Any:
     """An undeclared element: text when it has no child elements, else an object (repeats → list)."""
-    children = list(node.iterchildren(tag=etree.Element))
-    if not children:
+    if len(node) == 0:
         return node.text or ""
     out: dict[str, Any] = {}
-    for child in children:
-        if _is_nil(child):
-            continue
+    for child in _children(node):
         _add_generic(out, _local(child.tag), _generic(child))
     return out
 
@@ -138,24 +150,23 @@ def _add_generic(out: dict[str, Any], name: str, value: Any) -> None:
 def element_to_dict(node: etree._Element, record: Record, schema: Schema, path: str = "") -> dict[str, Any]:
     """The JSON object an element of ``record`` stands for (see the module doc for the rules)."""
     out: dict[str, Any] = {}
-    for child in node.iterchildren(tag=etree.Element):
-        if _is_nil(child):
-            continue
+    by_name = record.by_name
+    for child in _children(node):
         name = _local(child.tag)
-        declared = record.by_name.get(name)
+        declared = by_name.get(name)
         if declared is None:
             _add_generic(out, name, _generic(child))
             continue
-        where = f"{path}/{name}" if path else name
-        sub = schema.record(declared.record)
         value: Any
-        if sub is not None and (len(child) or not (child.text or "").strip()):
-            value = element_to_dict(child, sub, schema, where)
+        if declared.record is not None and (len(child) or not (child.text or "").strip()):
+            where = f"{path}/{name}" if path else name
+            value = element_to_dict(child, schema.records[declared.record], schema, where)
         else:
             value = _generic(child)  # a string, or a record where a string belongs: the portal decides
         if declared.repeated:
             out.setdefault(name, []).append(value)
         elif name in out:
+            where = f"{path}/{name}" if path else name
             raise SoapFault("Client", f"element {where} appears more than once; it is not a list")
         else:
             out[name] = value
