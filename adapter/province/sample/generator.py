@@ -535,8 +535,11 @@ def generate(out: str | Path, dossiers: int, seed: int = 42, *, overwrite: bool 
             for statement in indexes:
                 conn.execute(statement)
         conn.execute("PRAGMA journal_mode=WAL")
-    finally:
+    except BaseException:
         conn.close()
+        partial.unlink(missing_ok=True)     # interrupted (or a progress callback raised): leave nothing
+        raise
+    conn.close()
     if overwrite:
         for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
             stale.unlink(missing_ok=True)

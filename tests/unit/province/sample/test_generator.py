@@ -381,3 +381,13 @@ def test_determinism_holds_across_processes_with_different_hash_seeds(tmp_path: 
         subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parents[4])
         digests.append(_dump(out))
     assert digests[0] == digests[1]
+
+
+def test_an_interrupted_run_leaves_no_file_behind(tmp_path: Path) -> None:
+    def stop(done: int, total: int) -> None:
+        if done >= 2000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path / "cut.db", 5000, progress=stop)
+    assert list(tmp_path.iterdir()) == []
