@@ -47,7 +47,7 @@ def error(code: str | int, message: str, result: list[Any] | None = None) -> dic
 
 def show_value(field: str, value: Any) -> str:
     """The value as a message shows it: personal data masked, long text cut."""
-    if field in PERSONAL_FIELDS and isinstance(value, str | int) and not isinstance(value, bool):
+    if field in PERSONAL_FIELDS and isinstance(value, str | int | float) and not isinstance(value, bool):
         text = str(value)
         return repr(text[:2] + "*" * max(0, len(text) - 4) + text[-2:]) if len(text) > 4 else "'****'"
     if isinstance(value, str) and len(value) > 60:
@@ -71,6 +71,9 @@ def describe(exc: ValidationError, record: str | None = None, limit: int = 5) ->
         loc = tuple(err.get("loc", ()))
         field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
         why = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        raw = err.get("input")
+        if field in PERSONAL_FIELDS and isinstance(raw, str | int | float) and str(raw) in why:
+            why = why.replace(str(raw), "***")
         if err.get("type") == "missing":
             parts.append(f"{_path(loc)}: thiếu trường bắt buộc")
         else:

@@ -46,8 +46,11 @@ class RunningMock:
 
 
 def _config(config: MockConfig | None, overrides: dict[str, Any]) -> MockConfig:
+    """``overrides`` are validated like any setting (a fault spec may be given as a dict)."""
     base = config or MockConfig()
-    return base.model_copy(update=overrides) if overrides else base
+    if not overrides:
+        return base
+    return MockConfig.model_validate({**dict(base), **overrides})
 
 
 def free_port(host: str = "127.0.0.1") -> int:
