@@ -64,11 +64,12 @@ class PortalSettings(_Section):
     soap_url: str = "http://127.0.0.1:8080/soap"
     transport: Transport = "rest"
     transport_by_service: dict[str, Transport] = Field(default_factory=dict)
+    # The defaults are the mock portal's local test credentials, so a fresh checkout talks to it.
     username: str = "dvcsync"
-    password: SecretStr = SecretStr("dvcsync")
+    password: SecretStr = SecretStr("matkhau-thu-nghiem")
     password_file: Path | None = None
-    dstcode: str = "H40-DEMO"
-    madonvi: str = "000.00.00.H40"
+    dstcode: str = "H40"
+    madonvi: str = "000.00.01.H40"
     batch_size: int = Field(default=50, ge=1, le=1000)
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=20.0, gt=0)
@@ -91,7 +92,7 @@ class PaymentSettings(_Section):
     init_url: str = "http://127.0.0.1:8080/payment/init"
     query_url: str = "http://127.0.0.1:8080/payment/query"
     bill_url: str = "http://127.0.0.1:8080/payment/bill"
-    partner_code: str = "H40-DEMO"
+    partner_code: str = "H40-QNINH"
     secret: SecretStr = SecretStr("khoa-bi-mat-thu-nghiem")
     secret_file: Path | None = None
     callback_message_type: str = "CONFIRM"

@@ -311,8 +311,15 @@ class StateStore:
             .order_by(OUTBOX_T.c.id)
             .limit(limit)
         )
-        if kind == "steps":  # history goes only onto a dossier the portal already has
-            query = query.where(DOSSIER_T.c.on_portal.is_(True))
+        if kind == "steps":
+            # History goes only onto a dossier the portal already has, and in order: the portal
+            # keeps arrival order, so a dossier's next entry waits until the one before is done.
+            first_pending = (
+                select(func.min(OUTBOX_T.c.id))
+                .where(and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.kind == "steps"))
+                .group_by(OUTBOX_T.c.record_key)
+            )
+            query = query.where(DOSSIER_T.c.on_portal.is_(True), OUTBOX_T.c.id.in_(first_pending))
         if record_key is not None:
             query = query.where(OUTBOX_T.c.record_key == record_key)
         with self.engine.connect() as conn:
