@@ -75,12 +75,17 @@ class RestPortalClient:
             response = await self.http.post(self._urls["auth"], content=_dumps(body), headers=self._headers)
         except httpx.HTTPError as exc:
             raise TransientError("auth", f"login failed: {type(exc).__name__}") from None
+        if response.status_code in NOT_APPLIED_STATUSES or response.status_code >= 500:
+            raise TransientError(
+                "auth", f"login answered HTTP {response.status_code}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
         if response.status_code != 200:
             raise AuthError("auth", f"login answered HTTP {response.status_code}")
         try:
             reply = AuthReply.model_validate(response.json())
         except (ValueError, ValidationError):
-            raise AuthError("auth", "login answer is not an auth reply") from None
+            raise TransientError("auth", "login answer is not an auth reply (garbled?)") from None
         if reply.error_code != 0 or not reply.session:
             raise AuthError("auth", f"login refused: error_code {reply.error_code}: {reply.message}")
         return reply.session
@@ -108,8 +113,9 @@ class RestPortalClient:
         attempt = 0
         while True:
             attempt += 1
-            session = await self.sessions.get()
+            session = ""
             try:
+                session = await self.sessions.get()
                 data = await self._post(
                     endpoint,
                     service,

@@ -57,6 +57,8 @@ class PushOptions:
     wait_for_retries_s: float = 10.0  # within one cycle, wait this long at most for retries that are due soon
     dossier_mapping: str = "dossier"
     step_mapping: str = "step"
+    retry_base_s: float = 1.0  # outbox backoff once the client's own retries gave up
+    retry_cap_s: float = 300.0
 
 
 def local_iso(moment: float) -> str:
@@ -95,7 +97,7 @@ class PushJob:
         self.options = options or PushOptions()
         self.progress = progress
         self.clock = clock
-        self.backoff = Backoff(base=1.0, cap=300.0)
+        self.backoff = Backoff(base=self.options.retry_base_s, cap=self.options.retry_cap_s)
         spec = mappings.specs[self.options.dossier_mapping]
         if spec.source is None:
             raise ValueError(f"mapping {self.options.dossier_mapping!r} has no source")
