@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from adapter.mapping import load_mappings
 from adapter.province.source import SqlSource, make_engine
@@ -101,9 +100,9 @@ def test_push_2000_dossiers_then_nothing_then_exactly_the_changes(
                 "SELECT MAX(thu_tu) FROM qua_trinh_xu_ly WHERE ho_so_id = ?", (dossier_id,)
             ).fetchone()
             conn.execute(
-                "INSERT INTO qua_trinh_xu_ly (ho_so_id, thu_tu, can_bo, chuc_danh, phong_ban, noi_dung, trang_thai,"
-                " thoi_diem) VALUES (?, ?, 'Đỗ Thị Mai', 'Chuyên viên', 'Phòng Hộ tịch', 'Đã xử lý xong',"
-                " 'releasing', '2026-11-20T10:00:00')",
+                "INSERT INTO qua_trinh_xu_ly (ho_so_id, thu_tu, can_bo, chuc_danh, phong_ban, noi_dung,"
+                " trang_thai, thoi_diem) VALUES (?, ?, 'Đỗ Thị Mai', 'Chuyên viên', 'Phòng Hộ tịch',"
+                " 'Đã xử lý xong', 'releasing', '2026-11-20T10:00:00')",
                 (dossier_id, last + 1),
             )
             conn.execute(
@@ -134,7 +133,8 @@ def test_bad_rows_are_quarantined_named_and_listed_by_status(
         ids = [
             r[0]
             for r in conn.execute(
-                "SELECT id FROM ho_so WHERE ma_thu_tuc = 'HT-KS-01' AND ngay_tiep_nhan IS NOT NULL ORDER BY id LIMIT 5"
+                "SELECT id FROM ho_so WHERE ma_thu_tuc = 'HT-KS-01' AND ngay_tiep_nhan IS NOT NULL"
+                " ORDER BY id LIMIT 5"
             )
         ]
         assert len(ids) == 5

@@ -1,0 +1,91 @@
+"""`kill -9` of `dvcsync sync push` at random moments, ten times, then a clean run: the portal
+ends exactly as after one uninterrupted run — nothing lost, no history entry stored twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from adapter.province.sample import generate
+from mock_portal.testing import RunningMock, run_mock_process
+
+from .test_push_faults import _portal_state
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(path: Path, mock: RunningMock, onestop: Path, state: Path, rate: float) -> Path:
+    path.write_text(
+        f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{REPO / "mappings"}"\n'
+        f'[portal]\nadapter_url = "{mock.adapter_url}"\nbatch_size = 20\nconcurrency = 4\nrate_limit = {rate}\n'
+        f'timeout = 5.0\n[state]\nurl = "sqlite:///{state}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _push(config: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
+
+
+@pytest.fixture(scope="module")
+def sample_500(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("kill") / "onestop.db"
+    generate(path, 800, 23)
+    return path
+
+
+def test_kill_9_ten_times_then_a_clean_run(sample_500: Path, tmp_path: Path) -> None:
+    clean_db, killed_db = tmp_path / "clean.db", tmp_path / "killed.db"
+    shutil.copy(sample_500, clean_db)
+    shutil.copy(sample_500, killed_db)
+    with run_mock_process() as clean:
+        config = _config(tmp_path / "clean.toml", clean, clean_db, tmp_path / "clean-state.db", rate=1000)
+        run = _push(config)
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err.decode()
+        expected = _portal_state(clean)
+
+    rng = random.Random(20261123)
+    kills = 0
+    with run_mock_process() as portal:
+        # a slow rate budget stretches the run so that each kill lands part-way through
+        config = _config(tmp_path / "killed.toml", portal, killed_db, tmp_path / "killed-state.db", rate=40)
+        for _ in range(10):
+            proc = _push(config)
+            time.sleep(rng.uniform(0.5, 2.5))  # kills land in start-up, enqueue and delivery
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.communicate(timeout=60)
+        config.write_text(
+            config.read_text(encoding="utf-8").replace("rate_limit = 40", "rate_limit = 1000"),
+            encoding="utf-8",
+        )
+        for _ in range(3):  # clean runs until nothing is left to deliver
+            final = _push(config)
+            out, err = final.communicate(timeout=300)
+            assert final.returncode == 0, err.decode()
+            if b'"dossiers_pushed": 0, "steps_pushed": 0' in out:
+                break
+        actual = _portal_state(portal)
+    assert kills >= 5, f"only {kills} runs were still going when killed: the test no longer tests"
+    assert actual.keys() == expected.keys()
+    for code, (body, history) in expected.items():
+        assert actual[code][0] == body, code
+        assert actual[code][1] == history, f"{code}: history duplicated, lost or reordered after kills"
