@@ -30,26 +30,56 @@ def hand_written(record: dict[str, Any], procedures: dict[str, Any], agencies: A
             return ""
         return v[0:4] + v[5:7] + v[8:10] + v[11:13] + v[14:16] + v[17:19]
 
-    statuses = {"new": "1", "receiving": "2", "denied": "3", "processing": "4", "waiting": "5", "paying": "6",
-                "cancelled": "7", "unresolved": "8", "releasing": "9", "done": "10"}
+    statuses = {
+        "new": "1",
+        "receiving": "2",
+        "denied": "3",
+        "processing": "4",
+        "waiting": "5",
+        "paying": "6",
+        "cancelled": "7",
+        "unresolved": "8",
+        "releasing": "9",
+        "done": "10",
+    }
     proc = procedures[record["ma_thu_tuc"]]
     out = {
-        "MaHoSo": record["so_ho_so"], "MaTTHC": proc["ma_tthc"], "TenTTHC": proc["ten_tthc"],
-        "MaLinhVuc": proc["ma_linh_vuc"], "TenLinhVuc": proc["ten_linh_vuc"], "ChuHoSo": record["chu_ho_so"],
+        "MaHoSo": record["so_ho_so"],
+        "MaTTHC": proc["ma_tthc"],
+        "TenTTHC": proc["ten_tthc"],
+        "MaLinhVuc": proc["ma_linh_vuc"],
+        "TenLinhVuc": proc["ten_linh_vuc"],
+        "ChuHoSo": record["chu_ho_so"],
         "LoaiDoiTuong": {"cong_dan": "1", "doanh_nghiep": "2", "co_quan": "3", "to_chuc": "4"}[
-            record["loai_chu_ho_so"]],
-        "SoGiayToChuHoSo": record["so_giay_to"] or "", "SoDienThoai": record["dien_thoai"] or "",
-        "Email": record["email"] or "", "TrichYeuHoSo": record["trich_yeu"] or "",
-        "NgayNopHoSo": wire(record["ngay_nop"]), "NgayTiepNhan": wire(record["ngay_tiep_nhan"]),
-        "NgayHenTra": wire(record["ngay_hen_tra"]), "NgayTra": wire(record["ngay_tra"]),
+            record["loai_chu_ho_so"]
+        ],
+        "SoGiayToChuHoSo": record["so_giay_to"] or "",
+        "SoDienThoai": record["dien_thoai"] or "",
+        "Email": record["email"] or "",
+        "TrichYeuHoSo": record["trich_yeu"] or "",
+        "NgayNopHoSo": wire(record["ngay_nop"]),
+        "NgayTiepNhan": wire(record["ngay_tiep_nhan"]),
+        "NgayHenTra": wire(record["ngay_hen_tra"]),
+        "NgayTra": wire(record["ngay_tra"]),
         "TrangThaiHoSo": statuses[record["trang_thai"]],
         "DonViXuLy": agencies.lookup(record["ma_don_vi"], None)["ten"],
         "DanhSachLePhi": [{"TenPhiLePhi": f["ten_phi"], "Gia": str(f["so_tien"])} for f in record["fees"]],
-        "TaiLieuNop": [{"TepDinhKemId": str(d["id"]), "TenTepDinhKem": d["ten_tep"]} for d in record["documents"]
-                       if d["loai"] == "nop"],
+        "TaiLieuNop": [
+            {"TepDinhKemId": str(d["id"]), "TenTepDinhKem": d["ten_tep"]}
+            for d in record["documents"]
+            if d["loai"] == "nop"
+        ],
     }
-    steps = [{"MaHoSo": record["so_ho_so"], "NguoiXuLy": s["can_bo"], "ThoiDiemXuLy": wire(s["thoi_diem"]),
-              "NoiDungXuLy": s["noi_dung"], "TrangThai": statuses[s["trang_thai"]]} for s in record["steps"]]
+    steps = [
+        {
+            "MaHoSo": record["so_ho_so"],
+            "NguoiXuLy": s["can_bo"],
+            "ThoiDiemXuLy": wire(s["thoi_diem"]),
+            "NoiDungXuLy": s["noi_dung"],
+            "TrangThai": statuses[s["trang_thai"]],
+        }
+        for s in record["steps"]
+    ]
     out["_steps"] = steps
     return out
 
@@ -68,7 +98,7 @@ def main() -> None:
         read_s = time.perf_counter() - t
         engine.dispose()
     procedures = mset.codes["procedures"]
-    known = {k: procedures.lookup(k) for k in procedures.keys()}
+    known = {k: procedures.lookup(k) for k in procedures}
     mappable = [r for r in records if r["ma_thu_tuc"] in known]
     steps = sum(len(r["steps"]) for r in mappable)
     dossier, step = mset.get("dossier"), mset.get("step")
@@ -88,13 +118,18 @@ def main() -> None:
             hand_written(r, known, agencies)
         return time.perf_counter() - start
 
-    results = {"hand-written (baseline)": baseline(), "specs, no validation": engine_run(False),
-               "specs + contract validation": engine_run(True)}
+    results = {
+        "hand-written (baseline)": baseline(),
+        "specs, no validation": engine_run(False),
+        "specs + contract validation": engine_run(True),
+    }
     base = results["hand-written (baseline)"]
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
     print(f"{len(mappable):,} dossiers, {steps:,} steps (read from SQLite in {read_s:.2f}s)")
     for name, seconds in results.items():
-        print(f"  {name:30s} {len(mappable) / seconds:10,.0f} dossiers/s  {seconds / base:5.2f}x baseline time")
+        print(
+            f"  {name:30s} {len(mappable) / seconds:10,.0f} dossiers/s  {seconds / base:5.2f}x baseline time"
+        )
 
 
 if __name__ == "__main__":

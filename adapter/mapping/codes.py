@@ -7,6 +7,7 @@ successors when the named one no longer existed then.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -37,6 +38,9 @@ class CodeTable:
 
     def keys(self) -> list[str]:
         return list(self._dated) if self.dated else list(self._plain)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
 
     def lookup(self, key: str, as_of: date | None = None) -> Any:
         if self.dated:

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _config(path: Path, mock: RunningMock, onestop: Path, state: Path, rate: float) -> Path:
     path.write_text(
         f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{REPO / "mappings"}"\n'
-        f'[portal]\nadapter_url = "{mock.adapter_url}"\nbatch_size = 20\nconcurrency = 4\nrate_limit = {rate}\n'
+        f'[portal]\nadapter_url = "{mock.adapter_url}"\nbatch_size = 20\nconcurrency = 4\n'
+        f"rate_limit = {rate}\n"
         f'timeout = 5.0\n[state]\nurl = "sqlite:///{state}"\n',
         encoding="utf-8",
     )
