@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from adapter.mapping import MappingSet
 from adapter.portal import AmbiguousError, AuthError, Backoff, PortalError, RestPortalClient
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
+from adapter.state.store import STEPS_PER_CALL
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class PushJob:
             else None
         )
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
+        self._delivered = 0
 
     # ------------------------------------------------------------------ cycle
 
@@ -227,13 +229,27 @@ class PushJob:
         for updating in (False, True):
             group = [e for e in due if e.on_portal is updating]
             batches.extend(group[i : i + size] for i in range(0, len(group), size))
-        await asyncio.gather(*(self._bounded(self._push_dossier_batch(batch, summary)) for batch in batches))
+        await self._round([self._push_dossier_batch(batch, summary) for batch in batches])
 
-    async def _bounded(self, coro: Any) -> None:
-        async with self._semaphore:
-            await coro
+    async def _round(self, calls: list[Coroutine[Any, Any, list[Outcome]]]) -> None:
+        """Run a round of calls (``concurrency`` in flight) and record every answer in one
+        transaction; answers that came back are recorded even when another call failed hard."""
 
-    async def _push_dossier_batch(self, batch: list[DueEntry], summary: PushSummary) -> None:
+        async def bounded(call: Coroutine[Any, Any, list[Outcome]]) -> list[Outcome]:
+            async with self._semaphore:
+                return await call
+
+        results = await asyncio.gather(*(bounded(c) for c in calls), return_exceptions=True)
+        outcomes = [o for r in results if isinstance(r, list) for o in r]
+        self.store.record_outcomes(outcomes, now=self.clock())
+        if self.progress:
+            self._delivered += len(outcomes)
+            self.progress("deliver", self._delivered, 0)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _push_dossier_batch(self, batch: list[DueEntry], summary: PushSummary) -> list[Outcome]:
         updating = batch[0].on_portal
         body = {"isUpdating": "True" if updating else "False", "data": [e.payload for e in batch]}
         summary.calls += 1
@@ -242,8 +258,7 @@ class PushJob:
         except AuthError:
             raise
         except PortalError as exc:
-            self._record_failures(batch, str(exc), summary)
-            return
+            return self._failures(batch, str(exc), summary)
         by_key = {
             str(getattr(item, "MaHoSo", "")): item for item in (reply.result or []) if hasattr(item, "MaHoSo")
         }
@@ -274,15 +289,21 @@ class PushJob:
                         entry.id, entry.record_key, "dossier", "dead", error=f"error_code {code}: {message}"
                     )
                 )
-        self.store.record_outcomes(outcomes, now=self.clock())
+        return outcomes
 
-    def _record_failures(self, batch: list[DueEntry], error: str, summary: PushSummary) -> None:
+    def _failures(
+        self, batch: list[DueEntry], error: str, summary: PushSummary, *, verify_first: bool | None = None
+    ) -> list[Outcome]:
         now = self.clock()
         outcomes = []
         for entry in batch:
             if entry.attempts + 1 >= self.settings.portal.max_attempts:
                 summary.dead += 1
-                outcomes.append(Outcome(entry.id, entry.record_key, entry.kind, "dead", error=error))
+                outcomes.append(
+                    Outcome(
+                        entry.id, entry.record_key, entry.kind, "dead", error=error, verify_first=verify_first
+                    )
+                )
             else:
                 summary.retried += 1
                 delay = self.backoff.delay(entry.attempts + 1)
@@ -294,31 +315,32 @@ class PushJob:
                         "retry",
                         error=error,
                         next_attempt_at=now + delay,
+                        verify_first=verify_first,
                     )
                 )
-        self.store.record_outcomes(outcomes, now=now)
+        return outcomes
 
     async def _deliver_steps(self, due: list[DueEntry], summary: PushSummary) -> None:
+        if any(e.verify_first for e in due):
+            due = await self._settle_from_portal(due, summary)
         calls: list[list[DueEntry]] = []
         current: list[DueEntry] = []
         size = 0
         for entry in due:
             n = len(entry.payload["entries"])
-            if current and size + n > 10:
+            if current and size + n > STEPS_PER_CALL:
                 calls.append(current)
                 current, size = [], 0
             current.append(entry)
             size += n
         if current:
             calls.append(current)
-        await asyncio.gather(*(self._bounded(self._push_steps_call(call, summary)) for call in calls))
+        # Write-ahead, one transaction for the round: if we die before the answers are recorded,
+        # the next run reads the portal back instead of appending these entries a second time.
+        self.store.mark_in_flight([e.id for e in due], now=self.clock())
+        await self._round([self._push_steps_call(call, summary) for call in calls])
 
-    async def _push_steps_call(self, entries: list[DueEntry], summary: PushSummary) -> None:
-        if any(e.verify_first for e in entries):
-            entries = await self._settle_from_portal(entries, summary)
-            if not entries:
-                return
-        self.store.mark_in_flight([e.id for e in entries], now=self.clock())
+    async def _push_steps_call(self, entries: list[DueEntry], summary: PushSummary) -> list[Outcome]:
         data = [item for e in entries for item in e.payload["entries"]]
         summary.calls += 1
         try:
@@ -328,36 +350,33 @@ class PushJob:
         except AmbiguousError as exc:
             # It may have been stored: the in-flight mark stays; the next round reads back first.
             log.info("history for %d dossiers unanswered (%s): will read back", len(entries), exc.detail)
-            self._record_failures([_verifying(e) for e in entries], str(exc), summary)
-            return
+            return self._failures(entries, str(exc), summary, verify_first=True)
         except PortalError as exc:
-            self._record_failures(entries, str(exc), summary)
-            return
+            # refused before processing (throttled, unavailable, not sent): nothing was stored
+            return self._failures(entries, str(exc), summary, verify_first=False)
         if reply.ok:
             summary.steps_pushed += len(data)
-            self.store.record_outcomes(
-                [Outcome(e.id, e.record_key, "steps", "done", step_keys=e.payload["keys"]) for e in entries],
-                now=self.clock(),
-            )
-        else:
-            summary.dead += len(entries)
-            error = f"error_code {reply.error_code}: {reply.message}"
-            self.store.record_outcomes(
-                [
-                    Outcome(e.id, e.record_key, "steps", "dead", error=error, verify_first=False)
-                    for e in entries
-                ],
-                now=self.clock(),
-            )
+            return [
+                Outcome(e.id, e.record_key, "steps", "done", step_keys=e.payload["keys"]) for e in entries
+            ]
+        summary.dead += len(entries)
+        error = f"error_code {reply.error_code}: {reply.message}"
+        return [
+            Outcome(e.id, e.record_key, "steps", "dead", error=error, verify_first=False) for e in entries
+        ]
 
     async def _settle_from_portal(self, entries: list[DueEntry], summary: PushSummary) -> list[DueEntry]:
         """Read back the dossiers of entries that may already be on the portal; mark what is there
         done and keep only what is missing. Entries whose read-back fails wait for a later round."""
         keep: list[DueEntry] = []
         outcomes: list[Outcome] = []
-        stored: dict[str, Counter[tuple[str, ...]] | None] = {}
-        for key in {e.record_key for e in entries if e.verify_first}:
-            stored[key] = await self._portal_history(key)
+        keys = sorted({e.record_key for e in entries if e.verify_first})
+
+        async def read(key: str) -> Counter[tuple[str, ...]] | None:
+            async with self._semaphore:
+                return await self._portal_history(key)
+
+        stored = dict(zip(keys, await asyncio.gather(*(read(k) for k in keys)), strict=True))
         for entry in entries:
             if not entry.verify_first:
                 keep.append(entry)
@@ -395,33 +414,24 @@ class PushJob:
                         count_attempt=False,
                     )
                 )
-            else:
-                present = [k for k in entry.payload["keys"] if k not in missing_keys]
-                payload = {"keys": missing_keys, "entries": missing_entries}
-                outcomes.append(
-                    Outcome(
-                        entry.id,
-                        entry.record_key,
-                        "steps",
-                        "resend",
-                        new_payload=payload,
-                        verify_first=False,
-                        count_attempt=False,
-                        step_keys=present,
-                    )
+                continue
+            payload = {"keys": missing_keys, "entries": missing_entries}
+            outcomes.append(
+                Outcome(
+                    entry.id,
+                    entry.record_key,
+                    "steps",
+                    "resend",
+                    new_payload=payload,
+                    verify_first=False,
+                    count_attempt=False,
                 )
-                keep.append(
-                    DueEntry(
-                        entry.id,
-                        "steps",
-                        entry.record_key,
-                        payload,
-                        entry.payload_hash,
-                        entry.attempts,
-                        True,
-                        False,
-                    )
+            )
+            keep.append(
+                DueEntry(
+                    entry.id, "steps", entry.record_key, payload, entry.payload_hash, entry.attempts, True
                 )
+            )
         self.store.record_outcomes(outcomes, now=self.clock())
         return keep
 
@@ -439,11 +449,6 @@ class PushJob:
         first = items[0]
         stored = first if isinstance(first, HoSoDaLuu) else HoSoDaLuu.model_validate(first)
         return Counter(_fingerprint(entry.to_wire()) for entry in stored.QuaTrinhXuLy)
-
-
-def _verifying(entry: DueEntry) -> DueEntry:
-    entry.verify_first = True
-    return entry
 
 
 def _fingerprint(entry: dict[str, Any]) -> tuple[str, ...]:
