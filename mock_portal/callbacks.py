@@ -89,7 +89,6 @@ class CallbackDeliverer(_Sender):
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_DELAY_S)
         self.store.add_delivery(ref, {"at": now_local(), "gave_up": True})
-        self.store.commit()
 
     async def _attempt(self, ref: str, body: dict[str, Any], attempt: int, duplicate: bool) -> bool:
         url = self._url()
@@ -110,7 +109,6 @@ class CallbackDeliverer(_Sender):
                 "error": problem,
             },
         )
-        self.store.commit()
         return acked
 
 
@@ -159,7 +157,6 @@ class ProvincePusher(_Sender):
                 parsed = None
             if status == 200 and parsed in self.FINAL:
                 self.store.set_push_result(code, self.FINAL[parsed], answer, attempt)
-                self.store.commit()
                 return
             self.store.set_push_result(
                 code,
@@ -171,7 +168,6 @@ class ProvincePusher(_Sender):
                 },
                 attempt,
             )
-            self.store.commit()
             if attempt < attempts:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_DELAY_S)

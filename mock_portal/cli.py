@@ -4,6 +4,7 @@ variables (a flag given on the command line wins), start-up banner with the loca
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -150,6 +151,16 @@ def banner(cfg: MockConfig) -> str:
     )
 
 
+def tune_gc() -> None:
+    """A validated batch allocates ~1,000 short-lived objects per dossier; with the default
+    thresholds the cyclic collector runs every few hundred of them and rescans the long-lived
+    heap. Freezing what start-up built and collecting less often cuts a third of the validation
+    time (bench/mock_portal.py). Only done when the mock owns its process."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     try:
@@ -163,8 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not args.quiet:
         print(banner(cfg), flush=True)
+    app = create_app(cfg)
+    tune_gc()
     uvicorn.run(
-        create_app(cfg),
+        app,
         host=cfg.host,
         port=cfg.port,
         log_level="warning" if args.quiet else "info",

@@ -87,6 +87,10 @@ class PaymentPlatform:
     # ------------------------------------------------------------------ INIT
 
     def init(self, raw: bytes, base_url: str) -> dict[str, Any]:
+        with self.store.lock:
+            return self._init_locked(raw, base_url)
+
+    def _init_locked(self, raw: bytes, base_url: str) -> dict[str, Any]:
         try:
             body = self._parse(raw)
         except PaymentError as exc:
@@ -207,7 +211,12 @@ class PaymentPlatform:
 
     # ------------------------------------------------------------------ settlement (admin, pay page)
 
-    def settle(
+    def settle(self, ref: str, paid: bool, **options: Any) -> dict[str, Any]:
+        """Pay or fail a created payment, then deliver the signed callback (see ``_settle``)."""
+        with self.store.lock:
+            return self._settle(ref, paid, **options)
+
+    def _settle(
         self,
         ref: str,
         paid: bool,

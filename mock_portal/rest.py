@@ -44,7 +44,7 @@ def portal_router(portal: Portal) -> APIRouter:
     )
     async def auth(request: Request) -> Response:
         return json_response(
-            portal.handle_bytes("auth", await request.body(), request.headers.get("dstcode"))
+            await portal.handle_bytes("auth", await request.body(), request.headers.get("dstcode"))
         )
 
     @router.post(
@@ -61,7 +61,7 @@ def portal_router(portal: Portal) -> APIRouter:
     )
     async def integration(request: Request) -> Response:
         return json_response(
-            portal.handle_bytes("integration", await request.body(), request.headers.get("dstcode"))
+            await portal.handle_bytes("integration", await request.body(), request.headers.get("dstcode"))
         )
 
     @router.post(
@@ -71,7 +71,7 @@ def portal_router(portal: Portal) -> APIRouter:
     )
     async def share(request: Request) -> Response:
         return json_response(
-            portal.handle_bytes("share", await request.body(), request.headers.get("dstcode"))
+            await portal.handle_bytes("share", await request.body(), request.headers.get("dstcode"))
         )
 
     return router

@@ -8,10 +8,12 @@ connection, in one transaction per request, so storage never becomes the bottlen
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -108,13 +110,39 @@ def now_local() -> str:
 
 def _pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA page_size=16384")  # effective for a new file: halves the cost of a 100-dossier insert
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=OFF")  # a mock: survive a process kill, not a power cut
     cur.close()
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _lock_public_methods(cls: type[Store]) -> type[Store]:
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and name not in {"close"}:
+            setattr(cls, name, _locked(value))
+    return cls
+
+
+@_lock_public_methods
 class Store:
-    """One SQLite connection used from the server's event loop only (no locking needed)."""
+    """One SQLite connection, shared by the event loop and the batch-writer thread.
+
+    ``lock`` (re-entrant) guards every public method; a caller that runs several statements as one
+    transaction holds it around them (``with store.lock: ...; store.commit()``), so the connection's
+    single transaction is never shared by the two threads.
+    """
 
     def __init__(self, path: str) -> None:
         url = "sqlite://" if path == ":memory:" else f"sqlite:///{path}"
@@ -125,6 +153,7 @@ class Store:
             event.listen(self.engine, "connect", _pragmas)
         metadata.create_all(self.engine)
         self.conn: Connection = self.engine.connect()
+        self.lock = threading.RLock()
 
     def close(self) -> None:
         self.conn.close()
@@ -132,6 +161,15 @@ class Store:
 
     def commit(self) -> None:
         self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def add_history_entry(self, code: str, body: str) -> None:
+        """A portal-side history entry (a withdrawal): not a write the province made."""
+        self.conn.exec_driver_sql(
+            "INSERT INTO history (ma_ho_so, body, received_at) VALUES (?, ?, ?)", (code, body, now_local())
+        )
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         result = self.conn.exec_driver_sql(sql, tuple(params)) if params else self.conn.exec_driver_sql(sql)
@@ -330,6 +368,7 @@ class Store:
             " WHERE ma_ho_so = ?",
             (state, json.dumps(answer, ensure_ascii=False) if answer is not None else None, attempts, code),
         )
+        self.commit()
 
     def pending_pushes(self) -> list[tuple[str, dict[str, Any]]]:
         return [
@@ -401,6 +440,7 @@ class Store:
         )
 
     def add_delivery(self, ref: str, delivery: dict[str, Any]) -> None:
+        """Append one delivery attempt and commit (it is its own transaction)."""
         item = self.payment(ref)
         if item is None:
             return
@@ -409,6 +449,7 @@ class Store:
             "UPDATE payments SET deliveries = ? WHERE ma_tham_chieu = ?",
             (json.dumps(item["deliveries"], ensure_ascii=False), ref),
         )
+        self.commit()
 
     def count_payments(self) -> int:
         return int(self._rows("SELECT count(*) FROM payments")[0][0])
