@@ -11,7 +11,6 @@ from mock_portal.testing import RunningMock
 
 from .support import PortalClient, sample_dossier
 
-
 TWIN = "000.00.01.H40-251120-T00001"
 
 
