@@ -1,0 +1,240 @@
+"""Push throughput, end to end, against baselines measured in the same run.
+
+  adapter   `dvcsync sync push` (its own process) on a fresh state store: map, enqueue, deliver.
+  (i)  bare  an httpx loop posting the same prepared bodies (DongBoHoSoMC batches and
+             CapNhatTienDoHoSoMC calls) with the same concurrency and no state at all: the
+             transport's and the mock's limit on this machine.
+  (ii) naive what deployed one-stop systems do: one dossier per request, sequentially, a
+             TraCuuHoSo before each push, then its history (measured on a subset).
+Then the same with portal latency injected, a cycle with nothing changed, and the adapter's peak
+memory. The mock runs in its own process. Usage:
+
+  .venv/bin/python bench/push.py [--dossiers 100000] [--latency-ms 100] [--naive 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from adapter.config import Settings
+from adapter.mapping import load_mappings
+from adapter.province.sample import generate
+from adapter.province.source import SqlSource, make_engine
+from mock_portal.faults import FaultSpec
+from mock_portal.testing import RunningMock, run_mock_process
+
+REPO = Path(__file__).resolve().parents[1]
+BATCH, CONCURRENCY, STEPS_PER_CALL = 100, 8, 10
+
+
+def prepare(db: Path) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The mapped dossiers and their history, exactly as the adapter would send them."""
+    mset = load_mappings(REPO / "mappings")
+    spec = mset.specs["dossier"]
+    assert spec.source is not None
+    engine = make_engine(f"sqlite:///{db}")
+    dossiers, histories = [], []
+    for page in SqlSource(engine, spec.source).iter_pages(1000):
+        for record in page:
+            result = mset.get("dossier").map(record)
+            if result.ok:
+                dossiers.append(result.value.to_wire())
+                histories.append(
+                    [mset.get("step").map(s, parent=record).value.to_wire() for s in record["steps"]]
+                )
+    engine.dispose()
+    return dossiers, histories
+
+
+def bodies(
+    dossiers: list[dict[str, Any]], histories: list[list[dict[str, Any]]]
+) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = [
+        ("DongBoHoSoMC", {"isUpdating": "False", "data": dossiers[i : i + BATCH]})
+        for i in range(0, len(dossiers), BATCH)
+    ]
+    call: list[dict[str, Any]] = []
+    for history in histories:
+        if call and len(call) + len(history) > STEPS_PER_CALL:
+            out.append(("CapNhatTienDoHoSoMC", {"data": call}))
+            call = []
+        call.extend(history)
+    if call:
+        out.append(("CapNhatTienDoHoSoMC", {"data": call}))
+    return out
+
+
+class Bare:
+    def __init__(self, mock: RunningMock) -> None:
+        self.mock = mock
+        creds = mock.config.credentials
+        self.headers = {"Content-Type": "application/json", "dstcode": creds.dstcode}
+        self.client = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=CONCURRENCY * 2))
+        self.session = ""
+
+    async def login(self) -> None:
+        creds = self.mock.config.credentials
+        reply = await self.client.post(
+            f"{self.mock.adapter_url}/auth",
+            headers=self.headers,
+            json={"username": creds.username, "password": creds.password},
+        )
+        self.session = reply.json()["session"]
+
+    async def post(self, service: str, body: dict[str, Any]) -> dict[str, Any]:
+        full = {
+            "session": self.session,
+            "madonvi": self.mock.config.credentials.madonvi,
+            "service": service,
+            **body,
+        }
+        content = json.dumps(full, ensure_ascii=False, separators=(",", ":")).encode()
+        reply = await self.client.post(
+            f"{self.mock.adapter_url}/integration", headers=self.headers, content=content
+        )
+        data: dict[str, Any] = reply.json()
+        return data
+
+
+async def bare_loop(mock: RunningMock, prepared: list[tuple[str, dict[str, Any]]]) -> float:
+    bare = Bare(mock)
+    await bare.login()
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+    dossier_calls = [b for b in prepared if b[0] == "DongBoHoSoMC"]
+    history_calls = [b for b in prepared if b[0] != "DongBoHoSoMC"]
+
+    async def one(service: str, body: dict[str, Any]) -> None:
+        async with semaphore:
+            await bare.post(service, body)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(s, b) for s, b in dossier_calls))  # dossiers before their history
+    await asyncio.gather(*(one(s, b) for s, b in history_calls))
+    elapsed = time.perf_counter() - start
+    await bare.client.aclose()
+    return elapsed
+
+
+async def naive(
+    mock: RunningMock, dossiers: list[dict[str, Any]], histories: list[list[dict[str, Any]]]
+) -> float:
+    bare = Bare(mock)
+    await bare.login()
+    start = time.perf_counter()
+    for dossier, history in zip(dossiers, histories, strict=True):
+        found = await bare.post("TraCuuHoSo", {"mahoso": dossier["MaHoSo"]})
+        updating = "True" if found.get("result") else "False"
+        await bare.post("DongBoHoSoMC", {"isUpdating": updating, "data": [dossier]})
+        if history:
+            await bare.post("CapNhatTienDoHoSoMC", {"data": history})
+    elapsed = time.perf_counter() - start
+    await bare.client.aclose()
+    return elapsed
+
+
+def adapter_push(mock: RunningMock, db: Path, state: Path) -> dict[str, Any]:
+    config = state.with_suffix(".toml")
+    config.write_text(
+        f'[province]\nsource_url = "sqlite:///{db}"\nmappings = "{REPO / "mappings"}"\n'
+        f'[portal]\nadapter_url = "{mock.adapter_url}"\nbatch_size = {BATCH}\nconcurrency = {CONCURRENCY}\n'
+        f'rate_limit = 100000\ntimeout = 60\n[state]\nurl = "sqlite:///{state}"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run(
+        [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push", "--json"],
+        capture_output=True,
+        env=env,
+        cwd=REPO,
+        check=False,
+    )
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(proc.stderr.decode())
+    summary: dict[str, Any] = json.loads(proc.stdout)
+    summary["peak_rss_mb"] = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    return summary
+
+
+def reset(mock: RunningMock) -> None:
+    httpx.post(f"{mock.url}/_admin/reset", timeout=60).raise_for_status()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dossiers", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--naive", type=int, default=300, help="dossiers for the naive baseline")
+    parser.add_argument("--latency-dossiers", type=int, default=3000)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        db = work / "onestop.db"
+        generate(db, args.dossiers, 42)
+        dossiers, histories = prepare(db)
+        prepared = bodies(dossiers, histories)
+        n, steps = len(dossiers), sum(len(h) for h in histories)
+        print(f"{n:,} mappable dossiers, {steps:,} history entries, {len(prepared):,} calls")
+
+        with run_mock_process(state=str(work / "mock.db")) as mock:
+            bare_s = asyncio.run(bare_loop(mock, prepared))
+            reset(mock)
+            sub = args.naive
+            naive_s = asyncio.run(naive(mock, dossiers[:sub], histories[:sub]))
+            reset(mock)
+            pushed = adapter_push(mock, db, work / "state.db")
+            quiet = adapter_push(mock, db, work / "state.db")
+        rates = {
+            "adapter (dvcsync sync push)": n / pushed["elapsed_s"],
+            "(i) bare httpx loop, same bodies": n / bare_s,
+            "(ii) naive sequential + TraCuuHoSo": sub / naive_s,
+        }
+        for name, rate in rates.items():
+            print(f"  {name:38s} {rate:10,.0f} dossiers/s")
+        adapter_rate = rates["adapter (dvcsync sync push)"]
+        print(
+            f"  adapter / bare  = {adapter_rate / rates['(i) bare httpx loop, same bodies']:.2f}x  (target ≥ 0.6)"
+        )
+        print(
+            f"  adapter / naive = {adapter_rate / rates['(ii) naive sequential + TraCuuHoSo']:.1f}x  (target ≥ 20)"
+        )
+        print(f"  no-change cycle over {n:,} synced: {quiet['elapsed_s']:.3f}s (target < 0.5 s)")
+        print(f"  adapter peak RSS: {pushed['peak_rss_mb']:.0f} MB (target < 300 MB)")
+
+        # with portal latency
+        lat_n = min(args.latency_dossiers, args.dossiers)
+        lat_db = work / "latency.db"
+        generate(lat_db, lat_n, 43)
+        lat_dossiers, lat_histories = prepare(lat_db)
+        faults = FaultSpec.model_validate(
+            {"seed": 1, "rules": [{"service": "*", "latency_ms": args.latency_ms}]}
+        )
+        with run_mock_process(faults=faults) as mock:
+            naive_lat = asyncio.run(naive(mock, lat_dossiers[:30], lat_histories[:30]))
+            reset(mock)
+            lat_push = adapter_push(mock, lat_db, work / "latency-state.db")
+        naive_rate, adapter_lat_rate = 30 / naive_lat, len(lat_dossiers) / lat_push["elapsed_s"]
+        print(
+            f"with {args.latency_ms:.0f} ms latency: adapter {adapter_lat_rate:,.0f} dossiers/s, "
+            f"naive {naive_rate:,.1f} dossiers/s = {adapter_lat_rate / naive_rate:.1f}x (target ≥ 8)"
+        )
+
+
+if __name__ == "__main__":
+    main()
