@@ -427,7 +427,7 @@ def demo(
     dossiers: Annotated[int, typer.Option("--dossiers", "-n", min=1)] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 42,
 ) -> None:
-    """Run the main job on the embedded defaults: a sample one-stop database, mapped end to end."""
+    """Run the main job on the embedded defaults: a sample one-stop database pushed to the mock portal."""
     from adapter.sync.demo import run_demo
 
     raise typer.Exit(run_demo(out, dossiers=dossiers, seed=seed, console=console))
