@@ -341,6 +341,22 @@ def status(as_json: JsonOpt = False) -> None:
     table.add_row("quarantined", str(data["quarantined_count"]))
     table.add_row("dead letters", str(data["dead_count"]))
     console.print(table)
+    if data["runs"]:
+        runs = Table(title="last runs")
+        for column in ("job", "started", "status", "pushed", "history", "quarantined", "dead"):
+            runs.add_column(column)
+        for run in data["runs"]:
+            counts = run["counts"] or {}
+            runs.add_row(
+                run["job"],
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"])),
+                run["status"],
+                str(counts.get("dossiers_pushed", "")),
+                str(counts.get("steps_pushed", "")),
+                str((counts.get("enqueue") or {}).get("quarantined", "")),
+                str(counts.get("dead", "")),
+            )
+        console.print(runs)
     for item in data["quarantined"][:20]:
         console.print(
             f"  quarantined {item['record_key']}: {item['reasons'][0]}", markup=False, highlight=False

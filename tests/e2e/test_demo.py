@@ -1,0 +1,27 @@
+"""`make demo` runs `dvcsync demo`: it must keep working on a fresh folder."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from adapter.cli import app
+
+
+def test_demo_pushes_the_sample_to_the_mock_and_leaves_a_config(tmp_path: Path) -> None:
+    out = tmp_path / "demo-out"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--dossiers", "150", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "pushed (DongBoHoSoMC)" in result.output
+    for name in ("onestop.db", "state.db", "mock-portal.db", "dvcsync.toml"):
+        assert (out / name).exists(), name
+    with sqlite3.connect(out / "state.db") as conn:
+        (done,) = conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'done' AND kind = 'dossier'"
+        ).fetchone()
+        (quarantined,) = conn.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+    assert done + quarantined == 150
+    status = CliRunner().invoke(app, ["--config", str(out / "dvcsync.toml"), "status"])
+    assert status.exit_code == 0 and "last runs" in status.output
