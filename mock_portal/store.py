@@ -105,7 +105,7 @@ ALL_TABLES = (dossiers, history, warnings, portal_dossiers, portal_status, ratin
 
 
 def now_local() -> str:
-    return datetime.now(VN_TZ).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return datetime.now(VN_TZ).isoformat(timespec="microseconds")
 
 
 def _pragmas(dbapi_conn: Any, _record: Any) -> None:
