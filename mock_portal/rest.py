@@ -74,6 +74,15 @@ def portal_router(portal: Portal) -> APIRouter:
             await portal.handle_bytes("share", await request.body(), request.headers.get("dstcode"))
         )
 
+    @router.api_route("/dvcqg/{endpoint}", methods=["GET", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+    async def not_post(endpoint: str) -> Response:
+        """Every portal call is a POST: anything else gets the contract's error shape, not a bare 405."""
+        return json_response(
+            {"error_code": "6", "message": f"/dvcqg/{endpoint}: chỉ hỗ trợ phương thức POST"},
+            status=405,
+            headers={"allow": "POST"},
+        )
+
     return router
 
 

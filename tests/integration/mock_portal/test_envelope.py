@@ -89,3 +89,9 @@ def test_success_code_style_is_configurable(style: int | str) -> None:
         assert reply["error_code"] == style and type(reply["error_code"]) is type(style)
         assert reply["result"][0]["error_code"] == style
         client.close()
+
+
+def test_only_post_is_served(portal: PortalClient) -> None:
+    response = portal.http.get("/dvcqg/integration")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json()["error_code"] == "6" and "POST" in response.json()["message"]
