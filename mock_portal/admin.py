@@ -119,6 +119,10 @@ def admin_router(
             json_response(item) if item is not None else _problem(404, f"portal dossier {ma_ho_so} unknown")
         )
 
+    @router.get("/ratings", summary="Satisfaction figures received by DongBoDanhGia, in arrival order")
+    async def ratings() -> Response:
+        return json_response(store.ratings_all())
+
     @router.get("/payments/statement", summary="Daily statement (CSV or JSON)")
     async def statement(
         day: str = Query(..., alias="date"), fmt: str = Query("csv", alias="format")

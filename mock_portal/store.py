@@ -387,6 +387,9 @@ class Store:
         now = now_local()
         self._many("INSERT INTO ratings (body, at) VALUES (?, ?)", [(b, now) for b in bodies])
 
+    def ratings_all(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for (body,) in self._rows("SELECT body FROM ratings ORDER BY id")]
+
     def count_ratings(self) -> int:
         return int(self._rows("SELECT count(*) FROM ratings")[0][0])
 

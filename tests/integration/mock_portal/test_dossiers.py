@@ -186,5 +186,6 @@ def test_ratings_are_accepted_and_validated(portal: PortalClient) -> None:
         "MaThuTuc": "1.001193",
     }
     assert portal.call("DongBoDanhGia", data=[item])["error_code"] == 0
+    assert portal.admin("GET", "/ratings").json() == [item]
     bad = portal.call("DongBoDanhGia", data=[{**item, "NgayTongHop": "2025-11"}])
     assert bad["error_code"] == "1" and "NgayTongHop" in bad["message"]

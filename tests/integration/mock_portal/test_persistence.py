@@ -8,7 +8,7 @@ import httpx
 
 from mock_portal.testing import run_mock, run_mock_process
 
-from .support import PortalClient, init_body, sample_dossier, step
+from .support import PortalClient, init_body, receiver, sample_dossier, step, wait_until
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
@@ -51,3 +51,31 @@ def test_state_survives_a_killed_process(tmp_path: Path) -> None:
         old_session.session = "from-before-the-restart"
         assert old_session.call("TraCuuHoSo", mahoso="x")["error_code"] == 401, "sessions do not survive"
         old_session.close()
+
+
+def test_unanswered_push_resumes_after_restart(tmp_path: Path) -> None:
+    import json
+
+    state = str(tmp_path / "mock.db")
+    golden = Path(__file__).resolve().parents[2] / "fixtures" / "contract" / "thongbaokhuyenmai_push.json"
+    promotion = json.loads(golden.read_text(encoding="utf-8"))
+    with run_mock(state=state) as mock:  # no --province-url yet: the push waits
+        portal = PortalClient(mock)
+        assert portal.admin("POST", "/portal-dossiers", json=promotion).status_code == 201
+        assert (
+            portal.admin("GET", f"/portal-dossiers/{promotion['MaHoSo']}").json()["push_state"] == "pending"
+        )
+        portal.close()
+    with (
+        receiver({"error_code": 1, "message": "Đã nhận trước đó"}) as province,
+        run_mock(state=state, province_url=province.url) as mock,
+    ):
+        assert province.wait_for(1)[0]["MaHoSo"] == promotion["MaHoSo"]
+        portal = PortalClient(mock)
+        wait_until(
+            lambda: (
+                portal.admin("GET", f"/portal-dossiers/{promotion['MaHoSo']}").json()["push_state"]
+                == "duplicate"
+            )
+        )
+        portal.close()
