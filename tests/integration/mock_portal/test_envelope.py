@@ -51,11 +51,11 @@ def test_missing_unknown_and_foreign_sessions(portal: PortalClient) -> None:
 
 
 def test_expired_session_answers_401_then_relogin_works() -> None:
-    with run_mock(session_ttl_s=0.3) as mock:
+    with run_mock(session_ttl_s=1.0) as mock:
         client = PortalClient(mock)
         client.login()
         assert client.call("TraCuuHoSo", mahoso="x")["error_code"] == 0
-        time.sleep(0.4)
+        time.sleep(1.1)
         assert client.call("TraCuuHoSo", mahoso="x") == {
             "error_code": 401,
             "message": "Phiên làm việc hết hạn",

@@ -42,7 +42,7 @@ def test_latency_and_jitter(portal: PortalClient) -> None:
     faulty(portal, latency_ms=300, jitter_ms=100)
     start = time.monotonic()
     assert push_raw(portal, sample_dossier(1)).json()["error_code"] == 0
-    assert 0.3 <= time.monotonic() - start < 2.0
+    assert 0.3 <= time.monotonic() - start < 10.0
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

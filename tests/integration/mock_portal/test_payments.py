@@ -198,7 +198,7 @@ def test_callback_retries_until_acknowledged_then_duplicate_and_late() -> None:
         assert recorded()[-1]["duplicate"] is True
 
         http.post("/payment/init", json=init_body("REF-2"))
-        http.post("/_admin/payments/REF-2/pay", json={"delay_s": 0.5})
+        http.post("/_admin/payments/REF-2/pay", json={"delay_s": 1.5})
         assert len(province.received) == 4, "late delivery: nothing yet"
         assert province.wait_for(5)[4]["MaThamChieu"] == "REF-2"
         http.close()
