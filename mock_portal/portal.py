@@ -95,7 +95,7 @@ class Portal:
         pass (``model_validate_json``); anything else, or any invalid batch, takes the general path,
         which gives the same answer with per-record errors."""
         if endpoint == "integration" and _SERVICE_RE.search(raw):
-            reply = await self._fast_batch(raw, dstcode)
+            reply = self._fast_batch(raw, dstcode)
             if reply is not None:
                 code = reply.get("error_code")
                 self.stats.count(
@@ -132,7 +132,7 @@ class Portal:
         )
         return reply
 
-    async def _fast_batch(self, raw: bytes, dstcode: str | None) -> Reply | None:
+    def _fast_batch(self, raw: bytes, dstcode: str | None) -> Reply | None:
         try:
             request = DongBoHoSoMCRequest.model_validate_json(raw)
         except ValidationError:
