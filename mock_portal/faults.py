@@ -70,15 +70,13 @@ class FaultSpec(BaseModel):
     seed: int = 0
     rules: list[FaultRule] = Field(default_factory=list)
 
-    def rule_for(self, service: str) -> FaultRule | None:
-        """The first rule naming ``service``, else the first ``*`` rule."""
-        fallback = None
-        for rule in self.rules:
-            if rule.service == service:
-                return rule
-            if rule.service == "*" and fallback is None:
-                fallback = rule
-        return fallback
+    def rule_for(self, *services: str) -> FaultRule | None:
+        """The first rule naming the first of ``services`` that has one, else the first ``*`` rule."""
+        for service in services:
+            for rule in self.rules:
+                if rule.service == service:
+                    return rule
+        return next((rule for rule in self.rules if rule.service == "*"), None)
 
 
 @dataclass(frozen=True)
@@ -113,8 +111,8 @@ class FaultInjector:
     def active(self) -> bool:
         return bool(self.spec.rules)
 
-    def decide(self, service: str) -> Decision:
-        rule = self.spec.rule_for(service)
+    def decide(self, *services: str) -> Decision:
+        rule = self.spec.rule_for(*services)
         if rule is None:
             return Decision()
         # Always eight draws, in this order, so the stream depends only on the request count.
@@ -155,6 +153,12 @@ def service_of(path: str, body: bytes) -> str | None:
     if path.startswith("/soap"):
         return "soap"
     return None
+
+
+def _soap_operation(body: bytes) -> str:
+    from .soap_xml import operation_of  # the SOAP face's own scan of the raw envelope
+
+    return operation_of(body) or "soap"
 
 
 def abort_connection(send: Send, *, reset: bool) -> bool:
@@ -201,7 +205,11 @@ class FaultMiddleware:
         if service is None:
             await self.app(scope, _replay(body, receive), send)
             return
-        decision = self.injector.decide(service)
+        # A SOAP call obeys a "soap" rule, else the rule of the operation it names (the same
+        # service over REST), else "*"; its faults are counted under "soap".
+        decision = self.injector.decide(
+            *([service, _soap_operation(body)] if service == "soap" else [service])
+        )
         if decision.rule is None:
             await self.app(scope, _replay(body, receive), send)
             return

@@ -195,3 +195,17 @@ def test_fault_spec_validation_and_read_back(portal: PortalClient) -> None:
     faulty(portal, latency_ms=5)
     got = portal.admin("GET", "/faults").json()
     assert got["seed"] == 7 and got["rules"][0]["latency_ms"] == 5
+
+
+def test_a_service_rule_also_covers_its_soap_operation(portal: PortalClient) -> None:
+    portal.admin("PUT", "/faults", json={"rules": [{"service": "TraCuuHoSo", "status_rates": {"503": 1.0}}]})
+    envelope = (
+        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+        b' xmlns:d="urn:dvcqg:lgsp:v1">'
+        b"<soapenv:Body><d:TraCuuHoSo><session>x</session></d:TraCuuHoSo></soapenv:Body></soapenv:Envelope>"
+    )
+    soap = portal.http.post("/soap", content=envelope, headers={"content-type": "text/xml"})
+    assert soap.status_code == 503
+    other = envelope.replace(b"TraCuuHoSo", b"LayDanhSachTTHC")
+    assert portal.http.post("/soap", content=other, headers={"content-type": "text/xml"}).status_code != 503
+    assert portal.admin("GET", "/stats").json()["services"]["soap"] == {"fault:503": 1}
