@@ -77,7 +77,8 @@ class RestPortalClient:
             raise TransientError("auth", f"login failed: {type(exc).__name__}") from None
         if response.status_code in NOT_APPLIED_STATUSES or response.status_code >= 500:
             raise TransientError(
-                "auth", f"login answered HTTP {response.status_code}",
+                "auth",
+                f"login answered HTTP {response.status_code}",
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if response.status_code != 200:
@@ -99,11 +100,13 @@ class RestPortalClient:
         *,
         idempotent: bool | None = None,
         max_attempts: int | None = None,
+        raw_fields: dict[str, str] | None = None,
     ) -> PortalReply:
         """Send one service call, retrying what is safe to retry.
 
         Raises ``AmbiguousError`` at once for a non-idempotent call whose answer was lost, so the
         caller can read back before re-sending; ``TransientError`` when retries ran out.
+        ``raw_fields`` are already-serialised JSON values (e.g. a batch joined from stored payloads).
         """
         safe_to_repeat = service not in NON_IDEMPOTENT if idempotent is None else idempotent
         attempts = max_attempts or self.settings.max_attempts
@@ -125,6 +128,7 @@ class RestPortalClient:
                         "service": service,
                         **(fields or {}),
                     },
+                    raw_fields,
                 )
                 reply = _parse_reply(service, data, reply_model)
                 if reply.error_code in AUTH_ERROR_CODES:
@@ -153,11 +157,14 @@ class RestPortalClient:
                 relogged, attempt = True, attempt - 1
                 self.stats["relogin"] += 1
 
-    async def _post(self, endpoint: str, service: str, body: dict[str, Any]) -> Any:
+    async def _post(
+        self, endpoint: str, service: str, body: dict[str, Any], raw_fields: dict[str, str] | None = None
+    ) -> Any:
         await self.rate.acquire()
         self.stats["requests"] += 1
+        content = _dumps(body, raw_fields)
         try:
-            response = await self.http.post(self._urls[endpoint], content=_dumps(body), headers=self._headers)
+            response = await self.http.post(self._urls[endpoint], content=content, headers=self._headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientError(service, f"not sent: {type(exc).__name__}") from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -186,8 +193,12 @@ class _HttpAuthError(PortalError):
     pass
 
 
-def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def _dumps(body: dict[str, Any], raw_fields: dict[str, str] | None = None) -> bytes:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    if raw_fields:
+        extra = ",".join(f"{json.dumps(name)}:{value}" for name, value in raw_fields.items())
+        text = f"{text[:-1]},{extra}}}" if len(text) > 2 else f"{{{extra}}}"
+    return text.encode("utf-8")
 
 
 def _parse_reply(service: str, data: Any, model: type[PortalReply]) -> PortalReply:

@@ -68,14 +68,24 @@ class EnqueueCounts:
 
 @dataclass
 class DueEntry:
+    """An outbox entry ready to go. ``raw`` is the stored wire JSON: a batch is built by joining
+    raw payloads, so dossiers are never parsed and re-serialised on their way out."""
+
     id: int
     kind: str
     record_key: str
-    payload: Any
+    raw: str
     payload_hash: str
     attempts: int
     on_portal: bool
     verify_first: bool = False
+    _parsed: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def payload(self) -> Any:
+        if self._parsed is None:
+            self._parsed = json.loads(self.raw)
+        return self._parsed
 
 
 class StateStore:
@@ -328,7 +338,7 @@ class StateStore:
                     row.id,
                     row.kind,
                     row.record_key,
-                    json.loads(row.payload),
+                    row.payload,
                     row.payload_hash,
                     row.attempts,
                     bool(row.on_portal),

@@ -25,7 +25,7 @@ from adapter.mapping import MappingSet
 from adapter.portal import AmbiguousError, AuthError, Backoff, PortalError, RestPortalClient
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
-from adapter.state.store import STEPS_PER_CALL
+from adapter.state.store import STEPS_PER_CALL, dumps
 
 log = logging.getLogger(__name__)
 
@@ -251,10 +251,12 @@ class PushJob:
 
     async def _push_dossier_batch(self, batch: list[DueEntry], summary: PushSummary) -> list[Outcome]:
         updating = batch[0].on_portal
-        body = {"isUpdating": "True" if updating else "False", "data": [e.payload for e in batch]}
+        data = "[" + ",".join(e.raw for e in batch) + "]"  # stored wire JSON, joined as is
         summary.calls += 1
         try:
-            reply = await self.client.call("DongBoHoSoMC", body)
+            reply = await self.client.call(
+                "DongBoHoSoMC", {"isUpdating": "True" if updating else "False"}, raw_fields={"data": data}
+            )
         except AuthError:
             raise
         except PortalError as exc:
@@ -429,7 +431,13 @@ class PushJob:
             )
             keep.append(
                 DueEntry(
-                    entry.id, "steps", entry.record_key, payload, entry.payload_hash, entry.attempts, True
+                    entry.id,
+                    "steps",
+                    entry.record_key,
+                    dumps(payload),
+                    entry.payload_hash,
+                    entry.attempts,
+                    True,
                 )
             )
         self.store.record_outcomes(outcomes, now=self.clock())

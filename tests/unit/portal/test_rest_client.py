@@ -234,3 +234,14 @@ def test_rate_budget_spaces_requests() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(burst()) >= 10 / 200 * 0.9
+
+
+@respx.mock
+def test_raw_fields_are_spliced_in_as_json(respx_mock: respx.MockRouter) -> None:
+    _login_route(respx_mock)
+    route = respx_mock.post(INTEGRATION).mock(return_value=httpx.Response(200, json=OK))
+    raw = '[{"MaHoSo":"A-1","ChuHoSo":"Nguyễn Văn An"},{"MaHoSo":"A-2"}]'
+    run(_client(Sleeps()).call("DongBoHoSoMC", {"isUpdating": "False"}, raw_fields={"data": raw}))
+    body = json.loads(route.calls.last.request.content)
+    assert body["isUpdating"] == "False" and body["service"] == "DongBoHoSoMC"
+    assert body["data"] == [{"MaHoSo": "A-1", "ChuHoSo": "Nguyễn Văn An"}, {"MaHoSo": "A-2"}]
