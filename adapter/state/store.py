@@ -11,7 +11,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Engine,
+    Float,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -361,11 +376,26 @@ class StateStore:
             )
 
     def record_outcomes(self, outcomes: Iterable[Outcome], now: float | None = None) -> None:
-        """Apply the answers of one batch in one transaction."""
+        """Apply the answers of one round in one transaction, as three batched statements
+        (outbox, dossier records, history records): a round may carry thousands of answers."""
         now = time.time() if now is None else now
+        entries: list[dict[str, Any]] = []
+        dossiers: list[dict[str, Any]] = []
+        steps: list[dict[str, Any]] = []
+        for outcome in outcomes:
+            entry, dossier, acked = outcome.rows(now)
+            entries.append(entry)
+            if dossier is not None:
+                dossiers.append(dossier)
+            steps.extend(acked)
+        if not entries:
+            return
         with self.engine.begin() as conn:
-            for outcome in outcomes:
-                outcome.apply(conn, now)
+            conn.execute(_OUTBOX_OUTCOME, entries)
+            if dossiers:
+                conn.execute(_DOSSIER_OUTCOME, dossiers)
+            if steps:
+                conn.execute(_STEP_ACKED, steps)
 
     # ------------------------------------------------------------------ reading
 
@@ -482,39 +512,69 @@ class Outcome:
     new_payload: Any = None  # replaces the entry's payload (e.g. only the history entries still missing)
     verify_first: bool | None = None
 
-    def apply(self, conn: Connection, now: float) -> None:
-        values: dict[str, Any] = {"updated_at": now}
-        if self.new_payload is not None:
-            values["payload"] = dumps(self.new_payload)
-        if self.verify_first is not None:
-            values["verify_first"] = self.verify_first
+    def rows(self, now: float) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]:
+        """Parameters for the batched outcome statements: the outbox row, the dossier record (or
+        None when unchanged) and the history entries now acknowledged."""
+        verify: bool | None
         if self.result == "done":
-            values.update(state="done", last_error=None, verify_first=False)
+            state, error, verify = "done", None, False
         elif self.result == "dead":
-            values.update(state="dead", last_error=self.error)
+            state, error, verify = "dead", self.error, self.verify_first
         else:  # retry later, or resend at once with a different create/replace choice
-            values.update(state="pending", last_error=self.error, next_attempt_at=self.next_attempt_at)
-        if self.count_attempt:
-            values["attempts"] = OUTBOX_T.c.attempts + 1
-        conn.execute(update(OUTBOX_T).where(OUTBOX_T.c.id == self.entry_id).values(**values))
-        state_values: dict[str, Any] = {}
-        if self.on_portal is not None:
-            state_values["on_portal"] = self.on_portal
+            state, error, verify = "pending", self.error, self.verify_first
+        entry = {
+            "e_id": self.entry_id,
+            "e_state": state,
+            "e_error": error,
+            "e_next": self.next_attempt_at if state == "pending" else None,
+            "e_verify": verify,
+            "e_payload": dumps(self.new_payload) if self.new_payload is not None else None,
+            "e_inc": 1 if self.count_attempt else 0,
+            "e_now": now,
+        }
+        on_portal, acked_hash = self.on_portal, None
         if self.result == "done" and self.kind == "dossier":
-            state_values.update(acked_hash=self.payload_hash, on_portal=True)
-        if state_values:
-            state_values["updated_at"] = now
-            conn.execute(
-                update(DOSSIER_T).where(DOSSIER_T.c.record_key == self.record_key).values(**state_values)
-            )
-        if self.result == "done" and self.kind == "steps" and self.step_keys:
-            conn.execute(
-                update(STEP_T)
-                .where(
-                    and_(STEP_T.c.record_key == self.record_key, STEP_T.c.step_key.in_(list(self.step_keys)))
-                )
-                .values(acked=True)
-            )
+            on_portal, acked_hash = True, self.payload_hash
+        dossier = (
+            {"d_key": self.record_key, "d_on_portal": on_portal, "d_acked": acked_hash, "d_now": now}
+            if on_portal is not None
+            else None
+        )
+        acked = (
+            [{"s_key": self.record_key, "s_step": step} for step in self.step_keys]
+            if self.result == "done" and self.kind == "steps"
+            else []
+        )
+        return entry, dossier, acked
+
+
+_OUTBOX_OUTCOME = (
+    update(OUTBOX_T)
+    .where(OUTBOX_T.c.id == bindparam("e_id"))
+    .values(
+        state=bindparam("e_state"),
+        last_error=bindparam("e_error"),
+        next_attempt_at=func.coalesce(bindparam("e_next", type_=Float), OUTBOX_T.c.next_attempt_at),
+        verify_first=func.coalesce(bindparam("e_verify", type_=Boolean), OUTBOX_T.c.verify_first),
+        payload=func.coalesce(bindparam("e_payload", type_=Text), OUTBOX_T.c.payload),
+        attempts=OUTBOX_T.c.attempts + bindparam("e_inc", type_=Integer),
+        updated_at=bindparam("e_now"),
+    )
+)
+_DOSSIER_OUTCOME = (
+    update(DOSSIER_T)
+    .where(DOSSIER_T.c.record_key == bindparam("d_key"))
+    .values(
+        on_portal=bindparam("d_on_portal"),
+        acked_hash=func.coalesce(bindparam("d_acked", type_=Text), DOSSIER_T.c.acked_hash),
+        updated_at=bindparam("d_now"),
+    )
+)
+_STEP_ACKED = (
+    update(STEP_T)
+    .where(and_(STEP_T.c.record_key == bindparam("s_key"), STEP_T.c.step_key == bindparam("s_step")))
+    .values(acked=True)
+)
 
 
 def _outbox_row(kind: str, record_key: str, payload: Any, digest: str, now: float) -> dict[str, Any]:
