@@ -71,6 +71,13 @@ class PortalSettings(_Section):
     dstcode: str = "H40"
     madonvi: str = "000.00.01.H40"
     batch_size: int = Field(default=50, ge=1, le=1000)
+    history_batch_size: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="history entries per CapNhatTienDoHoSoMC call; real clients send at most 10 and the "
+        "portal's own limit is not published",
+    )
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=20.0, gt=0)
     timeout: float = Field(default=30.0, gt=0)

@@ -35,7 +35,8 @@ from mock_portal.faults import FaultSpec
 from mock_portal.testing import RunningMock, run_mock_process
 
 REPO = Path(__file__).resolve().parents[1]
-BATCH, CONCURRENCY, STEPS_PER_CALL = 100, 8, 10
+BATCH, CONCURRENCY = 100, 8
+STEPS_PER_CALL = 10  # --history-batch
 
 
 def prepare(db: Path) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
@@ -148,7 +149,8 @@ def adapter_push(mock: RunningMock, db: Path, state: Path) -> dict[str, Any]:
     config.write_text(
         f'[province]\nsource_url = "sqlite:///{db}"\nmappings = "{REPO / "mappings"}"\n'
         f'[portal]\nadapter_url = "{mock.adapter_url}"\nbatch_size = {BATCH}\nconcurrency = {CONCURRENCY}\n'
-        f'rate_limit = 100000\ntimeout = 60\n[state]\nurl = "sqlite:///{state}"\n',
+        f"rate_limit = 100000\ntimeout = 60\nhistory_batch_size = {STEPS_PER_CALL}\n"
+        f'[state]\nurl = "sqlite:///{state}"\n',
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
@@ -266,8 +268,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--naive", type=int, default=300, help="dossiers for the naive baseline")
     parser.add_argument("--latency-dossiers", type=int, default=3000)
+    parser.add_argument("--history-batch", type=int, default=10, help="history entries per call")
     parser.add_argument("--quiet-sizes", default="100000,1000000", help="synced sizes for the quiet cycle")
     args = parser.parse_args()
+    global STEPS_PER_CALL
+    STEPS_PER_CALL = args.history_batch
+    print(f"history entries per call: {STEPS_PER_CALL}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

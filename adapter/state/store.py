@@ -40,7 +40,8 @@ QUARANTINE_T = Quarantine.__table__  # type: ignore[attr-defined]
 RUN_T = Run.__table__  # type: ignore[attr-defined]
 
 SCHEMA_VERSION = 1
-STEPS_PER_CALL = 10  # real clients never send more history entries in one CapNhatTienDoHoSoMC
+# History entries per outbox entry: a dossier's entries go out in order, one outbox entry a round.
+STEPS_PER_CALL = 10
 
 
 def payload_hash(payload: Any) -> str:

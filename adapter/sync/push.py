@@ -25,7 +25,7 @@ from adapter.mapping import MappingSet
 from adapter.portal import AmbiguousError, AuthError, Backoff, PortalError, RestPortalClient
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
-from adapter.state.store import STEPS_PER_CALL, dumps
+from adapter.state.store import dumps
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ class PushJob:
         size = 0
         for entry in due:
             n = len(entry.payload["entries"])
-            if current and size + n > STEPS_PER_CALL:
+            if current and size + n > self.settings.portal.history_batch_size:
                 calls.append(current)
                 current, size = [], 0
             current.append(entry)

@@ -175,3 +175,21 @@ def test_bad_rows_are_quarantined_named_and_listed_by_status(
     stored = _stored(mock)
     assert not set(bad.values()) & set(stored)
     assert len(stored) == 2000 - report["quarantined_count"]
+
+
+def test_larger_history_batches_make_fewer_calls_and_the_same_portal_state(
+    mock: RunningMock, tmp_path: Path
+) -> None:
+    from adapter.province.sample import generate
+
+    onestop = tmp_path / "small.db"
+    generate(onestop, 200, 9)
+    expected = _expected(onestop)
+    settings = settings_for(
+        mock, onestop, tmp_path / "state.db", batch_size=100, rate_limit=1000, history_batch_size=50
+    )
+    summary = asyncio.run(run_push(settings, load_mappings(settings.province.mappings)))
+    steps = sum(len(h) for _, h in expected.values())
+    assert summary.steps_pushed == steps
+    assert summary.calls <= 2 + steps // 40  # ~50 entries a call instead of 10
+    _assert_portal_equals(mock, expected)
