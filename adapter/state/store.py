@@ -398,6 +398,51 @@ class StateStore:
             if steps:
                 conn.execute(_STEP_ACKED, steps)
 
+    def next_attempt_at(self, kind: str, record_key: str | None = None) -> float | None:
+        """When the earliest pending entry of ``kind`` falls due (None: nothing pending)."""
+        query = select(func.min(OUTBOX_T.c.next_attempt_at)).where(
+            and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.kind == kind)
+        )
+        if record_key is not None:
+            query = query.where(OUTBOX_T.c.record_key == record_key)
+        if kind == "steps":
+            query = query.join(DOSSIER_T, DOSSIER_T.c.record_key == OUTBOX_T.c.record_key).where(
+                DOSSIER_T.c.on_portal.is_(True)
+            )
+        with self.engine.connect() as conn:
+            earliest = conn.execute(query).scalar()
+        return None if earliest is None else float(earliest)
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, job: str, now: float | None = None) -> int:
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                insert(RUN_T).values(
+                    job=job, started_at=time.time() if now is None else now, status="running", counts="{}"
+                )
+            ).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
+
+    def finish_run(
+        self, run_id: int, status: str, counts: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"finished_at": time.time(), "status": status, "error": error}
+        if counts is not None:
+            values["counts"] = json.dumps(counts, ensure_ascii=False)
+        with self.engine.begin() as conn:
+            conn.execute(update(RUN_T).where(RUN_T.c.id == run_id).values(**values))
+
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = [
+                dict(r._mapping) for r in conn.execute(select(RUN_T).order_by(RUN_T.c.id.desc()).limit(limit))
+            ]
+        for row in rows:
+            row["counts"] = json.loads(row["counts"] or "{}")
+        return rows
+
     # ------------------------------------------------------------------ reading
 
     def backlog(self) -> dict[str, int]:
@@ -498,7 +543,7 @@ class StateStore:
 
 @dataclass
 class Outcome:
-    """What happened to one outbox entry; ``apply`` writes it inside the batch's transaction."""
+    """What happened to one outbox entry; ``rows`` turns it into the round's batched updates."""
 
     entry_id: int
     record_key: str

@@ -206,22 +206,8 @@ class PushJob:
                     await self._deliver_steps(due, summary)
 
     def _next_retry_in(self, kind: str, record_key: str | None = None) -> float | None:
-        from sqlalchemy import and_, func, select
-
-        from adapter.state.store import DOSSIER_T, OUTBOX_T
-
-        query = select(func.min(OUTBOX_T.c.next_attempt_at)).where(
-            and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.kind == kind)
-        )
-        if record_key is not None:
-            query = query.where(OUTBOX_T.c.record_key == record_key)
-        if kind == "steps":
-            query = query.join(DOSSIER_T, DOSSIER_T.c.record_key == OUTBOX_T.c.record_key).where(
-                DOSSIER_T.c.on_portal.is_(True)
-            )
-        with self.store.engine.connect() as conn:
-            earliest = conn.execute(query).scalar()
-        return None if earliest is None else max(0.0, float(earliest) - self.clock())
+        earliest = self.store.next_attempt_at(kind, record_key)
+        return None if earliest is None else max(0.0, earliest - self.clock())
 
     async def _deliver_dossiers(self, due: list[DueEntry], summary: PushSummary) -> None:
         size = self.settings.portal.batch_size

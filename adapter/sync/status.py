@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
-
 from adapter.config import Settings
 from adapter.state import StateStore
-from adapter.state.store import RUN_T
 
 
 def _store(settings: Settings) -> StateStore:
@@ -23,13 +20,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     try:
         quarantined = store.quarantined(limit=200)
         dead = store.dead(limit=200)
-        with store.engine.connect() as conn:
-            runs = [
-                dict(row._mapping)
-                for row in conn.execute(select(RUN_T).order_by(RUN_T.c.id.desc()).limit(10))
-            ]
-        for run in runs:
-            run["counts"] = json.loads(run["counts"] or "{}")
+        runs = store.runs(limit=10)
         return {
             "backlog": store.backlog(),
             "dossiers": store.count("dossier_state"),
