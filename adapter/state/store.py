@@ -645,11 +645,19 @@ def make_state_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # transactions are begun below, not by sqlite3
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             # FULL: an acknowledged delivery survives power loss too, so it is never re-sent
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            # Take the write lock at BEGIN: a transaction that reads, then writes, would otherwise
+            # fail at once (SQLITE_BUSY_SNAPSHOT) when another writer committed in between,
+            # instead of waiting its turn under busy_timeout. Enqueue and delivery write at once.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -120,10 +120,15 @@ class PushJob:
     # ------------------------------------------------------------------ cycle
 
     async def run_cycle(self) -> PushSummary:
+        """Enqueue (in a worker thread) and deliver at the same time: the first pages are on
+        their way to the portal while later ones are still being read and mapped."""
         started = self.clock()
         summary = PushSummary()
-        summary.enqueue = self.enqueue(until=local_iso(started))
-        await self.deliver(summary)
+        producer = asyncio.ensure_future(asyncio.to_thread(self.enqueue, until=local_iso(started)))
+        try:
+            await self.deliver(summary, producer=producer)
+        finally:
+            summary.enqueue = await producer
         summary.elapsed_s = self.clock() - started
         return summary
 
@@ -188,22 +193,42 @@ class PushJob:
 
     # ------------------------------------------------------------------ delivery
 
-    async def deliver(self, summary: PushSummary, record_key: str | None = None) -> None:
-        for kind in ("dossier", "steps"):
-            deadline = self.clock() + self.options.wait_for_retries_s
-            while True:
-                limit = self.settings.portal.batch_size * self.settings.portal.concurrency * 4
+    async def deliver(
+        self,
+        summary: PushSummary,
+        record_key: str | None = None,
+        producer: asyncio.Future[EnqueueCounts] | None = None,
+    ) -> None:
+        """Deliver rounds until nothing is due, the producer (if any) has finished, and no retry
+        falls due within ``wait_for_retries_s``. Dossiers go before history in every round."""
+        limit = self.settings.portal.batch_size * self.settings.portal.concurrency * 4
+        deadline: float | None = None
+        while True:
+            progressed = False
+            for kind in ("dossier", "steps"):
                 due = self.store.due(kind, limit, now=self.clock(), record_key=record_key)
                 if not due:
-                    wait = self._next_retry_in(kind, record_key)
-                    if wait is None or self.clock() + wait > deadline:
-                        break
-                    await asyncio.sleep(max(0.0, wait))
                     continue
+                progressed = True
                 if kind == "dossier":
                     await self._deliver_dossiers(due, summary)
                 else:
                     await self._deliver_steps(due, summary)
+            if progressed:
+                deadline = None
+                continue
+            if producer is not None and not producer.done():
+                await asyncio.sleep(0.02)  # the producer is still reading: more will come
+                continue
+            waits = [
+                w for w in (self._next_retry_in(k, record_key) for k in ("dossier", "steps")) if w is not None
+            ]
+            if not waits:
+                return
+            deadline = deadline if deadline is not None else self.clock() + self.options.wait_for_retries_s
+            if self.clock() + min(waits) > deadline:
+                return
+            await asyncio.sleep(min(waits))
 
     def _next_retry_in(self, kind: str, record_key: str | None = None) -> float | None:
         earliest = self.store.next_attempt_at(kind, record_key)
