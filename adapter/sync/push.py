@@ -120,15 +120,10 @@ class PushJob:
     # ------------------------------------------------------------------ cycle
 
     async def run_cycle(self) -> PushSummary:
-        """Enqueue (in a worker thread) and deliver at the same time: the first pages are on
-        their way to the portal while later ones are still being read and mapped."""
         started = self.clock()
         summary = PushSummary()
-        producer = asyncio.ensure_future(asyncio.to_thread(self.enqueue, until=local_iso(started)))
-        try:
-            await self.deliver(summary, producer=producer)
-        finally:
-            summary.enqueue = await producer
+        summary.enqueue = self.enqueue(until=local_iso(started))
+        await self.deliver(summary)
         summary.elapsed_s = self.clock() - started
         return summary
 
@@ -197,10 +192,9 @@ class PushJob:
         self,
         summary: PushSummary,
         record_key: str | None = None,
-        producer: asyncio.Future[EnqueueCounts] | None = None,
     ) -> None:
-        """Deliver rounds until nothing is due, the producer (if any) has finished, and no retry
-        falls due within ``wait_for_retries_s``. Dossiers go before history in every round."""
+        """Deliver rounds until nothing is due and no retry falls due within
+        ``wait_for_retries_s``. Dossiers go before history in every round."""
         limit = self.settings.portal.batch_size * self.settings.portal.concurrency * 4
         deadline: float | None = None
         while True:
@@ -216,9 +210,6 @@ class PushJob:
                     await self._deliver_steps(due, summary)
             if progressed:
                 deadline = None
-                continue
-            if producer is not None and not producer.done():
-                await asyncio.sleep(0.02)  # the producer is still reading: more will come
                 continue
             waits = [
                 w for w in (self._next_retry_in(k, record_key) for k in ("dossier", "steps")) if w is not None
