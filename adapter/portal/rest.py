@@ -20,6 +20,7 @@ from .errors import AmbiguousError, AuthError, PortalError, ProtocolError, Trans
 from .rate import RateBudget
 from .retry import Backoff, parse_retry_after
 from .session import SessionCache
+from .soap import SoapCodec
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class RestPortalClient:
     """``await client.call("TraCuuHoSo", {"mahoso": ...})`` → the service's reply model.
+
+    Each service goes over JSON or SOAP as ``[portal] transport`` / ``transport_by_service`` say;
+    the session always comes from the JSON login (the SOAP face has no login of its own).
 
     Business refusals come back as replies (``reply.ok`` is False; batch replies carry per-item
     codes); only transport and protocol failures raise.
@@ -55,6 +59,7 @@ class RestPortalClient:
         self.rate = rate or RateBudget(settings.rate_limit, burst=max(1.0, float(settings.concurrency)))
         self.sessions = SessionCache(self._login, settings.session_ttl_s)
         self.stats: Counter[str] = Counter()
+        self._soap: SoapCodec | None = None
         base = settings.adapter_url.rstrip("/")
         self._urls = {
             "auth": base + settings.auth_endpoint,
@@ -162,9 +167,19 @@ class RestPortalClient:
     ) -> Any:
         await self.rate.acquire()
         self.stats["requests"] += 1
-        content = _dumps(body, raw_fields)
+        soap = self.settings.transport_for(service) == "soap"
+        if soap:
+            url, (content, extra) = (
+                self.settings.soap_url,
+                self._soap_codec().encode(
+                    service, {**body, **{k: json.loads(v) for k, v in (raw_fields or {}).items()}}
+                ),
+            )
+            headers = {**self._headers, **extra}
+        else:
+            url, content, headers = self._urls[endpoint], _dumps(body, raw_fields), self._headers
         try:
-            response = await self.http.post(self._urls[endpoint], content=content, headers=self._headers)
+            response = await self.http.post(url, content=content, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientError(service, f"not sent: {type(exc).__name__}") from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -176,14 +191,24 @@ class RestPortalClient:
             )
         if status == 401:
             raise _HttpAuthError(service, "HTTP 401")
+        if soap and status in (200, 500) and "xml" in response.headers.get("content-type", ""):
+            return self._soap_codec().decode(service, response)  # a SOAP fault comes with HTTP 500
         if status >= 500:
             raise AmbiguousError(service, f"HTTP {status}")
         if status != 200:
             raise ProtocolError(service, f"HTTP {status}: {response.text[:200]}")
+        if soap:
+            raise AmbiguousError(service, "SOAP answer is not XML")
         try:
             return response.json()
         except ValueError:
             raise AmbiguousError(service, "answer is not JSON") from None
+
+    def _soap_codec(self) -> SoapCodec:
+        """Built on first use: a REST-only deployment never parses the WSDL."""
+        if self._soap is None:
+            self._soap = SoapCodec()
+        return self._soap
 
     async def aclose(self) -> None:
         await self.http.aclose()
