@@ -322,6 +322,34 @@ def _print_push(data: dict[str, Any]) -> None:
     console.print(f"in {data['elapsed_s']:.2f}s")
 
 
+@sync_app.command("pull")
+def sync_pull(as_json: JsonOpt = False) -> None:
+    """One pull cycle: take in dossiers submitted on the portal, acknowledge each once created."""
+    from adapter.sync.cycles import run_pull
+
+    settings = _settings()
+    summary = asyncio.run(run_pull(settings, _load_mappings(settings.province.mappings)))
+    data = summary.as_dict()
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        table = Table(title="pull cycle")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for name, key in (
+            ("listed by the portal", "listed"),
+            ("created in the province", "created"),
+            ("already in the province", "already_in_province"),
+            ("acknowledged", "acknowledged"),
+            ("rejected (cannot be mapped)", "rejected"),
+            ("refused by the province", "failed"),
+            ("acknowledgement failed (retried next cycle)", "ack_failed"),
+        ):
+            table.add_row(name, str(data[key]))
+        console.print(table)
+    raise typer.Exit(0 if summary.failed == 0 and summary.rejected == 0 else 1)
+
+
 @app.command("status")
 def status(as_json: JsonOpt = False) -> None:
     """Backlog, last runs, quarantined records and dead letters."""

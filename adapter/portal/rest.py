@@ -106,17 +106,20 @@ class RestPortalClient:
         idempotent: bool | None = None,
         max_attempts: int | None = None,
         raw_fields: dict[str, str] | None = None,
+        typed: bool = True,
     ) -> PortalReply:
         """Send one service call, retrying what is safe to retry.
 
         Raises ``AmbiguousError`` at once for a non-idempotent call whose answer was lost, so the
         caller can read back before re-sending; ``TransientError`` when retries ran out.
         ``raw_fields`` are already-serialised JSON values (e.g. a batch joined from stored payloads).
+        ``typed=False`` leaves ``result`` items as plain dicts, for callers that check each item
+        themselves (one bad item must not make the whole reply unreadable).
         """
         safe_to_repeat = service not in NON_IDEMPOTENT if idempotent is None else idempotent
         attempts = max_attempts or self.settings.max_attempts
         endpoint = "share" if service in SHARE_SERVICES else "integration"
-        reply_model = REPLY_MODELS.get(service, PortalReply)
+        reply_model = REPLY_MODELS.get(service, PortalReply) if typed else PortalReply
         relogged = False
         attempt = 0
         while True:

@@ -1,6 +1,7 @@
 """The adapter's own durable state: outbox, per-dossier sync records, cursors, quarantine, runs."""
 
-from .models import Cursor, DossierState, OutboxEntry, Quarantine, Run, StepState
+from .inbox import Inbox, InboxItem
+from .models import Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
 from .store import (
     DueEntry,
     EnqueueCounts,
@@ -17,6 +18,9 @@ __all__ = [
     "DossierState",
     "DueEntry",
     "EnqueueCounts",
+    "Inbox",
+    "InboxEvent",
+    "InboxItem",
     "MappedRecord",
     "OutboxEntry",
     "Outcome",

@@ -95,3 +95,21 @@ class Run(SQLModel, table=True):
     status: str = "running"
     counts: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     error: str | None = None
+
+
+class InboxEvent(SQLModel, table=True):
+    """One event received from the national side, kept once by its natural key (``MaHoSo`` of a
+    portal dossier, ``MaThamChieu`` of a payment result): received twice is applied once."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("kind", "natural_key", name="uq_inbox_natural_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(description="portal_dossier | promotion | payment_result | withdrawal")
+    natural_key: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="received", description="received | applied | acknowledged | rejected")
+    local_key: str | None = Field(default=None, description="the province's record it became")
+    error: str | None = None
+    received_at: float = 0.0
+    updated_at: float = 0.0

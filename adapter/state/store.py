@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from .models import Cursor, DossierState, OutboxEntry, Quarantine, Run, StepState
+from .models import Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
 
 DOSSIER_T = DossierState.__table__  # type: ignore[attr-defined]
 STEP_T = StepState.__table__  # type: ignore[attr-defined]
@@ -38,6 +38,7 @@ OUTBOX_T = OutboxEntry.__table__  # type: ignore[attr-defined]
 CURSOR_T = Cursor.__table__  # type: ignore[attr-defined]
 QUARANTINE_T = Quarantine.__table__  # type: ignore[attr-defined]
 RUN_T = Run.__table__  # type: ignore[attr-defined]
+INBOX_T = InboxEvent.__table__  # type: ignore[attr-defined]
 
 SCHEMA_VERSION = 1
 # History entries per outbox entry: a dossier's entries go out in order, one outbox entry a round.
@@ -114,7 +115,7 @@ class StateStore:
     def upgrade(self) -> None:
         """Create or migrate the tables (idempotent)."""
         SQLModel.metadata.create_all(
-            self.engine, tables=[DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T]
+            self.engine, tables=[DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T]
         )
 
     @contextmanager

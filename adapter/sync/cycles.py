@@ -5,6 +5,7 @@ from __future__ import annotations
 from adapter.config import Settings
 from adapter.mapping import MappingSet
 
+from .pull import PullJob, PullSummary
 from .push import ProgressFn, PushJob, PushSummary
 from .runtime import open_runtime
 
@@ -22,4 +23,21 @@ async def run_push(
             rt.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
         rt.store.finish_run(run_id, "ok" if summary.dead == 0 else "dead-letters", summary.as_dict())
+        return summary
+
+
+async def run_pull(settings: Settings, mappings: MappingSet) -> PullSummary:
+    from adapter.province.source import make_engine
+
+    async with open_runtime(settings, mappings) as rt:
+        run_id = rt.store.start_run("pull")
+        sink = make_engine(settings.province.effective_sink_url)
+        try:
+            summary = await PullJob(settings, mappings, rt.store, rt.client, sink).run_cycle()
+        except Exception as exc:
+            rt.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            sink.dispose()
+        rt.store.finish_run(run_id, "ok" if summary.failed == 0 else "province-refused", summary.as_dict())
         return summary
