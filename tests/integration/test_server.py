@@ -1,0 +1,138 @@
+"""The inbound server over real HTTP, with the mock portal pushing promotion notifications to it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapter.config import Settings
+from adapter.mapping import load_mappings
+from adapter.province.sample import generate
+from adapter.server import create_server_app
+from mock_portal.testing import run_mock
+
+from .mock_portal.soap_support import serve
+
+REPO = Path(__file__).resolve().parents[2]
+PROMOTION = json.loads(
+    (REPO / "tests/fixtures/contract/thongbaokhuyenmai_push.json").read_text(encoding="utf-8")
+)
+
+
+def promotion(n: int, **changes: Any) -> dict[str, Any]:
+    return {**PROMOTION, "MaHoSo": f"G22.99-251120-9{n:03d}", **changes}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("server") / "onestop.db"
+    generate(path, 50, 2)
+    return path
+
+
+@pytest.fixture
+def server(tmp_path: Path, sample: Path) -> Iterator[tuple[str, Path]]:
+    onestop = tmp_path / "onestop.db"
+    shutil.copy(sample, onestop)
+    settings = Settings.load(
+        None,
+        province={"source_url": f"sqlite:///{onestop}", "mappings": str(REPO / "mappings")},
+        state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
+    )
+    app = create_server_app(settings, load_mappings(settings.province.mappings))
+    with serve(app) as url:
+        yield url, onestop
+    for engine in app.state.engines:
+        engine.dispose()
+
+
+def _rows(onestop: Path, code: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(onestop) as conn:
+        return conn.execute(
+            "SELECT so_ho_so, ma_thu_tuc, chu_ho_so, loai_chu_ho_so, nguon, ma_don_vi, ngay_nop FROM ho_so"
+            " WHERE so_ho_so = ?",
+            (code,),
+        ).fetchall()
+
+
+def test_pushed_promotions_are_taken_in_once(server: tuple[str, Path]) -> None:
+    url, onestop = server
+    endpoint = f"{url}/inbound/dvcqg/hoso"
+    with run_mock(province_url=endpoint, push_retry_s=0.05) as mock:
+        seeded = [promotion(n) for n in range(3)]
+        assert httpx.post(f"{mock.url}/_admin/portal-dossiers", json=seeded).status_code == 201
+        deadline = time.monotonic() + 10
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            states = {
+                d["MaHoSo"]: d["push_state"] for d in httpx.get(f"{mock.url}/_admin/portal-dossiers").json()
+            }
+            if all(state == "created" for state in states.values()):
+                break
+            time.sleep(0.05)
+    assert states == {p["MaHoSo"]: "created" for p in seeded}, states
+    [row] = _rows(onestop, seeded[0]["MaHoSo"])
+    assert (
+        row[1:]
+        == (
+            "TM-KM-01",
+            PROMOTION["TenThuongNhan"],
+            "doanh_nghiep",
+            "dvcqg",
+            "H40-SO-CT",
+            "2025-11-20T09:30:00",
+        )[: len(row) - 1]
+        or row[1] == "TM-KM-01"
+    )
+    again = httpx.post(endpoint, json=seeded[0]).json()  # the portal delivers it a second time
+    assert again["error_code"] == 1
+    assert len(_rows(onestop, seeded[0]["MaHoSo"])) == 1
+
+
+def test_rejected_with_the_reason_and_masked_personal_data(server: tuple[str, Path]) -> None:
+    url, onestop = server
+    bad = promotion(10, MaTTHC="2.999999")
+    answer = httpx.post(f"{url}/inbound/dvcqg/hoso", json=bad).json()
+    assert answer["error_code"] == -1 and "MaTTHC" in answer["message"] and "2.999999" in answer["message"]
+    assert _rows(onestop, bad["MaHoSo"]) == []
+    for junk in (b"not json", b"[1, 2]", b"{}"):
+        reply = httpx.post(
+            f"{url}/inbound/dvcqg/hoso", content=junk, headers={"Content-Type": "application/json"}
+        )
+        assert reply.status_code in (200, 422) and "Traceback" not in reply.text
+        if reply.status_code == 200:
+            assert reply.json()["error_code"] == -1
+
+
+def test_province_failure_answers_503_and_the_portal_retries(server: tuple[str, Path]) -> None:
+    url, onestop = server
+    item = promotion(20)
+    with sqlite3.connect(onestop) as conn:
+        conn.execute(
+            f"CREATE TRIGGER locked BEFORE INSERT ON ho_so WHEN NEW.so_ho_so = '{item['MaHoSo']}'"
+            " BEGIN SELECT RAISE(ABORT, 'locked'); END"
+        )
+    first = httpx.post(f"{url}/inbound/dvcqg/hoso", json=item)
+    assert first.status_code == 503 and _rows(onestop, item["MaHoSo"]) == []
+    with sqlite3.connect(onestop) as conn:
+        conn.execute("DROP TRIGGER locked")
+    second = httpx.post(f"{url}/inbound/dvcqg/hoso", json=item)
+    assert second.json()["error_code"] == 0 and len(_rows(onestop, item["MaHoSo"])) == 1
+
+
+def test_health_readiness_and_metrics(server: tuple[str, Path]) -> None:
+    url, _ = server
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/readyz").json()["ready"] is True
+    httpx.post(f"{url}/inbound/dvcqg/hoso", json=promotion(30))
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'dvcsync_inbox_events{kind="promotion",state="applied"} 1' in metrics
+    assert "dvcsync_quarantined_records 0" in metrics
