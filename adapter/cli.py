@@ -322,6 +322,40 @@ def _print_push(data: dict[str, Any]) -> None:
     console.print(f"in {data['elapsed_s']:.2f}s")
 
 
+@sync_app.command("all")
+def sync_all(as_json: JsonOpt = False) -> None:
+    """One cycle of every job: push, then pull."""
+    from adapter.sync.cycles import run_pull, run_push
+
+    settings = _settings()
+    mset = _load_mappings(settings.province.mappings)
+    push = asyncio.run(run_push(settings, mset))
+    pull = asyncio.run(run_pull(settings, mset))
+    data = {"push": push.as_dict(), "pull": pull.as_dict()}
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        _print_push(data["push"])
+        console.print(f"pull: {pull.as_dict()}")
+    raise typer.Exit(0 if push.dead == 0 and pull.failed == 0 and pull.rejected == 0 else 1)
+
+
+@app.command("run")
+def run() -> None:
+    """Run as a service: push and pull on their [schedule], the inbound server on [server]
+    host:port. Stop with Ctrl-C or SIGTERM. One per SQLite state store."""
+    from adapter.scheduler import AlreadyRunning, run_service
+
+    settings = _settings()
+    mset = _load_mappings(settings.province.mappings)
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    try:
+        asyncio.run(run_service(settings, mset))
+    except AlreadyRunning as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 @sync_app.command("pull")
 def sync_pull(as_json: JsonOpt = False) -> None:
     """One pull cycle: take in dossiers submitted on the portal, acknowledge each once created."""

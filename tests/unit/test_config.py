@@ -86,3 +86,14 @@ def test_missing_secret_file_is_a_clear_error(tmp_path: Path) -> None:
     config.write_text(f'[portal]\npassword_file = "{tmp_path / "nope"}"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"cannot read portal\.password from"):
         Settings.load(config)
+
+
+def test_schedules_become_triggers() -> None:
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from adapter.scheduler import trigger_for
+
+    every = trigger_for("every 5m")
+    assert isinstance(every, IntervalTrigger) and every.interval.total_seconds() == 300
+    assert isinstance(trigger_for("*/15 7-17 * * 1-5"), CronTrigger)
