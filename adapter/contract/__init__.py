@@ -7,6 +7,7 @@ from ._base import WireModel
 from ._codes import (
     FINAL_STATUSES,
     LEGAL_MOVES,
+    PERSONAL_WIRE_FIELDS,
     DuocTaiSuDung,
     HinhThuc,
     HinhThucThu,

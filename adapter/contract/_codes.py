@@ -96,3 +96,19 @@ class MaDichVu(StrEnum):
 
 def code_values(enum: type[StrEnum]) -> frozenset[str]:
     return frozenset(member.value for member in enum)
+
+
+# Wire fields that carry personal data (contract §2.1, payment §1.1): masked in logs and reports.
+PERSONAL_WIRE_FIELDS = frozenset(
+    {
+        "SoGiayToChuHoSo",
+        "SoDienThoai",
+        "Email",
+        "Fax",
+        "DinhDanhCHS",
+        "SoDinhDanh",
+        "SoCMNDNguoiNop",
+        "MaSoThue",
+        "DienThoai",
+    }
+)

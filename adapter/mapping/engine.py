@@ -15,7 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from adapter.contract import WireDateError, format_wire_datetime, parse_local_iso, parse_wire_datetime
+from adapter.contract import (
+    PERSONAL_WIRE_FIELDS,
+    WireDateError,
+    format_wire_datetime,
+    parse_local_iso,
+    parse_wire_datetime,
+)
 
 from .codes import CodeLookupError, CodeTable
 from .errors import FieldError, show
@@ -334,7 +340,7 @@ class CompiledMapping:
                     loc, raw = ((named,), out.get(named)) if named else ((), None)
                 field_name = _loc_label(loc) or "(record)"
                 top = str(loc[0]) if loc else ""
-                personal = top in self.personal_fields or top in _PERSONAL_WIRE_FIELDS
+                personal = top in self.personal_fields or top in PERSONAL_WIRE_FIELDS
                 fs = self.spec.fields.get(top)
                 errors.append(
                     FieldError(
@@ -375,11 +381,6 @@ class _TemplateView(dict[str, Any]):
         parts = tuple(key.split("."))
         value = _get(self._ctx.parent, parts[1:]) if parts[0] == "parent" else _get(self._ctx.record, parts)
         return "" if value is None else value
-
-
-_PERSONAL_WIRE_FIELDS = frozenset(
-    {"SoGiayToChuHoSo", "SoDienThoai", "Email", "Fax", "DinhDanhCHS", "SoCMNDNguoiNop", "SoDinhDanh"}
-)
 
 
 def _matches(item: Mapping[str, Any], where: Mapping[str, Any]) -> bool:

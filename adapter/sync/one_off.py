@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from adapter.config import Settings
-from adapter.contract import CapNhatTienDoHoSoMCRequest, DongBoHoSoMCRequest
+from adapter.contract import PERSONAL_WIRE_FIELDS, CapNhatTienDoHoSoMCRequest, DongBoHoSoMCRequest
 from adapter.mapping import FieldError, MappingSet, mask
 from adapter.province.source import SqlSource, make_engine
 
 SESSION_PLACEHOLDER = "<session>"
-PERSONAL_KEYS = frozenset({"SoGiayToChuHoSo", "SoDienThoai", "Email", "Fax", "SoDinhDanh", "SoCMNDNguoiNop"})
 
 
 def mask_personal(value: Any) -> Any:
     """A copy of a wire body with personal fields masked (for printing and logs)."""
     if isinstance(value, dict):
         return {
-            k: (mask(v) if k in PERSONAL_KEYS and isinstance(v, str) and v else mask_personal(v))
+            k: (mask(v) if k in PERSONAL_WIRE_FIELDS and isinstance(v, str) and v else mask_personal(v))
             for k, v in value.items()
         }
     if isinstance(value, list):
