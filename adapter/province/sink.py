@@ -62,3 +62,66 @@ class SqlSink:
                 return int(new_id), True
         except Exception as exc:  # the province's own constraints and triggers: report, write nothing
             raise SinkError(f"{table} {key}: {type(exc).__name__}: {exc}") from exc
+
+    def withdraw(
+        self,
+        key: str,
+        *,
+        allowed: frozenset[str],
+        status: str,
+        step: dict[str, Any],
+        table: str = "ho_so",
+        status_column: str = "trang_thai",
+        steps_table: str = "qua_trinh_xu_ly",
+    ) -> tuple[bool, str, int | None]:
+        """Set a dossier withdrawn and add the step that says so, if its current status allows it
+        (one transaction). Returns ``(applied, status before, new step id)``."""
+        now = datetime.now(VN_TZ).replace(tzinfo=None).isoformat(timespec="seconds")
+        try:
+            with self.engine.begin() as conn:
+                quote = conn.dialect.identifier_preparer.quote
+                row = conn.execute(
+                    text(
+                        f"SELECT id, {quote(status_column)} FROM {quote(table)}"
+                        f" WHERE {quote(self.key_column)} = :k"
+                    ),
+                    {"k": key},
+                ).first()
+                if row is None:
+                    raise SinkError(f"{table} {key}: not in the province")
+                dossier_id, current = int(row[0]), str(row[1])
+                if current not in allowed:
+                    return False, current, None
+                conn.execute(
+                    text(
+                        f"UPDATE {quote(table)} SET {quote(status_column)} = :s, updated_at = :now"
+                        " WHERE id = :id"
+                    ),
+                    {"s": status, "now": now, "id": dossier_id},
+                )
+                order = conn.execute(
+                    text(
+                        f"SELECT COALESCE(MAX(thu_tu), 0) + 1 FROM {quote(steps_table)}"
+                        f" WHERE {self.foreign_key} = :id"
+                    ),
+                    {"id": dossier_id},
+                ).scalar_one()
+                values = {
+                    **step,
+                    "thu_tu": order,
+                    "thoi_diem": step.get("thoi_diem") or now,
+                    self.foreign_key: dossier_id,
+                }
+                names = list(values)
+                step_id = conn.execute(
+                    text(
+                        f"INSERT INTO {quote(steps_table)} ({', '.join(quote(c) for c in names)}) "
+                        f"VALUES ({', '.join(':' + c for c in names)}) RETURNING id"
+                    ),
+                    values,
+                ).scalar_one()
+                return True, current, int(step_id)
+        except SinkError:
+            raise
+        except Exception as exc:
+            raise SinkError(f"{table} {key}: {type(exc).__name__}: {exc}") from exc

@@ -1,7 +1,7 @@
 """The adapter's own durable state: outbox, per-dossier sync records, cursors, quarantine, runs."""
 
 from .inbox import Inbox, InboxItem
-from .models import Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
+from .models import Conflict, Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
 from .store import (
     DueEntry,
     EnqueueCounts,
@@ -14,6 +14,7 @@ from .store import (
 )
 
 __all__ = [
+    "Conflict",
     "Cursor",
     "DossierState",
     "DueEntry",

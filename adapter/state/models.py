@@ -18,6 +18,7 @@ class DossierState(SQLModel, table=True):
     payload_hash: str | None = Field(default=None, description="hash of the last payload enqueued")
     acked_hash: str | None = Field(default=None, description="hash of the last payload the portal accepted")
     on_portal: bool = Field(default=False, description="the portal has it: send isUpdating True")
+    status: str | None = Field(default=None, description="TrangThaiHoSo of the last payload enqueued")
     updated_at: float = 0.0
 
 
@@ -113,3 +114,19 @@ class InboxEvent(SQLModel, table=True):
     error: str | None = None
     received_at: float = 0.0
     updated_at: float = 0.0
+
+
+class Conflict(SQLModel, table=True):
+    """A change from one side that contradicts the field's owner: kept for the reconciler, never
+    applied silently (e.g. a portal withdrawal of a dossier the province has already finished)."""
+
+    __tablename__ = "conflict"
+    __table_args__ = (UniqueConstraint("record_key", "field", "portal_value", name="uq_conflict"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_key: str
+    field: str
+    province_value: str | None = None
+    portal_value: str | None = None
+    note: str = ""
+    detected_at: float = 0.0

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from .models import Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
+from .models import Conflict, Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
 
 DOSSIER_T = DossierState.__table__  # type: ignore[attr-defined]
 STEP_T = StepState.__table__  # type: ignore[attr-defined]
@@ -39,6 +39,7 @@ CURSOR_T = Cursor.__table__  # type: ignore[attr-defined]
 QUARANTINE_T = Quarantine.__table__  # type: ignore[attr-defined]
 RUN_T = Run.__table__  # type: ignore[attr-defined]
 INBOX_T = InboxEvent.__table__  # type: ignore[attr-defined]
+CONFLICT_T = Conflict.__table__  # type: ignore[attr-defined]
 
 SCHEMA_VERSION = 1
 # History entries per outbox entry: a dossier's entries go out in order, one outbox entry a round.
@@ -115,7 +116,8 @@ class StateStore:
     def upgrade(self) -> None:
         """Create or migrate the tables (idempotent)."""
         SQLModel.metadata.create_all(
-            self.engine, tables=[DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T]
+            self.engine,
+            tables=[DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T],
         )
 
     @contextmanager
@@ -214,6 +216,7 @@ class StateStore:
                             "payload_hash": digest,
                             "acked_hash": None,
                             "on_portal": False,
+                            "status": record.dossier.get("TrangThaiHoSo"),
                             "updated_at": now,
                         }
                     )
@@ -249,6 +252,7 @@ class StateStore:
                     update(DOSSIER_T)
                     .where(DOSSIER_T.c.record_key == row["record_key"])
                     .values(
+                        status=row["status"],
                         source_id=row["source_id"],
                         source_updated_at=row["source_updated_at"],
                         payload_hash=row["payload_hash"],
@@ -413,6 +417,73 @@ class StateStore:
         with self.engine.connect() as conn:
             earliest = conn.execute(query).scalar()
         return None if earliest is None else float(earliest)
+
+    # ------------------------------------------------------------------ portal-side changes
+
+    def on_portal_in(self, statuses: Iterable[str], after: str = "", limit: int = 10_000) -> list[str]:
+        """Dossiers the portal holds whose last status sent is one of ``statuses``, by key after
+        ``after`` (a rotating check reads a slice a cycle)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(DOSSIER_T.c.record_key)
+                .where(
+                    and_(
+                        DOSSIER_T.c.on_portal.is_(True),
+                        DOSSIER_T.c.status.in_(list(statuses)),
+                        DOSSIER_T.c.record_key > after,
+                    )
+                )
+                .order_by(DOSSIER_T.c.record_key)
+                .limit(limit)
+            )
+            return [row[0] for row in rows]
+
+    def set_cursor(self, name: str, watermark: str, last_key: int = 0) -> None:
+        with self.engine.begin() as conn:
+            self._set_cursor(conn, name, watermark, last_key, time.time())
+
+    def mark_steps_known(self, record_key: str, steps: Sequence[tuple[str, str]]) -> None:
+        """History entries the portal already holds (it wrote them itself): never to be sent."""
+        if not steps:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(STEP_T),
+                [{"record_key": record_key, "step_key": k, "entry_hash": h, "acked": True} for k, h in steps],
+            )
+
+    def record_conflict(
+        self, record_key: str, field: str, province_value: str | None, portal_value: str | None, note: str
+    ) -> bool:
+        """Keep a conflict once (by record, field and the portal's value); True when new."""
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(CONFLICT_T.c.id).where(
+                    and_(
+                        CONFLICT_T.c.record_key == record_key,
+                        CONFLICT_T.c.field == field,
+                        CONFLICT_T.c.portal_value == portal_value,
+                    )
+                )
+            ).first()
+            if exists is not None:
+                return False
+            conn.execute(
+                insert(CONFLICT_T).values(
+                    record_key=record_key,
+                    field=field,
+                    province_value=province_value,
+                    portal_value=portal_value,
+                    note=note,
+                    detected_at=time.time(),
+                )
+            )
+            return True
+
+    def conflicts(self, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(CONFLICT_T).order_by(CONFLICT_T.c.id).limit(limit))
+            return [dict(row._mapping) for row in rows]
 
     # ------------------------------------------------------------------ runs
 

@@ -18,12 +18,23 @@ from typing import Any
 from sqlalchemy import Engine
 
 from adapter.config import Settings
+from adapter.contract import LEGAL_MOVES
 from adapter.mapping import MappingSet
 from adapter.portal import AuthError, PortalError, RestPortalClient
 from adapter.province.sink import SinkError, SqlSink
 from adapter.state import Inbox, InboxItem, StateStore
 
 log = logging.getLogger(__name__)
+
+WITHDRAWN = "7"
+WITHDRAWAL_CURSOR = "pull:withdrawals"
+# The province's step recording a withdrawal made on the portal (sample one-stop schema columns).
+WITHDRAWAL_STEP = {
+    "can_bo": "Cổng DVC quốc gia",
+    "chuc_danh": "Công dân",
+    "phong_ban": None,
+    "noi_dung": "Công dân yêu cầu rút hồ sơ trên Cổng DVC quốc gia",
+}
 
 
 @dataclass
@@ -35,6 +46,9 @@ class PullSummary:
     rejected: int = 0  # could not be mapped: stays on the portal's list, reasons in the inbox
     failed: int = 0  # the province refused the write: not acknowledged, comes again
     ack_failed: int = 0
+    checked_for_withdrawal: int = 0
+    withdrawn: int = 0  # withdrawn on the portal, applied to the province
+    conflicts: int = 0  # withdrawn on the portal after the province had moved on: for the reconciler
     elapsed_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,11 +68,15 @@ class PullJob:
         *,
         page_size: int = 100,
         mapping: str = "inbound_dossier",
+        withdrawal_batch: int = 500,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.client = client
+        self.store = store
+        self.mappings = mappings
         self.inbox = Inbox(store)
+        self.withdrawal_batch = withdrawal_batch
         self.mapping = mappings.get(mapping)
         self.table = mappings.specs[mapping].output
         self.sink = SqlSink(sink_engine)
@@ -83,8 +101,91 @@ class PullJob:
             if local is not None:
                 acks.append((item, local))
         await asyncio.gather(*(self._acknowledge(item, local, summary) for item, local in acks))
+        if self.withdrawal_batch > 0:
+            await self._withdrawals(summary)
         summary.elapsed_s = self.clock() - started
         return summary
+
+    # ------------------------------------------------------------------ withdrawals
+
+    async def _withdrawals(self, summary: PullSummary) -> None:
+        """Read back a slice of the dossiers the portal holds in a status a citizen may still
+        withdraw from; a withdrawal there (status 7) is the portal's to decide, so it is applied
+        to the province, unless the province has already moved on: then it is a conflict."""
+        withdrawable = sorted(code for code, moves in LEGAL_MOVES.items() if WITHDRAWN in moves)
+        last, _ = self.store.cursor(WITHDRAWAL_CURSOR)
+        keys = self.store.on_portal_in(withdrawable, after=last, limit=self.withdrawal_batch)
+        self.store.set_cursor(WITHDRAWAL_CURSOR, keys[-1] if len(keys) == self.withdrawal_batch else "")
+        if not keys:
+            return
+        statuses = self.mappings.codes["statuses"]
+        local_withdrawn = statuses.reverse_lookup(WITHDRAWN)
+        local_allowed = frozenset(statuses.reverse_lookup(code) for code in withdrawable)
+
+        async def portal_status(key: str) -> tuple[str, str | None]:
+            async with self._semaphore:
+                try:
+                    reply = await self.client.call("TraCuuHoSo", {"mahoso": key}, typed=False)
+                except AuthError:
+                    raise
+                except PortalError:
+                    return key, None  # checked again on a later cycle
+            items = reply.result or []
+            return key, (str(items[0].get("TrangThaiHoSo")) if items and isinstance(items[0], dict) else None)
+
+        for key, status in await asyncio.gather(*(portal_status(k) for k in keys)):
+            summary.checked_for_withdrawal += 1
+            if status == WITHDRAWN:
+                self._apply_withdrawal(key, local_withdrawn, local_allowed, summary)
+
+    def _apply_withdrawal(
+        self, key: str, local_withdrawn: str, allowed: frozenset[str], summary: PullSummary
+    ) -> None:
+        item = self.inbox.receive("withdrawal", key, {"MaHoSo": key, "TrangThaiHoSo": WITHDRAWN})
+        if item.state in ("applied", "conflict"):
+            return
+        step = {**WITHDRAWAL_STEP, "trang_thai": local_withdrawn}
+        try:
+            applied, before, step_id = self.sink.withdraw(
+                key, allowed=allowed, status=local_withdrawn, step=step
+            )
+        except SinkError as exc:
+            self.inbox.mark(item.id, "received", error=str(exc))
+            return
+        if not applied:
+            summary.conflicts += 1
+            self.store.record_conflict(
+                key,
+                "TrangThaiHoSo",
+                before,
+                WITHDRAWN,
+                "withdrawn on the portal after the province had moved on; not applied",
+            )
+            self.inbox.mark(item.id, "conflict", error=f"province status {before!r}")
+            return
+        summary.withdrawn += 1
+        self._remember_portal_step(key, step_id)
+        self.inbox.mark(item.id, "applied", local_key=key)
+
+    def _remember_portal_step(self, key: str, step_id: int | None) -> None:
+        """The portal wrote its own history entry for the withdrawal: the province's step for it
+        must not be pushed as a second one."""
+        spec = self.mappings.specs.get("dossier")
+        if step_id is None or spec is None or spec.source is None:
+            return
+        from adapter.province.source import SqlSource
+        from adapter.state import payload_hash
+
+        record = SqlSource(self.sink.engine, spec.source).get(key)
+        steps = self.mappings.specs.get("step")
+        if record is None or steps is None or steps.items_of is None:
+            return
+        child = spec.source.children[steps.items_of.child]
+        for row in record.get(steps.items_of.child) or []:
+            if row.get(child.key) == step_id:
+                mapped = self.mappings.get("step").map(row, parent=record, record_key=key)
+                if mapped.ok:
+                    self.store.mark_steps_known(key, [(str(step_id), payload_hash(mapped.value.to_wire()))])
 
     async def _list_all(self) -> list[dict[str, Any]]:
         """Every unacknowledged dossier, read page by page before any is acknowledged (an
