@@ -118,6 +118,12 @@ class ItemsOf(_Strict):
     child: Identifier
 
 
+class AppliesTo(_Strict):
+    """This mapping takes the records whose ``column`` is filled (e.g. portal-submitted dossiers)."""
+
+    column: Identifier
+
+
 class MappingSpec(_Strict):
     """One spec file: ``mappings/<name>.yaml``."""
 
@@ -131,6 +137,9 @@ class MappingSpec(_Strict):
     )
     record_key: str | None = Field(
         default=None, description="field that names a record in errors (defaults to the source's)"
+    )
+    applies_to: AppliesTo | None = Field(
+        default=None, description="records (of the same source) this mapping takes instead of the default one"
     )
     allow_extra_fields: bool = Field(
         default=False, description="allow output fields the contract model does not declare"

@@ -71,6 +71,7 @@ class SqlSink:
         status: str,
         step: dict[str, Any],
         table: str = "ho_so",
+        key_column: str = "so_ho_so",
         status_column: str = "trang_thai",
         steps_table: str = "qua_trinh_xu_ly",
     ) -> tuple[bool, str, int | None]:
@@ -83,7 +84,7 @@ class SqlSink:
                 row = conn.execute(
                     text(
                         f"SELECT id, {quote(status_column)} FROM {quote(table)}"
-                        f" WHERE {quote(self.key_column)} = :k"
+                        f" WHERE {quote(key_column)} = :k"
                     ),
                     {"k": key},
                 ).first()

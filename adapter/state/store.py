@@ -67,6 +67,7 @@ class MappedRecord:
     steps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (step key, TienDo item)
     errors: list[dict[str, str]] = field(default_factory=list)  # FieldError.as_dict() of every failure
     mapping: str = "dossier"
+    kind: str = "dossier"  # "status": a portal-submitted dossier, reported by DongBoTrangThaiHoSo
 
 
 @dataclass
@@ -204,7 +205,9 @@ class StateStore:
                     continue
                 if state is None or state.payload_hash != digest:
                     counts.dossiers_enqueued += 1
-                    outbox_rows.append(_outbox_row("dossier", record.record_key, record.dossier, digest, now))
+                    outbox_rows.append(
+                        _outbox_row(record.kind, record.record_key, record.dossier, digest, now)
+                    )
                     if state is not None:
                         superseded.append(record.record_key)
                     target = new_states if state is None else changed_states
@@ -216,7 +219,7 @@ class StateStore:
                             "payload_hash": digest,
                             "acked_hash": None,
                             "on_portal": False,
-                            "status": record.dossier.get("TrangThaiHoSo"),
+                            "status": record.dossier.get("TrangThaiHoSo", record.dossier.get("TrangThai")),
                             "updated_at": now,
                         }
                     )
@@ -239,7 +242,7 @@ class StateStore:
                     .where(
                         and_(
                             OUTBOX_T.c.record_key.in_(superseded),
-                            OUTBOX_T.c.kind == "dossier",
+                            OUTBOX_T.c.kind.in_(["dossier", "status"]),
                             OUTBOX_T.c.state == "pending",
                         )
                     )
@@ -651,7 +654,7 @@ class Outcome:
             "e_now": now,
         }
         on_portal, acked_hash = self.on_portal, None
-        if self.result == "done" and self.kind == "dossier":
+        if self.result == "done" and self.kind in ("dossier", "status"):
             on_portal, acked_hash = True, self.payload_hash
         dossier = (
             {"d_key": self.record_key, "d_on_portal": on_portal, "d_acked": acked_hash, "d_now": now}

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
 from adapter.config import Settings
-from adapter.mapping import MappingSpecError, load_mappings
+from adapter.mapping import MappingSet, MappingSpecError, load_mappings
 from adapter.province.sample import generate
 
 from .cycles import run_push
@@ -49,6 +50,8 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
     )
     with run_mock_process(state=str(mock_state)) as mock:
         console.print(f"[bold]2.[/bold] mock national portal running at {mock.url} (state {mock_state})")
+        seeded = seed_portal_side(mock.url, f"sqlite:///{db}", mset)
+        console.print(f"   the portal holds the {seeded:,} sample dossiers that were submitted on it")
         settings = Settings.load(
             None,
             province={"source_url": f"sqlite:///{db}", "mappings": str(folder)},
@@ -73,6 +76,7 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
         ("dossiers read from the one-stop database", summary.enqueue.records),
         ("pushed (DongBoHoSoMC)", summary.dossiers_pushed),
         ("history entries pushed (CapNhatTienDoHoSoMC)", summary.steps_pushed),
+        ("statuses of portal-submitted dossiers (DongBoTrangThaiHoSo)", summary.statuses_reported),
         ("quarantined (could not be mapped)", summary.enqueue.quarantined),
         ("dead letters", summary.dead),
         ("portal calls", summary.calls),
@@ -97,3 +101,34 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
     )
     console.print(f"why records were quarantined: dvcsync --config {config} status")
     return 0 if summary.dead == 0 and stored == summary.dossiers_pushed else 1
+
+
+def seed_portal_side(mock_url: str, source_url: str, mappings: MappingSet) -> int:
+    """Tell the mock portal about the sample's dossiers that were submitted on the portal (they
+    carry the portal's code): a real portal has them, so their status reports must find them."""
+    from adapter.contract import HoSoCongDVC
+    from adapter.province.source import SqlSource, make_engine
+
+    spec = mappings.specs["dossier"]
+    assert spec.source is not None
+    keep = set(HoSoCongDVC.model_fields)
+    bodies: list[dict[str, Any]] = []
+    engine = make_engine(source_url)
+    try:
+        for page in SqlSource(engine, spec.source).iter_pages(1000, where="ma_ho_so_qg IS NOT NULL"):
+            for record in page:
+                mapped = mappings.get("dossier").map(record)
+                if mapped.ok:
+                    wire = {k: v for k, v in mapped.value.to_wire().items() if k in keep}
+                    bodies.append({**wire, "MaHoSo": record["ma_ho_so_qg"]})
+    finally:
+        engine.dispose()
+    for start in range(0, len(bodies), 500):
+        reply = httpx.post(
+            f"{mock_url}/_admin/portal-dossiers",
+            params={"push": "false"},
+            json={"dossiers": bodies[start : start + 500]},
+            timeout=60,
+        )
+        reply.raise_for_status()
+    return len(bodies)

@@ -79,7 +79,7 @@ class PullJob:
         self.withdrawal_batch = withdrawal_batch
         self.mapping = mappings.get(mapping)
         self.table = mappings.specs[mapping].output
-        self.sink = SqlSink(sink_engine)
+        self.sink = SqlSink(sink_engine, key_column="ma_ho_so_qg")  # the portal's code identifies it
         self.page_size = page_size
         self.clock = clock
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)

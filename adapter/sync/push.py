@@ -38,6 +38,7 @@ class PushSummary:
     enqueue: EnqueueCounts = field(default_factory=EnqueueCounts)
     dossiers_pushed: int = 0
     steps_pushed: int = 0
+    statuses_reported: int = 0  # DongBoTrangThaiHoSo of dossiers submitted on the portal
     switched: int = 0  # create answered "exists" (or replace "unknown"): re-sent the other way
     retried: int = 0
     dead: int = 0
@@ -114,6 +115,12 @@ class PushJob:
             if step_spec is not None and step_spec.items_of is not None
             else None
         )
+        # A mapping that "applies_to" records with a column filled takes them instead (portal-
+        # submitted dossiers: their status goes back with DongBoTrangThaiHoSo, not DongBoHoSoMC).
+        self._status = next(
+            ((mappings.get(name), s.applies_to.column) for name, s in mappings.specs.items() if s.applies_to),
+            None,
+        )
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
         self._delivered = 0
 
@@ -128,6 +135,18 @@ class PushJob:
         return summary
 
     def map_record(self, record: Record) -> MappedRecord:
+        assert self.source.spec.updated_at is not None
+        if self._status is not None and record.get(self._status[1]) not in (None, ""):
+            report = self._status[0].map(record)
+            return MappedRecord(
+                record_key=report.record,
+                source_id=record.get(self.source.spec.key),
+                source_updated_at=record.get(self.source.spec.updated_at),
+                dossier=report.value.to_wire() if report.ok else None,
+                errors=[e.as_dict() for e in report.errors],
+                mapping=self._status[0].name,
+                kind="status",
+            )
         result = self._dossier.map(record)
         errors = [e.as_dict() for e in result.errors]
         steps: list[tuple[str, dict[str, Any]]] = []
@@ -139,7 +158,6 @@ class PushJob:
                     steps.append((str(item.get(key)), step.value.to_wire()))
                 else:
                     errors.extend(e.as_dict() for e in step.errors)
-        assert self.source.spec.updated_at is not None
         return MappedRecord(
             record_key=result.record,
             source_id=record.get(self.source.spec.key),
@@ -199,15 +217,17 @@ class PushJob:
         deadline: float | None = None
         while True:
             progressed = False
-            for kind in ("dossier", "steps"):
+            for kind in ("dossier", "steps", "status"):
                 due = self.store.due(kind, limit, now=self.clock(), record_key=record_key)
                 if not due:
                     continue
                 progressed = True
                 if kind == "dossier":
                     await self._deliver_dossiers(due, summary)
-                else:
+                elif kind == "steps":
                     await self._deliver_steps(due, summary)
+                else:
+                    await self._round([self._report_status(entry, summary) for entry in due])
             if progressed:
                 deadline = None
                 continue
@@ -323,6 +343,32 @@ class PushJob:
                     )
                 )
         return outcomes
+
+    async def _report_status(self, entry: DueEntry, summary: PushSummary) -> list[Outcome]:
+        """One DongBoTrangThaiHoSo (its data is one object). Re-sending the same status after a
+        lost answer only repeats a report of the same state, so it is simply retried."""
+        summary.calls += 1
+        try:
+            reply = await self.client.call(
+                "DongBoTrangThaiHoSo", {"type": "2"}, raw_fields={"data": entry.raw}, idempotent=True
+            )
+        except AuthError:
+            raise
+        except PortalError as exc:
+            return self._failures([entry], str(exc), summary)
+        if reply.ok:
+            summary.statuses_reported += 1
+            return [Outcome(entry.id, entry.record_key, "status", "done", payload_hash=entry.payload_hash)]
+        summary.dead += 1
+        return [
+            Outcome(
+                entry.id,
+                entry.record_key,
+                "status",
+                "dead",
+                error=f"error_code {reply.error_code}: {reply.message}",
+            )
+        ]
 
     async def _deliver_steps(self, due: list[DueEntry], summary: PushSummary) -> None:
         if any(e.verify_first for e in due):

@@ -17,6 +17,7 @@ import pytest
 from adapter.province.sample import generate
 from mock_portal.testing import RunningMock, run_mock_process
 
+from ..e2e.conftest import seed_portal
 from .test_push_faults import _portal_state
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +57,7 @@ def test_kill_9_ten_times_then_a_clean_run(sample_500: Path, tmp_path: Path) -> 
     shutil.copy(sample_500, clean_db)
     shutil.copy(sample_500, killed_db)
     with run_mock_process() as clean:
+        seed_portal(clean, clean_db)
         config = _config(tmp_path / "clean.toml", clean, clean_db, tmp_path / "clean-state.db", rate=1000)
         run = _push(config)
         out, err = run.communicate(timeout=300)
@@ -65,6 +67,7 @@ def test_kill_9_ten_times_then_a_clean_run(sample_500: Path, tmp_path: Path) -> 
     rng = random.Random(20261123)
     kills = 0
     with run_mock_process() as portal:
+        seed_portal(portal, killed_db)
         # a slow rate budget stretches the run so that each kill lands part-way through
         config = _config(tmp_path / "killed.toml", portal, killed_db, tmp_path / "killed-state.db", rate=40)
         for _ in range(10):

@@ -45,3 +45,18 @@ def settings_for(mock: RunningMock, onestop: Path, state: Path, **portal: object
         portal={"adapter_url": mock.adapter_url, "soap_url": f"{mock.url}/soap", "timeout": 5.0, **portal},
         state={"url": f"sqlite:///{state}"},
     )
+
+
+def seed_portal(mock: RunningMock, onestop: Path) -> int:
+    """The portal side of the sample: its portal-submitted dossiers exist on the portal."""
+    from adapter.mapping import load_mappings
+    from adapter.sync.demo import seed_portal_side
+
+    return seed_portal_side(mock.url, f"sqlite:///{onestop}", load_mappings(REPO / "mappings"))
+
+
+def portal_submitted(onestop: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(onestop) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM ho_so WHERE ma_ho_so_qg IS NOT NULL").fetchone()[0])

@@ -19,7 +19,7 @@ def test_demo_pushes_the_sample_to_the_mock_and_leaves_a_config(tmp_path: Path) 
         assert (out / name).exists(), name
     with sqlite3.connect(out / "state.db") as conn:
         (done,) = conn.execute(
-            "SELECT COUNT(*) FROM outbox WHERE state = 'done' AND kind = 'dossier'"
+            "SELECT COUNT(*) FROM outbox WHERE state = 'done' AND kind IN ('dossier', 'status')"
         ).fetchone()
         (quarantined,) = conn.execute("SELECT COUNT(*) FROM quarantine").fetchone()
     assert done + quarantined == 150

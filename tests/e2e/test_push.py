@@ -15,7 +15,7 @@ from adapter.province.source import SqlSource, make_engine
 from adapter.sync.cycles import run_push
 from mock_portal.testing import RunningMock
 
-from .conftest import REPO, settings_for
+from .conftest import REPO, portal_submitted, seed_portal, settings_for
 
 
 def _expected(onestop: Path) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -27,6 +27,8 @@ def _expected(onestop: Path) -> dict[str, tuple[dict[str, Any], list[dict[str, A
     out = {}
     for page in SqlSource(engine, spec.source).iter_pages(1000):
         for record in page:
+            if record.get("ma_ho_so_qg"):
+                continue  # submitted on the portal: its status goes back with DongBoTrangThaiHoSo
             dossier = mset.get("dossier").map(record)
             if not dossier.ok:
                 continue
@@ -77,22 +79,25 @@ def test_push_2000_dossiers_then_nothing_then_exactly_the_changes(
     )
     mset = load_mappings(settings.province.mappings)
     expected = _expected(onestop)
-    assert len(expected) > 1900
+    portal_side = seed_portal(mock, onestop)
+    assert len(expected) > 1500 and portal_side == portal_submitted(onestop) > 200
 
     first = asyncio.run(run_push(settings, mset))
     assert first.dossiers_pushed == len(expected)
+    assert first.statuses_reported == portal_side
     assert first.steps_pushed == sum(len(h) for _, h in expected.values())
-    assert first.enqueue.quarantined == 2000 - len(expected)
+    assert first.enqueue.quarantined == 2000 - len(expected) - portal_side
     assert first.dead == 0
     _assert_portal_equals(mock, expected)
 
     quiet = asyncio.run(run_push(settings, mset))
-    assert (quiet.dossiers_pushed, quiet.steps_pushed, quiet.calls) == (0, 0, 0)
+    assert (quiet.dossiers_pushed, quiet.steps_pushed, quiet.statuses_reported, quiet.calls) == (0, 0, 0, 0)
 
     # ten dossiers move on: a new step and a status change each
     with sqlite3.connect(onestop) as conn:
         rows = conn.execute(
-            "SELECT id, so_ho_so FROM ho_so WHERE trang_thai = 'processing' ORDER BY id LIMIT 10"
+            "SELECT id, so_ho_so FROM ho_so WHERE trang_thai = 'processing' AND ma_ho_so_qg IS NULL"
+            " ORDER BY id LIMIT 10"
         ).fetchall()
         assert len(rows) == 10
         for dossier_id, _code in rows:
@@ -134,7 +139,7 @@ def test_bad_rows_are_quarantined_named_and_listed_by_status(
             r[0]
             for r in conn.execute(
                 "SELECT id FROM ho_so WHERE ma_thu_tuc = 'HT-KS-01' AND ngay_tiep_nhan IS NOT NULL"
-                " ORDER BY id LIMIT 5"
+                " AND ma_ho_so_qg IS NULL ORDER BY id LIMIT 5"
             )
         ]
         assert len(ids) == 5
@@ -154,6 +159,7 @@ def test_bad_rows_are_quarantined_named_and_listed_by_status(
         f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n',
         encoding="utf-8",
     )
+    seed_portal(mock, onestop)
     runner = CliRunner()
     pushed = runner.invoke(app, ["--config", str(config), "sync", "push", "--json"])
     assert pushed.exit_code == 0, pushed.output
@@ -174,7 +180,7 @@ def test_bad_rows_are_quarantined_named_and_listed_by_status(
         assert field in text and value in text, text
     stored = _stored(mock)
     assert not set(bad.values()) & set(stored)
-    assert len(stored) == 2000 - report["quarantined_count"]
+    assert len(stored) == 2000 - report["quarantined_count"] - portal_submitted(onestop)
 
 
 def test_larger_history_batches_make_fewer_calls_and_the_same_portal_state(
@@ -185,13 +191,15 @@ def test_larger_history_batches_make_fewer_calls_and_the_same_portal_state(
     onestop = tmp_path / "small.db"
     generate(onestop, 200, 9)
     expected = _expected(onestop)
+    seed_portal(mock, onestop)
     settings = settings_for(
         mock, onestop, tmp_path / "state.db", batch_size=100, rate_limit=1000, history_batch_size=50
     )
     summary = asyncio.run(run_push(settings, load_mappings(settings.province.mappings)))
     steps = sum(len(h) for _, h in expected.values())
     assert summary.steps_pushed == steps
-    assert summary.calls <= 2 + steps // 40  # ~50 entries a call instead of 10
+    # ~50 history entries a call instead of 10 (status reports go one a call)
+    assert summary.calls - summary.statuses_reported <= 2 + steps // 40
     _assert_portal_equals(mock, expected)
 
 
@@ -213,6 +221,13 @@ def test_push_over_soap_leaves_the_same_portal_state_as_rest(tmp_path: Path) -> 
     states = {}
     for transport in ("rest", "soap"):
         with run_mock_process() as portal:
+            seed_portal(portal, onestop)
+            # over SOAP the JSON endpoints point nowhere: only the login may use JSON
+            elsewhere = (
+                {"integration_endpoint": "/nowhere", "share_endpoint": "/nowhere"}
+                if transport == "soap"
+                else {}
+            )
             settings = settings_for(
                 portal,
                 onestop,
@@ -220,9 +235,10 @@ def test_push_over_soap_leaves_the_same_portal_state_as_rest(tmp_path: Path) -> 
                 batch_size=50,
                 rate_limit=1000,
                 transport=transport,
+                **elsewhere,
             )
             summary = asyncio.run(run_push(settings, load_mappings(settings.province.mappings)))
-            assert summary.dead == 0 and summary.dossiers_pushed > 190
+            assert summary.dead == 0 and summary.dossiers_pushed + summary.statuses_reported > 190
             stored = _stored(portal)
             states[transport] = {
                 code: _without_empty_lists(

@@ -15,7 +15,7 @@ from adapter.state import StateStore
 from adapter.sync.cycles import run_pull, run_push
 from mock_portal.testing import run_mock_process
 
-from .conftest import settings_for
+from .conftest import seed_portal, settings_for
 
 
 def test_withdrawal_applied_once_and_conflict_recorded(tmp_path: Path) -> None:
@@ -24,6 +24,7 @@ def test_withdrawal_applied_once_and_conflict_recorded(tmp_path: Path) -> None:
     with run_mock_process() as mock:
         settings = settings_for(mock, onestop, tmp_path / "state.db", rate_limit=2000)
         mappings = load_mappings(settings.province.mappings)
+        seed_portal(mock, onestop)
         assert asyncio.run(run_push(settings, mappings)).dead == 0
         with sqlite3.connect(tmp_path / "state.db") as conn:  # dossiers the portal holds, still in progress
             rows = conn.execute(

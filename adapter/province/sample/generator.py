@@ -302,7 +302,8 @@ class _Writer:
         self.serials[serial_key] = serial
         so_ho_so = f"{agency.ma_qg}-{yymmdd_}-{serial:04d}"
         source, portal_code = "mot_cua", None
-        if online and rng.random() < 0.4:
+        # Submitted on the national portal: only for procedures the portal knows (a national code).
+        if online and rng.random() < 0.4 and proc.ma_tthc_qg:
             source = "dvcqg"
             portal_serial = self.portal_serials.get(yymmdd_, 0) + 1
             self.portal_serials[yymmdd_] = portal_serial
