@@ -66,7 +66,7 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return Settings.load(_State.config, **overrides)
     except ConfigError as exc:
-        err_console.print(f"[red]configuration error[/red]\n{exc}")
+        err_console.print(f"[red]configuration error[/red]\n{exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -77,7 +77,7 @@ def _load_mappings(folder: Path) -> Any:
         return load_mappings(folder)
     except MappingSpecError as exc:
         err_console.print(f"[red]invalid mapping specs in {folder}[/red]")
-        err_console.print(str(exc), markup=False, highlight=False)
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # file:line stays whole
         raise typer.Exit(2) from None
 
 
