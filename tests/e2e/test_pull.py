@@ -147,3 +147,25 @@ def test_a_dossier_that_cannot_be_mapped_is_rejected_with_its_reason_and_the_oth
     [rejected] = Inbox(StateStore(settings.state.url)).rejected()
     assert rejected["natural_key"] == dossiers[1]["MaHoSo"]
     assert "ma_thu_tuc (from MaTTHC) = '2.999999'" in rejected["error"]
+
+
+def test_pull_over_soap_takes_in_and_acknowledges_the_same(onestop: Path, tmp_path: Path) -> None:
+    dossiers = [portal_dossier(n) for n in range(3000, 3020)]
+    with run_mock_process() as mock:
+        _seed(mock.url, dossiers)
+        # every service over SOAP: the JSON endpoints point nowhere (only the login uses JSON)
+        settings = settings_for(
+            mock,
+            onestop,
+            tmp_path / "state.db",
+            rate_limit=2000,
+            transport="soap",
+            integration_endpoint="/nowhere",
+            share_endpoint="/nowhere",
+        )
+        summary = asyncio.run(run_pull(settings, load_mappings(settings.province.mappings)))
+        acknowledged = _acknowledged(mock.url)
+    assert (summary.listed, summary.created, summary.acknowledged) == (20, 20, 20)
+    assert all(acknowledged[d["MaHoSo"]] for d in dossiers)
+    rows = {code: (fees, docs) for code, fees, docs in _province(onestop)}
+    assert all(rows[d["MaHoSo"]] == (1, 1) for d in dossiers)
