@@ -20,7 +20,7 @@ from adapter.config import Settings
 from adapter.mapping import MappingSet, MappingSpecError, load_mappings
 from adapter.province.sample import generate
 
-from .cycles import run_push
+from .cycles import run_pull, run_push
 
 DEFAULT_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
@@ -67,9 +67,17 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
         console.print("[bold]3.[/bold] push cycle: map, enqueue, deliver …")
         summary = asyncio.run(run_push(settings, mset))
         stored = httpx.get(f"{mock.url}/_admin/dossiers", params={"size": 1}, timeout=30).json()["total"]
+        console.print("[bold]4.[/bold] citizens submit 20 new dossiers on the portal; pull cycle …")
+        httpx.post(
+            f"{mock.url}/_admin/portal-dossiers",
+            params={"push": "false"},
+            json={"dossiers": new_portal_dossiers(mset, 20)},
+            timeout=30,
+        ).raise_for_status()
+        pulled = asyncio.run(run_pull(settings, mset))
         portal_stats = httpx.get(f"{mock.url}/_admin/stats", timeout=30).json()
 
-    table = Table(title="demo: one push cycle")
+    table = Table(title="demo: a push cycle and a pull cycle")
     table.add_column("what")
     table.add_column("count", justify="right")
     for name, value in (
@@ -79,6 +87,10 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
         ("statuses of portal-submitted dossiers (DongBoTrangThaiHoSo)", summary.statuses_reported),
         ("quarantined (could not be mapped)", summary.enqueue.quarantined),
         ("dead letters", summary.dead),
+        ("portal dossiers listed for the province (DanhSachHoSo)", pulled.listed),
+        ("… created in the province", pulled.created),
+        ("… already there (submitted earlier)", pulled.already_in_province),
+        ("… acknowledged (XacNhanHoSo)", pulled.acknowledged),
         ("portal calls", summary.calls),
         ("dossiers the mock portal now holds", stored),
         ("requests the mock portal answered", portal_stats.get("total", 0)),
@@ -100,7 +112,8 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
         f"files in {out}/: onestop.db (province), state.db (adapter), mock-portal.db (portal), dvcsync.toml"
     )
     console.print(f"why records were quarantined: dvcsync --config {config} status")
-    return 0 if summary.dead == 0 and stored == summary.dossiers_pushed else 1
+    ok = summary.dead == 0 and stored == summary.dossiers_pushed and pulled.acknowledged == pulled.listed
+    return 0 if ok else 1
 
 
 def seed_portal_side(mock_url: str, source_url: str, mappings: MappingSet) -> int:
@@ -132,3 +145,30 @@ def seed_portal_side(mock_url: str, source_url: str, mappings: MappingSet) -> in
         )
         reply.raise_for_status()
     return len(bodies)
+
+
+_GIVEN = ("Minh Anh", "Thu Hà", "Quốc Bảo", "Ngọc Lan", "Đức Thịnh", "Thanh Hương", "Văn Nam", "Hải Yến")
+_FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi")
+
+
+def new_portal_dossiers(mappings: MappingSet, count: int) -> list[dict[str, Any]]:
+    """Dossiers "submitted on the portal" for the demo: procedures the province offers, fictitious
+    applicants (deterministic)."""
+    procedures = mappings.codes["procedures"]
+    codes = [procedures.lookup(key)["ma_tthc"] for key in list(procedures)[:8]]
+    out = []
+    for n in range(count):
+        name = f"{_FAMILY[n % len(_FAMILY)]} {_GIVEN[(n * 3) % len(_GIVEN)]}"
+        out.append(
+            {
+                "MaHoSo": f"G22.99-261123-{900000 + n:06d}",
+                "MaTTHC": codes[n % len(codes)],
+                "ChuHoSo": name,
+                "LoaiDoiTuong": "1",
+                "SoGiayToChuHoSo": f"0221{n:08d}",
+                "SoDienThoai": f"0912{n:06d}",
+                "TrichYeuHoSo": f"Hồ sơ nộp trực tuyến của {name}",
+                "NgayNopHoSo": f"20261123{8 + n % 9:02d}{n % 60:02d}00",
+            }
+        )
+    return out
