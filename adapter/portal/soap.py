@@ -35,7 +35,7 @@ class SoapCodec:
     def encode(self, service: str, body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         operation = self.binding.get(service)
         fields = {k: v for k, v in body.items() if k != "service" and v is not None}
-        kwargs = _to_zeep(operation.input.body.type, fields)
+        kwargs = to_zeep(operation.input.body.type, fields)
         envelope = self.client.create_message(self._proxy, service, **kwargs)
         content = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation.soapaction or ""}"'}
@@ -59,7 +59,7 @@ class SoapCodec:
             zeep.exceptions.Error,
         ) as exc:
             raise AmbiguousError(service, f"SOAP answer unreadable: {type(exc).__name__}") from None
-        data = _to_wire(reply)
+        data = from_zeep(reply)
         if not isinstance(data, dict):
             raise AmbiguousError(service, "SOAP answer carries no reply element")
         if "result" in data and not isinstance(data["result"], list):
@@ -67,7 +67,7 @@ class SoapCodec:
         return data
 
 
-def _to_zeep(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
+def to_zeep(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
     """A JSON object as zeep keyword arguments for ``xsd_type``. Fields the WSDL does not declare
     (newer ones) travel in the type's lax wildcard, as zeep refuses unknown keyword arguments."""
     declared = {name: element for name, element in xsd_type.elements if not name.startswith("_value_")}
@@ -78,9 +78,9 @@ def _to_zeep(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
         if element is None:
             extra.extend(_as_elements(key, value))
         elif isinstance(value, list):
-            out[key] = [_to_zeep(element.type, v) if isinstance(v, dict) else _text(v) for v in value]
+            out[key] = [to_zeep(element.type, v) if isinstance(v, dict) else _text(v) for v in value]
         elif isinstance(value, dict):
-            out[key] = _to_zeep(element.type, value)
+            out[key] = to_zeep(element.type, value)
         else:
             out[key] = _text(value)
     if extra:
@@ -108,7 +108,7 @@ def _as_elements(name: str, value: Any) -> list[etree._Element]:
     return [element]
 
 
-def _to_wire(value: Any) -> Any:
+def from_zeep(value: Any) -> Any:
     """A zeep reply object as plain JSON-shaped data: no ``None``, wildcard content unfolded."""
     if hasattr(value, "__values__") or isinstance(value, dict):
         items = value if isinstance(value, dict) else zeep.helpers.serialize_object(value, dict)
@@ -119,10 +119,10 @@ def _to_wire(value: Any) -> Any:
                     if isinstance(element, etree._Element) and (len(element) or element.text):
                         _add(out, etree.QName(element).localname, _element_value(element))
             elif item is not None and item != []:
-                out[key] = _to_wire(item)
+                out[key] = from_zeep(item)
         return out
     if isinstance(value, list):
-        return [_to_wire(v) for v in value]
+        return [from_zeep(v) for v in value]
     return value
 
 

@@ -13,9 +13,10 @@ import uvicorn
 import zeep
 import zeep.helpers
 from fastapi import FastAPI
-from lxml import etree
 
 from adapter.contract.wsdl import BINDING_QNAME, wsdl_path
+from adapter.portal.soap import from_zeep as to_wire  # noqa: F401  (the adapter's own conversions,
+from adapter.portal.soap import to_zeep  # noqa: F401  re-exported for the SOAP tests)
 
 HARDENED = zeep.Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True, strict=True)
 
@@ -25,43 +26,6 @@ def zeep_service(soap_url: str, *, wsdl: str | None = None, timeout: float = 10)
     transport = zeep.Transport(timeout=timeout, operation_timeout=timeout)
     client = zeep.Client(wsdl or str(wsdl_path()), settings=HARDENED, transport=transport)
     return client.create_service(BINDING_QNAME, soap_url)
-
-
-def to_wire(value: Any) -> Any:
-    """A zeep reply as the JSON the REST face answers: no ``None``, no empty lists, wildcard content
-    (``_value_1``) turned back into keys. This is what the adapter's SOAP client will have to do."""
-    if hasattr(value, "__values__") or isinstance(value, dict):
-        items = zeep.helpers.serialize_object(value, dict) if not isinstance(value, dict) else value
-        out: dict[str, Any] = {}
-        for key, item in items.items():
-            if key.startswith("_value_"):
-                for element in item or []:
-                    if len(element) or element.text:  # empty reads as None, as zeep does for declared ones
-                        _add(out, etree.QName(element).localname, _element_value(element))
-            elif item is not None and item != []:
-                out[key] = to_wire(item)
-        return out
-    if isinstance(value, list):
-        return [to_wire(v) for v in value]
-    return value
-
-
-def _add(out: dict[str, Any], key: str, value: Any) -> None:
-    if key not in out:
-        out[key] = value
-    elif isinstance(out[key], list):
-        out[key].append(value)
-    else:
-        out[key] = [out[key], value]
-
-
-def _element_value(element: etree._Element) -> Any:
-    if len(element) == 0:
-        return element.text or ""
-    out: dict[str, Any] = {}
-    for child in element:
-        _add(out, etree.QName(child).localname, _element_value(child))
-    return out
 
 
 def drop_empty_lists(value: Any) -> Any:
@@ -122,38 +86,3 @@ def _drop_empty_strings(value: Any) -> Any:
     if isinstance(value, list):
         return [_drop_empty_strings(v) for v in value]
     return value
-
-
-def to_zeep(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """A JSON object as zeep kwargs for ``xsd_type``: fields the WSDL does not declare (newer fields)
-    go into the wildcard ``_value_1`` as elements, as zeep refuses unknown keyword arguments."""
-    declared = {name: element for name, element in xsd_type.elements if not name.startswith("_value_")}
-    out: dict[str, Any] = {}
-    extra: list[etree._Element] = []
-    for key, value in data.items():
-        element = declared.get(key)
-        if element is None:
-            extra.extend(_as_elements(key, value))
-        elif isinstance(value, list):
-            out[key] = [to_zeep(element.type, v) if isinstance(v, dict) else v for v in value]
-        elif isinstance(value, dict):
-            out[key] = to_zeep(element.type, value)
-        else:
-            out[key] = value
-    if extra:
-        out["_value_1"] = extra
-    return out
-
-
-def _as_elements(name: str, value: Any) -> list[etree._Element]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [e for item in value for e in _as_elements(name, item)]
-    element = etree.Element(f"{{urn:dvcqg:lgsp:v1}}{name}")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            element.extend(_as_elements(key, item))
-    else:
-        element.text = str(value)
-    return [element]
