@@ -324,20 +324,23 @@ def _print_push(data: dict[str, Any]) -> None:
 
 @sync_app.command("all")
 def sync_all(as_json: JsonOpt = False) -> None:
-    """One cycle of every job: push, then pull."""
-    from adapter.sync.cycles import run_pull, run_push
+    """One cycle of every job: push, then pull, then payments."""
+    from adapter.sync.cycles import run_payments, run_pull, run_push
 
     settings = _settings()
     mset = _load_mappings(settings.province.mappings)
     push = asyncio.run(run_push(settings, mset))
     pull = asyncio.run(run_pull(settings, mset))
-    data = {"push": push.as_dict(), "pull": pull.as_dict()}
+    payments = asyncio.run(run_payments(settings, mset))
+    data = {"push": push.as_dict(), "pull": pull.as_dict(), "payments": payments.as_dict()}
     if as_json:
         print(json.dumps(data, ensure_ascii=False))
     else:
         _print_push(data["push"])
         console.print(f"pull: {pull.as_dict()}")
-    raise typer.Exit(0 if push.dead == 0 and pull.failed == 0 and pull.rejected == 0 else 1)
+        _print_payments(data["payments"])
+    ok = push.dead == 0 and pull.failed == 0 and pull.rejected == 0 and payments.errors == 0
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command("run")
@@ -382,6 +385,42 @@ def sync_pull(as_json: JsonOpt = False) -> None:
             table.add_row(name, str(data[key]))
         console.print(table)
     raise typer.Exit(0 if summary.failed == 0 and summary.rejected == 0 else 1)
+
+
+@sync_app.command("payments")
+def sync_payments(as_json: JsonOpt = False) -> None:
+    """One payment cycle: INIT for dossiers awaiting payment, QUERY unanswered attempts, save receipts."""
+    from adapter.sync.cycles import run_payments
+
+    settings = _settings()
+    summary = asyncio.run(run_payments(settings, _load_mappings(settings.province.mappings)))
+    data = summary.as_dict()
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        _print_payments(data)
+    raise typer.Exit(0 if summary.errors == 0 else 1)
+
+
+def _print_payments(data: dict[str, Any]) -> None:
+    table = Table(title="payment cycle")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, key in (
+        ("payment requests sent (INIT)", "initiated"),
+        ("INIT refused (attempt failed)", "init_refused"),
+        ("INIT unanswered (left created)", "init_unanswered"),
+        ("attempts queried (QUERY)", "polled"),
+        ("found paid", "paid"),
+        ("found failed", "failed"),
+        ("still pending", "pending"),
+        ("receipts saved (GET_BILL)", "receipts"),
+        ("errors", "errors"),
+    ):
+        table.add_row(name, str(data[key]))
+    console.print(table)
+    for problem in data["problems"]:
+        console.print(f"  {problem}", markup=False)
 
 
 @app.command("status")

@@ -28,7 +28,7 @@ from adapter.config import Settings
 from adapter.contract import VN_TZ
 from adapter.mapping import MappingSet
 from adapter.server import create_server_app
-from adapter.sync.cycles import run_pull, run_push
+from adapter.sync.cycles import run_payments, run_pull, run_push
 
 log = logging.getLogger(__name__)
 _EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
@@ -84,7 +84,11 @@ def _job(name: str, run: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable
 async def run_service(settings: Settings, mappings: MappingSet) -> None:
     lock = acquire_single_instance_lock(settings.state.url)
     scheduler = AsyncIOScheduler(timezone=VN_TZ)
-    jobs = {"push": lambda: run_push(settings, mappings), "pull": lambda: run_pull(settings, mappings)}
+    jobs = {
+        "push": lambda: run_push(settings, mappings),
+        "pull": lambda: run_pull(settings, mappings),
+        "payments": lambda: run_payments(settings, mappings),
+    }
     for name, run in jobs.items():
         scheduler.add_job(
             _job(name, run),

@@ -18,12 +18,15 @@ from starlette.concurrency import run_in_threadpool
 from adapter.config import Settings
 from adapter.mapping import MappingSet
 from adapter.province.sink import SinkError, SqlSink
-from adapter.province.source import make_engine
+from adapter.province.source import SqlSource, make_engine
 from adapter.state import Inbox, StateStore
+from adapter.sync.payment_inbound import REFUSED, handle_bill_lookup, handle_callback
+from adapter.sync.payment_ledger import PaymentLedger
 
 log = logging.getLogger(__name__)
 
 PROMOTION_MAPPING = "inbound_promotion"
+RECEIPT_MAPPING = "payment_receipt"
 
 
 def create_server_app(settings: Settings, mappings: MappingSet, store: StateStore | None = None) -> FastAPI:
@@ -33,6 +36,10 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     sink_engine = make_engine(settings.province.effective_sink_url)
     sink = SqlSink(sink_engine)
     promotion = mappings.get(PROMOTION_MAPPING) if PROMOTION_MAPPING in mappings else None
+    ledger = PaymentLedger(sink_engine)
+    receipt = mappings.get(RECEIPT_MAPPING) if RECEIPT_MAPPING in mappings else None
+    receipt_spec = mappings.specs[RECEIPT_MAPPING].source if receipt is not None else None
+    receipt_source = SqlSource(sink_engine, receipt_spec) if receipt_spec is not None else None
 
     app = FastAPI(title="dvcsync inbound", version="1", docs_url="/docs")
 
@@ -78,6 +85,29 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
         return _answer(
             0 if created else 1, f"Đã tiếp nhận hồ sơ {code}" if created else f"Hồ sơ {code} đã có"
         )
+
+    @app.post(
+        "/inbound/payment/dpnhankqthanhtoanhs",
+        summary="Payment result callback: MaLoi 00 accepted (a paid result applied once), 99 refused",
+    )
+    async def payment_callback(request: Request) -> JSONResponse:
+        raw = await request.body()
+        try:
+            reply = await run_in_threadpool(handle_callback, raw, settings.payment, ledger, inbox)
+        except Exception:  # the platform retries until 00: say 99, never a stack trace
+            log.exception("payment callback not processed")
+            reply = {"MaLoi": REFUSED, "MoTaLoi": "lỗi nội bộ của hệ thống một cửa"}
+        return JSONResponse(reply)
+
+    @app.post(
+        "/inbound/payment/dptracuuthanhtoanhs",
+        summary="Bill look-up: error_code 1 with the bill, 0 nothing to pay, -1 unknown dossier",
+    )
+    async def bill_lookup(request: Request) -> JSONResponse:
+        raw = await request.body()
+        if receipt is None or receipt_source is None:
+            return JSONResponse({"error_code": -1, "message": []})
+        return JSONResponse(await run_in_threadpool(handle_bill_lookup, raw, ledger, receipt, receipt_source))
 
     @app.get("/healthz", summary="The process answers")
     def healthz() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from adapter.config import Settings
 from adapter.mapping import MappingSet
 
+from .payments import PaymentJob, PaymentSummary
 from .pull import PullJob, PullSummary
 from .push import ProgressFn, PushJob, PushSummary
 from .runtime import open_runtime
@@ -40,4 +41,22 @@ async def run_pull(settings: Settings, mappings: MappingSet) -> PullSummary:
         finally:
             sink.dispose()
         rt.store.finish_run(run_id, "ok" if summary.failed == 0 else "province-refused", summary.as_dict())
+        return summary
+
+
+async def run_payments(settings: Settings, mappings: MappingSet) -> PaymentSummary:
+    """INIT what asks for payment, QUERY what stayed unanswered, save receipts of what was paid."""
+    from adapter.province.source import make_engine
+
+    async with open_runtime(settings, mappings) as rt:
+        run_id = rt.store.start_run("payments")
+        engine = make_engine(settings.province.effective_sink_url)
+        try:
+            summary = await PaymentJob(settings, rt.mappings, engine, rt.client.http).run_cycle()
+        except Exception as exc:
+            rt.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            engine.dispose()
+        rt.store.finish_run(run_id, "ok" if summary.errors == 0 else "errors", summary.as_dict())
         return summary

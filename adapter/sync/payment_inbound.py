@@ -1,0 +1,159 @@
+"""What the payment platform calls on the province: the result callback and the bill look-up.
+
+Plain synchronous functions over the ledger and the inbox (the server runs them off the event loop),
+so they are testable without HTTP and the server stays a thin shell. The callback scheme has no
+nonce and no time window, so safety rests here: constant-time signature check, partner code,
+amount against the attempt, and a paid result applied at most once per ``MaThamChieu``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapter.config import PaymentSettings
+from adapter.contract import (
+    VN_TZ,
+    BienLai,
+    BillLookupReply,
+    BillLookupRequest,
+    CallbackReply,
+    PaymentCallback,
+    format_wire_datetime,
+    now_wire,
+)
+from adapter.mapping import CompiledMapping
+from adapter.province.source import SqlSource
+from adapter.state import Inbox
+
+from .payment_ledger import PaymentLedger, wire_to_local_iso
+
+log = logging.getLogger(__name__)
+
+KIND = "payment_result"
+ACCEPTED = "00"
+REFUSED = "99"
+
+
+class BillError(ValueError):
+    """The dossier's bill cannot be built from the mapping (the message names record and field)."""
+
+
+def build_bill(mapping: CompiledMapping, source: SqlSource, so_ho_so: str) -> BienLai | None:
+    """The ``payment_receipt`` mapping applied to the dossier with its fees; None when unknown."""
+    record = source.get(so_ho_so)
+    if record is None:
+        return None
+    result = mapping.map(record)
+    if not result.ok:
+        raise BillError("; ".join(str(e) for e in result.errors))
+    value = result.value
+    return value if isinstance(value, BienLai) else BienLai.model_validate(value)
+
+
+def handle_callback(
+    raw: bytes, payment: PaymentSettings, ledger: PaymentLedger, inbox: Inbox
+) -> dict[str, Any]:
+    """Check and apply one result callback; the reply body (always a ``CallbackReply``)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _reply(REFUSED, "nội dung không phải JSON", None)
+    if not isinstance(body, dict):
+        return _reply(REFUSED, "nội dung phải là một đối tượng JSON", None)
+    try:
+        callback = PaymentCallback.model_validate(body)
+    except ValidationError as exc:
+        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "?" for e in exc.errors()}))
+        return _refuse(inbox, body, f"thông báo kết quả không hợp lệ (trường: {fields})")
+
+    secret = payment.secret.get_secret_value()
+    if not callback.has_valid_signature(secret):
+        return _refuse(inbox, body, "sai mã xác thực (MaXacThuc)", callback)
+    if callback.MaDoiTac != payment.partner_code:
+        return _refuse(inbox, body, f"MaDoiTac {callback.MaDoiTac!r} không phải của tỉnh", callback)
+    attempt = ledger.attempt(callback.MaThamChieu)
+    if attempt is None:
+        return _refuse(inbox, body, f"không có giao dịch MaThamChieu {callback.MaThamChieu}", callback)
+    if callback.SoTien != attempt.so_tien:
+        return _refuse(
+            inbox,
+            body,
+            f"SoTien {callback.SoTien} khác số tiền yêu cầu {attempt.so_tien}"
+            f" (MaThamChieu {attempt.ma_tham_chieu})",
+            callback,
+        )
+
+    item = inbox.receive(KIND, callback.MaThamChieu, body)
+    when = wire_to_local_iso(callback.ThoiGianGD)
+    if callback.paid:
+        applied = ledger.apply_paid(callback.MaThamChieu, callback.MaGiaoDich, callback.MaNganHang, when)
+        inbox.mark(item.id, "applied", local_key=attempt.so_ho_so)
+        log.info("payment %s paid (%s)", callback.MaThamChieu, "applied" if applied else "already applied")
+        return _reply(ACCEPTED, "Đã ghi nhận thanh toán" if applied else "Đã ghi nhận trước đó", callback)
+    changed = ledger.mark_failed(callback.MaThamChieu, when)
+    inbox.mark(item.id, "applied", local_key=attempt.so_ho_so)
+    log.info(
+        "payment %s failed on the platform (MaLoi %s, %s)",
+        callback.MaThamChieu,
+        callback.MaLoi,
+        "recorded" if changed else "no change",
+    )
+    return _reply(ACCEPTED, "Đã ghi nhận giao dịch không thành công", callback)
+
+
+def _refuse(
+    inbox: Inbox, body: dict[str, Any], reason: str, callback: PaymentCallback | None = None
+) -> dict[str, Any]:
+    """Record the refused callback (its own inbox row, so it never shadows the genuine one) and say 99."""
+    ref = str(body.get("MaThamChieu") or "?")
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    item = inbox.receive(KIND, f"{ref}#refused-{digest}", body)
+    inbox.mark(item.id, "rejected", error=reason)
+    log.warning("payment callback refused for %s: %s", ref, reason)
+    return _reply(REFUSED, reason, callback, body)
+
+
+def _reply(
+    code: str, reason: str, callback: PaymentCallback | None, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    source: dict[str, Any] = body or {}
+    mac = callback.MaXacThuc if callback is not None else source.get("MaXacThuc")
+    return CallbackReply(
+        MaLoi=code,
+        MoTaLoi=reason,
+        MaDoiTac=callback.MaDoiTac if callback is not None else _text(source.get("MaDoiTac")),
+        MaThamChieu=callback.MaThamChieu if callback is not None else _text(source.get("MaThamChieu")),
+        ThoiGianGD=now_wire(),
+        MaXacThuc=mac if isinstance(mac, str) else None,
+    ).to_wire()
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def handle_bill_lookup(
+    raw: bytes, ledger: PaymentLedger, mapping: CompiledMapping, source: SqlSource
+) -> dict[str, Any]:
+    """1 with the bill when something is owed up front, 0 nothing to pay, -1 unknown dossier."""
+    try:
+        request = BillLookupRequest.model_validate(json.loads(raw))
+    except (ValueError, ValidationError, UnicodeDecodeError):
+        return BillLookupReply(error_code=-1, message=[]).to_wire()
+    owed = ledger.amount_due(request.MaHoSo)
+    if owed is None:
+        return BillLookupReply(error_code=-1, message=[]).to_wire()
+    if owed <= 0:
+        return BillLookupReply(error_code=0, message=[]).to_wire()
+    bill = build_bill(mapping, source, request.MaHoSo)
+    if bill is None:  # deleted between the two reads
+        return BillLookupReply(error_code=-1, message=[]).to_wire()
+    stamp = format_wire_datetime(datetime.now(VN_TZ))
+    bill = bill.model_copy(update={"MaTraCuuTT": f"{request.MaHoSo}{stamp}"})
+    return BillLookupReply(error_code=1, message=bill).to_wire()

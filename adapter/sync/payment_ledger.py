@@ -1,0 +1,199 @@
+"""The province side of payments: attempts (``thanh_toan``), fees (``le_phi``) and the dossier's
+``updated_at``, each change in one province transaction.
+
+Shared by the payment job (INIT, QUERY, GET_BILL) and the inbound callback endpoint, so a paid
+result is applied by one function whichever way it arrives, and at most once: the attempt row moves
+to ``paid`` only if it is not already, and the fees and dossier only change when it did.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from adapter.contract import VN_TZ, parse_local_iso, parse_wire_datetime
+
+PAYING_STATUS = "paying"
+PAID_AHEAD = "thu_truoc"
+
+
+def now_local_iso() -> str:
+    """Province time as the sample schema stores it: ISO 8601, local, seconds."""
+    return datetime.now(VN_TZ).replace(tzinfo=None, microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Due:
+    """A dossier that asks for payment, with the amount of its unpaid fees collected up front."""
+
+    ho_so_id: int
+    so_ho_so: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    ho_so_id: int
+    so_ho_so: str
+    ma_tham_chieu: str
+    so_tien: int
+    trang_thai: str
+    thoi_gian_tao: str
+    bien_lai: str | None
+
+    def age_s(self, now: datetime | None = None) -> float:
+        now = now or datetime.now(VN_TZ)
+        return (now - parse_local_iso(self.thoi_gian_tao)).total_seconds()
+
+
+_ATTEMPT_SQL = (
+    "SELECT t.ho_so_id, h.so_ho_so, t.ma_tham_chieu, t.so_tien, t.trang_thai, t.thoi_gian_tao, t.bien_lai"
+    " FROM thanh_toan t JOIN ho_so h ON h.id = t.ho_so_id"
+)
+
+
+def _attempt(row: Any) -> Attempt:
+    return Attempt(
+        int(row.ho_so_id),
+        str(row.so_ho_so),
+        str(row.ma_tham_chieu),
+        int(row.so_tien),
+        str(row.trang_thai),
+        str(row.thoi_gian_tao),
+        row.bien_lai,
+    )
+
+
+class PaymentLedger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ reads
+
+    def due(self) -> list[Due]:
+        """Dossiers in ``paying`` with unpaid up-front fees (sum > 0) and no attempt still ``created``."""
+        sql = text(
+            "SELECT h.id, h.so_ho_so, SUM(l.so_tien) AS amount FROM ho_so h"
+            " JOIN le_phi l ON l.ho_so_id = h.id AND l.da_thanh_toan = 0 AND l.hinh_thuc_thu = :ahead"
+            " WHERE h.trang_thai = :paying AND NOT EXISTS ("
+            "   SELECT 1 FROM thanh_toan t WHERE t.ho_so_id = h.id AND t.trang_thai = 'created')"
+            " GROUP BY h.id, h.so_ho_so HAVING SUM(l.so_tien) > 0 ORDER BY h.id"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(sql, {"ahead": PAID_AHEAD, "paying": PAYING_STATUS})
+            return [Due(int(r.id), str(r.so_ho_so), int(r.amount)) for r in rows]
+
+    def amount_due(self, so_ho_so: str) -> int | None:
+        """What the dossier still owes up front; None when the dossier is unknown."""
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT id FROM ho_so WHERE so_ho_so = :c"), {"c": so_ho_so}).first()
+            if row is None:
+                return None
+            total = conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(so_tien), 0) FROM le_phi"
+                    " WHERE ho_so_id = :h AND da_thanh_toan = 0 AND hinh_thuc_thu = :ahead"
+                ),
+                {"h": row.id, "ahead": PAID_AHEAD},
+            ).scalar_one()
+            return int(total)
+
+    def attempt(self, ref: str) -> Attempt | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(text(f"{_ATTEMPT_SQL} WHERE t.ma_tham_chieu = :r"), {"r": ref}).first()
+            return _attempt(row) if row is not None else None
+
+    def attempts(self, state: str) -> list[Attempt]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(f"{_ATTEMPT_SQL} WHERE t.trang_thai = :s ORDER BY t.id"), {"s": state})
+            return [_attempt(r) for r in rows]
+
+    def without_receipt(self) -> list[Attempt]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    f"{_ATTEMPT_SQL} WHERE t.trang_thai = 'paid' AND (t.bien_lai IS NULL OR t.bien_lai = '')"
+                    " ORDER BY t.id"
+                )
+            )
+            return [_attempt(r) for r in rows]
+
+    # ------------------------------------------------------------------ writes
+
+    def create_attempt(self, due: Due, when: str) -> Attempt:
+        """Write the attempt ``created`` with a fresh reference, committed before anything is sent,
+        so a crash between here and INIT never loses the reference (the poll finds it)."""
+        ref = f"{due.so_ho_so}-TT{uuid.uuid4().hex[:12].upper()}"
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO thanh_toan (ho_so_id, ma_tham_chieu, so_tien, trang_thai, thoi_gian_tao)"
+                    " VALUES (:h, :r, :s, 'created', :t)"
+                ),
+                {"h": due.ho_so_id, "r": ref, "s": due.amount, "t": when},
+            )
+        return Attempt(due.ho_so_id, due.so_ho_so, ref, due.amount, "created", when, None)
+
+    def apply_paid(self, ref: str, transaction: str, bank: str, when: str | None = None) -> bool:
+        """Mark the attempt paid, the dossier's up-front fees paid and bump the dossier, in one
+        transaction; False (nothing changed) when the attempt is unknown or already paid."""
+        stamp = now_local_iso()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                text("SELECT ho_so_id FROM thanh_toan WHERE ma_tham_chieu = :r AND trang_thai != 'paid'"),
+                {"r": ref},
+            ).first()
+            if row is None:
+                return False
+            moved = conn.execute(
+                text(
+                    "UPDATE thanh_toan SET trang_thai = 'paid', ma_giao_dich = :g, ngan_hang = :b,"
+                    " thoi_gian_ket_qua = :t WHERE ma_tham_chieu = :r AND trang_thai != 'paid'"
+                ),
+                {"g": transaction, "b": bank, "t": when or stamp, "r": ref},
+            ).rowcount
+            if moved != 1:
+                return False
+            conn.execute(
+                text(
+                    "UPDATE le_phi SET da_thanh_toan = 1"
+                    " WHERE ho_so_id = :h AND da_thanh_toan = 0 AND hinh_thuc_thu = :ahead"
+                ),
+                {"h": row.ho_so_id, "ahead": PAID_AHEAD},
+            )
+            conn.execute(
+                text("UPDATE ho_so SET updated_at = :t WHERE id = :h"), {"t": stamp, "h": row.ho_so_id}
+            )
+        return True
+
+    def mark_failed(self, ref: str, when: str | None = None) -> bool:
+        """``created`` → ``failed``; never touches a paid (or already failed) attempt."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                text(
+                    "UPDATE thanh_toan SET trang_thai = 'failed', thoi_gian_ket_qua = :t"
+                    " WHERE ma_tham_chieu = :r AND trang_thai = 'created'"
+                ),
+                {"t": when or now_local_iso(), "r": ref},
+            ).rowcount
+        return bool(moved == 1)
+
+    def record_receipt(self, ref: str, path: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE thanh_toan SET bien_lai = :p WHERE ma_tham_chieu = :r"), {"p": path, "r": ref}
+            )
+
+
+def wire_to_local_iso(value: str) -> str | None:
+    """``yyyyMMddHHmmss`` → the province's ISO local form; None when empty or malformed."""
+    try:
+        parsed = parse_wire_datetime(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=None).isoformat() if parsed is not None else None

@@ -1,0 +1,277 @@
+"""The payment job: INIT for dossiers that ask for payment, QUERY for attempts whose result never
+came, GET_BILL for paid attempts without a saved receipt (payment-platform.md §1, §3).
+
+Every attempt is written to the province (``thanh_toan``, ``created``) before INIT leaves, so a
+crash never loses a reference; a paid QUERY answer goes through the same ``apply_paid`` as a paid
+callback, so it is applied once whichever arrives first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.url import make_url
+
+from adapter.config import Settings
+from adapter.contract import (
+    VN_TZ,
+    GetBillRequest,
+    InitRequest,
+    QueryReply,
+    QueryRequest,
+    format_wire_datetime,
+    parse_init_reply,
+    parse_local_iso,
+)
+from adapter.mapping import MappingSet
+from adapter.province.source import SqlSource
+
+from .payment_inbound import BillError, build_bill
+from .payment_ledger import Attempt, Due, PaymentLedger, now_local_iso, wire_to_local_iso
+
+log = logging.getLogger(__name__)
+
+RECEIPT_MAPPING = "payment_receipt"
+SEND_TRIES = 3
+PAID, PENDING, FAILED = "1", "3", "4"
+
+
+class PaymentCallError(Exception):
+    """A platform call got no usable answer. ``sent`` False: it certainly never arrived."""
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+@dataclass
+class PaymentSummary:
+    initiated: int = 0
+    init_refused: int = 0
+    init_unanswered: int = 0
+    polled: int = 0
+    paid: int = 0
+    failed: int = 0
+    pending: int = 0
+    receipts: int = 0
+    errors: int = 0
+    problems: list[str] = field(default_factory=list)
+    payment_urls: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def receipts_dir(settings: Settings) -> Path:
+    """``payment.receipts_dir``, or ``receipts/`` beside the state database (or the working folder)."""
+    if settings.payment.receipts_dir is not None:
+        return Path(settings.payment.receipts_dir)
+    url = make_url(settings.state.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent / "receipts"
+    return Path("receipts")
+
+
+class PaymentJob:
+    def __init__(
+        self, settings: Settings, mappings: MappingSet, engine: Engine, client: httpx.AsyncClient
+    ) -> None:
+        self.settings = settings
+        self.payment = settings.payment
+        self.secret = settings.payment.secret.get_secret_value()
+        self.ledger = PaymentLedger(engine)
+        self.mapping = mappings.get(RECEIPT_MAPPING)
+        spec = mappings.specs[RECEIPT_MAPPING].source
+        if spec is None:
+            raise ValueError(f"mapping {RECEIPT_MAPPING!r} needs a 'source' (the dossier table)")
+        self.source = SqlSource(engine, spec)
+        self.client = client
+        self.receipts = receipts_dir(settings)
+
+    async def run_cycle(self) -> PaymentSummary:
+        summary = PaymentSummary()
+        await self.initiate(summary)
+        await self.poll(summary)
+        await self.fetch_receipts(summary)
+        return summary
+
+    # ------------------------------------------------------------------ INIT
+
+    async def initiate(self, summary: PaymentSummary) -> None:
+        for due in await asyncio.to_thread(self.ledger.due):
+            await self._init_one(due, summary)
+
+    async def _init_one(self, due: Due, summary: PaymentSummary) -> None:
+        try:
+            bill = await asyncio.to_thread(build_bill, self.mapping, self.source, due.so_ho_so)
+        except BillError as exc:
+            summary.errors += 1
+            summary.problems.append(f"{due.so_ho_so}: receipt data: {exc}")
+            return
+        if bill is None:
+            return
+        if bill.total != due.amount:  # the mapping and the query disagree: never ask a wrong amount
+            summary.errors += 1
+            summary.problems.append(
+                f"{due.so_ho_so}: DSKhoanNop adds up to {bill.total}, fees to {due.amount}"
+            )
+            return
+        now = datetime.now(VN_TZ).replace(microsecond=0)
+        attempt = await asyncio.to_thread(
+            self.ledger.create_attempt, due, now.replace(tzinfo=None).isoformat()
+        )
+        request = InitRequest(
+            MaDoiTac=self.payment.partner_code,
+            MaThamChieu=attempt.ma_tham_chieu,
+            SoTien=due.amount,
+            ThongTinGiaoDich=f"Thanh toan phi le phi ho so {due.so_ho_so}",
+            ThoiGianGD=format_wire_datetime(now),
+            Ip="127.0.0.1",
+            ThongTinBienLai=bill,
+        ).signed(self.secret)
+        try:
+            response = await self._post(self.payment.init_url, request.to_wire())
+            result = parse_init_reply(response.json())
+        except PaymentCallError as exc:
+            if exc.sent:  # may have arrived: the poll settles it
+                summary.init_unanswered += 1
+                summary.problems.append(f"{attempt.ma_tham_chieu}: INIT unanswered, left created: {exc}")
+                return
+            await self._refused(attempt, f"INIT not sent: {exc}", summary)
+            return
+        except ValueError as exc:
+            await self._refused(attempt, f"INIT reply unreadable: {exc}", summary)
+            return
+        if result.MaLoi != "00":
+            await self._refused(attempt, f"INIT refused: MaLoi {result.MaLoi} {result.MoTaLoi}", summary)
+            return
+        summary.initiated += 1
+        summary.payment_urls[attempt.ma_tham_chieu] = result.UrlThanhToan or ""
+        log.info("payment %s created for %s: %s", attempt.ma_tham_chieu, due.so_ho_so, result.UrlThanhToan)
+
+    async def _refused(self, attempt: Attempt, reason: str, summary: PaymentSummary) -> None:
+        await asyncio.to_thread(self.ledger.mark_failed, attempt.ma_tham_chieu)
+        summary.init_refused += 1
+        summary.problems.append(f"{attempt.ma_tham_chieu}: {reason}")
+        log.warning("payment %s failed: %s", attempt.ma_tham_chieu, reason)
+
+    # ------------------------------------------------------------------ QUERY
+
+    async def poll(self, summary: PaymentSummary) -> None:
+        """QUERY the attempts still ``created`` whose age lies in the configured window."""
+        now = datetime.now(VN_TZ)
+        for attempt in await asyncio.to_thread(self.ledger.attempts, "created"):
+            age = attempt.age_s(now)
+            if not self.payment.poll_min_age_s <= age <= self.payment.poll_max_age_s:
+                continue
+            await self._query_one(attempt, summary)
+
+    async def _query_one(self, attempt: Attempt, summary: PaymentSummary) -> None:
+        request = QueryRequest(
+            MaDoiTac=self.payment.partner_code,
+            MaThamChieu=attempt.ma_tham_chieu,
+            ThoiGianGD=format_wire_datetime(parse_local_iso(attempt.thoi_gian_tao)),
+        ).signed(self.secret)
+        summary.polled += 1
+        try:
+            response = await self._post(self.payment.query_url, request.to_wire())
+            reply = QueryReply.model_validate(response.json())
+        except (PaymentCallError, ValueError) as exc:
+            summary.errors += 1
+            summary.problems.append(f"{attempt.ma_tham_chieu}: QUERY: {exc}")
+            return
+        if reply.MaLoi != "00":
+            summary.errors += 1
+            summary.problems.append(
+                f"{attempt.ma_tham_chieu}: QUERY refused: MaLoi {reply.MaLoi} {reply.MoTaLoi}"
+            )
+            return
+        if reply.TrangThaiGD == PAID:
+            if reply.SoTien is not None and reply.SoTien != attempt.so_tien:
+                summary.errors += 1
+                summary.problems.append(
+                    f"{attempt.ma_tham_chieu}: QUERY says paid {reply.SoTien},"
+                    f" asked {attempt.so_tien}: not applied"
+                )
+                return
+            when = wire_to_local_iso(reply.ThoiGianGD or "")
+            await asyncio.to_thread(
+                self.ledger.apply_paid,
+                attempt.ma_tham_chieu,
+                reply.MaGiaoDich or "",
+                reply.MaNganHang or "",
+                when,
+            )
+            summary.paid += 1
+        elif reply.TrangThaiGD == FAILED:
+            await asyncio.to_thread(self.ledger.mark_failed, attempt.ma_tham_chieu)
+            summary.failed += 1
+        else:
+            summary.pending += 1
+
+    # ------------------------------------------------------------------ GET_BILL
+
+    async def fetch_receipts(self, summary: PaymentSummary) -> None:
+        for attempt in await asyncio.to_thread(self.ledger.without_receipt):
+            request = GetBillRequest(
+                MaDoiTac=self.payment.partner_code,
+                MaThamChieu=attempt.ma_tham_chieu,
+                ThoiGianGD=format_wire_datetime(parse_local_iso(attempt.thoi_gian_tao)),
+            ).signed(self.secret)
+            try:
+                response = await self._post(self.payment.bill_url, request.to_wire())
+            except PaymentCallError as exc:
+                summary.errors += 1
+                summary.problems.append(f"{attempt.ma_tham_chieu}: GET_BILL: {exc}")
+                continue
+            if not response.content.startswith(b"%PDF"):
+                summary.errors += 1
+                summary.problems.append(f"{attempt.ma_tham_chieu}: GET_BILL answered {response.text[:200]!r}")
+                continue
+            path = await asyncio.to_thread(self._save, attempt.ma_tham_chieu, response.content)
+            await asyncio.to_thread(self.ledger.record_receipt, attempt.ma_tham_chieu, str(path))
+            summary.receipts += 1
+
+    def _save(self, ref: str, pdf: bytes) -> Path:
+        self.receipts.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in ".-_" else "_" for c in ref)
+        path = self.receipts / f"{safe}.pdf"
+        tmp = path.with_suffix(".pdf.tmp")
+        tmp.write_bytes(pdf)
+        tmp.replace(path)  # never a half-written receipt under its real name
+        return path
+
+    # ------------------------------------------------------------------ transport
+
+    async def _post(self, url: str, body: dict[str, Any]) -> httpx.Response:
+        """POST with a few retries of what certainly did not arrive (not connected, 429, 502-504).
+        A lost answer is not retried here: the caller knows whether re-sending is safe."""
+        delay = 0.2
+        for attempt in range(1, SEND_TRIES + 1):
+            try:
+                response = await self.client.post(url, json=body)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if attempt == SEND_TRIES:
+                    raise PaymentCallError(f"not sent: {type(exc).__name__}", sent=False) from None
+            except httpx.HTTPError as exc:
+                raise PaymentCallError(f"no answer: {type(exc).__name__}", sent=True) from None
+            else:
+                if response.status_code in (429, 502, 503, 504) and attempt < SEND_TRIES:
+                    pass
+                elif response.status_code >= 400:
+                    raise PaymentCallError(f"HTTP {response.status_code}", sent=response.status_code >= 500)
+                else:
+                    return response
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise PaymentCallError("no answer after retries", sent=True)
+
+
+__all__ = ["PaymentCallError", "PaymentJob", "PaymentSummary", "now_local_iso", "receipts_dir"]
