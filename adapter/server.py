@@ -20,7 +20,7 @@ from adapter.mapping import MappingSet
 from adapter.province.sink import SinkError, SqlSink
 from adapter.province.source import SqlSource, make_engine
 from adapter.state import Inbox, StateStore
-from adapter.sync.payment_inbound import REFUSED, handle_bill_lookup, handle_callback
+from adapter.sync.payment_inbound import REFUSED, BillError, handle_bill_lookup, handle_callback
 from adapter.sync.payment_ledger import PaymentLedger
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,12 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
         raw = await request.body()
         if receipt is None or receipt_source is None:
             return JSONResponse({"error_code": -1, "message": []})
-        return JSONResponse(await run_in_threadpool(handle_bill_lookup, raw, ledger, receipt, receipt_source))
+        try:
+            reply = await run_in_threadpool(handle_bill_lookup, raw, ledger, receipt, receipt_source)
+        except BillError as exc:  # the mapping masks personal data in its messages
+            log.warning("bill look-up: the bill cannot be built: %s", exc)
+            return JSONResponse({"error_code": -1, "message": []}, status_code=500)
+        return JSONResponse(reply)
 
     @app.get("/healthz", summary="The process answers")
     def healthz() -> dict[str, str]:

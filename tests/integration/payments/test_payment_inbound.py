@@ -175,3 +175,11 @@ def test_bill_lookup_three_answers(env: Env) -> None:
     assert _lookup(env, {"MaHoSo": code}) == {"error_code": 0, "message": []}
     assert _lookup(env, {"MaHoSo": "KHONG-CO-HO-SO"}) == {"error_code": -1, "message": []}
     assert _lookup(env, {"khac": 1}) == {"error_code": -1, "message": []}
+
+
+def test_bill_lookup_of_an_unmappable_dossier_is_an_error_not_a_bill(env: Env) -> None:
+    code, _ = env.province.make_paying(5)
+    env.province.execute("UPDATE ho_so SET ma_thu_tuc = 'KHONG-CO' WHERE so_ho_so = ?", code)
+    response = httpx.post(f"{env.url}{LOOKUP_PATH}", json={"MaHoSo": code})
+    assert response.status_code == 500
+    assert response.json() == {"error_code": -1, "message": []}
