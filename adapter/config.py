@@ -105,6 +105,9 @@ class PaymentSettings(_Section):
     callback_message_type: str = "CONFIRM"
     poll_min_age_s: float = Field(default=30 * 60, ge=0)
     poll_max_age_s: float = Field(default=3 * 24 * 3600, gt=0)
+    init_retry_after_s: float = Field(
+        default=15 * 60, ge=0, description="a dossier whose last attempt failed is asked for again after this"
+    )
     receipts_dir: Path | None = Field(
         default=None, description="where GET_BILL receipts go; default: receipts/ beside the state file"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -75,17 +75,22 @@ class PaymentLedger:
 
     # ------------------------------------------------------------------ reads
 
-    def due(self) -> list[Due]:
-        """Dossiers in ``paying`` with unpaid up-front fees (sum > 0) and no attempt still ``created``."""
+    def due(self, retry_after_s: float = 0) -> list[Due]:
+        """Dossiers in ``paying`` with unpaid up-front fees (sum > 0), no attempt still ``created``
+        and no attempt failed less than ``retry_after_s`` ago (a refusing platform is not asked
+        again every cycle)."""
+        cutoff = (datetime.now(VN_TZ) - timedelta(seconds=retry_after_s)).replace(tzinfo=None, microsecond=0)
         sql = text(
             "SELECT h.id, h.so_ho_so, SUM(l.so_tien) AS amount FROM ho_so h"
             " JOIN le_phi l ON l.ho_so_id = h.id AND l.da_thanh_toan = 0 AND l.hinh_thuc_thu = :ahead"
             " WHERE h.trang_thai = :paying AND NOT EXISTS ("
-            "   SELECT 1 FROM thanh_toan t WHERE t.ho_so_id = h.id AND t.trang_thai = 'created')"
+            "   SELECT 1 FROM thanh_toan t WHERE t.ho_so_id = h.id AND (t.trang_thai = 'created'"
+            "   OR (t.trang_thai = 'failed' AND COALESCE(t.thoi_gian_ket_qua, t.thoi_gian_tao) > :cutoff)))"
             " GROUP BY h.id, h.so_ho_so HAVING SUM(l.so_tien) > 0 ORDER BY h.id"
         )
+        params = {"ahead": PAID_AHEAD, "paying": PAYING_STATUS, "cutoff": cutoff.isoformat()}
         with self.engine.connect() as conn:
-            rows = conn.execute(sql, {"ahead": PAID_AHEAD, "paying": PAYING_STATUS})
+            rows = conn.execute(sql, params)
             return [Due(int(r.id), str(r.so_ho_so), int(r.amount)) for r in rows]
 
     def amount_due(self, so_ho_so: str) -> int | None:

@@ -105,7 +105,7 @@ class PaymentJob:
     # ------------------------------------------------------------------ INIT
 
     async def initiate(self, summary: PaymentSummary) -> None:
-        for due in await asyncio.to_thread(self.ledger.due):
+        for due in await asyncio.to_thread(self.ledger.due, self.payment.init_retry_after_s):
             await self._init_one(due, summary)
 
     async def _init_one(self, due: Due, summary: PaymentSummary) -> None:

@@ -87,7 +87,8 @@ def test_failed_payment_keeps_fees_unpaid_and_a_new_attempt_follows(env: Env) ->
         assert env.province.unpaid_fees(code) > 0
         assert env.province.updated_at(code) == before
 
-        again = env.cycle(mock, poll_min_age_s=3600)
+        assert env.cycle(mock, poll_min_age_s=3600).initiated == 0  # not again at once by default
+        again = env.cycle(mock, poll_min_age_s=3600, init_retry_after_s=0)
         assert again.initiated == 1
         first, second = env.province.attempts(code)
         assert first["ma_tham_chieu"] != second["ma_tham_chieu"]
