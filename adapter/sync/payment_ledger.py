@@ -149,12 +149,8 @@ class PaymentLedger:
         transaction; False (nothing changed) when the attempt is unknown or already paid."""
         stamp = now_local_iso()
         with self.engine.begin() as conn:
-            row = conn.execute(
-                text("SELECT ho_so_id FROM thanh_toan WHERE ma_tham_chieu = :r AND trang_thai != 'paid'"),
-                {"r": ref},
-            ).first()
-            if row is None:
-                return False
+            # The guarded write comes first: it takes the write lock, so of two concurrent appliers
+            # (a callback and a poll) one moves the row and the other sees rowcount 0.
             moved = conn.execute(
                 text(
                     "UPDATE thanh_toan SET trang_thai = 'paid', ma_giao_dich = :g, ngan_hang = :b,"
@@ -164,6 +160,9 @@ class PaymentLedger:
             ).rowcount
             if moved != 1:
                 return False
+            row = conn.execute(
+                text("SELECT ho_so_id FROM thanh_toan WHERE ma_tham_chieu = :r"), {"r": ref}
+            ).one()
             conn.execute(
                 text(
                     "UPDATE le_phi SET da_thanh_toan = 1"

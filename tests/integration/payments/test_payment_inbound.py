@@ -183,3 +183,17 @@ def test_bill_lookup_of_an_unmappable_dossier_is_an_error_not_a_bill(env: Env) -
     response = httpx.post(f"{env.url}{LOOKUP_PATH}", json={"MaHoSo": code})
     assert response.status_code == 500
     assert response.json() == {"error_code": -1, "message": []}
+
+
+def test_concurrent_replays_apply_once(env: Env) -> None:
+    """Ten copies of one paid callback at the same moment: all accepted, exactly one applies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    code, ref, amount = _attempt(env, 6)
+    body = _callback(ref, amount)
+    with ThreadPoolExecutor(10) as pool:
+        replies = list(pool.map(lambda _: _post(env, body), range(10)))
+    assert {r["MaLoi"] for r in replies} == {"00"}
+    assert sum(r["MoTaLoi"] == "Đã ghi nhận thanh toán" for r in replies) == 1
+    assert env.province.attempts(code)[0]["trang_thai"] == "paid"
+    assert env.province.unpaid_fees(code) == 0
