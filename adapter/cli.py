@@ -165,14 +165,25 @@ def mappings_check(
     folder = mappings or settings.province.mappings
     url = source_url or settings.province.source_url
     mset = _load_mappings(folder)
-    with _progress(sys.stderr.isatty() and not as_json) as progress:
-        task = progress.add_task("mapping records", total=None)
-        report = check_mappings(
-            mset,
-            url,
-            limit=limit,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from adapter.province.source import SourceUnavailable
+
+    try:
+        with _progress(sys.stderr.isatty() and not as_json) as progress:
+            task = progress.add_task("mapping records", total=None)
+            report = check_mappings(
+                mset,
+                url,
+                limit=limit,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except (SourceUnavailable, SQLAlchemyError) as exc:
+        err_console.print(
+            f"[red]cannot read the source {_redact_url(url)}[/red]: {str(exc).splitlines()[0]}",
+            soft_wrap=True,
         )
+        raise typer.Exit(2) from None
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -19,11 +20,25 @@ from adapter.mapping.spec import SourceSpec
 Record = dict[str, Any]
 
 
+class SourceUnavailable(RuntimeError):
+    """The province database cannot be opened; the message says which and why."""
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a province database. SQLite text that is not valid UTF-8 is read with
     surrogate escapes instead of failing the whole page, so one broken row is quarantined
-    (the mapping engine names it) while the others sync."""
+    (the mapping engine names it) while the others sync. A SQLite file that does not exist is
+    an error here (connecting would quietly create an empty one)."""
     engine = create_engine(url, future=True)
+    database = engine.url.database
+    if (
+        engine.dialect.name == "sqlite"
+        and database
+        and database != ":memory:"
+        and not Path(database).is_file()
+    ):
+        engine.dispose()
+        raise SourceUnavailable(f"the province database {database} does not exist (province.source_url)")
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

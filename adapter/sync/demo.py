@@ -20,7 +20,7 @@ from adapter.config import Settings
 from adapter.mapping import MappingSet, MappingSpecError, load_mappings
 from adapter.province.sample import generate
 
-from .cycles import run_pull, run_push
+from .cycles import run_payments, run_pull, run_push
 
 DEFAULT_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
@@ -62,6 +62,12 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
                 "batch_size": 100,
                 "concurrency": 4,
             },
+            payment={
+                "init_url": f"{mock.url}/payment/init",
+                "query_url": f"{mock.url}/payment/query",
+                "bill_url": f"{mock.url}/payment/bill",
+                "receipts_dir": str(out / "receipts"),
+            },
             state={"url": f"sqlite:///{state}"},
         )
         console.print("[bold]3.[/bold] push cycle: map, enqueue, deliver …")
@@ -75,9 +81,11 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
             timeout=30,
         ).raise_for_status()
         pulled = asyncio.run(run_pull(settings, mset))
+        console.print("[bold]5.[/bold] payments: INIT for dossiers waiting for payment, a citizen pays one …")
+        payment = _demo_payment(mock.url, settings, mset)
         portal_stats = httpx.get(f"{mock.url}/_admin/stats", timeout=30).json()
 
-    table = Table(title="demo: a push cycle and a pull cycle")
+    table = Table(title="demo: a push cycle, a pull cycle and a payment")
     table.add_column("what")
     table.add_column("count", justify="right")
     for name, value in (
@@ -91,6 +99,9 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
         ("… created in the province", pulled.created),
         ("… already there (submitted earlier)", pulled.already_in_province),
         ("… acknowledged (XacNhanHoSo)", pulled.acknowledged),
+        ("payment requests sent (INIT)", payment["initiated"]),
+        ("payments completed and applied once (QUERY)", payment["paid"]),
+        ("e-receipts saved (GET_BILL)", payment["receipts"]),
         ("portal calls", summary.calls),
         ("dossiers the mock portal now holds", stored),
         ("requests the mock portal answered", portal_stats.get("total", 0)),
@@ -99,6 +110,13 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
     console.print(table)
     console.print(f"in {summary.elapsed_s:.1f}s")
 
+    if payment.get("paid_ref"):
+        console.print(
+            f"payment {payment['paid_ref']} completed: the dossier's fees are marked paid in the province,"
+            f" receipt {payment.get('receipt') or '(none)'}",
+            markup=False,
+            highlight=False,
+        )
     config = out / "dvcsync.toml"
     config.write_text(
         "# Written by `dvcsync demo`. Restart the mock with its state, then go on:\n"
@@ -172,3 +190,51 @@ def new_portal_dossiers(mappings: MappingSet, count: int) -> list[dict[str, Any]
             }
         )
     return out
+
+
+def _demo_payment(mock_url: str, settings: Settings, mappings: MappingSet) -> dict[str, Any]:
+    """INIT what waits for payment; the citizen pays one on the platform; the next cycle learns it
+    by QUERY (the demo runs no callback server), applies it once and saves the e-receipt."""
+    import sqlite3
+    from datetime import datetime
+
+    from sqlalchemy.engine import make_url
+
+    settings = settings.model_copy(
+        update={"payment": settings.payment.model_copy(update={"poll_min_age_s": 0.0})}
+    )
+    db = make_url(settings.province.source_url).database
+    with sqlite3.connect(str(db)) as conn:  # the one-stop system asks one applicant to pay now
+        row = conn.execute(
+            "SELECT h.id FROM ho_so h JOIN le_phi l ON l.ho_so_id = h.id WHERE h.trang_thai = 'processing'"
+            " AND l.hinh_thuc_thu = 'thu_truoc' AND l.so_tien > 0 ORDER BY h.id LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            conn.execute(
+                "UPDATE le_phi SET da_thanh_toan = 0 WHERE ho_so_id = ? AND hinh_thuc_thu = 'thu_truoc'",
+                (row[0],),
+            )
+            conn.execute(
+                "UPDATE ho_so SET trang_thai = 'paying', updated_at = ? WHERE id = ?",
+                (datetime.now().isoformat(timespec="seconds"), row[0]),
+            )
+    first = asyncio.run(run_payments(settings, mappings))
+    result: dict[str, Any] = {"initiated": first.initiated, "paid": 0, "receipts": 0}
+    with sqlite3.connect(str(db)) as conn:
+        row = conn.execute(
+            "SELECT ma_tham_chieu FROM thanh_toan WHERE trang_thai = 'created' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    if row is None:
+        return result
+    paid = httpx.post(f"{mock_url}/_admin/payments/{row[0]}/pay", json={}, timeout=30)
+    if paid.status_code >= 300:
+        return result
+    second = asyncio.run(run_payments(settings, mappings))
+    with sqlite3.connect(str(db)) as conn:
+        receipt = conn.execute(
+            "SELECT bien_lai FROM thanh_toan WHERE ma_tham_chieu = ?", (row[0],)
+        ).fetchone()
+    result.update(
+        paid=second.paid, receipts=second.receipts, paid_ref=row[0], receipt=receipt[0] if receipt else None
+    )
+    return result

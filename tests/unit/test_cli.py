@@ -148,3 +148,12 @@ def test_push_unknown_dossier(tmp_path: Path, sample_db: Path) -> None:
     result = runner.invoke(app, ["--config", str(config), "push", "dossier", "KHONG-CO", "--dry-run"])
     assert result.exit_code == 1
     assert "no dossier 'KHONG-CO'" in result.output
+
+
+def test_a_missing_source_database_is_a_clear_error_and_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "nothere.db"
+    config = _config(tmp_path, missing)
+    result = runner.invoke(app, ["--config", str(config), "mappings", "check"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output and "Traceback" not in result.output
+    assert not missing.exists()
