@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from adapter.mapping import load_mappings
 from adapter.sync.cycles import run_pull
@@ -70,7 +71,10 @@ def _province(db: Path) -> list[tuple[str, int, int]]:
         ).fetchall()
 
 
-def test_500_portal_dossiers_under_faults_arrive_exactly_once(onestop: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["rest", "soap"])
+def test_500_portal_dossiers_under_faults_arrive_exactly_once(
+    onestop: Path, tmp_path: Path, transport: str
+) -> None:
     dossiers = [portal_dossier(n) for n in range(500)]
     faults = FaultSpec.model_validate(
         {
@@ -88,7 +92,9 @@ def test_500_portal_dossiers_under_faults_arrive_exactly_once(onestop: Path, tmp
     )
     with run_mock_process(faults=faults) as mock:
         _seed(mock.url, dossiers)
-        settings = settings_for(mock, onestop, tmp_path / "state.db", rate_limit=2000, max_attempts=20)
+        settings = settings_for(
+            mock, onestop, tmp_path / "state.db", rate_limit=2000, max_attempts=20, transport=transport
+        )
         mappings = load_mappings(settings.province.mappings)
         summaries = []
         for _ in range(6):
