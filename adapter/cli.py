@@ -452,7 +452,18 @@ def status(as_json: JsonOpt = False) -> None:
     table.add_row("dossiers known", str(data["dossiers"]))
     table.add_row("quarantined", str(data["quarantined_count"]))
     table.add_row("dead letters", str(data["dead_count"]))
+    table.add_row("conflicts (for the reconciler)", str(len(data["conflicts"])))
+    for key, value in sorted(data["inbox"].items()):
+        table.add_row(f"inbox {key}", str(value))
     console.print(table)
+    for conflict in data["conflicts"][:20]:
+        console.print(
+            f"  conflict {conflict['record_key']} {conflict['field']}:"
+            f" province {conflict['province_value']!r}, portal {conflict['portal_value']!r}"
+            f" — {conflict['note']}",
+            markup=False,
+            highlight=False,
+        )
     if data["runs"]:
         runs = Table(title="last runs")
         for column in ("job", "started", "status", "pushed", "history", "quarantined", "dead"):

@@ -98,6 +98,16 @@ def handle_callback(
         return _reply(ACCEPTED, "Đã ghi nhận thanh toán" if applied else "Đã ghi nhận trước đó", callback)
     changed = ledger.mark_failed(callback.MaThamChieu, when)
     inbox.mark(item.id, "applied", local_key=attempt.so_ho_so)
+    current = ledger.attempt(callback.MaThamChieu)
+    if not changed and current is not None and current.trang_thai == "paid":
+        # The platform owns the result, but a paid attempt is never unpaid silently: the reconciler decides.
+        inbox.store.record_conflict(
+            attempt.so_ho_so,
+            f"thanh_toan[{callback.MaThamChieu}].trang_thai",
+            "paid",
+            f"failed (MaLoi {callback.MaLoi})",
+            "the platform reported a failure for an attempt the province holds as paid; not applied",
+        )
     log.info(
         "payment %s failed on the platform (MaLoi %s, %s)",
         callback.MaThamChieu,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from adapter.config import Settings
-from adapter.state import StateStore
+from adapter.state import Inbox, StateStore
 
 
 def _store(settings: Settings) -> StateStore:
@@ -36,6 +36,8 @@ def collect_status(settings: Settings) -> dict[str, Any]:
             "dead_count": len(store.dead(limit=1_000_000)),
             "dead": dead,
             "runs": runs,
+            "conflicts": store.conflicts(limit=200),
+            "inbox": Inbox(store).counts(),
         }
     finally:
         store.close()

@@ -116,6 +116,12 @@ def test_failed_result_never_overwrites_paid(env: Env) -> None:
     assert _post(env, _callback(ref, amount, MaLoi="01", MaGiaoDich=""))["MaLoi"] == "00"
     assert env.province.snapshot(code) == before
     assert env.province.attempts(code)[0]["trang_thai"] == "paid"
+    # not applied, but not lost either: a conflict for the reconciler
+    from adapter.state import StateStore
+
+    [conflict] = StateStore(env.settings.state.url).conflicts()
+    assert (conflict["record_key"], conflict["province_value"]) == (code, "paid")
+    assert conflict["portal_value"].startswith("failed") and ref in conflict["field"]
 
 
 def test_published_signature_vectors_are_accepted(tmp_path: Path, sample: Path, mappings: MappingSet) -> None:
