@@ -311,26 +311,48 @@ def sync_push(as_json: JsonOpt = False) -> None:
     raise typer.Exit(0 if summary.dead == 0 else 1)
 
 
-def _print_push(data: dict[str, Any]) -> None:
-    enqueue = data["enqueue"]
-    table = Table(title="push cycle")
+def _print_counts(title: str, rows: list[tuple[str, Any]]) -> None:
+    """A job cycle's summary: one row per count."""
+    table = Table(title=title)
     table.add_column("what")
     table.add_column("count", justify="right")
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)
+
+
+def _print_push(data: dict[str, Any]) -> None:
+    enqueue = data["enqueue"]
     rows = [
         ("records read", enqueue["records"]),
         ("unchanged", enqueue["unchanged"]),
         ("quarantined", enqueue["quarantined"]),
         ("dossiers pushed", data["dossiers_pushed"]),
         ("history entries pushed", data["steps_pushed"]),
+        ("statuses of portal-submitted dossiers reported", data["statuses_reported"]),
         ("retried (later)", data["retried"]),
         ("dead letters", data["dead"]),
         ("lost answers settled by read-back", data["ambiguous_resolved"]),
         ("portal calls", data["calls"]),
     ]
-    for name, value in rows:
-        table.add_row(name, str(value))
-    console.print(table)
+    _print_counts("push cycle", rows)
     console.print(f"in {data['elapsed_s']:.2f}s")
+
+
+def _print_pull(data: dict[str, Any]) -> None:
+    labels = (
+        ("listed by the portal", "listed"),
+        ("created in the province", "created"),
+        ("already in the province", "already_in_province"),
+        ("acknowledged", "acknowledged"),
+        ("rejected (cannot be mapped)", "rejected"),
+        ("refused by the province", "failed"),
+        ("acknowledgement failed (retried next cycle)", "ack_failed"),
+        ("checked for a withdrawal on the portal", "checked_for_withdrawal"),
+        ("withdrawals applied", "withdrawn"),
+        ("conflicts recorded", "conflicts"),
+    )
+    _print_counts("pull cycle", [(name, data[key]) for name, key in labels])
 
 
 @sync_app.command("all")
@@ -348,7 +370,7 @@ def sync_all(as_json: JsonOpt = False) -> None:
         print(json.dumps(data, ensure_ascii=False))
     else:
         _print_push(data["push"])
-        console.print(f"pull: {pull.as_dict()}")
+        _print_pull(data["pull"])
         _print_payments(data["payments"])
     ok = push.dead == 0 and pull.failed == 0 and pull.rejected == 0 and payments.errors == 0
     raise typer.Exit(0 if ok else 1)
@@ -381,20 +403,7 @@ def sync_pull(as_json: JsonOpt = False) -> None:
     if as_json:
         print(json.dumps(data, ensure_ascii=False))
     else:
-        table = Table(title="pull cycle")
-        table.add_column("what")
-        table.add_column("count", justify="right")
-        for name, key in (
-            ("listed by the portal", "listed"),
-            ("created in the province", "created"),
-            ("already in the province", "already_in_province"),
-            ("acknowledged", "acknowledged"),
-            ("rejected (cannot be mapped)", "rejected"),
-            ("refused by the province", "failed"),
-            ("acknowledgement failed (retried next cycle)", "ack_failed"),
-        ):
-            table.add_row(name, str(data[key]))
-        console.print(table)
+        _print_pull(data)
     raise typer.Exit(0 if summary.failed == 0 and summary.rejected == 0 else 1)
 
 
@@ -414,10 +423,7 @@ def sync_payments(as_json: JsonOpt = False) -> None:
 
 
 def _print_payments(data: dict[str, Any]) -> None:
-    table = Table(title="payment cycle")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    for name, key in (
+    labels = (
         ("payment requests sent (INIT)", "initiated"),
         ("INIT refused (attempt failed)", "init_refused"),
         ("INIT unanswered (left created)", "init_unanswered"),
@@ -427,9 +433,8 @@ def _print_payments(data: dict[str, Any]) -> None:
         ("still pending", "pending"),
         ("receipts saved (GET_BILL)", "receipts"),
         ("errors", "errors"),
-    ):
-        table.add_row(name, str(data[key]))
-    console.print(table)
+    )
+    _print_counts("payment cycle", [(name, data[key]) for name, key in labels])
     for problem in data["problems"]:
         console.print(f"  {problem}", markup=False)
 

@@ -2,61 +2,85 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, TypeVar
+
 from adapter.config import Settings
 from adapter.mapping import MappingSet
+from adapter.province.source import make_engine
 
 from .payments import PaymentJob, PaymentSummary
 from .pull import PullJob, PullSummary
 from .push import ProgressFn, PushJob, PushSummary
-from .runtime import open_runtime
+from .runtime import Runtime, open_runtime
+
+
+class _Summary(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=_Summary)
+
+
+async def _recorded(
+    job: str,
+    settings: Settings,
+    mappings: MappingSet,
+    cycle: Callable[[Runtime], Awaitable[S]],
+    status: Callable[[S], str],
+) -> S:
+    """Run one cycle inside the runtime with its run recorded (failed, or its status and counts)."""
+    async with open_runtime(settings, mappings) as rt:
+        run_id = rt.store.start_run(job)
+        try:
+            summary = await cycle(rt)
+        except Exception as exc:
+            rt.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        rt.store.finish_run(run_id, status(summary), summary.as_dict())
+        return summary
+
+
+@asynccontextmanager
+async def _sink(settings: Settings) -> AsyncIterator[Any]:
+    engine = make_engine(settings.province.effective_sink_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 async def run_push(
     settings: Settings, mappings: MappingSet, *, progress: ProgressFn | None = None
 ) -> PushSummary:
-    async with open_runtime(settings, mappings) as rt:
-        run_id = rt.store.start_run("push")
-        try:
-            summary = await PushJob(
-                settings, mappings, rt.store, rt.client, rt.source, progress=progress
-            ).run_cycle()
-        except Exception as exc:
-            rt.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        rt.store.finish_run(run_id, "ok" if summary.dead == 0 else "dead-letters", summary.as_dict())
-        return summary
+    async def cycle(rt: Runtime) -> PushSummary:
+        return await PushJob(
+            settings, mappings, rt.store, rt.client, rt.source, progress=progress
+        ).run_cycle()
+
+    return await _recorded(
+        "push", settings, mappings, cycle, lambda s: "ok" if s.dead == 0 else "dead-letters"
+    )
 
 
 async def run_pull(settings: Settings, mappings: MappingSet) -> PullSummary:
-    from adapter.province.source import make_engine
+    async def cycle(rt: Runtime) -> PullSummary:
+        async with _sink(settings) as sink:
+            return await PullJob(settings, mappings, rt.store, rt.client, sink).run_cycle()
 
-    async with open_runtime(settings, mappings) as rt:
-        run_id = rt.store.start_run("pull")
-        sink = make_engine(settings.province.effective_sink_url)
-        try:
-            summary = await PullJob(settings, mappings, rt.store, rt.client, sink).run_cycle()
-        except Exception as exc:
-            rt.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            sink.dispose()
-        rt.store.finish_run(run_id, "ok" if summary.failed == 0 else "province-refused", summary.as_dict())
-        return summary
+    return await _recorded(
+        "pull", settings, mappings, cycle, lambda s: "ok" if s.failed == 0 else "province-refused"
+    )
 
 
 async def run_payments(settings: Settings, mappings: MappingSet) -> PaymentSummary:
     """INIT what asks for payment, QUERY what stayed unanswered, save receipts of what was paid."""
-    from adapter.province.source import make_engine
 
-    async with open_runtime(settings, mappings) as rt:
-        run_id = rt.store.start_run("payments")
-        engine = make_engine(settings.province.effective_sink_url)
-        try:
-            summary = await PaymentJob(settings, rt.mappings, engine, rt.client.http).run_cycle()
-        except Exception as exc:
-            rt.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            engine.dispose()
-        rt.store.finish_run(run_id, "ok" if summary.errors == 0 else "errors", summary.as_dict())
-        return summary
+    async def cycle(rt: Runtime) -> PaymentSummary:
+        async with _sink(settings) as engine:
+            return await PaymentJob(settings, rt.mappings, engine, rt.client.http).run_cycle()
+
+    return await _recorded(
+        "payments", settings, mappings, cycle, lambda s: "ok" if s.errors == 0 else "errors"
+    )

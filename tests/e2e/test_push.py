@@ -262,3 +262,17 @@ def test_push_over_soap_leaves_the_same_portal_state_as_rest(tmp_path: Path) -> 
                 for code, body in stored.items()
             }
     assert states["soap"] == states["rest"]
+
+
+def test_a_cycle_that_fails_is_recorded_as_failed(mock: RunningMock, tmp_path: Path) -> None:
+    from adapter.portal import AuthError
+    from adapter.province.sample import generate
+    from adapter.state import StateStore
+
+    onestop = tmp_path / "few.db"
+    generate(onestop, 20, 3)
+    settings = settings_for(mock, onestop, tmp_path / "state.db", password="sai-mat-khau")
+    with pytest.raises(AuthError):
+        asyncio.run(run_push(settings, load_mappings(settings.province.mappings)))
+    [run] = StateStore(settings.state.url).runs()
+    assert (run["job"], run["status"]) == ("push", "failed") and "AuthError" in run["error"]
