@@ -8,12 +8,12 @@ is a few queries per page, not per record.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult
 
 from adapter.mapping.spec import SourceSpec
 
@@ -49,6 +49,12 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _dicts(result: CursorResult[Any]) -> list[Record]:
+    """Rows as plain dicts: zipping the column names is several times cheaper than ``row._mapping``."""
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
+
+
 def _quote(conn: Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
 
@@ -67,7 +73,7 @@ class SqlSource:
 
     def iter_pages(
         self, page_size: int = 500, where: str = "", params: dict[str, Any] | None = None
-    ) -> Iterator[list[Record]]:
+    ) -> Generator[list[Record], None, None]:
         """All records in key order, ``page_size`` at a time (keyset paging: no OFFSET scans)."""
         last: Any = None
         with self.engine.connect() as conn:
@@ -82,7 +88,7 @@ class SqlSource:
                 if clauses:
                     sql += " WHERE " + " AND ".join(clauses)
                 sql += f" ORDER BY {key} LIMIT {int(page_size)}"
-                rows = [dict(row._mapping) for row in conn.execute(text(sql), bind)]
+                rows = _dicts(conn.execute(text(sql), bind))
                 if not rows:
                     return
                 self._attach_children(conn, rows)
@@ -91,7 +97,7 @@ class SqlSource:
 
     def iter_changed(
         self, watermark: str, last_key: int, *, lookback: str = "", until: str, page_size: int = 500
-    ) -> Iterator[list[Record]]:
+    ) -> Generator[list[Record], None, None]:
         """Rows changed after the cursor ``(watermark, last_key)``, in ``(updated_at, id)`` order,
         up to ``until`` (the cycle's start: rows written during the cycle wait for the next one).
 
@@ -111,10 +117,7 @@ class SqlSource:
                     f"SELECT * FROM {table} WHERE ({upd} > :w OR ({upd} = :w AND {key} > :k)) "
                     f"AND {upd} <= :until ORDER BY {upd}, {key} LIMIT {int(page_size)}"
                 )
-                rows = [
-                    dict(r._mapping)
-                    for r in conn.execute(text(sql), {"w": cursor_w, "k": cursor_k, "until": until})
-                ]
+                rows = _dicts(conn.execute(text(sql), {"w": cursor_w, "k": cursor_k, "until": until}))
                 if not rows:
                     return
                 self._attach_children(conn, rows)
@@ -142,6 +145,5 @@ class SqlSource:
             order = ", ".join([fk, *(_quote(conn, col) for col in child.order_by)])
             placeholders = ", ".join(f":i{n}" for n in range(len(ids)))
             sql = f"SELECT * FROM {table} WHERE {fk} IN ({placeholders}) ORDER BY {order}"
-            for row in conn.execute(text(sql), {f"i{n}": value for n, value in enumerate(ids)}):
-                item = dict(row._mapping)
+            for item in _dicts(conn.execute(text(sql), {f"i{n}": value for n, value in enumerate(ids)})):
                 by_id[item[child.foreign_key]][name].append(item)
