@@ -129,11 +129,23 @@ class CompiledMapping:
     def _compile(self, fs: FieldSpec) -> Getter:
         source = self._compile_source(fs)
         steps = self._compile_steps(fs)
+        # Most fields copy a column as is: the UTF-8 check inlined, no step loop (the hot path).
+        if not steps:
+
+            def copy(ctx: _Context) -> Any:
+                value = source(ctx)
+                if type(value) is str and not value.isascii():
+                    _check_text(value, ctx)
+                return value
+
+            return copy
 
         def run(ctx: _Context) -> Any:
             value = source(ctx)
-            if isinstance(value, list):
+            if type(value) is list:
                 return value
+            if type(value) is str and not value.isascii():
+                _check_text(value, ctx)
             for step in steps:
                 value = step(value, ctx)
             return value
@@ -183,6 +195,14 @@ class CompiledMapping:
         if parts[0] == "parent":
             rest = parts[1:]
             return lambda ctx: _get(ctx.parent, rest)
+        if len(parts) == 1:  # a column of the record: one dict look-up for source rows
+            name = parts[0]
+
+            def column(ctx: _Context) -> Any:
+                record = ctx.record
+                return record.get(name) if type(record) is dict else _get(record, parts)
+
+            return column
         return lambda ctx: _get(ctx.record, parts)
 
     def _each_getter(self, fs: FieldSpec) -> Getter:
@@ -208,7 +228,7 @@ class CompiledMapping:
         return each
 
     def _compile_steps(self, fs: FieldSpec) -> list[Callable[[Any, _Context], Any]]:
-        steps: list[Callable[[Any, _Context], Any]] = [_check_text]
+        steps: list[Callable[[Any, _Context], Any]] = []  # the UTF-8 check runs first, in _compile
         if fs.map_values is not None:
             table = {str(k): v for k, v in fs.map_values.items()}
 
