@@ -120,6 +120,19 @@ class PaymentSettings(_Section):
         return self
 
 
+class PushSettings(_Section):
+    page_size: int = Field(
+        default=500, ge=1, le=10_000, description="source rows read, mapped and committed at a time"
+    )
+    lookback_s: float = Field(
+        default=300.0, ge=0, description="re-read rows changed this long before the cursor (late commits)"
+    )
+    parallel_enqueue: bool = Field(
+        default=True,
+        description="read and map a backlog over one page in a forked process while delivering (Linux)",
+    )
+
+
 class StateSettings(_Section):
     url: str = "sqlite:///dvcsync-state.db"
 
@@ -158,6 +171,7 @@ class Settings(BaseSettings):
     province: ProvinceSettings = Field(default_factory=ProvinceSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
     payment: PaymentSettings = Field(default_factory=PaymentSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)

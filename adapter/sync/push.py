@@ -26,6 +26,7 @@ from adapter.portal import AmbiguousError, AuthError, Backoff, PortalError, Rest
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
 from adapter.state.store import dumps
+from adapter.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class PushOptions:
     step_mapping: str = "step"
     retry_base_s: float = 1.0  # outbox backoff once the client's own retries gave up
     retry_cap_s: float = 300.0
+    parallel_enqueue: bool = True  # a backlog over one page is read and mapped by a forked producer
 
 
 def local_iso(moment: float) -> str:
@@ -96,7 +98,11 @@ class PushJob:
         self.mappings = mappings
         self.store = store
         self.client = client
-        self.options = options or PushOptions()
+        self.options = options or PushOptions(
+            lookback_s=settings.push.lookback_s,
+            page_size=settings.push.page_size,
+            parallel_enqueue=settings.push.parallel_enqueue,
+        )
         self.progress = progress
         self.clock = clock
         self.backoff = Backoff(base=self.options.retry_base_s, cap=self.options.retry_cap_s)
@@ -127,10 +133,22 @@ class PushJob:
     # ------------------------------------------------------------------ cycle
 
     async def run_cycle(self) -> PushSummary:
+        """Enqueue what changed, then deliver. A backlog larger than one page is read and mapped
+        by a forked producer while this process delivers the pages already committed."""
         started = self.clock()
         summary = PushSummary()
-        summary.enqueue = self.enqueue(until=local_iso(started))
-        await self.deliver(summary)
+        until = local_iso(started)
+        parallel = self.options.parallel_enqueue and can_fork(self.store.engine, self.source.engine)
+        more = self._enqueue(summary.enqueue, until=until, lookback=True, max_pages=1 if parallel else None)
+        producer = EnqueueProducer(self, until) if more else None
+        try:
+            await self.deliver(summary, producer=producer)
+        finally:
+            if producer is not None:
+                producer.stop()
+                summary.enqueue.add(producer.counts)
+        if producer is not None and producer.error:
+            raise EnqueueFailed(f"reading and mapping the source failed: {producer.error}")
         summary.elapsed_s = self.clock() - started
         return summary
 
@@ -182,27 +200,57 @@ class PushJob:
         return summary
 
     def enqueue(self, *, until: str) -> EnqueueCounts:
+        """Everything changed up to ``until``, in this process."""
         counts = EnqueueCounts()
+        self._enqueue(counts, until=until, lookback=True)
+        return counts
+
+    def enqueue_rest(self, *, until: str, on_page: Callable[[EnqueueCounts], None]) -> EnqueueCounts:
+        """What is left after the first page, from the cursor exactly (the first page read the
+        look-back window); the producer process runs this."""
+        counts = EnqueueCounts()
+        self._enqueue(counts, until=until, lookback=False, on_page=on_page)
+        return counts
+
+    def _enqueue(
+        self,
+        counts: EnqueueCounts,
+        *,
+        until: str,
+        lookback: bool,
+        max_pages: int | None = None,
+        on_page: Callable[[EnqueueCounts], None] | None = None,
+    ) -> bool:
+        """Enqueue pages into ``counts``; True when it stopped at ``max_pages`` with more to read."""
         watermark, last_key = self.store.cursor(CURSOR)
         column = self.source.spec.updated_at
         assert column is not None
-        for page in self.source.iter_changed(
+        pages = self.source.iter_changed(
             watermark,
             last_key,
-            lookback=_lookback(watermark, self.options.lookback_s),
+            lookback=_lookback(watermark, self.options.lookback_s) if lookback else "",
             until=until,
             page_size=self.options.page_size,
-        ):
-            mapped = [self.map_record(record) for record in page]
-            last = page[-1]
-            new_cursor = max((watermark, last_key), (str(last[column]), int(last[self.source.spec.key])))
-            watermark, last_key = new_cursor
-            counts.add(
-                self.store.enqueue_page(mapped, cursor_name=CURSOR, watermark=watermark, last_key=last_key)
-            )
-            if self.progress:
-                self.progress("enqueue", counts.records, 0)
-        return counts
+        )
+        try:
+            for number, page in enumerate(pages, start=1):
+                mapped = [self.map_record(record) for record in page]
+                last = page[-1]
+                new_cursor = max((watermark, last_key), (str(last[column]), int(last[self.source.spec.key])))
+                watermark, last_key = new_cursor
+                page_counts = self.store.enqueue_page(
+                    mapped, cursor_name=CURSOR, watermark=watermark, last_key=last_key
+                )
+                counts.add(page_counts)
+                if on_page is not None:
+                    on_page(counts)
+                if self.progress:
+                    self.progress("enqueue", counts.records, 0)
+                if max_pages is not None and number >= max_pages:
+                    return len(page) >= self.options.page_size
+        finally:
+            pages.close()
+        return False
 
     # ------------------------------------------------------------------ delivery
 
@@ -210,9 +258,10 @@ class PushJob:
         self,
         summary: PushSummary,
         record_key: str | None = None,
+        producer: EnqueueProducer | None = None,
     ) -> None:
-        """Deliver rounds until nothing is due and no retry falls due within
-        ``wait_for_retries_s``. Dossiers go before history in every round."""
+        """Deliver rounds until nothing is due, the producer (if any) has finished, and no retry
+        falls due within ``wait_for_retries_s``. Dossiers go before history in every round."""
         limit = self.settings.portal.batch_size * self.settings.portal.concurrency * 4
         deadline: float | None = None
         while True:
@@ -230,6 +279,11 @@ class PushJob:
                     await self._round([self._report_status(entry, summary) for entry in due])
             if progressed:
                 deadline = None
+                continue
+            if producer is not None and producer.running:
+                if self.progress:
+                    self.progress("enqueue", summary.enqueue.records + producer.counts.records, 0)
+                await asyncio.sleep(0.01)  # the producer is still reading: more will come
                 continue
             waits = [
                 w for w in (self._next_retry_in(k, record_key) for k in ("dossier", "steps")) if w is not None

@@ -28,7 +28,7 @@ def _config(path: Path, mock: RunningMock, onestop: Path, state: Path, rate: flo
         f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{REPO / "mappings"}"\n'
         f'[portal]\nadapter_url = "{mock.adapter_url}"\nbatch_size = 20\nconcurrency = 4\n'
         f"rate_limit = {rate}\n"
-        f'timeout = 5.0\n[state]\nurl = "sqlite:///{state}"\n',
+        f'timeout = 5.0\n[push]\npage_size = 100\n[state]\nurl = "sqlite:///{state}"\n',
         encoding="utf-8",
     )
     return path
@@ -43,6 +43,29 @@ def _push(config: Path) -> subprocess.Popen[bytes]:
         env=env,
         cwd=REPO,
     )
+
+
+def _survivors(config: Path) -> list[int]:
+    """Processes still running with this config: a forked enqueue producer shares the cycle's
+    command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(config).encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def _assert_no_survivor(config: Path) -> None:
+    """The producer dies with the cycle (it would otherwise go on writing to the state alone)."""
+    deadline = time.monotonic() + 5
+    while _survivors(config) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _survivors(config) == [], "a producer outlived its killed cycle"
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +100,7 @@ def test_kill_9_ten_times_then_a_clean_run(sample_500: Path, tmp_path: Path) -> 
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
             proc.communicate(timeout=60)
+            _assert_no_survivor(config)
         config.write_text(
             config.read_text(encoding="utf-8").replace("rate_limit = 40", "rate_limit = 1000"),
             encoding="utf-8",
