@@ -431,7 +431,7 @@ class PushJob:
         current: list[DueEntry] = []
         size = 0
         for entry in due:
-            n = len(entry.payload["entries"])
+            n = len(entry.history[0])
             if current and size + n > self.settings.portal.history_batch_size:
                 calls.append(current)
                 current, size = [], 0
@@ -445,10 +445,11 @@ class PushJob:
         await self._round([self._push_steps_call(call, summary) for call in calls])
 
     async def _push_steps_call(self, entries: list[DueEntry], summary: PushSummary) -> list[Outcome]:
-        data = [item for e in entries for item in e.payload["entries"]]
+        data = "[" + ",".join(e.history[1] for e in entries) + "]"  # stored JSON, joined as is
+        count = sum(len(e.history[0]) for e in entries)
         summary.calls += 1
         try:
-            reply = await self.client.call("CapNhatTienDoHoSoMC", {"data": data})
+            reply = await self.client.call("CapNhatTienDoHoSoMC", {}, raw_fields={"data": data})
         except AuthError:
             raise
         except AmbiguousError as exc:
@@ -459,10 +460,8 @@ class PushJob:
             # refused before processing (throttled, unavailable, not sent): nothing was stored
             return self._failures(entries, str(exc), summary, verify_first=False)
         if reply.ok:
-            summary.steps_pushed += len(data)
-            return [
-                Outcome(e.id, e.record_key, "steps", "done", step_keys=e.payload["keys"]) for e in entries
-            ]
+            summary.steps_pushed += count
+            return [Outcome(e.id, e.record_key, "steps", "done", step_keys=e.history[0]) for e in entries]
         summary.dead += len(entries)
         error = f"error_code {reply.error_code}: {reply.message}"
         return [

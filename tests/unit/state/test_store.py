@@ -123,3 +123,28 @@ def test_outcomes(store: StateStore) -> None:
     store.mark_in_flight([steps[0].id])
     assert store.due("steps", 10)[0].verify_first
     assert store.backlog() == {"done:dossier": 1, "pending:dossier": 1, "pending:steps": 2}
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [{"MaHoSo": "A-1", "NoiDungXuLy": 'chuyển ,"entries":[ "tiếp" ]}'}],
+        [{"MaHoSo": "A-1", "NoiDungXuLy": "một"}, {"MaHoSo": "A-1", "NoiDungXuLy": "hai ]}"}],
+    ],
+)
+def test_history_is_cut_from_the_stored_text_exactly_as_parsing_would_give_it(
+    entries: list[dict[str, Any]],
+) -> None:
+    import json
+
+    from adapter.state import DueEntry
+    from adapter.state.store import dumps
+
+    keys = [f'k"{n},"entries":[' for n in range(len(entries))]  # separators inside the keys too
+    entry = DueEntry(1, "steps", "A-1", dumps({"keys": keys, "entries": entries}), "h", 0, True)
+    cut_keys, body = entry.history
+    assert cut_keys == keys
+    assert json.loads(f"[{body}]") == entries
+    # text written in another key order (an older or foreign writer) is parsed instead
+    other = DueEntry(2, "steps", "A-1", dumps({"entries": entries, "keys": keys}), "h", 0, True)
+    assert other.history[0] == keys and json.loads(f"[{other.history[1]}]") == entries
