@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -107,6 +108,9 @@ def _produce(job: PushJob, until: str, conn: Connection, parent: int) -> None:
     try:
         _quiet_signals()
         _die_with(parent)
+        # A lock another thread held at the fork (a console's, a log handler's) stays held here
+        # for ever; the producer reports through the pipe and the store, so it never logs.
+        logging.disable(logging.CRITICAL)
         job.store = StateStore(job.store.url)
         job.source.engine = _fresh(job.source.engine)
         job.progress = None
