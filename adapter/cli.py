@@ -578,6 +578,9 @@ def demo(
 
 
 def main() -> None:
+    from adapter._gc import tune_gc
+
+    tune_gc()
     started = time.perf_counter()
     try:
         app()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from adapter._gc import tune_gc
 from adapter.state import EnqueueCounts, StateStore
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def _produce(job: PushJob, until: str, conn: Connection, parent: int) -> None:
         # A lock another thread held at the fork (a console's, a log handler's) stays held here
         # for ever; the producer reports through the pipe and the store, so it never logs.
         logging.disable(logging.CRITICAL)
+        tune_gc()  # also spares the pages shared with the parent from the collector's writes
         job.store = StateStore(job.store.url)
         job.source.engine = _fresh(job.source.engine)
         job.progress = None
