@@ -96,6 +96,9 @@ def test_a_forked_producer_leaves_the_state_one_process_leaves(
     assert _portal(mock) == portal_alone
     assert _state(tmp_path / "forked.db") == _state(tmp_path / "alone.db")
 
+    quiet = _push(_settings(mock, onestop, tmp_path / "forked.db", parallel=True))
+    assert quiet.calls == 0 and producers == [1]  # less than a page to read: no fork
+
 
 def _victim(onestop: Path, position: int) -> int:
     """The id of the dossier read at ``position`` (the source reads by updated_at, then id)."""

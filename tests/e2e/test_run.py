@@ -56,6 +56,7 @@ def test_run_pushes_pulls_serves_and_refuses_a_second_instance(tmp_path: Path) -
             f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{REPO / "mappings"}"\n'
             f'[portal]\nadapter_url = "{mock.adapter_url}"\nrate_limit = 500\n'
             f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+            "[push]\npage_size = 20\n"  # the first push forks its enqueue producer under the service
             f'[server]\nport = {port}\n[schedule]\npush = "every 1s"\npull = "every 1s"\n',
             encoding="utf-8",
         )
