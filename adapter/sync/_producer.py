@@ -12,6 +12,7 @@ enqueues in the cycle's own process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import logging
@@ -77,21 +78,41 @@ class EnqueueProducer:
 
     def poll(self) -> None:
         """Take in what the producer reported so far, without waiting."""
+        self._drain()
+        if not self.finished and not self._process.is_alive():
+            self._process.join()
+            self._drain()  # what it sent between the look above and its end
+            if not self.finished:
+                self.finished = True
+                code = self._process.exitcode
+                self.error = f"the enqueue process ended without finishing (exit code {code})"
+
+    async def wait(self, timeout: float = 1.0) -> None:
+        """Until the producer reports (a page committed, its end; its death closes the pipe,
+        which wakes this too) or ``timeout`` passes: no polling while there is nothing to send."""
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        fd = self._conn.fileno()
+        loop.add_reader(fd, ready.set)
+        try:
+            await asyncio.wait_for(ready.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            loop.remove_reader(fd)
+
+    def _drain(self) -> None:
         while not self.finished and self._conn.poll():
             try:
                 kind, data = self._conn.recv()
             except (EOFError, OSError):
-                break
+                return
             if kind == "page":
                 self.counts = EnqueueCounts(**data)
             elif kind == "done":
                 self.finished = True
             elif kind == "error":
                 self.error, self.finished = str(data), True
-        if not self.finished and not self._process.is_alive():
-            self._process.join()
-            self.finished = True
-            self.error = f"the enqueue process ended without finishing (exit code {self._process.exitcode})"
 
     def stop(self) -> None:
         """Wait for a finished producer; stop one still running (the cycle is being abandoned)."""

@@ -140,7 +140,9 @@ class PushJob:
         until = local_iso(started)
         parallel = self.options.parallel_enqueue and can_fork(self.store.engine, self.source.engine)
         more = self._enqueue(summary.enqueue, until=until, lookback=True, max_pages=1 if parallel else None)
-        producer = EnqueueProducer(self, until) if more else None
+        producer = self._fork_producer(until) if more else None
+        if more and producer is None:
+            self._enqueue(summary.enqueue, until=until, lookback=False)
         try:
             await self.deliver(summary, producer=producer)
         finally:
@@ -198,6 +200,13 @@ class PushJob:
         await self.deliver(summary, record_key=record_key)
         summary.elapsed_s = self.clock() - started
         return summary
+
+    def _fork_producer(self, until: str) -> EnqueueProducer | None:
+        try:
+            return EnqueueProducer(self, until)
+        except OSError as exc:  # no memory or process slot for a fork: do it here instead
+            log.warning("cannot start the enqueue producer (%s): reading and mapping in this process", exc)
+            return None
 
     def enqueue(self, *, until: str) -> EnqueueCounts:
         """Everything changed up to ``until``, in this process."""
@@ -265,6 +274,9 @@ class PushJob:
         limit = self.settings.portal.batch_size * self.settings.portal.concurrency * 4
         deadline: float | None = None
         while True:
+            if producer is not None and self.progress:
+                producer.poll()
+                self.progress("enqueue", summary.enqueue.records + producer.counts.records, 0)
             progressed = False
             for kind in ("dossier", "steps", "status"):
                 due = self.store.due(kind, limit, now=self.clock(), record_key=record_key)
@@ -281,9 +293,7 @@ class PushJob:
                 deadline = None
                 continue
             if producer is not None and producer.running:
-                if self.progress:
-                    self.progress("enqueue", summary.enqueue.records + producer.counts.records, 0)
-                await asyncio.sleep(0.01)  # the producer is still reading: more will come
+                await producer.wait()  # nothing due yet: the producer's next page will bring some
                 continue
             waits = [
                 w for w in (self._next_retry_in(k, record_key) for k in ("dossier", "steps")) if w is not None

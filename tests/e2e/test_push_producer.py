@@ -147,3 +147,16 @@ def test_a_producer_that_dies_fails_the_cycle_and_the_next_completes_it(
     assert second.dead == 0
     assert second.enqueue.records < 2000  # resumed from the cursor, not from the start
     _assert_portal_equals(mock, _expected(onestop))
+
+
+def test_a_fork_that_fails_leaves_the_work_to_the_cycle_itself(
+    mock: RunningMock, onestop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fork(self: _producer.EnqueueProducer, job: PushJob, until: str) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(_producer.EnqueueProducer, "__init__", no_fork)
+    seed_portal(mock, onestop)
+    summary = _push(_settings(mock, onestop, tmp_path / "state.db", parallel=True))
+    assert summary.enqueue.records == 2000 and summary.dead == 0
+    _assert_portal_equals(mock, _expected(onestop))
