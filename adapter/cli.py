@@ -297,10 +297,13 @@ def sync_push(as_json: JsonOpt = False) -> None:
     settings = _settings()
     mset = _load_mappings(settings.province.mappings)
     with _progress(sys.stderr.isatty() and not as_json) as progress:
-        task = progress.add_task("push", total=None)
+        tasks: dict[str, Any] = {}  # one bar per phase: with a producer, both advance at once
+        labels = {"enqueue": "read and mapped", "deliver": "delivered"}
 
         def report(phase: str, done: int, total: int) -> None:
-            progress.update(task, description=phase, completed=done, total=total or None)
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(labels.get(phase, phase), total=None)
+            progress.update(tasks[phase], completed=done, total=total or None)
 
         summary = asyncio.run(run_push(settings, mset, progress=report))
     data = summary.as_dict()
