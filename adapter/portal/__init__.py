@@ -1,11 +1,25 @@
 """The national portal's client: JSON (httpx) or SOAP (zeep builds and reads, httpx carries)."""
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import AmbiguousError, AuthError, BusinessError, PortalError, ProtocolError, TransientError
 from .rate import RateBudget
 from .rest import NON_IDEMPOTENT, RestPortalClient, make_http_client
 from .retry import Backoff, parse_retry_after
 from .session import SessionCache
-from .soap import SoapCodec
+
+if TYPE_CHECKING:
+    from .soap import SoapCodec
+
+
+def __getattr__(name: str) -> Any:
+    """``SoapCodec`` on first use: zeep and lxml (~25 MB) stay out of a REST-only process."""
+    if name == "SoapCodec":
+        from .soap import SoapCodec
+
+        return SoapCodec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "NON_IDEMPOTENT",

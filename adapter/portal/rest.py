@@ -8,7 +8,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError
@@ -20,7 +20,9 @@ from .errors import AmbiguousError, AuthError, PortalError, ProtocolError, Trans
 from .rate import RateBudget
 from .retry import Backoff, parse_retry_after
 from .session import SessionCache
-from .soap import SoapCodec
+
+if TYPE_CHECKING:
+    from .soap import SoapCodec
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +212,8 @@ class RestPortalClient:
     def _soap_codec(self) -> SoapCodec:
         """Built on first use: a REST-only deployment never parses the WSDL."""
         if self._soap is None:
+            from .soap import SoapCodec
+
             self._soap = SoapCodec()
         return self._soap
 
