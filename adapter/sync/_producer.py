@@ -6,8 +6,8 @@ sum; in two processes they overlap. The producer writes through the same state s
 transaction per page, cursor included), so whatever it commits is exactly what a sequential
 cycle would have committed, and a producer killed mid-page loses nothing but that page's work.
 
-Only for file-backed SQLite or server databases on a platform with ``fork``; everything else
-enqueues in the cycle's own process.
+Only on Linux (``fork``, and a death signal so that a killed cycle takes its producer along)
+and for file-backed SQLite or server databases; everywhere else the cycle enqueues by itself.
 """
 
 from __future__ import annotations

@@ -160,3 +160,24 @@ def test_a_fork_that_fails_leaves_the_work_to_the_cycle_itself(
     summary = _push(_settings(mock, onestop, tmp_path / "state.db", parallel=True))
     assert summary.enqueue.records == 2000 and summary.dead == 0
     _assert_portal_equals(mock, _expected(onestop))
+
+
+def test_a_cycle_that_fails_while_the_producer_reads_stops_the_producer(
+    mock: RunningMock, onestop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    async def portal_gone(self: PushJob, due: Any, summary: PushSummary) -> None:
+        raise RuntimeError("the portal went away")
+
+    monkeypatch.setattr(PushJob, "_deliver_dossiers", portal_gone)
+    seed_portal(mock, onestop)
+    settings = _settings(mock, onestop, tmp_path / "state.db", parallel=True)
+    with pytest.raises(RuntimeError, match="went away"):
+        _push(settings)
+    assert multiprocessing.active_children() == []  # stopped and reaped, not left reading
+    monkeypatch.undo()
+
+    finished = _push(settings)  # resumes from whatever page the stopped producer committed last
+    assert finished.dead == 0
+    _assert_portal_equals(mock, _expected(onestop))
