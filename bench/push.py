@@ -12,7 +12,7 @@
 Then the same with portal latency injected, a cycle with nothing changed, and the adapter's peak
 memory. The mock runs in its own process and knows the sample's portal-submitted dossiers. Usage:
 
-  .venv/bin/python -P bench/push.py [--dossiers 100000] [--latency-ms 5,10,20,100] [--naive 500]
+  .venv/bin/python -P bench/push.py [--dossiers 100000] [--latency-ms 5,10,20,100] [--naive 2000]
 """
 
 from __future__ import annotations
@@ -342,7 +342,7 @@ def main() -> None:
     parser.add_argument(
         "--latency-ms", default="5,10,20,100", help="portal latencies to compare at (the target is at 100)"
     )
-    parser.add_argument("--naive", type=int, default=500, help="records for the naive baseline")
+    parser.add_argument("--naive", type=int, default=2000, help="records for the naive baseline")
     parser.add_argument("--latency-dossiers", type=int, default=3000)
     parser.add_argument("--history-batch", type=int, default=10, help="history entries per call")
     parser.add_argument(
