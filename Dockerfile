@@ -5,7 +5,7 @@ COPY pyproject.toml README.md ./
 COPY adapter ./adapter
 COPY mock_portal ./mock_portal
 COPY mappings ./mappings
-RUN pip install . && useradd --system --create-home --home-dir /var/lib/dvcsync dvcsync \
+RUN pip install ".[postgres]" && useradd --system --create-home --home-dir /var/lib/dvcsync dvcsync \
     && mkdir -p /etc/dvcsync && chown dvcsync /var/lib/dvcsync
 USER dvcsync
 WORKDIR /var/lib/dvcsync

@@ -19,12 +19,13 @@ from mock_portal.testing import RunningMock
 from .conftest import REPO, portal_submitted, seed_portal, settings_for
 
 
-def _expected(onestop: Path) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """What the mappings make of every mappable dossier: (DongBoHoSoMC item, history entries)."""
+def _expected(onestop: Path | str) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """What the mappings make of every mappable dossier: (DongBoHoSoMC item, history entries).
+    ``onestop``: a SQLite file, or any SQLAlchemy URL."""
     mset = load_mappings(REPO / "mappings")
     spec = mset.specs["dossier"]
     assert spec.source is not None
-    engine = make_engine(f"sqlite:///{onestop}")
+    engine = make_engine(onestop if isinstance(onestop, str) else f"sqlite:///{onestop}")
     out = {}
     for page in SqlSource(engine, spec.source).iter_pages(1000):
         for record in page:

@@ -1,0 +1,139 @@
+"""The province's system and the adapter's state on PostgreSQL: the source reads any SQLAlchemy
+URL, the state store runs on a server database, and the forked enqueue producer works with both."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from adapter.config import Settings
+from adapter.mapping import load_mappings
+from adapter.province.sample.schema import DDL
+from adapter.sync import _producer
+from adapter.sync.cycles import run_push
+from adapter.sync.demo import seed_portal_side
+from adapter.sync.push import PushJob
+from mock_portal.testing import RunningMock
+
+from ..postgres import create_database, postgres_server
+from .conftest import REPO
+from .test_push import _assert_portal_equals, _expected, _stored
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with postgres_server() as server:
+        yield server
+
+
+def _copy_to_postgres(onestop: Path, url: str) -> None:
+    """The sample one-stop database, tables and rows, on PostgreSQL. PostgreSQL keeps no broken
+    UTF-8 in text, so the sample's few broken values arrive with U+FFFD in their place."""
+    tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", DDL)  # parents before children
+    source = sqlite3.connect(onestop)
+    source.text_factory = lambda raw: raw.decode("utf-8", "replace")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for statement in re.sub(r"--[^\n]*", "", DDL).split(";"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+        for table in tables:
+            cursor = source.execute(f"SELECT * FROM {table}")
+            columns = [c[0] for c in cursor.description]
+            rows = cursor.fetchall()
+            if rows:
+                conn.exec_driver_sql(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
+                    rows,
+                )
+    source.close()
+    engine.dispose()
+
+
+def test_push_from_a_postgresql_province_with_its_state_on_postgresql(
+    mock: RunningMock, onestop: Path, postgres: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forks: list[int] = []
+    original = _producer.EnqueueProducer.__init__
+
+    def counted(self: _producer.EnqueueProducer, job: PushJob, until: str) -> None:
+        original(self, job, until)
+        forks.append(1)
+
+    monkeypatch.setattr(_producer.EnqueueProducer, "__init__", counted)
+    source = create_database(postgres, "onestop")
+    _copy_to_postgres(onestop, source)
+    state = create_database(postgres, "dvcsync_state")
+    settings = Settings.load(
+        None,
+        province={"source_url": source, "mappings": str(REPO / "mappings")},
+        portal={"adapter_url": mock.adapter_url, "timeout": 5.0, "batch_size": 100, "rate_limit": 1000},
+        state={"url": state},
+        push={"page_size": 150},
+    )
+    mset = load_mappings(settings.province.mappings)
+    portal_side = seed_portal_side(mock.url, source, mset)
+    expected = _expected(source)
+    assert len(expected) > 1500 and portal_side > 200
+
+    first = asyncio.run(run_push(settings, mset))
+    assert forks == [1]  # the producer ran against the server databases
+    assert first.enqueue.records == 2000 and first.dead == 0
+    assert (first.dossiers_pushed, first.statuses_reported) == (len(expected), portal_side)
+    _assert_portal_equals(mock, expected)
+
+    quiet = asyncio.run(run_push(settings, mset))
+    assert quiet.calls == 0
+
+    # three dossiers move on in the province: exactly those and their new steps go out
+    engine = create_engine(source)
+    with engine.begin() as conn:
+        moved = conn.execute(
+            text(
+                "SELECT id, so_ho_so FROM ho_so WHERE trang_thai = 'processing' AND ma_ho_so_qg IS NULL"
+                " ORDER BY id LIMIT 3"
+            )
+        ).fetchall()
+        for dossier_id, _ in moved:
+            conn.execute(
+                text(
+                    "INSERT INTO qua_trinh_xu_ly (id, ho_so_id, thu_tu, can_bo, chuc_danh, phong_ban,"
+                    " noi_dung, trang_thai, thoi_diem) SELECT MAX(id) + 1, :d,"
+                    " (SELECT MAX(thu_tu) + 1 FROM qua_trinh_xu_ly WHERE ho_so_id = :d), 'Đỗ Thị Mai',"
+                    " 'Chuyên viên', 'Phòng Hộ tịch', 'Đã xử lý xong', 'releasing', '2026-11-20T10:00:00'"
+                    " FROM qua_trinh_xu_ly"
+                ),
+                {"d": dossier_id},
+            )
+            conn.execute(
+                text(
+                    "UPDATE ho_so SET trang_thai = 'releasing', ngay_ket_thuc = '2026-11-20T10:00:00',"
+                    " updated_at = '2026-11-20T10:00:01' WHERE id = :d"
+                ),
+                {"d": dossier_id},
+            )
+    engine.dispose()
+    third = asyncio.run(run_push(settings, mset))
+    assert (third.dossiers_pushed, third.steps_pushed, third.dead) == (3, 3, 0)
+    stored = _stored(mock)
+    assert all(stored[code]["TrangThaiHoSo"] == "9" for _, code in moved)
+
+
+def test_one_service_per_postgresql_state(postgres: str) -> None:
+    from adapter.scheduler import AlreadyRunning, acquire_single_instance_lock
+
+    state = create_database(postgres, "dvcsync_lock")
+    first = acquire_single_instance_lock(state)
+    assert first is not None
+    with pytest.raises(AlreadyRunning, match="advisory lock"):
+        acquire_single_instance_lock(state)
+    first.close()
+    again = acquire_single_instance_lock(state)  # released with its session
+    assert again is not None
+    again.close()
