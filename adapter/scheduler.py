@@ -1,8 +1,9 @@
 """`dvcsync run`: the jobs on their schedules and the inbound server, in one process.
 
-SQLite keeps its state in one file on one machine, so a second `dvcsync run` on the same state
-is refused (a lock file held for the life of the process). PostgreSQL multi-replica operation
-(advisory locks per job) is not built yet.
+A second `dvcsync run` on the same state is refused: with SQLite by a lock file held for the life
+of the process, with PostgreSQL by a session advisory lock (the outbox is not yet claimed with
+SKIP LOCKED, so replicas sharing one state would deliver the same entries). Several replicas
+with per-job locks (DESIGN, "Running at scale") are not built yet.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
 
 from adapter.config import Settings
 from adapter.contract import VN_TZ
@@ -47,9 +50,20 @@ def trigger_for(schedule: str) -> BaseTrigger:
     return CronTrigger.from_crontab(schedule, timezone=VN_TZ)
 
 
-def acquire_single_instance_lock(state_url: str) -> IO[str] | None:
-    """Hold ``<state file>.lock`` for the life of the process (SQLite only)."""
+class _Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+# pg_try_advisory_lock key: "dvcsync" in ASCII, so other applications' locks are unlikely to clash
+_ADVISORY_KEY = int.from_bytes(b"dvcsync", "big")
+
+
+def acquire_single_instance_lock(state_url: str) -> _Closeable | None:
+    """Hold ``<state file>.lock`` (SQLite) or a session advisory lock (PostgreSQL) for the life
+    of the process; ``close()`` releases it."""
     url = make_url(state_url)
+    if url.get_backend_name() == "postgresql":
+        return _postgres_lock(state_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     path = Path(f"{url.database}.lock")
@@ -79,6 +93,32 @@ def _job(name: str, run: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable
             log.exception("%s cycle failed", name)
 
     return wrapped
+
+
+class _AdvisoryLock:
+    """A connection kept open for the life of the process: the lock goes with the session, so a
+    killed process releases it too."""
+
+    def __init__(self, engine: Engine, conn: Connection) -> None:
+        self._engine, self._conn = engine, conn
+
+    def close(self) -> None:
+        self._conn.close()
+        self._engine.dispose()
+
+
+def _postgres_lock(state_url: str) -> _AdvisoryLock:
+    engine = create_engine(state_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    conn = engine.connect()
+    held = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY}).scalar_one()
+    if not held:
+        conn.close()
+        engine.dispose()
+        raise AlreadyRunning(
+            f"{make_url(state_url).render_as_string(hide_password=True)} is in use by another"
+            " `dvcsync run` (PostgreSQL advisory lock): one service per state until replicas are built"
+        )
+    return _AdvisoryLock(engine, conn)
 
 
 async def run_service(settings: Settings, mappings: MappingSet) -> None:
