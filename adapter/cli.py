@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -306,12 +307,18 @@ def sync_push(as_json: JsonOpt = False) -> None:
             progress.update(tasks[phase], completed=done, total=total or None)
 
         summary = asyncio.run(run_push(settings, mset, progress=report))
-    data = summary.as_dict()
+    _report(summary.as_dict(), as_json, _print_push, ok=summary.dead == 0)
+
+
+def _report(
+    data: dict[str, Any], as_json: bool, printer: Callable[[dict[str, Any]], None], *, ok: bool
+) -> None:
+    """A job cycle's summary as JSON or a table, then its exit code (1: something needs a person)."""
     if as_json:
         print(json.dumps(data, ensure_ascii=False))
     else:
-        _print_push(data)
-    raise typer.Exit(0 if summary.dead == 0 else 1)
+        printer(data)
+    raise typer.Exit(0 if ok else 1)
 
 
 def _print_counts(title: str, rows: list[tuple[str, Any]]) -> None:
@@ -402,12 +409,7 @@ def sync_pull(as_json: JsonOpt = False) -> None:
 
     settings = _settings()
     summary = asyncio.run(run_pull(settings, _load_mappings(settings.province.mappings)))
-    data = summary.as_dict()
-    if as_json:
-        print(json.dumps(data, ensure_ascii=False))
-    else:
-        _print_pull(data)
-    raise typer.Exit(0 if summary.failed == 0 and summary.rejected == 0 else 1)
+    _report(summary.as_dict(), as_json, _print_pull, ok=summary.failed == 0 and summary.rejected == 0)
 
 
 @sync_app.command("payments")
@@ -417,12 +419,7 @@ def sync_payments(as_json: JsonOpt = False) -> None:
 
     settings = _settings()
     summary = asyncio.run(run_payments(settings, _load_mappings(settings.province.mappings)))
-    data = summary.as_dict()
-    if as_json:
-        print(json.dumps(data, ensure_ascii=False))
-    else:
-        _print_payments(data)
-    raise typer.Exit(0 if summary.errors == 0 else 1)
+    _report(summary.as_dict(), as_json, _print_payments, ok=summary.errors == 0)
 
 
 def _print_payments(data: dict[str, Any]) -> None:

@@ -20,7 +20,19 @@ MAX_DELAY_S = 30.0
 
 
 class _Sender:
-    def __init__(self) -> None:
+    """Where to send (read at each attempt: the admin API may change it), how often to retry."""
+
+    def __init__(
+        self,
+        store: Store,
+        url: Callable[[], str | None],
+        retry_s: Callable[[], float],
+        max_attempts: Callable[[], int],
+    ) -> None:
+        self.store = store
+        self._url = url
+        self._retry_s = retry_s
+        self._max_attempts = max_attempts
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
 
@@ -60,19 +72,6 @@ class _Sender:
 
 class CallbackDeliverer(_Sender):
     """POSTs signed payment results to ``callback_url`` until answered ``MaLoi`` "00"."""
-
-    def __init__(
-        self,
-        store: Store,
-        url: Callable[[], str | None],
-        retry_s: Callable[[], float],
-        max_attempts: Callable[[], int],
-    ) -> None:
-        super().__init__()
-        self.store = store
-        self._url = url
-        self._retry_s = retry_s
-        self._max_attempts = max_attempts
 
     def schedule(self, ref: str, body: dict[str, Any], duplicate: bool, delay_s: float) -> None:
         self._spawn(self._deliver(ref, body, duplicate, delay_s))
@@ -116,19 +115,6 @@ class ProvincePusher(_Sender):
     """POSTs promotion notifications to ``province_url`` until the province answers 0, 1 or -1."""
 
     FINAL: ClassVar[dict[int, str]] = {0: "created", 1: "duplicate", -1: "rejected"}
-
-    def __init__(
-        self,
-        store: Store,
-        url: Callable[[], str | None],
-        retry_s: Callable[[], float],
-        max_attempts: Callable[[], int],
-    ) -> None:
-        super().__init__()
-        self.store = store
-        self._url = url
-        self._retry_s = retry_s
-        self._max_attempts = max_attempts
 
     def schedule(self, codes: list[str]) -> None:
         if not self._url():

@@ -42,21 +42,8 @@ from adapter.contract import (
     is_legal_move,
 )
 
-DOSSIER: dict[str, Any] = {
-    "MaHoSo": "000.00.01.H40-191209-0001",
-    "MaTTHC": "1.001193",
-    "ChuHoSo": "Nguyễn Thị Thu Hà",
-    "NgayTiepNhan": "20191209093015",
-    "TrangThaiHoSo": "2",
-    "DonViXuLy": "Ủy ban nhân dân phường Hồng Gai",
-}
-STEP: dict[str, Any] = {
-    "MaHoSo": "000.00.01.H40-191209-0001",
-    "NguoiXuLy": "Lê Thị Hồng Nhung",
-    "ThoiDiemXuLy": "20191209093015",
-    "NoiDungXuLy": "Tiếp nhận hồ sơ",
-    "TrangThai": "2",
-}
+from .test_dossier import DOSSIER, STEP  # the same minimal valid bodies
+
 BILL: dict[str, Any] = {"MaDichVu": "2", "MaHoSo": "000.00.01.H40-191209-0001"}
 ROW: dict[str, Any] = {
     "MaThamChieu": "dvc00000001H40191209000120191209093015",
