@@ -7,6 +7,7 @@ Unknown keys are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -56,7 +57,24 @@ def _read_secret(path: Path | None, what: str) -> SecretStr | None:
         raise ValueError(f"cannot read {what} from {path}: {exc.strerror}") from None
 
 
-class PortalSettings(_Section):
+class TlsClientSettings(_Section):
+    """TLS towards a national endpoint: verification is on unless ``verify = false`` (tests only);
+    ``ca_bundle`` replaces the system store (a provincial LGSP's own CA); a client certificate
+    and key give mutual TLS where the integration platform asks for it."""
+
+    verify: bool = True
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsClientSettings:
+        if self.client_key is not None and self.client_cert is None:
+            raise ValueError("client_key is set but client_cert is not")
+        return self
+
+
+class PortalSettings(TlsClientSettings):
     adapter_url: str = "http://127.0.0.1:8080/dvcqg"
     auth_endpoint: str = "/auth"
     integration_endpoint: str = "/integration"
@@ -83,6 +101,9 @@ class PortalSettings(_Section):
     timeout: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     session_ttl_s: float = Field(default=540.0, gt=0, description="re-login before the portal expires us")
+    max_reply_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="a longer portal reply is a protocol error, not read"
+    )
 
     @model_validator(mode="after")
     def _password_from_file(self) -> PortalSettings:
@@ -95,7 +116,7 @@ class PortalSettings(_Section):
         return self.transport_by_service.get(service, self.transport)
 
 
-class PaymentSettings(_Section):
+class PaymentSettings(TlsClientSettings):
     init_url: str = "http://127.0.0.1:8080/payment/init"
     query_url: str = "http://127.0.0.1:8080/payment/query"
     bill_url: str = "http://127.0.0.1:8080/payment/bill"
@@ -135,11 +156,99 @@ class PushSettings(_Section):
 
 class StateSettings(_Section):
     url: str = "sqlite:///dvcsync-state.db"
+    keep_days: float = Field(
+        default=30,
+        gt=0,
+        description="delivered payloads and settled inbox bodies older than this keep only codes, hashes"
+        " and times",
+    )
 
 
-class ServerSettings(_Section):
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(value: Any) -> Any:
+    """``"10.0.0.0/8"`` or a bare address (``"10.1.2.3"`` = one host), strictly parsed."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return value
+    out = []
+    for item in value:
+        try:
+            out.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+    return out
+
+
+class AccessSettings(_Section):
+    """Who may call one group of inbound paths. Unset values fall back to ``[server]``'s."""
+
+    allow: list[Network] | None = Field(default=None, description="CIDR networks allowed to call")
+    token: SecretStr | None = Field(default=None, description="shared bearer credential")
+    token_file: Path | None = None
+
+    _allow = field_validator("allow", mode="before")(lambda cls, v: _networks(v))
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> AccessSettings:
+        secret = _read_secret(self.token_file, "token")
+        if secret is not None:
+            self.token = secret
+        if self.token is not None and len(self.token.get_secret_value()) < 16:
+            raise ValueError("token: a shared credential must be at least 16 characters")
+        return self
+
+
+class ServerSettings(AccessSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=0, le=65535)
+    trusted_proxies: list[Network] = Field(
+        default_factory=list,
+        description="peers whose X-Forwarded-For / X-Real-IP / Forwarded headers are believed",
+    )
+    payment: AccessSettings = Field(default_factory=AccessSettings)
+    portal: AccessSettings = Field(default_factory=AccessSettings)
+    monitoring: AccessSettings = Field(default_factory=AccessSettings)
+    # Limits: what one hostile caller can cost the process.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="larger bodies get 413")
+    max_json_depth: int = Field(default=32, ge=4, le=1000)
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="a request whose headers have not all arrived by then is dropped"
+    )
+    read_timeout_s: float = Field(
+        default=30.0, gt=0, description="a request not wholly received by then (headers and body) is dropped"
+    )
+    keepalive_timeout_s: float = Field(default=5.0, gt=0)
+    max_requests_in_flight: int = Field(
+        default=32, ge=1, description="requests handled at once; more get 503 at once"
+    )
+    max_connections: int = Field(
+        default=4096, ge=16, description="open connections; beyond it new ones are closed at once"
+    )
+    # TLS of the inbound server itself; a client CA makes a client certificate mandatory.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+
+    _trusted = field_validator("trusted_proxies", mode="before")(lambda cls, v: _networks(v))
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca needs tls_cert and tls_key (mutual TLS is TLS first)")
+        return self
+
+    def group(self, name: str) -> AccessSettings:
+        """The effective access rules of one path group (its own values, else ``[server]``'s)."""
+        own: AccessSettings = getattr(self, name)
+        return AccessSettings.model_construct(
+            allow=own.allow if own.allow is not None else self.allow,
+            token=own.token if own.token is not None else self.token,
+        )
 
 
 _EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
@@ -224,3 +333,53 @@ def _config_path(path: str | Path | None) -> Path | None:
     if env:
         return Path(env)
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+# The mock portal's published test credentials (the defaults above): anyone can sign with them.
+TEST_PASSWORD = "matkhau-thu-nghiem"
+TEST_PAYMENT_SECRET = "khoa-bi-mat-thu-nghiem"
+
+
+def _is_loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def published_secret_problems(settings: Settings) -> list[str]:
+    """Why this configuration must not talk to a real portal: the mock's built-in password or
+    payment secret while some portal or payment URL leaves the machine. Empty when safe."""
+    portal_urls = [settings.portal.adapter_url, settings.portal.soap_url]
+    payment_urls = [settings.payment.init_url, settings.payment.query_url, settings.payment.bill_url]
+    problems = []
+    if settings.portal.password.get_secret_value() == TEST_PASSWORD:
+        remote = [u for u in portal_urls if not _is_loopback_url(u)]
+        if remote:
+            problems.append(
+                f"portal.password is the mock portal's published test password but {remote[0]} is not"
+                " loopback: set [portal] password_file (or DVCSYNC_PORTAL__PASSWORD_FILE)"
+            )
+    if settings.payment.secret.get_secret_value() == TEST_PAYMENT_SECRET:
+        remote = [u for u in payment_urls if not _is_loopback_url(u)]
+        if remote or not _is_loopback_host(settings.server.host):
+            where = remote[0] if remote else f"the inbound server listens on {settings.server.host}"
+            problems.append(
+                "payment.secret is the mock's published test secret (anyone can sign a callback with it)"
+                f" but {where} is not loopback: set [payment] secret_file (or DVCSYNC_PAYMENT__SECRET_FILE)"
+            )
+    return problems
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
