@@ -2,7 +2,16 @@
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import AmbiguousError, AuthError, BusinessError, PortalError, ProtocolError, TransientError
+from ._http import ReplyTooLarge, ssl_context
+from .errors import (
+    AmbiguousError,
+    AuthError,
+    BusinessError,
+    PortalError,
+    ProtocolError,
+    TlsError,
+    TransientError,
+)
 from .rate import RateBudget
 from .rest import NON_IDEMPOTENT, RestPortalClient, make_http_client
 from .retry import Backoff, parse_retry_after
@@ -30,10 +39,13 @@ __all__ = [
     "PortalError",
     "ProtocolError",
     "RateBudget",
+    "ReplyTooLarge",
     "RestPortalClient",
     "SessionCache",
     "SoapCodec",
+    "TlsError",
     "TransientError",
     "make_http_client",
     "parse_retry_after",
+    "ssl_context",
 ]

@@ -20,6 +20,12 @@ class TransientError(PortalError):
         self.retry_after = retry_after
 
 
+class TlsError(TransientError):
+    """The TLS layer refused the exchange (certificate not trusted, client certificate missing or
+    refused): nothing reached the portal. Retried like a refused connection (a certificate being
+    rotated heals); the message starts with ``TLS:`` so an operator sees a configuration matter."""
+
+
 class AmbiguousError(PortalError):
     """The request left, no usable answer came back: it may or may not have been applied.
 

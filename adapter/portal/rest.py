@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from adapter.config import PortalSettings
 from adapter.contract import REPLY_MODELS, SHARE_SERVICES, AuthReply, PortalReply
 
-from .errors import AmbiguousError, AuthError, PortalError, ProtocolError, TransientError
+from ._http import ReplyTooLarge, make_http_client, read_capped, tls_problem
+from .errors import AmbiguousError, AuthError, PortalError, ProtocolError, TlsError, TransientError
 from .rate import RateBudget
 from .retry import Backoff, parse_retry_after
 from .session import SessionCache
@@ -79,19 +80,28 @@ class RestPortalClient:
         }
         self.stats["login"] += 1
         try:
-            response = await self.http.post(self._urls["auth"], content=_dumps(body), headers=self._headers)
+            async with self.http.stream(
+                "POST", self._urls["auth"], content=_dumps(body), headers=self._headers
+            ) as response:
+                status, headers = response.status_code, response.headers
+                content = await read_capped(response, self.settings.max_reply_bytes)
         except httpx.HTTPError as exc:
+            tls = tls_problem(exc)
+            if tls:
+                raise TlsError("auth", tls) from None
             raise TransientError("auth", f"login failed: {type(exc).__name__}") from None
-        if response.status_code in NOT_APPLIED_STATUSES or response.status_code >= 500:
+        except ReplyTooLarge as exc:
+            raise ProtocolError("auth", str(exc)) from None
+        if status in NOT_APPLIED_STATUSES or status >= 500:
             raise TransientError(
                 "auth",
-                f"login answered HTTP {response.status_code}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                f"login answered HTTP {status}",
+                retry_after=parse_retry_after(headers.get("Retry-After")),
             )
-        if response.status_code != 200:
-            raise AuthError("auth", f"login answered HTTP {response.status_code}")
+        if status != 200:
+            raise AuthError("auth", f"login answered HTTP {status}")
         try:
-            reply = AuthReply.model_validate(response.json())
+            reply = AuthReply.model_validate(json.loads(content))
         except (ValueError, ValidationError):
             raise TransientError("auth", "login answer is not an auth reply (garbled?)") from None
         if reply.error_code != 0 or not reply.session:
@@ -184,28 +194,41 @@ class RestPortalClient:
         else:
             url, content, headers = self._urls[endpoint], _dumps(body, raw_fields), self._headers
         try:
-            response = await self.http.post(url, content=content, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(service, f"not sent: {type(exc).__name__}") from None
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise AmbiguousError(service, f"sent, no answer: {type(exc).__name__}") from None
-        status = response.status_code
+            # Streamed: a reply past ``max_reply_bytes`` is refused, not held in memory.
+            async with self.http.stream("POST", url, content=content, headers=headers) as response:
+                status, reply_headers = response.status_code, response.headers
+                reply_body = await read_capped(response, self.settings.max_reply_bytes)
+        except ReplyTooLarge as exc:
+            raise ProtocolError(service, str(exc)) from None
+        except httpx.HTTPError as exc:
+            tls = tls_problem(exc)
+            if tls:  # the TLS layer refused us: nothing was processed, and it is no lost reply
+                raise TlsError(service, tls) from None
+            if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+                raise TransientError(service, f"not sent: {type(exc).__name__}") from None
+            if isinstance(
+                exc,
+                (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError),
+            ):
+                raise AmbiguousError(service, f"sent, no answer: {type(exc).__name__}") from None
+            raise
         if status in NOT_APPLIED_STATUSES:
             raise TransientError(
-                service, f"HTTP {status}", retry_after=parse_retry_after(response.headers.get("Retry-After"))
+                service, f"HTTP {status}", retry_after=parse_retry_after(reply_headers.get("Retry-After"))
             )
         if status == 401:
             raise _HttpAuthError(service, "HTTP 401")
-        if soap and status in (200, 500) and "xml" in response.headers.get("content-type", ""):
-            return self._soap_codec().decode(service, response)  # a SOAP fault comes with HTTP 500
+        if soap and status in (200, 500) and "xml" in reply_headers.get("content-type", ""):
+            # a SOAP fault comes with HTTP 500
+            return self._soap_codec().decode(service, status, reply_headers, reply_body)
         if status >= 500:
             raise AmbiguousError(service, f"HTTP {status}")
         if status != 200:
-            raise ProtocolError(service, f"HTTP {status}: {response.text[:200]}")
+            raise ProtocolError(service, f"HTTP {status}: {reply_body[:200].decode('utf-8', 'replace')}")
         if soap:
             raise AmbiguousError(service, "SOAP answer is not XML")
         try:
-            return response.json()
+            return json.loads(reply_body)
         except ValueError:
             raise AmbiguousError(service, "answer is not JSON") from None
 
@@ -225,6 +248,9 @@ class _HttpAuthError(PortalError):
     pass
 
 
+__all__ = ["NON_IDEMPOTENT", "RestPortalClient", "make_http_client"]
+
+
 def _dumps(body: dict[str, Any], raw_fields: dict[str, str] | None = None) -> bytes:
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     if raw_fields:
@@ -234,24 +260,20 @@ def _dumps(body: dict[str, Any], raw_fields: dict[str, str] | None = None) -> by
 
 
 def _parse_reply(service: str, data: Any, model: type[PortalReply]) -> PortalReply:
+    """The typed reply, or ``ProtocolError`` naming the field: a wrongly typed reply is the portal's
+    fault, and a ``ValidationError`` escaping here would end the whole cycle."""
     if not isinstance(data, dict) or "error_code" not in data:
         raise AmbiguousError(service, "answer is not a portal reply")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        if data.get("error_code") not in (0, "0", "00"):
-            # an error reply whose result does not fit the success shape is still an error reply
+        error = exc
+    if data.get("error_code") not in (0, "0", "00"):
+        # an error reply whose result does not fit the success shape is still an error reply
+        try:
             return PortalReply.model_validate({k: data[k] for k in ("error_code", "message") if k in data})
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise ProtocolError(
-            service, f"reply does not match the contract at {where}: {first.get('msg')}"
-        ) from None
-
-
-def make_http_client(settings: PortalSettings) -> httpx.AsyncClient:
-    """The one client shared by every call: pooled keep-alive connections sized to the concurrency."""
-    limits = httpx.Limits(
-        max_connections=settings.concurrency * 2, max_keepalive_connections=settings.concurrency
-    )
-    return httpx.AsyncClient(timeout=httpx.Timeout(settings.timeout), limits=limits)
+        except ValidationError as exc:
+            error = exc
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "(reply)"
+    raise ProtocolError(service, f"reply does not match the contract at {where}: {first.get('msg')}")

@@ -7,6 +7,7 @@ zeep runs hardened (no DTD, no entities, no network): XML from outside is hostil
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -41,10 +42,16 @@ class SoapCodec:
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation.soapaction or ""}"'}
         return content, headers
 
-    def decode(self, service: str, response: httpx.Response) -> dict[str, Any]:
-        """The reply as the JSON face would have answered it (``error_code``, ``message``, ``result``)."""
+    def decode(
+        self, service: str, status_code: int, headers: httpx.Headers, content: bytes
+    ) -> dict[str, Any]:
+        """The reply as the JSON face would have answered it (``error_code``, ``message``, ``result``).
+
+        Takes the body already read (under the reply cap), not a response still streaming."""
         try:
-            reply = self.binding.process_reply(self.client, self.binding.get(service), response)
+            reply = self.binding.process_reply(
+                self.client, self.binding.get(service), _ReadReply(status_code, headers, content)
+            )
         except _HOSTILE as exc:
             raise ProtocolError(service, f"hostile XML refused in the reply: {type(exc).__name__}") from None
         except zeep.exceptions.Fault as fault:
@@ -65,6 +72,16 @@ class SoapCodec:
         if "result" in data and not isinstance(data["result"], list):
             data["result"] = [data["result"]]
         return data
+
+
+@dataclass(frozen=True)
+class _ReadReply:
+    """What zeep reads of a response (``requests``-shaped), over a body already read."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    encoding: str | None = None
 
 
 def to_zeep(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
