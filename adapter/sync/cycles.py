@@ -79,7 +79,7 @@ async def run_payments(settings: Settings, mappings: MappingSet) -> PaymentSumma
 
     async def cycle(rt: Runtime) -> PaymentSummary:
         async with _sink(settings) as engine:
-            return await PaymentJob(settings, rt.mappings, engine, rt.client.http).run_cycle()
+            return await PaymentJob(settings, rt.mappings, engine, rt.payment_http).run_cycle()
 
     return await _recorded(
         "payments", settings, mappings, cycle, lambda s: "ok" if s.errors == 0 else "errors"

@@ -9,13 +9,16 @@ callback, so it is applied once whichever arrives first.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 
@@ -31,6 +34,8 @@ from adapter.contract import (
     parse_local_iso,
 )
 from adapter.mapping import MappingSet
+from adapter.portal import ReplyTooLarge
+from adapter.portal._http import read_capped, tls_problem
 from adapter.province.source import SqlSource
 
 from .payment_inbound import BillError, build_bill
@@ -49,6 +54,21 @@ class PaymentCallError(Exception):
     def __init__(self, message: str, *, sent: bool) -> None:
         super().__init__(message)
         self.sent = sent
+
+
+@dataclass(frozen=True)
+class PlatformReply:
+    """A platform answer read in full (under the reply cap): what the job reads of it."""
+
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
 
 
 @dataclass
@@ -147,7 +167,7 @@ class PaymentJob:
             await self._refused(attempt, f"INIT not sent: {exc}", summary)
             return
         except ValueError as exc:
-            await self._refused(attempt, f"INIT reply unreadable: {exc}", summary)
+            await self._refused(attempt, f"INIT reply unreadable: {_reply_problem(exc)}", summary)
             return
         if result.MaLoi != "00":
             await self._refused(attempt, f"INIT refused: MaLoi {result.MaLoi} {result.MoTaLoi}", summary)
@@ -185,7 +205,7 @@ class PaymentJob:
             reply = QueryReply.model_validate(response.json())
         except (PaymentCallError, ValueError) as exc:
             summary.errors += 1
-            summary.problems.append(f"{attempt.ma_tham_chieu}: QUERY: {exc}")
+            summary.problems.append(f"{attempt.ma_tham_chieu}: QUERY: {_reply_problem(exc)}")
             return
         if reply.MaLoi != "00":
             summary.errors += 1
@@ -240,28 +260,50 @@ class PaymentJob:
             summary.receipts += 1
 
     def _save(self, ref: str, pdf: bytes) -> Path:
-        self.receipts.mkdir(parents=True, exist_ok=True)
+        """Owner-only (0600 in a 0700 folder): a receipt names the citizen and what they paid."""
+        self.receipts.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.receipts.stat().st_mode & 0o077:  # made by an older version, or by hand
+            try:
+                os.chmod(self.receipts, 0o700)
+            except OSError as exc:
+                log.warning("receipts folder %s is readable by others: %s", self.receipts, exc.strerror)
         safe = "".join(c if c.isalnum() or c in ".-_" else "_" for c in ref)
         path = self.receipts / f"{safe}.pdf"
         tmp = path.with_suffix(".pdf.tmp")
-        tmp.write_bytes(pdf)
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a stale temp file keeps its old mode through O_CREAT
+            with os.fdopen(fd, "wb") as handle:
+                fd = -1
+                handle.write(pdf)
+        finally:
+            if fd != -1:
+                os.close(fd)
         tmp.replace(path)  # never a half-written receipt under its real name
         return path
 
     # ------------------------------------------------------------------ transport
 
-    async def _post(self, url: str, body: dict[str, Any]) -> httpx.Response:
+    async def _post(self, url: str, body: dict[str, Any]) -> PlatformReply:
         """POST with a few retries of what certainly did not arrive (not connected, 429, 502-504).
-        A lost answer is not retried here: the caller knows whether re-sending is safe."""
+        A lost answer is not retried here: the caller knows whether re-sending is safe. The reply
+        is read under ``[portal] max_reply_bytes``: a longer one is refused unread."""
         delay = 0.2
+        limit = self.settings.portal.max_reply_bytes
         for attempt in range(1, SEND_TRIES + 1):
             try:
-                response = await self.client.post(url, json=body)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                async with self.client.stream("POST", url, json=body) as streamed:
+                    response = PlatformReply(streamed.status_code, await read_capped(streamed, limit))
+            except ReplyTooLarge as exc:
+                raise PaymentCallError(str(exc), sent=True) from None
+            except httpx.HTTPError as exc:
+                tls = tls_problem(exc)
+                if tls:  # refused by the TLS layer: never processed, and retrying will not help
+                    raise PaymentCallError(tls, sent=False) from None
+                if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+                    raise PaymentCallError(f"no answer: {type(exc).__name__}", sent=True) from None
                 if attempt == SEND_TRIES:
                     raise PaymentCallError(f"not sent: {type(exc).__name__}", sent=False) from None
-            except httpx.HTTPError as exc:
-                raise PaymentCallError(f"no answer: {type(exc).__name__}", sent=True) from None
             else:
                 if response.status_code in (429, 502, 503, 504) and attempt < SEND_TRIES:
                     pass
@@ -272,6 +314,16 @@ class PaymentJob:
             await asyncio.sleep(delay)
             delay *= 2
         raise PaymentCallError("no answer after retries", sent=True)
+
+
+def _reply_problem(exc: Exception) -> str:
+    """One line naming the field of a wrongly typed reply (a ``ValidationError`` is a ``ValueError``
+    and is handled as an unreadable reply, never left to end the cycle)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "(reply)"
+        return f"{exc.title} reply does not match the contract at {where}: {first.get('msg')}"
+    return str(exc)
 
 
 __all__ = ["PaymentCallError", "PaymentJob", "PaymentSummary", "now_local_iso", "receipts_dir"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy import Engine
 
 from adapter.config import Settings
@@ -22,18 +23,23 @@ class Runtime:
     store: StateStore
     source: Engine
     client: RestPortalClient
+    payment_http: httpx.AsyncClient
+    """Towards the payment platform, with ``[payment]``'s TLS: a different endpoint, maybe another CA."""
 
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, mappings: MappingSet | None = None) -> AsyncIterator[Runtime]:
     mset = mappings or load_mappings(settings.province.mappings)
-    store = StateStore(settings.state.url)
-    store.upgrade()
-    source = make_engine(settings.province.source_url)
-    client = RestPortalClient(settings.portal, make_http_client(settings.portal))
-    try:
-        yield Runtime(settings, mset, store, source, client)
-    finally:
-        await client.aclose()
-        source.dispose()
-        store.close()
+    async with AsyncExitStack() as stack:
+        # TLS first: a missing CA bundle or certificate is a configuration error before anything opens.
+        portal_http = make_http_client(settings.portal)
+        stack.push_async_callback(portal_http.aclose)
+        payment_http = make_http_client(settings.payment, concurrency=1, timeout=settings.portal.timeout)
+        stack.push_async_callback(payment_http.aclose)
+        client = RestPortalClient(settings.portal, portal_http)
+        store = StateStore(settings.state.url)
+        stack.callback(store.close)
+        store.upgrade()
+        source = make_engine(settings.province.source_url)
+        stack.callback(source.dispose)
+        yield Runtime(settings, mset, store, source, client, payment_http)
