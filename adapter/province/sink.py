@@ -7,12 +7,32 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import StatementError
 
 from adapter.contract import VN_TZ
 
 
 class SinkError(RuntimeError):
     """The province refused or failed the write; nothing of the record was written."""
+
+
+def db_error_text(exc: BaseException) -> str:
+    """An error's type and the database's own message, never the statement's parameters.
+
+    ``str()`` of a SQLAlchemy error appends ``[parameters: (...)]`` — ID numbers, phones and
+    e-mails in clear — and PostgreSQL's ``DETAIL:`` line repeats a row's values, so both go: the
+    driver's error (``orig``) gives the message, and only its first line is kept. What is left is
+    safe to log and to store (``inbox.error``, ``run.error``)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        orig: BaseException = exc.orig
+        diag = getattr(orig, "diag", None)  # psycopg: the primary message, without DETAIL
+        primary = getattr(diag, "message_primary", None)
+        message = primary if isinstance(primary, str) and primary else str(orig)
+        name = type(orig).__name__
+    else:
+        message, name = str(exc), type(exc).__name__
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return f"{name}: {first}" if first else name
 
 
 class SqlSink:
@@ -61,7 +81,7 @@ class SqlSink:
                         )
                 return int(new_id), True
         except Exception as exc:  # the province's own constraints and triggers: report, write nothing
-            raise SinkError(f"{table} {key}: {type(exc).__name__}: {exc}") from exc
+            raise SinkError(f"{table} {key}: {db_error_text(exc)}") from exc
 
     def withdraw(
         self,
@@ -125,4 +145,4 @@ class SqlSink:
         except SinkError:
             raise
         except Exception as exc:
-            raise SinkError(f"{table} {key}: {type(exc).__name__}: {exc}") from exc
+            raise SinkError(f"{table} {key}: {db_error_text(exc)}") from exc

@@ -28,8 +28,9 @@ def make_engine(url: str) -> Engine:
     """An engine for a province database. SQLite text that is not valid UTF-8 is read with
     surrogate escapes instead of failing the whole page, so one broken row is quarantined
     (the mapping engine names it) while the others sync. A SQLite file that does not exist is
-    an error here (connecting would quietly create an empty one)."""
-    engine = create_engine(url, future=True)
+    an error here (connecting would quietly create an empty one). Statement parameters are
+    hidden from errors: they are citizens' data, and errors end up in logs and the state."""
+    engine = create_engine(url, future=True, hide_parameters=True)
     database = engine.url.database
     if (
         engine.dialect.name == "sqlite"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlmodel import SQLModel
 
 from .models import Conflict, Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
@@ -42,9 +45,14 @@ RUN_T = Run.__table__  # type: ignore[attr-defined]
 INBOX_T = InboxEvent.__table__  # type: ignore[attr-defined]
 CONFLICT_T = Conflict.__table__  # type: ignore[attr-defined]
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
 # History entries per outbox entry: a dossier's entries go out in order, one outbox entry a round.
 STEPS_PER_CALL = 10
+# Rows a pruning transaction rewrites: short enough never to hold the write lock for long.
+PRUNE_BATCH = 1000
+INBOX_SETTLED = ("applied", "acknowledged", "rejected")
 
 
 def payload_hash(payload: Any) -> str:
@@ -121,7 +129,7 @@ class DueEntry:
         if raw.startswith('{"keys":[') and raw.endswith("]}") and cut > 0:
             return json.loads(raw[8:cut]), raw[cut + len(_ENTRIES) : -2]
         payload = self.payload
-        return list(payload["keys"]), dumps(payload["entries"])[1:-1]
+        return list(payload["keys"]), dumps(payload.get("entries", []))[1:-1]  # a pruned stub: none
 
 
 class StateStore:
@@ -535,6 +543,96 @@ class StateStore:
             row["counts"] = json.loads(row["counts"] or "{}")
         return rows
 
+    # ------------------------------------------------------------------ pruning
+
+    def prune(self, keep_days: float, now: float | None = None, batch: int = PRUNE_BATCH) -> dict[str, int]:
+        """Strip personal data from settled rows older than ``keep_days``: delivered (``done``)
+        and superseded outbox entries, and inbox events applied, acknowledged or rejected. Each
+        keeps a stub of codes, status, dates and the hash of what it held (``pruned_stub``), so
+        reconciliation can still compare; its times stay as they were. Pending, in-flight and
+        dead entries are never touched: they may still be sent.
+
+        Works ``batch`` rows a transaction, so a large outbox never holds the write lock for
+        long; an interrupted prune leaves whole batches done, and the next one takes the rest
+        (a stub is never selected again). Returns the rows pruned by what they were."""
+        now = time.time() if now is None else now
+        cutoff = now - keep_days * 86400.0
+        counts = {"outbox_done": 0, "outbox_superseded": 0, "inbox": 0}
+        for state in ("done", "superseded"):
+            last = 0
+            while True:
+                done, last = self._prune_outbox_batch(state, cutoff, last, batch)
+                counts[f"outbox_{state}"] += done
+                if last == 0:
+                    break
+        last = 0
+        while True:
+            done, last = self._prune_inbox_batch(cutoff, last, batch)
+            counts["inbox"] += done
+            if last == 0:
+                break
+        return counts
+
+    def _prune_outbox_batch(self, state: str, cutoff: float, after: int, batch: int) -> tuple[int, int]:
+        """One transaction: up to ``batch`` entries after id ``after``. Returns ``(pruned, last id)``,
+        last id 0 when nothing was left."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(OUTBOX_T.c.id, OUTBOX_T.c.record_key, OUTBOX_T.c.payload, OUTBOX_T.c.payload_hash)
+                .where(
+                    and_(
+                        OUTBOX_T.c.state == state,
+                        OUTBOX_T.c.updated_at < cutoff,
+                        OUTBOX_T.c.id > after,
+                        ~OUTBOX_T.c.payload.startswith(_PRUNED_PREFIX),
+                    )
+                )
+                .order_by(OUTBOX_T.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return 0, 0
+            conn.execute(
+                _OUTBOX_PRUNE,
+                [
+                    {
+                        "p_id": row.id,
+                        "p_payload": dumps(pruned_stub(row.payload, row.record_key, row.payload_hash)),
+                    }
+                    for row in rows
+                ],
+            )
+        return len(rows), int(rows[-1].id)
+
+    def _prune_inbox_batch(self, cutoff: float, after: int, batch: int) -> tuple[int, int]:
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(INBOX_T.c.id, INBOX_T.c.natural_key, INBOX_T.c.payload)
+                .where(
+                    and_(
+                        INBOX_T.c.state.in_(INBOX_SETTLED),
+                        INBOX_T.c.updated_at < cutoff,
+                        INBOX_T.c.id > after,
+                        ~INBOX_T.c.payload.startswith(_PRUNED_PREFIX),
+                    )
+                )
+                .order_by(INBOX_T.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return 0, 0
+            conn.execute(
+                _INBOX_PRUNE,
+                [
+                    {
+                        "p_id": row.id,
+                        "p_payload": dumps(pruned_stub(row.payload, row.natural_key, key_name="natural_key")),
+                    }
+                    for row in rows
+                ],
+            )
+        return len(rows), int(rows[-1].id)
+
     # ------------------------------------------------------------------ reading
 
     def backlog(self) -> dict[str, int]:
@@ -715,6 +813,72 @@ _STEP_ACKED = (
 )
 
 
+# ---------------------------------------------------------------------- pruning
+
+# Keys a pruned stub may keep: codes, statuses, dates and amounts, none of them about a person.
+# An allow-list, so a field added to a contract later is dropped until someone says it is safe.
+STUB_KEYS = (
+    "MaHoSo",
+    "MaHoSoDonVi",
+    "SoBienNhan",
+    "MaTTHC",
+    "MaLinhVuc",
+    "LoaiDoiTuong",
+    "TrangThaiHoSo",
+    "TrangThai",
+    "NgayNopHoSo",
+    "NgayTiepNhan",
+    "NgayHenTra",
+    "NgayTra",
+    "NgayKetThucXuLy",
+    "NgayTuChoi",
+    "NgayXuLy",
+    "KenhThucHien",
+    "HinhThuc",
+    "DonViXuLy",
+    "MaThamChieu",
+    "MaGiaoDich",
+    "MaDoiTac",
+    "MaNganHang",
+    "MaLoi",
+    "SoTien",
+    "MaTienTe",
+    "ThoiGianGD",
+)
+_PRUNED_PREFIX = '{"pruned":true'
+
+
+def pruned_stub(raw: str, key: str, digest: str | None = None, *, key_name: str = "MaHoSo") -> dict[str, Any]:
+    """What a settled payload keeps once pruned: a ``pruned`` marker (first, so a stub is
+    recognised by its text), the record's key, the hash of the full payload (the stored one, or
+    computed here before stripping), the allow-listed scalar codes (never a name, ID number,
+    phone, e-mail or free text) and, of a history batch, its
+    step keys and how many entries it held."""
+    try:
+        payload: Any = json.loads(raw)
+    except ValueError:
+        payload = None
+    if digest is None:
+        digest = payload_hash(payload) if payload is not None else hashlib.sha256(raw.encode()).hexdigest()
+    stub: dict[str, Any] = {"pruned": True, key_name: key, "hash": digest}
+    if isinstance(payload, dict):
+        stub.update(
+            (k, payload[k]) for k in STUB_KEYS if isinstance(payload.get(k), str | int | float | bool)
+        )
+        keys = payload.get("keys")
+        if isinstance(keys, list) and all(isinstance(k, str | int) for k in keys):
+            stub["keys"] = keys
+            entries = payload.get("entries")
+            stub["entry_count"] = len(entries) if isinstance(entries, list) else 0
+    return stub
+
+
+_OUTBOX_PRUNE = (
+    update(OUTBOX_T).where(OUTBOX_T.c.id == bindparam("p_id")).values(payload=bindparam("p_payload"))
+)
+_INBOX_PRUNE = update(INBOX_T).where(INBOX_T.c.id == bindparam("p_id")).values(payload=bindparam("p_payload"))
+
+
 def _outbox_row(kind: str, record_key: str, payload: Any, digest: str, now: float) -> dict[str, Any]:
     return {
         "idem_key": f"{kind}:{record_key}:{digest}",
@@ -732,7 +896,12 @@ def _outbox_row(kind: str, record_key: str, payload: Any, digest: str, now: floa
 
 
 def make_state_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True)
+    """An engine on the state store. Its rows hold citizens' data, so statement parameters are
+    kept out of errors and a SQLite file is private to its owner (``_private_sqlite_file``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        _private_sqlite_file(parsed.database)
+    engine = create_engine(url, future=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -753,3 +922,37 @@ def make_state_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """Create the state file 0600 (and a missing folder for it 0700) before SQLite opens it:
+    SQLite gives its -wal and -shm files the main file's mode, so they follow. An existing file
+    readable by group or others is tightened, said once at INFO."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return  # in memory, or a URI whose options SQLite interprets: left to the operator
+    path = os.path.abspath(database)
+    missing: list[str] = []
+    folder = os.path.dirname(path)
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for created in reversed(missing):
+        os.mkdir(created, 0o700)
+        os.chmod(created, 0o700)  # exactly 0700, whatever the umask
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        return
+    loose = [
+        name
+        for name in (path, path + "-wal", path + "-shm")
+        if os.path.exists(name) and stat.S_IMODE(os.stat(name).st_mode) & 0o077
+    ]
+    if not loose:
+        return
+    try:
+        for name in loose:
+            os.chmod(name, 0o600)
+    except OSError as exc:
+        log.warning("the state store %s is readable by others and cannot be made private: %s", path, exc)
+        return
+    log.info("the state store %s was readable by others: now 0600 (%s)", path, ", ".join(loose))
