@@ -30,7 +30,7 @@ from sqlalchemy.pool import NullPool
 from adapter.config import Settings
 from adapter.contract import VN_TZ
 from adapter.mapping import MappingSet
-from adapter.server import create_server_app
+from adapter.server import create_server_app, listen_problems, raise_open_files_limit, server_config
 from adapter.sync.cycles import run_payments, run_pull, run_push
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ _EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
 
 class AlreadyRunning(RuntimeError):
     """Another `dvcsync run` holds this state store."""
+
+
+class UnsafeToStart(RuntimeError):
+    """The configuration would expose the inbound server without checking its callers."""
 
 
 def trigger_for(schedule: str) -> BaseTrigger:
@@ -122,6 +126,10 @@ def _postgres_lock(state_url: str) -> _AdvisoryLock:
 
 
 async def run_service(settings: Settings, mappings: MappingSet) -> None:
+    problems = listen_problems(settings.server)
+    if problems:
+        raise UnsafeToStart("\n".join(problems))
+    raise_open_files_limit()
     lock = acquire_single_instance_lock(settings.state.url)
     scheduler = AsyncIOScheduler(timezone=VN_TZ)
     jobs = {
@@ -141,11 +149,7 @@ async def run_service(settings: Settings, mappings: MappingSet) -> None:
             next_run_time=datetime.now(VN_TZ),
         )
     app = create_server_app(settings, mappings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=settings.server.host, port=settings.server.port, log_level="warning", access_log=False
-        )
-    )
+    server = uvicorn.Server(server_config(app, settings.server))
     scheduler.start()
     log.warning(
         "dvcsync running: inbound server on %s:%s, jobs %s",

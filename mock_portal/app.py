@@ -51,9 +51,14 @@ def create_app(config: MockConfig | None = None) -> FastAPI:
         lambda: config.callback_url,
         lambda: config.callback_retry_s,
         lambda: config.callback_max_attempts,
+        lambda: config.callback_token,
     )
     pusher = ProvincePusher(
-        store, lambda: config.province_url, lambda: config.push_retry_s, lambda: config.push_max_attempts
+        store,
+        lambda: config.province_url,
+        lambda: config.push_retry_s,
+        lambda: config.push_max_attempts,
+        lambda: config.province_token,
     )
     portal.on_seeded = pusher.schedule
     payments = PaymentPlatform(config, store, stats, deliverer)

@@ -28,9 +28,11 @@ class _Sender:
         url: Callable[[], str | None],
         retry_s: Callable[[], float],
         max_attempts: Callable[[], int],
+        token: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.store = store
         self._url = url
+        self._token = token
         self._retry_s = retry_s
         self._max_attempts = max_attempts
         self._tasks: set[asyncio.Task[None]] = set()
@@ -49,7 +51,9 @@ class _Sender:
     async def post(self, url: str, body: dict[str, Any]) -> tuple[int | None, Any, str | None]:
         """(HTTP status, parsed JSON or None, transport error text)."""
         try:
-            response = await self.client().post(url, json=body)
+            token = self._token()
+            headers = {"Authorization": f"Bearer {token}"} if token else None
+            response = await self.client().post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
             return None, None, f"{type(exc).__name__}: {exc}"
         try:

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--faults", None, "fault spec: JSON inline or @file (see docs/mock-portal.md)")
     add("--callback-url", None, "full URL of the province's payment-result endpoint")
     add("--province-url", None, "full URL where portal-submitted promotion notifications are POSTed")
+    add("--callback-token", None, "bearer credential sent with every payment callback (or env)")
+    add("--province-token", None, "bearer credential sent with every pushed dossier (or env)")
     add("--username", c.username, "portal login user")
     add("--password", c.password, "portal login password")
     add("--dstcode", c.dstcode, "destination code required in the dstcode header")
@@ -111,6 +113,8 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         faults=parse_faults(args.faults),
         callback_url=args.callback_url or None,
         province_url=args.province_url or None,
+        callback_token=args.callback_token or None,
+        province_token=args.province_token or None,
         credentials=Credentials(
             username=args.username,
             password=args.password,

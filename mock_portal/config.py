@@ -40,6 +40,10 @@ class MockConfig(BaseModel):
     """Full URL of the province's payment-result endpoint (``.../dpnhankqthanhtoanhs``)."""
     province_url: str | None = None
     """Full URL where portal-submitted promotion notifications are POSTed (``.../inbound/dvcqg/hoso``)."""
+    callback_token: str | None = None
+    """``Authorization: Bearer …`` sent with every payment callback (``[server.payment] token``)."""
+    province_token: str | None = None
+    """``Authorization: Bearer …`` sent with every pushed dossier (``[server.portal] token``)."""
     credentials: Credentials = Field(default_factory=Credentials)
     strict: bool = True
     """Strict: illegal status moves are refused; lenient: accepted and recorded as a warning."""

@@ -148,6 +148,8 @@ def config_env(cfg: MockConfig) -> dict[str, str]:
     return {
         "MOCK_PORTAL_PASSWORD": cfg.credentials.password,
         "MOCK_PORTAL_PAYMENT_SECRET": cfg.credentials.payment_secret,
+        **({"MOCK_PORTAL_CALLBACK_TOKEN": cfg.callback_token} if cfg.callback_token else {}),
+        **({"MOCK_PORTAL_PROVINCE_TOKEN": cfg.province_token} if cfg.province_token else {}),
     }
 
 

@@ -1,27 +1,35 @@
-"""The adapter's inbound HTTP server: what the national side calls on the province.
+"""The inbound application: what the national side calls on the province.
 
-Every event goes to the inbox first (deduplicated by its natural key), then to the province
-through the sink, exactly once; answers follow the contract. No request ever gets a stack trace.
+Every request has passed ``AccessGuard`` (caller, credential, body size) before it gets here.
+Bodies are then parsed as untrusted (depth, encoding, control characters) and validated against
+the contract's model before anything is stored: a refusal stores nothing and names the field.
+Accepted events go to the inbox first (deduplicated by their natural key), then to the province
+through the sink, exactly once. No request ever gets a stack trace.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from collections import Counter
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from adapter.config import Settings
+from adapter.contract import ThongBaoKhuyenMai, UntrustedInput, check_strings, escape_for_log, parse_json
 from adapter.mapping import MappingSet
 from adapter.province.sink import SinkError, SqlSink
 from adapter.province.source import SqlSource, make_engine
 from adapter.state import Inbox, StateStore
 from adapter.sync.payment_inbound import REFUSED, BillError, handle_bill_lookup, handle_callback
 from adapter.sync.payment_ledger import PaymentLedger
+
+from ._access import AccessGuard
+from ._serve import DROPPED
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,9 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     receipt_source = SqlSource(sink_engine, receipt_spec) if receipt_spec is not None else None
 
     app = FastAPI(title="dvcsync inbound", version="1", docs_url="/docs")
+    refused: Counter[tuple[str, int]] = Counter()
+    app.add_middleware(AccessGuard, settings=settings.server, refused=refused)
+    max_depth = settings.server.max_json_depth
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -53,14 +64,18 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
         """Answers ``error_code`` 0 created, 1 duplicate (already received), -1 rejected with the
         reason; HTTP 503 when the province cannot take it now (the portal retries)."""
         try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _answer(-1, "nội dung không phải JSON")
+            body = parse_json(await request.body(), max_depth=max_depth)
+            if not isinstance(body, dict):
+                raise UntrustedInput("", "nội dung phải là một đối tượng JSON")
+            check_strings(body)
+            ThongBaoKhuyenMai.model_validate(body)
+        except UntrustedInput as exc:
+            return _answer(-1, str(exc))
+        except ValidationError as exc:
+            return _answer(-1, _fields_refused(exc))
         return await run_in_threadpool(_take_in_promotion, body)  # database work off the event loop
 
-    def _take_in_promotion(body: Any) -> JSONResponse:
-        if not isinstance(body, dict) or not body.get("MaHoSo"):
-            return _answer(-1, "thiếu MaHoSo hoặc nội dung không phải một đối tượng JSON")
+    def _take_in_promotion(body: dict[str, Any]) -> JSONResponse:
         if promotion is None:
             return _answer(-1, f"không có mapping {PROMOTION_MAPPING}")
         code = str(body["MaHoSo"])
@@ -76,7 +91,7 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
             _, created = sink.create(promotion.spec.output, result.value)
         except SinkError as exc:
             inbox.mark(item.id, "received", error=str(exc))
-            log.warning("promotion %s not taken in: %s", code, exc)
+            log.warning("promotion %s not taken in: %s", escape_for_log(code), exc)
             return JSONResponse(
                 {"error_code": -1, "message": "hệ thống một cửa tạm thời không nhận được hồ sơ"},
                 status_code=503,
@@ -93,7 +108,7 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     async def payment_callback(request: Request) -> JSONResponse:
         raw = await request.body()
         try:
-            reply = await run_in_threadpool(handle_callback, raw, settings.payment, ledger, inbox)
+            reply = await run_in_threadpool(handle_callback, raw, settings.payment, ledger, inbox, max_depth)
         except Exception:  # the platform retries until 00: say 99, never a stack trace
             log.exception("payment callback not processed")
             reply = {"MaLoi": REFUSED, "MoTaLoi": "lỗi nội bộ của hệ thống một cửa"}
@@ -108,7 +123,9 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
         if receipt is None or receipt_source is None:
             return JSONResponse({"error_code": -1, "message": []})
         try:
-            reply = await run_in_threadpool(handle_bill_lookup, raw, ledger, receipt, receipt_source)
+            reply = await run_in_threadpool(
+                handle_bill_lookup, raw, ledger, receipt, receipt_source, max_depth
+            )
         except BillError as exc:  # the mapping masks personal data in its messages
             log.warning("bill look-up: the bill cannot be built: %s", exc)
             return JSONResponse({"error_code": -1, "message": []}, status_code=500)
@@ -147,11 +164,26 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
             lines.append(f'dvcsync_inbox_events{{kind="{kind}",state="{state}"}} {count}')
         lines.append("# TYPE dvcsync_quarantined_records gauge")
         lines.append(f"dvcsync_quarantined_records {store.count('quarantine')}")
+        lines.append("# TYPE dvcsync_inbound_refused_total counter")
+        for (group, status), count in sorted(refused.items()):
+            lines.append(f'dvcsync_inbound_refused_total{{group="{group}",status="{status}"}} {count}')
+        lines.append("# TYPE dvcsync_inbound_dropped_connections_total counter")
+        for reason, count in sorted(DROPPED.items()):
+            lines.append(f'dvcsync_inbound_dropped_connections_total{{reason="{reason}"}} {count}')
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     app.state.engines = (store.engine, sink_engine)  # disposed by whoever runs the server
     return app
 
 
-def _answer(code: int, message: str) -> JSONResponse:
-    return JSONResponse({"error_code": code, "message": message})
+def _answer(code: int, message: str, status: int = 200) -> JSONResponse:
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+def _fields_refused(exc: ValidationError) -> str:
+    """Which fields are wrong and why, never their values (they may be personal data)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False)[:10]:
+        where = ".".join(str(p) for p in error.get("loc", ())) or "nội dung"
+        parts.append(f"{where}: {error.get('msg', 'không hợp lệ')}")
+    return "trường không hợp lệ: " + "; ".join(parts)

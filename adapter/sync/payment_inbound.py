@@ -9,7 +9,6 @@ amount against the attempt, and a paid result applied at most once per ``MaThamC
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -24,8 +23,12 @@ from adapter.contract import (
     BillLookupRequest,
     CallbackReply,
     PaymentCallback,
+    UntrustedInput,
+    check_strings,
+    escape_for_log,
     format_wire_datetime,
     now_wire,
+    parse_json,
 )
 from adapter.mapping import CompiledMapping
 from adapter.province.source import SqlSource
@@ -57,32 +60,36 @@ def build_bill(mapping: CompiledMapping, source: SqlSource, so_ho_so: str) -> Bi
 
 
 def handle_callback(
-    raw: bytes, payment: PaymentSettings, ledger: PaymentLedger, inbox: Inbox
+    raw: bytes, payment: PaymentSettings, ledger: PaymentLedger, inbox: Inbox, max_depth: int = 32
 ) -> dict[str, Any]:
     """Check and apply one result callback; the reply body (always a ``CallbackReply``)."""
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return _reply(REFUSED, "nội dung không phải JSON", None)
+        body = parse_json(raw, max_depth=max_depth)
+    except UntrustedInput as exc:
+        return _reply(REFUSED, f"nội dung không hợp lệ: {exc}", None)
     if not isinstance(body, dict):
         return _reply(REFUSED, "nội dung phải là một đối tượng JSON", None)
     try:
+        check_strings(body)
         callback = PaymentCallback.model_validate(body)
+    except UntrustedInput as exc:
+        return _refuse(inbox, raw, body, f"thông báo kết quả không hợp lệ: {exc}")
     except ValidationError as exc:
         fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "?" for e in exc.errors()}))
-        return _refuse(inbox, body, f"thông báo kết quả không hợp lệ (trường: {fields})")
+        return _refuse(inbox, raw, body, f"thông báo kết quả không hợp lệ (trường: {fields})")
 
     secret = payment.secret.get_secret_value()
     if not callback.has_valid_signature(secret):
-        return _refuse(inbox, body, "sai mã xác thực (MaXacThuc)", callback)
+        return _refuse(inbox, raw, body, "sai mã xác thực (MaXacThuc)", callback)
     if callback.MaDoiTac != payment.partner_code:
-        return _refuse(inbox, body, f"MaDoiTac {callback.MaDoiTac!r} không phải của tỉnh", callback)
+        return _refuse(inbox, raw, body, f"MaDoiTac {callback.MaDoiTac!r} không phải của tỉnh", callback)
     attempt = ledger.attempt(callback.MaThamChieu)
     if attempt is None:
-        return _refuse(inbox, body, f"không có giao dịch MaThamChieu {callback.MaThamChieu}", callback)
+        return _refuse(inbox, raw, body, f"không có giao dịch MaThamChieu {callback.MaThamChieu}", callback)
     if callback.SoTien != attempt.so_tien:
         return _refuse(
             inbox,
+            raw,
             body,
             f"SoTien {callback.SoTien} khác số tiền yêu cầu {attempt.so_tien}"
             f" (MaThamChieu {attempt.ma_tham_chieu})",
@@ -118,14 +125,18 @@ def handle_callback(
 
 
 def _refuse(
-    inbox: Inbox, body: dict[str, Any], reason: str, callback: PaymentCallback | None = None
+    inbox: Inbox, raw: bytes, body: dict[str, Any], reason: str, callback: PaymentCallback | None = None
 ) -> dict[str, Any]:
-    """Record the refused callback (its own inbox row, so it never shadows the genuine one) and say 99."""
-    ref = str(body.get("MaThamChieu") or "?")
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-    item = inbox.receive(KIND, f"{ref}#refused-{digest}", body)
-    inbox.mark(item.id, "rejected", error=reason)
-    log.warning("payment callback refused for %s: %s", ref, reason)
+    """Record that a callback was refused (its own inbox row, so it never shadows the genuine one)
+    and say 99. Only a bounded digest is kept, never the body: a forged callback is the caller's
+    data, and a flood of large ones must not fill the state database."""
+    ref = body.get("MaThamChieu")
+    ref_text = escape_for_log(ref if isinstance(ref, str) else "?", limit=64)
+    digest = hashlib.sha256(raw).hexdigest()
+    kept = {"MaThamChieu": ref_text, "sha256": digest, "bytes": len(raw)}
+    item = inbox.receive(KIND, f"{ref_text}#refused-{digest[:16]}", kept)
+    inbox.mark(item.id, "rejected", error=reason[:500])
+    log.warning("payment callback refused for %s: %s", ref_text, escape_for_log(reason, limit=300))
     return _reply(REFUSED, reason, callback, body)
 
 
@@ -149,12 +160,14 @@ def _text(value: Any) -> str | None:
 
 
 def handle_bill_lookup(
-    raw: bytes, ledger: PaymentLedger, mapping: CompiledMapping, source: SqlSource
+    raw: bytes, ledger: PaymentLedger, mapping: CompiledMapping, source: SqlSource, max_depth: int = 32
 ) -> dict[str, Any]:
     """1 with the bill when something is owed up front, 0 nothing to pay, -1 unknown dossier."""
     try:
-        request = BillLookupRequest.model_validate(json.loads(raw))
-    except (ValueError, ValidationError, UnicodeDecodeError):
+        body = parse_json(raw, max_depth=max_depth)
+        check_strings(body)
+        request = BillLookupRequest.model_validate(body)
+    except (UntrustedInput, ValidationError):
         return BillLookupReply(error_code=-1, message=[]).to_wire()
     owed = ledger.amount_due(request.MaHoSo)
     if owed is None:

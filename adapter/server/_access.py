@@ -1,0 +1,294 @@
+"""Who may call which inbound path, and what one request may cost, decided before any of it
+reaches the application.
+
+A pure ASGI middleware rather than FastAPI dependencies: the refusal happens before the body is
+read, and it covers every route, ``/docs``, ``/openapi.json`` and unknown paths alike, so a route
+added later cannot forget it. Refusals are answered in the path's contract shape, store nothing
+and log one line without the body (at most ``_LOG_BURST`` lines per ``_LOG_WINDOW_S``, the rest
+counted, so a flood of bad callers cannot flood the log).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from adapter.config import AccessSettings, Network, ServerSettings
+
+log = logging.getLogger("adapter.server")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+GROUP_OF_PATH = (("/inbound/payment/", "payment"), ("/inbound/dvcqg/", "portal"))
+OPEN_PATHS = frozenset({"/healthz"})
+CALLBACK_PATH = "/inbound/payment/dpnhankqthanhtoanhs"
+BILL_PATH = "/inbound/payment/dptracuuthanhtoanhs"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_LOG_BURST, _LOG_WINDOW_S = 20, 10.0
+
+
+def group_of(path: str) -> str | None:
+    """``payment`` / ``portal`` / ``monitoring``; None for the paths anyone may call."""
+    if path in OPEN_PATHS:
+        return None
+    for prefix, group in GROUP_OF_PATH:
+        if path.startswith(prefix):
+            return group
+    return "monitoring"  # /metrics, /readyz, /docs, /openapi.json and anything unknown
+
+
+class _Rule:
+    def __init__(self, access: AccessSettings, mtls: bool) -> None:
+        self.networks: list[Network] = list(access.allow or [])
+        self.token = access.token.get_secret_value().encode() if access.token is not None else None
+        self.mtls = mtls
+
+    def admits(self, address: Address) -> bool:
+        if self.networks:
+            return any(address in net for net in self.networks)
+        if self.token is not None or self.mtls:
+            return True  # authenticated by what the caller presents, from anywhere
+        return address.is_loopback
+
+
+class AccessGuard:
+    """Allow-list, bearer credential, body cap and in-flight cap for every inbound request."""
+
+    def __init__(
+        self, app: ASGIApp, settings: ServerSettings, refused: Counter[tuple[str, int]] | None = None
+    ) -> None:
+        self.app = app
+        mtls = settings.tls_client_ca is not None
+        self.rules = {name: _Rule(settings.group(name), mtls) for name in ("payment", "portal", "monitoring")}
+        self.trusted: list[Network] = list(settings.trusted_proxies)
+        self.max_body = settings.max_body_bytes
+        self.max_in_flight = settings.max_requests_in_flight
+        self.in_flight = 0
+        self.refused: Counter[tuple[str, int]] = refused if refused is not None else Counter()
+        self._log_window = (0.0, 0)
+        self._suppressed = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        group = group_of(path)
+        if group is None:
+            await self.app(scope, receive, send)
+            return
+        rule = self.rules[group]
+        client = self.client_address(scope)
+        if client is None:
+            await self._refuse(
+                scope, send, group, 403, "không xác định được địa chỉ bên gọi", "unknown client"
+            )
+            return
+        if not rule.admits(client):
+            await self._refuse(
+                scope, send, group, 403, "bên gọi không được phép", f"{client} is not allowed", client
+            )
+            return
+        if rule.token is not None and not _bearer_ok(scope, rule.token):
+            await self._refuse(
+                scope,
+                send,
+                group,
+                401,
+                "thiếu hoặc sai thông tin xác thực",
+                "missing or wrong credential",
+                client,
+            )
+            return
+        if self.in_flight >= self.max_in_flight:
+            await self._refuse(
+                scope,
+                send,
+                group,
+                503,
+                "hệ thống đang bận, thử lại sau",
+                "too many requests in flight",
+                client,
+            )
+            return
+        self.in_flight += 1
+        try:
+            if scope["method"] in _BODY_METHODS:
+                body, problem = await self._read_body(scope, receive)
+                if body is None:
+                    status = 413 if problem == "too large" else 400
+                    await self._refuse(scope, send, group, status, f"nội dung {problem}", problem, client)
+                    return
+                receive = _replay(body, receive)
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    # ------------------------------------------------------------------ who is calling
+
+    def client_address(self, scope: Scope) -> Address | None:
+        """The connection's own address; forwarding headers count only from ``trusted_proxies``,
+        read right to left past the trusted hops (the left part is whatever the client wrote)."""
+        peer = _address((scope.get("client") or ("",))[0])
+        if peer is None or not self._trusted(peer):
+            return peer
+        chain = _forwarded_chain(scope)
+        if chain is None:
+            return peer
+        hops = [*chain, str(peer)]
+        for raw in reversed(hops):
+            address = _address(raw)
+            if address is None:
+                return None  # a garbled hop: nobody can say who is calling
+            if not self._trusted(address):
+                return address
+        return _address(hops[0])
+
+    def _trusted(self, address: Address) -> bool:
+        return any(address in net for net in self.trusted)
+
+    # ------------------------------------------------------------------ body
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | None, str]:
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return None, "có Content-Length không hợp lệ"
+            if int(declared) > self.max_body:
+                return None, "too large"
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None, "bị ngắt giữa chừng"
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None, "too large"
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), ""
+
+    # ------------------------------------------------------------------ refusals
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        group: str,
+        status: int,
+        message: str,
+        why: str,
+        client: Address | None = None,
+    ) -> None:
+        self.refused[(group, status)] += 1
+        self._log(scope, status, why, client)
+        path = scope["path"]
+        if path == CALLBACK_PATH:
+            body: dict[str, Any] = {"MaLoi": "99", "MoTaLoi": message}
+        elif path == BILL_PATH:
+            body = {"error_code": -1, "message": []}
+        else:
+            body = {"error_code": -1, "message": message}
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        if status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="dvcsync"'))
+        if status == 503:
+            headers.append((b"retry-after", b"1"))
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _log(self, scope: Scope, status: int, why: str, client: Address | None) -> None:
+        now = time.monotonic()
+        start, count = self._log_window
+        if now - start > _LOG_WINDOW_S:
+            start, count = now, 0
+        if count >= _LOG_BURST:
+            self._suppressed += 1
+            self._log_window = (start, count)
+            return
+        self._log_window = (start, count + 1)
+        more = f" ({self._suppressed} more refusals not logged)" if self._suppressed else ""
+        self._suppressed = 0
+        peer = client if client is not None else (scope.get("client") or ("?",))[0]
+        log.warning(
+            "inbound %s %s refused with %d for %s: %s%s",
+            scope["method"],
+            ascii(scope["path"])[1:-1][:200],
+            status,
+            peer,
+            why,
+            more,
+        )
+
+
+def _address(text: str) -> Address | None:
+    text = text.strip().strip('"')
+    if text.startswith("["):  # [v6]:port
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    values = [v for k, v in scope.get("headers", ()) if k == name]
+    if not values:
+        return None
+    return b",".join(values).decode("latin-1").strip()
+
+
+def _forwarded_chain(scope: Scope) -> list[str] | None:
+    """The hops a trusted proxy reports, oldest first: ``Forwarded``, else ``X-Forwarded-For``,
+    else ``X-Real-IP``; None when it reports none."""
+    forwarded = _header(scope, b"forwarded")
+    if forwarded:
+        hops = []
+        for element in forwarded.split(","):
+            fors = [p.split("=", 1)[1] for p in element.split(";") if p.strip().lower().startswith("for=")]
+            hops.append(fors[0] if fors else "")
+        return hops
+    xff = _header(scope, b"x-forwarded-for")
+    if xff:
+        return [h.strip() for h in xff.split(",")]
+    real = _header(scope, b"x-real-ip")
+    return [real] if real else None
+
+
+def _bearer_ok(scope: Scope, token: bytes) -> bool:
+    values = [v for k, v in scope.get("headers", ()) if k == b"authorization"]
+    if len(values) != 1:
+        return False
+    scheme, _, presented = values[0].partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), token)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, handed to the application once; then the connection's own events."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
