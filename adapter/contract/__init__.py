@@ -41,6 +41,13 @@ from ._types import (
     WireDate,
     WireStr,
 )
+from ._untrusted import (
+    CODE_FIELDS,
+    UntrustedInput,
+    check_strings,
+    escape_for_log,
+    parse_json,
+)
 from .payment import (
     PAID,
     PROTOCOL_VERSION,
