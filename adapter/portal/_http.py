@@ -106,6 +106,20 @@ def tls_problem(exc: BaseException) -> str | None:
     return None
 
 
+def describe(exc: BaseException) -> str:
+    """``ReadError (connection reset by peer)``: the httpx class, and the OS's word for what happened
+    (httpx's own message is often empty). A server refusing our certificate after a TLS 1.3
+    handshake may just reset the connection: the reason is the operator's only clue."""
+    root: BaseException = exc
+    seen = {id(exc)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        root = nxt
+    reason = root.strerror if isinstance(root, OSError) and root.strerror else str(root)
+    reason = reason.strip().lower()
+    return f"{type(exc).__name__} ({reason})" if reason and root is not exc else type(exc).__name__
+
+
 async def read_capped(response: httpx.Response, limit: int) -> bytes:
     """The (decoded) body, or ``ReplyTooLarge`` as soon as it passes ``limit`` bytes: by the announced
     ``Content-Length`` before reading anything, else by counting. Memory stays at ``limit``."""

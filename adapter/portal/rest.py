@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from adapter.config import PortalSettings
 from adapter.contract import REPLY_MODELS, SHARE_SERVICES, AuthReply, PortalReply
 
-from ._http import ReplyTooLarge, make_http_client, read_capped, tls_problem
+from ._http import ReplyTooLarge, describe, make_http_client, read_capped, tls_problem
 from .errors import AmbiguousError, AuthError, PortalError, ProtocolError, TlsError, TransientError
 from .rate import RateBudget
 from .retry import Backoff, parse_retry_after
@@ -89,7 +89,7 @@ class RestPortalClient:
             tls = tls_problem(exc)
             if tls:
                 raise TlsError("auth", tls) from None
-            raise TransientError("auth", f"login failed: {type(exc).__name__}") from None
+            raise TransientError("auth", f"login failed: {describe(exc)}") from None
         except ReplyTooLarge as exc:
             raise ProtocolError("auth", str(exc)) from None
         if status in NOT_APPLIED_STATUSES or status >= 500:
@@ -205,12 +205,12 @@ class RestPortalClient:
             if tls:  # the TLS layer refused us: nothing was processed, and it is no lost reply
                 raise TlsError(service, tls) from None
             if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-                raise TransientError(service, f"not sent: {type(exc).__name__}") from None
+                raise TransientError(service, f"not sent: {describe(exc)}") from None
             if isinstance(
                 exc,
                 (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError),
             ):
-                raise AmbiguousError(service, f"sent, no answer: {type(exc).__name__}") from None
+                raise AmbiguousError(service, f"sent, no answer: {describe(exc)}") from None
             raise
         if status in NOT_APPLIED_STATUSES:
             raise TransientError(

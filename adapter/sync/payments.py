@@ -35,7 +35,7 @@ from adapter.contract import (
 )
 from adapter.mapping import MappingSet
 from adapter.portal import ReplyTooLarge
-from adapter.portal._http import read_capped, tls_problem
+from adapter.portal._http import describe, read_capped, tls_problem
 from adapter.province.source import SqlSource
 
 from .payment_inbound import BillError, build_bill
@@ -301,9 +301,9 @@ class PaymentJob:
                 if tls:  # refused by the TLS layer: never processed, and retrying will not help
                     raise PaymentCallError(tls, sent=False) from None
                 if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-                    raise PaymentCallError(f"no answer: {type(exc).__name__}", sent=True) from None
+                    raise PaymentCallError(f"no answer: {describe(exc)}", sent=True) from None
                 if attempt == SEND_TRIES:
-                    raise PaymentCallError(f"not sent: {type(exc).__name__}", sent=False) from None
+                    raise PaymentCallError(f"not sent: {describe(exc)}", sent=False) from None
             else:
                 if response.status_code in (429, 502, 503, 504) and attempt < SEND_TRIES:
                     pass
