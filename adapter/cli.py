@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapter.config import ConfigError, Settings
+from adapter.config import ConfigError, Settings, published_secret_problems
 
 app = typer.Typer(
     name="dvcsync",
@@ -69,6 +69,20 @@ def _settings(**overrides: Any) -> Settings:
     except ConfigError as exc:
         err_console.print(f"[red]configuration error[/red]\n{exc}", soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _live_settings(**overrides: Any) -> Settings:
+    """Settings for a command that talks to the portal or the payment platform: the mock's
+    published password or payment secret is refused (exit 2) before anything is done, unless
+    everything it would reach stays on this machine."""
+    settings = _settings(**overrides)
+    problems = published_secret_problems(settings)
+    if problems:
+        err_console.print("[red]refusing to run with the mock's published secrets[/red]")
+        for problem in problems:
+            err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    return settings
 
 
 def _load_mappings(folder: Path) -> Any:
@@ -267,7 +281,7 @@ def push_dossier(
     --dry-run, push it now (through the outbox, so the state stays exact) and print the answers."""
     from adapter.sync.one_off import build_envelopes, push_one
 
-    settings = _settings()
+    settings = _settings() if dry_run else _live_settings()
     mset = _load_mappings(settings.province.mappings)
     try:
         envelopes, errors = build_envelopes(settings, mset, ma_ho_so, show_personal=show_personal)
@@ -295,7 +309,7 @@ def sync_push(as_json: JsonOpt = False) -> None:
     """One push cycle: enqueue what changed in the province, deliver the outbox to the portal."""
     from adapter.sync.cycles import run_push
 
-    settings = _settings()
+    settings = _live_settings()
     mset = _load_mappings(settings.province.mappings)
     with _progress(sys.stderr.isatty() and not as_json) as progress:
         tasks: dict[str, Any] = {}  # one bar per phase: with a producer, both advance at once
@@ -370,7 +384,7 @@ def sync_all(as_json: JsonOpt = False) -> None:
     """One cycle of every job: push, then pull, then payments."""
     from adapter.sync.cycles import run_payments, run_pull, run_push
 
-    settings = _settings()
+    settings = _live_settings()
     mset = _load_mappings(settings.province.mappings)
     push = asyncio.run(run_push(settings, mset))
     pull = asyncio.run(run_pull(settings, mset))
@@ -392,7 +406,7 @@ def run() -> None:
     host:port. Stop with Ctrl-C or SIGTERM. One per SQLite state store."""
     from adapter.scheduler import AlreadyRunning, run_service
 
-    settings = _settings()
+    settings = _live_settings()
     mset = _load_mappings(settings.province.mappings)
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     try:
@@ -407,7 +421,7 @@ def sync_pull(as_json: JsonOpt = False) -> None:
     """One pull cycle: take in dossiers submitted on the portal, acknowledge each once created."""
     from adapter.sync.cycles import run_pull
 
-    settings = _settings()
+    settings = _live_settings()
     summary = asyncio.run(run_pull(settings, _load_mappings(settings.province.mappings)))
     _report(summary.as_dict(), as_json, _print_pull, ok=summary.failed == 0 and summary.rejected == 0)
 
@@ -417,7 +431,7 @@ def sync_payments(as_json: JsonOpt = False) -> None:
     """One payment cycle: INIT for dossiers awaiting payment, QUERY unanswered attempts, save receipts."""
     from adapter.sync.cycles import run_payments
 
-    settings = _settings()
+    settings = _live_settings()
     summary = asyncio.run(run_payments(settings, _load_mappings(settings.province.mappings)))
     _report(summary.as_dict(), as_json, _print_payments, ok=summary.errors == 0)
 
@@ -544,6 +558,37 @@ def db_upgrade() -> None:
     store.upgrade()
     store.close()
     console.print(f"state store ready: {_redact_url(settings.state.url)}")
+
+
+@db_app.command("prune")
+def db_prune(
+    keep_days: Annotated[
+        float | None,
+        typer.Option("--keep-days", help="Keep payloads this many days (default: state.keep_days, 30)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Strip personal data from delivered outbox payloads and settled inbox events older than the
+    retention: each keeps its codes, hash and times. Pending and dead entries are never touched."""
+    from adapter.sync.prune import run_prune
+
+    settings = _settings()
+    if keep_days is not None and not keep_days > 0:
+        err_console.print(f"[red]--keep-days must be more than 0, not {keep_days}[/red]")
+        raise typer.Exit(2)
+    days = settings.state.keep_days if keep_days is None else keep_days
+    counts = run_prune(settings, keep_days=days)
+    if as_json:
+        print(json.dumps({"keep_days": days, **counts}, ensure_ascii=False))
+        return
+    _print_counts(
+        f"pruned: older than {days:g} days ({_redact_url(settings.state.url)})",
+        [
+            ("delivered outbox payloads", counts["outbox_done"]),
+            ("superseded outbox payloads", counts["outbox_superseded"]),
+            ("settled inbox events", counts["inbox"]),
+        ],
+    )
 
 
 # ---------------------------------------------------------------- mock-portal
