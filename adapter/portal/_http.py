@@ -120,17 +120,16 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__} ({reason})" if reason and root is not exc else type(exc).__name__
 
 
-async def read_capped(response: httpx.Response, limit: int) -> bytes:
+async def read_capped(response: httpx.Response, limit: int) -> bytearray:
     """The (decoded) body, or ``ReplyTooLarge`` as soon as it passes ``limit`` bytes: by the announced
-    ``Content-Length`` before reading anything, else by counting. Memory stays at ``limit``."""
+    ``Content-Length`` before reading anything, else by counting. One growing buffer, never joined
+    or copied: memory stays near ``limit`` whatever the server sends."""
     announced = response.headers.get("content-length", "")
     if announced.isdigit() and int(announced) > limit:
         raise ReplyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
+    body = bytearray()
     async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise ReplyTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    return body

@@ -220,7 +220,7 @@ class RestPortalClient:
             raise _HttpAuthError(service, "HTTP 401")
         if soap and status in (200, 500) and "xml" in reply_headers.get("content-type", ""):
             # a SOAP fault comes with HTTP 500
-            return self._soap_codec().decode(service, status, reply_headers, reply_body)
+            return self._soap_codec().decode(service, status, reply_headers, bytes(reply_body))
         if status >= 500:
             raise AmbiguousError(service, f"HTTP {status}")
         if status != 200:

@@ -61,7 +61,7 @@ class PlatformReply:
     """A platform answer read in full (under the reply cap): what the job reads of it."""
 
     status_code: int
-    content: bytes
+    content: bytes | bytearray
 
     def json(self) -> Any:
         return json.loads(self.content)
@@ -259,7 +259,7 @@ class PaymentJob:
             await asyncio.to_thread(self.ledger.record_receipt, attempt.ma_tham_chieu, str(path))
             summary.receipts += 1
 
-    def _save(self, ref: str, pdf: bytes) -> Path:
+    def _save(self, ref: str, pdf: bytes | bytearray) -> Path:
         """Owner-only (0600 in a 0700 folder): a receipt names the citizen and what they paid."""
         self.receipts.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.receipts.stat().st_mode & 0o077:  # made by an older version, or by hand
