@@ -36,6 +36,7 @@ CALLBACK_PATH = "/inbound/payment/dpnhankqthanhtoanhs"
 BILL_PATH = "/inbound/payment/dptracuuthanhtoanhs"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _LOG_BURST, _LOG_WINDOW_S = 20, 10.0
+_GONE = "gone"
 
 
 def group_of(path: str) -> str | None:
@@ -126,6 +127,8 @@ class AccessGuard:
         try:
             if scope["method"] in _BODY_METHODS:
                 body, problem = await self._read_body(scope, receive)
+                if body is None and problem == _GONE:
+                    return  # the caller left (or its deadline closed it): nobody to answer
                 if body is None:
                     status = 413 if problem == "too large" else 400
                     await self._refuse(scope, send, group, status, f"nội dung {problem}", problem, client)
@@ -172,7 +175,7 @@ class AccessGuard:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return None, "bị ngắt giữa chừng"
+                return None, _GONE
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
