@@ -57,10 +57,9 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     _State.config = config
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from adapter.logs import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -404,15 +403,20 @@ def sync_all(as_json: JsonOpt = False) -> None:
 def run() -> None:
     """Run as a service: push and pull on their [schedule], the inbound server on [server]
     host:port. Stop with Ctrl-C or SIGTERM. One per SQLite state store."""
-    from adapter.scheduler import AlreadyRunning, run_service
+    from rich.markup import escape
+
+    from adapter.scheduler import AlreadyRunning, UnsafeToStart, run_service
 
     settings = _live_settings()
     mset = _load_mappings(settings.province.mappings)
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     try:
         asyncio.run(run_service(settings, mset))
+    except UnsafeToStart as exc:
+        err_console.print(f"[red]refusing to start[/red]\n{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
     except AlreadyRunning as exc:
-        err_console.print(f"[red]{exc}[/red]")
+        err_console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
 
 

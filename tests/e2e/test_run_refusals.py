@@ -1,0 +1,40 @@
+"""`dvcsync run` refuses a configuration that would expose the inbound server to anyone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .test_run import _start
+
+
+def _config(tmp_path: Path, server: str) -> Path:
+    (tmp_path / "portal.secret").write_text("a-real-portal-password\n", encoding="utf-8")
+    (tmp_path / "payment.secret").write_text("a-real-payment-secret-0123456789\n", encoding="utf-8")
+    config = tmp_path / "dvcsync.toml"
+    config.write_text(
+        f'[portal]\npassword_file = "{tmp_path / "portal.secret"}"\n'
+        f'[payment]\nsecret_file = "{tmp_path / "payment.secret"}"\n'
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        f"[server]\n{server}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_a_public_address_without_allow_list_or_credential_is_refused(tmp_path: Path) -> None:
+    service = _start(_config(tmp_path, 'host = "0.0.0.0"\nport = 1'))
+    _, err = service.communicate(timeout=120)
+    assert service.returncode == 2, err
+    text = err.decode()
+    assert "refusing to start" in text and "[server] allow" in text and "token_file" in text
+    assert "Traceback" not in text
+    assert not (tmp_path / "state.db").exists()  # refused before anything was opened
+
+
+def test_the_published_payment_secret_is_refused_on_a_public_address(tmp_path: Path) -> None:
+    config = tmp_path / "dvcsync.toml"
+    config.write_text('[server]\nhost = "0.0.0.0"\nallow = ["203.0.113.0/24"]\n', encoding="utf-8")
+    service = _start(config)
+    _, err = service.communicate(timeout=120)
+    assert service.returncode == 2
+    assert "secret_file" in err.decode() and "published" in err.decode()
