@@ -260,8 +260,9 @@ class ScheduleSettings(_Section):
     payments: str = "every 5m"
     catalogue: str = "every 24h"
     reconcile: str = "every 24h"
+    prune: str = "every 24h"
 
-    @field_validator("push", "pull", "payments", "catalogue", "reconcile")
+    @field_validator("push", "pull", "payments", "catalogue", "reconcile", "prune")
     @classmethod
     def _schedule(cls, value: str) -> str:
         text = value.strip()

@@ -32,6 +32,7 @@ from adapter.contract import VN_TZ
 from adapter.mapping import MappingSet
 from adapter.server import create_server_app, listen_problems, raise_open_files_limit, server_config
 from adapter.sync.cycles import run_payments, run_pull, run_push
+from adapter.sync.prune import run_prune
 
 log = logging.getLogger(__name__)
 _EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
@@ -136,6 +137,7 @@ async def run_service(settings: Settings, mappings: MappingSet) -> None:
         "push": lambda: run_push(settings, mappings),
         "pull": lambda: run_pull(settings, mappings),
         "payments": lambda: run_payments(settings, mappings),
+        "prune": lambda: asyncio.to_thread(run_prune, settings),  # personal data past [state] keep_days
     }
     for name, run in jobs.items():
         scheduler.add_job(

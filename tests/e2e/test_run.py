@@ -87,6 +87,14 @@ def test_run_pushes_pulls_serves_and_refuses_a_second_instance(tmp_path: Path) -
             assert _wait(taken_in), "the pull job or the inbound server did not take the portal dossiers in"
             metrics = httpx.get(f"{inbound}/metrics").text
             assert 'dvcsync_outbox_entries{state="done",kind="dossier"}' in metrics
+
+            def pruned() -> bool:  # the retention job runs at start-up, then daily
+                with sqlite3.connect(tmp_path / "state.db") as conn:
+                    return bool(
+                        conn.execute("SELECT 1 FROM run WHERE job = 'prune' AND status = 'ok'").fetchall()
+                    )
+
+            assert _wait(pruned), "the prune job did not run"
         finally:
             service.send_signal(signal.SIGTERM)
             service.communicate(timeout=30)
