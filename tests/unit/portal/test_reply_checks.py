@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -110,3 +111,23 @@ def test_an_oversized_login_answer_is_a_protocol_error() -> None:
 
     with pytest.raises(ProtocolError, match="auth: reply larger than 1024 bytes"):
         asyncio.run(scenario())
+
+
+def _raised_from(exc: httpx.HTTPError, cause: BaseException) -> httpx.HTTPError:
+    exc.__cause__ = cause
+    return exc
+
+
+def test_tls_refusals_are_named_and_other_failures_are_not() -> None:
+    """A server that sends the TLS alert (not every one does: asyncio's drops the connection) makes
+    the refusal read ``TLS: ...``; a reset or a non-certificate TLS read error stays what it was."""
+    from adapter.portal._http import describe, tls_problem
+
+    alert = ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required")
+    assert (tls_problem(_raised_from(httpx.ReadError(""), alert)) or "").startswith("TLS: handshake refused")
+    eof = ssl.SSLError(1, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
+    assert tls_problem(_raised_from(httpx.ReadError(""), eof)) is None
+    assert (tls_problem(_raised_from(httpx.ConnectError(""), eof)) or "").startswith("TLS: handshake refused")
+    reset = _raised_from(httpx.ReadError(""), ConnectionResetError(104, "Connection reset by peer"))
+    assert tls_problem(reset) is None
+    assert describe(reset) == "ReadError (connection reset by peer)"
