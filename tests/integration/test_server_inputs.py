@@ -109,7 +109,7 @@ def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbound]:
 @pytest.fixture
 def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """Every record of the test, uvicorn's own too (its loggers do not propagate to the root)."""
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO)
     uvicorn_logger = logging.getLogger("uvicorn")
     uvicorn_logger.addHandler(caplog.handler)
     try:
