@@ -40,6 +40,11 @@ def _readable(path: Path, section: str, key: str) -> str:
     return str(path)
 
 
+def _why(exc: ssl.SSLError) -> str:
+    """OpenSSL's short reason (``CERTIFICATE_VERIFY_FAILED``) when it gave one, else the message."""
+    return str(getattr(exc, "reason", None) or exc)
+
+
 def ssl_context(settings: TlsClientSettings, *, section: str | None = None) -> ssl.SSLContext:
     """Verification on unless ``verify = false``; ``ca_bundle`` replaces the default store (certifi,
     or ``SSL_CERT_FILE``/``SSL_CERT_DIR`` as httpx reads them); a client certificate for mutual TLS."""
@@ -52,7 +57,7 @@ def ssl_context(settings: TlsClientSettings, *, section: str | None = None) -> s
             context = ssl.create_default_context(cafile=cafile)
         except ssl.SSLError as exc:
             raise ConfigError(
-                f"[{where}] ca_bundle: {settings.ca_bundle} holds no usable CA certificate ({exc.reason})"
+                f"[{where}] ca_bundle: {settings.ca_bundle} holds no usable CA certificate ({_why(exc)})"
             ) from None
     else:
         context = httpx.create_ssl_context(verify=True)
@@ -65,7 +70,7 @@ def ssl_context(settings: TlsClientSettings, *, section: str | None = None) -> s
             raise ConfigError(
                 f"[{where}] client_cert/client_key: {settings.client_cert} and "
                 f"{settings.client_key or '(key in the same file)'} are not a certificate and its key "
-                f"({exc.reason})"
+                f"({_why(exc)})"
             ) from None
     return context
 
@@ -98,7 +103,7 @@ def tls_problem(exc: BaseException) -> str | None:
         if isinstance(cause, ssl.SSLCertVerificationError):
             return f"TLS: certificate verify failed: {cause.verify_message or cause.reason}"
         if isinstance(cause, ssl.SSLError):
-            reason = str(cause.reason or cause)
+            reason = _why(cause)
             if isinstance(exc, httpx.ConnectError) or any(m in reason.upper() for m in _REFUSAL_MARKERS):
                 return f"TLS: handshake refused: {reason.lower().replace('_', ' ')}"
             return None
