@@ -633,6 +633,9 @@ def main() -> None:
     started = time.perf_counter()
     try:
         app()
+    except ConfigError as exc:  # found late (e.g. a TLS file read when the client is built)
+        err_console.print(f"configuration error\n{exc}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
     finally:
         logging.getLogger(__name__).debug("done in %.2fs", time.perf_counter() - started)
 

@@ -38,3 +38,30 @@ def test_the_published_payment_secret_is_refused_on_a_public_address(tmp_path: P
     _, err = service.communicate(timeout=120)
     assert service.returncode == 2
     assert "secret_file" in err.decode() and "published" in err.decode()
+
+
+def test_a_missing_tls_file_is_a_configuration_error_not_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .test_run import REPO
+
+    config = tmp_path / "dvcsync.toml"
+    config.write_text(
+        f'[portal]\nca_bundle = "{tmp_path / "missing-ca.pem"}"\n'
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push"],
+        capture_output=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert "configuration error" in err and "ca_bundle" in err and "missing-ca.pem" in err
+    assert "Traceback" not in err
