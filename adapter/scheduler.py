@@ -113,7 +113,7 @@ class _AdvisoryLock:
 
 
 def _postgres_lock(state_url: str) -> _AdvisoryLock:
-    engine = create_engine(state_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    engine = create_engine(state_url, poolclass=NullPool, isolation_level="AUTOCOMMIT", hide_parameters=True)
     conn = engine.connect()
     held = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY}).scalar_one()
     if not held:

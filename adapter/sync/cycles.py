@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from adapter.config import Settings
 from adapter.mapping import MappingSet
+from adapter.province.sink import db_error_text
 from adapter.province.source import make_engine
 
 from .payments import PaymentJob, PaymentSummary
@@ -36,7 +37,7 @@ async def _recorded(
         try:
             summary = await cycle(rt)
         except Exception as exc:
-            rt.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            rt.store.finish_run(run_id, "failed", error=db_error_text(exc))  # no SQL parameters
             raise
         rt.store.finish_run(run_id, status(summary), summary.as_dict())
         return summary
