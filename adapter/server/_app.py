@@ -9,6 +9,8 @@ through the sink, exactly once. No request ever gets a stack trace.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import Counter
 from typing import Any
@@ -79,13 +81,14 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
         if promotion is None:
             return _answer(-1, f"không có mapping {PROMOTION_MAPPING}")
         code = str(body["MaHoSo"])
-        item = inbox.receive("promotion", code, body)
+        result = promotion.map(body)
+        # a body the province refuses is kept as a digest only: it is the caller's data, not ours
+        item = inbox.receive("promotion", code, body if result.ok else _digest(raw_of(body), code))
         if item.state in ("applied", "acknowledged"):
             return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
-        result = promotion.map(body)
         if not result.ok:
             reason = "; ".join(str(e) for e in result.errors)
-            inbox.mark(item.id, "rejected", error=reason)
+            inbox.mark(item.id, "rejected", error=reason[:1000])
             return _answer(-1, reason)
         try:
             _, created = sink.create(promotion.spec.output, result.value)
@@ -174,6 +177,14 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
 
     app.state.engines = (store.engine, sink_engine)  # disposed by whoever runs the server
     return app
+
+
+def raw_of(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
+
+
+def _digest(raw: bytes, code: str) -> dict[str, Any]:
+    return {"MaHoSo": code, "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
 
 
 def _answer(code: int, message: str, status: int = 200) -> JSONResponse:

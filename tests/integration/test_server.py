@@ -103,6 +103,11 @@ def test_rejected_with_the_reason_and_masked_personal_data(server: tuple[str, Pa
     answer = httpx.post(f"{url}/inbound/dvcqg/hoso", json=bad).json()
     assert answer["error_code"] == -1 and "MaTTHC" in answer["message"] and "2.999999" in answer["message"]
     assert _rows(onestop, bad["MaHoSo"]) == []
+    state = onestop.parent / "state.db"
+    with sqlite3.connect(state) as conn:
+        (kept,) = conn.execute("SELECT payload FROM inbox WHERE natural_key = ?", (bad["MaHoSo"],)).fetchone()
+    assert json.loads(kept).keys() == {"MaHoSo", "sha256", "bytes"}  # a digest, not the caller's body
+    assert bad["Email"] not in kept and bad["TenThuongNhan"] not in kept
     for junk in (b"not json", b"[1, 2]", b"{}"):
         reply = httpx.post(
             f"{url}/inbound/dvcqg/hoso", content=junk, headers={"Content-Type": "application/json"}
