@@ -1,0 +1,135 @@
+"""What every ``dvcsync`` command shares: the Typer apps, consoles, options and the settings
+and mappings loaders that turn bad input into exit 2 with the file and key."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adapter.config import ConfigError, Settings, published_secret_problems
+
+app = typer.Typer(
+    name="dvcsync",
+    help="Keep a province's one-stop system in step with the National Public Service Portal "
+    "(Cổng Dịch vụ công Quốc gia).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+mappings_app = typer.Typer(help="Check the mapping specs or export their JSON Schema.", no_args_is_help=True)
+push_app = typer.Typer(help="One-off pushes of single records.", no_args_is_help=True)
+sync_app = typer.Typer(help="Run one cycle of a sync job.", no_args_is_help=True)
+dead_app = typer.Typer(help="Dead letters: list, retry or discard.", no_args_is_help=True)
+db_app = typer.Typer(help="The state store.", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+app.add_typer(push_app, name="push")
+app.add_typer(sync_app, name="sync")
+app.add_typer(dead_app, name="dead-letters")
+app.add_typer(db_app, name="db")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration (default: $DVCSYNC_CONFIG or ./dvcsync.toml)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+class _State:
+    config: Path | None = None
+
+
+@app.callback()
+def _main(
+    config: ConfigOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    _State.config = config
+    from adapter.logs import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.load(_State.config, **overrides)
+    except ConfigError as exc:
+        err_console.print(f"[red]configuration error[/red]\n{exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _live_settings(**overrides: Any) -> Settings:
+    """Settings for a command that talks to the portal or the payment platform: the mock's
+    published password or payment secret is refused (exit 2) before anything is done, unless
+    everything it would reach stays on this machine."""
+    settings = _settings(**overrides)
+    problems = published_secret_problems(settings)
+    if problems:
+        err_console.print("[red]refusing to run with the mock's published secrets[/red]")
+        for problem in problems:
+            err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    return settings
+
+
+def _load_mappings(folder: Path) -> Any:
+    from adapter.mapping import MappingSpecError, load_mappings
+
+    try:
+        return load_mappings(folder)
+    except MappingSpecError as exc:
+        err_console.print(f"[red]invalid mapping specs in {folder}[/red]")
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # file:line stays whole
+        raise typer.Exit(2) from None
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def _report(
+    data: dict[str, Any], as_json: bool, printer: Callable[[dict[str, Any]], None], *, ok: bool
+) -> None:
+    """A job cycle's summary as JSON or a table, then its exit code (1: something needs a person)."""
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        printer(data)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _print_counts(title: str, rows: list[tuple[str, Any]]) -> None:
+    """A job cycle's summary: one row per count."""
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as its scheme only
+        return url.split(":", 1)[0] + ":…"

@@ -1,0 +1,160 @@
+"""Commands that read or tend the state store: status, dead letters, upgrades, pruning."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ._common import (
+    JsonOpt,
+    _print_counts,
+    _redact_url,
+    _settings,
+    app,
+    console,
+    db_app,
+    dead_app,
+    err_console,
+)
+
+
+@app.command("status")
+def status(as_json: JsonOpt = False) -> None:
+    """Backlog, last runs, quarantined records and dead letters."""
+    from adapter.sync.status import collect_status
+
+    settings = _settings()
+    data = collect_status(settings)
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"dvcsync status ({_redact_url(settings.state.url)})")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in data["backlog"].items():
+        table.add_row(f"outbox {key}", str(value))
+    table.add_row("dossiers known", str(data["dossiers"]))
+    table.add_row("quarantined", str(data["quarantined_count"]))
+    table.add_row("dead letters", str(data["dead_count"]))
+    table.add_row("conflicts (for the reconciler)", str(len(data["conflicts"])))
+    for key, value in sorted(data["inbox"].items()):
+        table.add_row(f"inbox {key}", str(value))
+    console.print(table)
+    for conflict in data["conflicts"][:20]:
+        console.print(
+            f"  conflict {conflict['record_key']} {conflict['field']}:"
+            f" province {conflict['province_value']!r}, portal {conflict['portal_value']!r}"
+            f" — {conflict['note']}",
+            markup=False,
+            highlight=False,
+        )
+    if data["runs"]:
+        runs = Table(title="last runs")
+        for column in ("job", "started", "status", "pushed", "history", "quarantined", "dead"):
+            runs.add_column(column)
+        for run in data["runs"]:
+            counts = run["counts"] or {}
+            runs.add_row(
+                run["job"],
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"])),
+                run["status"],
+                str(counts.get("dossiers_pushed", "")),
+                str(counts.get("steps_pushed", "")),
+                str((counts.get("enqueue") or {}).get("quarantined", "")),
+                str(counts.get("dead", "")),
+            )
+        console.print(runs)
+    for item in data["quarantined"][:20]:
+        console.print(
+            f"  quarantined {item['record_key']}: {item['reasons'][0]}", markup=False, highlight=False
+        )
+    for item in data["dead"][:20]:
+        console.print(f"  dead {item['kind']} {item['record_key']}: {item['last_error']}", markup=False)
+
+
+@dead_app.command("list")
+def dead_list(as_json: JsonOpt = False) -> None:
+    """Outbox entries that ran out of attempts or were refused by the portal."""
+    from adapter.sync.status import list_dead
+
+    rows = list_dead(_settings())
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="dead letters")
+    for column in ("id", "kind", "MaHoSo", "attempts", "last error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["id"]), row["kind"], row["record_key"], str(row["attempts"]), row["last_error"] or ""
+        )
+    console.print(table)
+
+
+@dead_app.command("retry")
+def dead_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Entry ids (default: all).")] = None,
+) -> None:
+    """Put dead letters back in the outbox; the next push delivers them."""
+    from adapter.sync.status import requeue_dead
+
+    count = requeue_dead(_settings(), ids or None)
+    console.print(f"{count} dead letters back in the outbox")
+
+
+@dead_app.command("discard")
+def dead_discard(
+    ids: Annotated[list[int], typer.Argument(help="Entry ids to discard.")],
+) -> None:
+    """Give up on dead letters (kept for the record as 'discarded')."""
+    from adapter.sync.status import discard_dead
+
+    count = discard_dead(_settings(), ids)
+    console.print(f"{count} dead letters discarded")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the state store's tables."""
+    from adapter.state import StateStore
+
+    settings = _settings()
+    store = StateStore(settings.state.url)
+    store.upgrade()
+    store.close()
+    console.print(f"state store ready: {_redact_url(settings.state.url)}")
+
+
+@db_app.command("prune")
+def db_prune(
+    keep_days: Annotated[
+        float | None,
+        typer.Option("--keep-days", help="Keep payloads this many days (default: state.keep_days, 30)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Strip personal data from delivered outbox payloads and settled inbox events older than the
+    retention: each keeps its codes, hash and times. Pending and dead entries are never touched."""
+    from adapter.sync.prune import run_prune
+
+    settings = _settings()
+    if keep_days is not None and not keep_days > 0:
+        err_console.print(f"[red]--keep-days must be more than 0, not {keep_days}[/red]")
+        raise typer.Exit(2)
+    days = settings.state.keep_days if keep_days is None else keep_days
+    counts = run_prune(settings, keep_days=days)
+    if as_json:
+        print(json.dumps({"keep_days": days, **counts}, ensure_ascii=False))
+        return
+    _print_counts(
+        f"pruned: older than {days:g} days ({_redact_url(settings.state.url)})",
+        [
+            ("delivered outbox payloads", counts["outbox_done"]),
+            ("superseded outbox payloads", counts["outbox_superseded"]),
+            ("settled inbox events", counts["inbox"]),
+        ],
+    )

@@ -1,0 +1,198 @@
+"""Commands that move data: one-off pushes, sync cycles and the service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from ._common import (
+    JsonOpt,
+    _live_settings,
+    _load_mappings,
+    _print_counts,
+    _progress,
+    _report,
+    _settings,
+    app,
+    console,
+    err_console,
+    push_app,
+    sync_app,
+)
+
+# ---------------------------------------------------------------- push
+
+
+@push_app.command("dossier")
+def push_dossier(
+    ma_ho_so: Annotated[str, typer.Argument(metavar="MaHoSo", help="The dossier's code (local number).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the exact envelopes; send nothing.")
+    ] = False,
+    show_personal: Annotated[
+        bool, typer.Option("--show-personal", help="Print personal data in clear (masked by default).")
+    ] = False,
+) -> None:
+    """Map one dossier, print the exact DongBoHoSoMC and CapNhatTienDoHoSoMC envelopes and, without
+    --dry-run, push it now (through the outbox, so the state stays exact) and print the answers."""
+    from adapter.sync.one_off import build_envelopes, push_one
+
+    settings = _settings() if dry_run else _live_settings()
+    mset = _load_mappings(settings.province.mappings)
+    try:
+        envelopes, errors = build_envelopes(settings, mset, ma_ho_so, show_personal=show_personal)
+    except LookupError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if errors:
+        err_console.print(f"[red]dossier {ma_ho_so} cannot be mapped:[/red]")
+        for error in errors:
+            err_console.print(f"  {error}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    print(json.dumps(envelopes, ensure_ascii=False, indent=2))
+    if dry_run:
+        return
+    answers = asyncio.run(push_one(settings, mset, ma_ho_so))
+    print(json.dumps(answers, ensure_ascii=False, indent=2))
+    raise typer.Exit(0 if answers["ok"] else 1)
+
+
+# ---------------------------------------------------------------- sync, status, dead letters
+
+
+@sync_app.command("push")
+def sync_push(as_json: JsonOpt = False) -> None:
+    """One push cycle: enqueue what changed in the province, deliver the outbox to the portal."""
+    from adapter.sync.cycles import run_push
+
+    settings = _live_settings()
+    mset = _load_mappings(settings.province.mappings)
+    with _progress(sys.stderr.isatty() and not as_json) as progress:
+        tasks: dict[str, Any] = {}  # one bar per phase: with a producer, both advance at once
+        labels = {"enqueue": "read and mapped", "deliver": "delivered"}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(labels.get(phase, phase), total=None)
+            progress.update(tasks[phase], completed=done, total=total or None)
+
+        summary = asyncio.run(run_push(settings, mset, progress=report))
+    _report(summary.as_dict(), as_json, _print_push, ok=summary.dead == 0)
+
+
+def _print_push(data: dict[str, Any]) -> None:
+    enqueue = data["enqueue"]
+    rows = [
+        ("records read", enqueue["records"]),
+        ("unchanged", enqueue["unchanged"]),
+        ("quarantined", enqueue["quarantined"]),
+        ("dossiers pushed", data["dossiers_pushed"]),
+        ("history entries pushed", data["steps_pushed"]),
+        ("statuses of portal-submitted dossiers reported", data["statuses_reported"]),
+        ("retried (later)", data["retried"]),
+        ("dead letters", data["dead"]),
+        ("lost answers settled by read-back", data["ambiguous_resolved"]),
+        ("portal calls", data["calls"]),
+    ]
+    _print_counts("push cycle", rows)
+    console.print(f"in {data['elapsed_s']:.2f}s")
+
+
+def _print_pull(data: dict[str, Any]) -> None:
+    labels = (
+        ("listed by the portal", "listed"),
+        ("created in the province", "created"),
+        ("already in the province", "already_in_province"),
+        ("acknowledged", "acknowledged"),
+        ("rejected (cannot be mapped)", "rejected"),
+        ("refused by the province", "failed"),
+        ("acknowledgement failed (retried next cycle)", "ack_failed"),
+        ("checked for a withdrawal on the portal", "checked_for_withdrawal"),
+        ("withdrawals applied", "withdrawn"),
+        ("conflicts recorded", "conflicts"),
+    )
+    _print_counts("pull cycle", [(name, data[key]) for name, key in labels])
+
+
+@sync_app.command("all")
+def sync_all(as_json: JsonOpt = False) -> None:
+    """One cycle of every job: push, then pull, then payments."""
+    from adapter.sync.cycles import run_payments, run_pull, run_push
+
+    settings = _live_settings()
+    mset = _load_mappings(settings.province.mappings)
+    push = asyncio.run(run_push(settings, mset))
+    pull = asyncio.run(run_pull(settings, mset))
+    payments = asyncio.run(run_payments(settings, mset))
+    data = {"push": push.as_dict(), "pull": pull.as_dict(), "payments": payments.as_dict()}
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        _print_push(data["push"])
+        _print_pull(data["pull"])
+        _print_payments(data["payments"])
+    ok = push.dead == 0 and pull.failed == 0 and pull.rejected == 0 and payments.errors == 0
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("run")
+def run() -> None:
+    """Run as a service: push and pull on their [schedule], the inbound server on [server]
+    host:port. Stop with Ctrl-C or SIGTERM. One per SQLite state store."""
+    from rich.markup import escape
+
+    from adapter.scheduler import AlreadyRunning, UnsafeToStart, run_service
+
+    settings = _live_settings()
+    mset = _load_mappings(settings.province.mappings)
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    try:
+        asyncio.run(run_service(settings, mset))
+    except UnsafeToStart as exc:
+        err_console.print(f"[red]refusing to start[/red]\n{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except AlreadyRunning as exc:
+        err_console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+
+
+@sync_app.command("pull")
+def sync_pull(as_json: JsonOpt = False) -> None:
+    """One pull cycle: take in dossiers submitted on the portal, acknowledge each once created."""
+    from adapter.sync.cycles import run_pull
+
+    settings = _live_settings()
+    summary = asyncio.run(run_pull(settings, _load_mappings(settings.province.mappings)))
+    _report(summary.as_dict(), as_json, _print_pull, ok=summary.failed == 0 and summary.rejected == 0)
+
+
+@sync_app.command("payments")
+def sync_payments(as_json: JsonOpt = False) -> None:
+    """One payment cycle: INIT for dossiers awaiting payment, QUERY unanswered attempts, save receipts."""
+    from adapter.sync.cycles import run_payments
+
+    settings = _live_settings()
+    summary = asyncio.run(run_payments(settings, _load_mappings(settings.province.mappings)))
+    _report(summary.as_dict(), as_json, _print_payments, ok=summary.errors == 0)
+
+
+def _print_payments(data: dict[str, Any]) -> None:
+    labels = (
+        ("payment requests sent (INIT)", "initiated"),
+        ("INIT refused (attempt failed)", "init_refused"),
+        ("INIT unanswered (left created)", "init_unanswered"),
+        ("attempts queried (QUERY)", "polled"),
+        ("found paid", "paid"),
+        ("found failed", "failed"),
+        ("still pending", "pending"),
+        ("receipts saved (GET_BILL)", "receipts"),
+        ("errors", "errors"),
+    )
+    _print_counts("payment cycle", [(name, data[key]) for name, key in labels])
+    for problem in data["problems"]:
+        console.print(f"  {problem}", markup=False)
