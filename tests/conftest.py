@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI runs on a loaded 2-core machine: the same examples every run, and no failure because
+# generating them was slow there. DVCSYNC_HYPOTHESIS=dev explores afresh.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("DVCSYNC_HYPOTHESIS", "ci"))
 
 _real_connect = socket.socket.connect
 _real_getaddrinfo = socket.getaddrinfo
