@@ -1,8 +1,10 @@
 """Configuration: one TOML file, every key overridable by ``DVCSYNC_…`` environment variables
 (``__`` between levels, e.g. ``DVCSYNC_PORTAL__ADAPTER_URL``), secrets also from files.
 
-Precedence, highest first: explicit overrides (CLI) > environment > TOML file > defaults.
-Unknown keys are errors, so a typo never silently falls back to a default.
+Precedence, highest first: explicit overrides (command line) > environment > TOML file >
+defaults; ``Settings.origin(key)`` says which one a value came from. Unknown keys, in the file or
+as ``DVCSYNC_`` variables, are errors, so a typo never silently falls back to a default. Relative
+paths in a file are relative to that file's folder, not to wherever the command was started.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -266,7 +269,18 @@ class ScheduleSettings(_Section):
     @classmethod
     def _schedule(cls, value: str) -> str:
         text = value.strip()
-        if _EVERY.match(text) or len(text.split()) == 5:
+        every = _EVERY.match(text)
+        if every:
+            if int(every.group(1)) == 0:
+                raise ValueError(f"{value!r}: the interval must be at least 1")
+            return text
+        if len(text.split()) == 5:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(text)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a valid cron expression: {exc}") from None
             return text
         raise ValueError(f"{value!r} is neither 'every <n>s|m|h' nor a 5-field cron expression")
 
@@ -286,6 +300,8 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -295,15 +311,18 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file arrives through init kwargs (see load); environment wins over it.
-        return (env_settings, init_settings)
+        # load() merges file, environment and overrides itself, in that order of precedence
+        return (init_settings,)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:
+    def load(cls, path: str | Path | None = None, *, use_env: bool = True, **overrides: Any) -> Settings:
         """Read ``path`` (or ``$DVCSYNC_CONFIG``, or ``./dvcsync.toml`` if present), then the
-        environment, then ``overrides`` (nested dicts by section)."""
-        file = _config_path(path)
+        environment, then ``overrides`` (nested dicts by section), each winning over the one before.
+        ``use_env=False`` reads neither ``DVCSYNC_`` variables nor ``$DVCSYNC_CONFIG`` (the demo,
+        which must never write into what a production environment points at)."""
+        file = _config_path(path, use_env)
         data: dict[str, Any] = {}
+        where = str(file) if file else "configuration"
         if file is not None:
             try:
                 data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -311,26 +330,180 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{file}: cannot read configuration: {exc.strerror}") from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{file}: invalid TOML: {exc}") from None
-        for section, values in overrides.items():
-            data.setdefault(section, {}).update(values)
+            _resolve_paths(cls, data, file.resolve().parent)
+        env: dict[str, Any] = {}
+        env_names: dict[str, str] = {}
+        if use_env:
+            env, env_names = _environment(cls)
+        origins: dict[str, str] = {}
+        for key in _leaves(data):
+            origins[key] = f"file {file}"
+        for key in _leaves(env):
+            origins[key] = f"environment {env_names.get(key, '')}".rstrip()
+        for key in _leaves(overrides):
+            origins[key] = "command line"
+        merged = _merge(_merge(data, env), overrides)
         try:
-            return cls(**data)
+            settings = cls(**merged)
         except ValidationError as exc:
-            where = str(file) if file else "configuration"
             lines = []
             for error in exc.errors(include_url=False):
                 key = ".".join(str(p) for p in error.get("loc", ()))
                 msg = error.get("msg", "invalid").removeprefix("Value error, ")
                 if error.get("type") == "extra_forbidden":
                     msg = "unknown key"
-                lines.append(f"{where}: {key}: {msg}")
+                source = origins.get(key, where)
+                source = source.removeprefix("file ") if source.startswith("file ") else source
+                lines.append(f"{source}: {key}: {msg}")
             raise ConfigError("\n".join(lines)) from None
+        settings._origins = origins
+        return settings
+
+    def origin(self, key: str) -> str:
+        """Where the value of ``key`` (``"portal.timeout"``) came from: ``command line``,
+        ``environment DVCSYNC_…``, ``file …`` or ``default``."""
+        return self._origins.get(key, "default")
 
 
-def _config_path(path: str | Path | None) -> Path | None:
+# Variables with the prefix that are not settings: the config file's path and test switches.
+_NOT_SETTINGS = frozenset({"DVCSYNC_CONFIG", "DVCSYNC_REQUIRE_POSTGRES", "DVCSYNC_HYPOTHESIS"})
+_PREFIX = "DVCSYNC_"
+
+
+def _environment(cls: type[BaseSettings]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``DVCSYNC_`` variables as nested values (parsed as pydantic-settings does: JSON for
+    lists and tables), and which variable gave each key; a variable naming no key is an error."""
+    from pydantic_settings import EnvSettingsSource
+
+    unknown = []
+    names: dict[str, str] = {}
+    for name in os.environ:
+        upper = name.upper()
+        if not upper.startswith(_PREFIX) or upper in _NOT_SETTINGS:
+            continue
+        parts = upper[len(_PREFIX) :].lower().split("__")
+        key = _known_key(cls, parts)
+        if key is None:
+            unknown.append(name)
+        else:
+            names[key] = name
+    if unknown:
+        raise ConfigError(
+            "\n".join(
+                f"environment: {n}: no such setting (sections and keys are joined by '__')" for n in unknown
+            )
+        )
+    source = EnvSettingsSource(
+        cls, case_sensitive=False, env_prefix=_PREFIX, env_nested_delimiter="__", env_parse_none_str=None
+    )
+    try:
+        values = source()
+    except Exception as exc:  # a value pydantic-settings cannot parse (bad JSON for a list)
+        raise ConfigError(f"environment: {exc}") from None
+    return values, names
+
+
+def _known_key(model: type[BaseModel], parts: list[str]) -> str | None:
+    """``["portal", "timeout"]`` → ``"portal.timeout"`` if the model has it; a table (dict) field
+    takes any sub-key."""
+    current: Any = model
+    path = []
+    for index, part in enumerate(parts):
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        path.append(part)
+        annotation = field.annotation
+        nested = _model_in(annotation)
+        if nested is not None:
+            current = nested
+            continue
+        if _is_table(annotation):
+            return ".".join(path)  # a table takes any sub-key
+        return ".".join(path) if index == len(parts) - 1 else None
+    return ".".join(path) if path else None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _is_table(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is dict or annotation is dict
+
+
+def _is_path(annotation: Any) -> bool:
+    return annotation is Path or Path in (getattr(annotation, "__args__", ()) or ())
+
+
+_URL_KEYS = {("province", "source_url"), ("province", "sink_url"), ("state", "url")}
+
+
+def _resolve_paths(
+    model: type[BaseModel], data: dict[str, Any], base: Path, prefix: tuple[str, ...] = ()
+) -> None:
+    """Relative paths and relative SQLite files in a config file, made absolute against ``base``."""
+    for name, value in list(data.items()):
+        field = model.model_fields.get(name)
+        if field is None:
+            continue  # reported as an unknown key by validation
+        nested = _model_in(field.annotation)
+        if nested is not None and isinstance(value, dict):
+            _resolve_paths(nested, value, base, (*prefix, name))
+        elif (
+            _is_path(field.annotation) and isinstance(value, str) and value and not Path(value).is_absolute()
+        ):
+            data[name] = str(base / value)
+        elif (*prefix, name) in _URL_KEYS and isinstance(value, str):
+            data[name] = _absolute_sqlite(value, base)
+
+
+def _absolute_sqlite(url: str, base: Path) -> str:
+    for scheme in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(scheme):
+            rest = url[len(scheme) :]
+            if (
+                rest
+                and not rest.startswith("/")
+                and not rest.startswith(":memory:")
+                and not rest.startswith("file:")
+            ):
+                return f"{scheme}{base / rest}"
+    return url
+
+
+def _leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and not name.endswith("transport_by_service"):
+            out.extend(_leaves(value, name + "."))
+        else:
+            out.append(name)
+    return out
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _config_path(path: str | Path | None, use_env: bool = True) -> Path | None:
     if path is not None:
         return Path(path)
-    env = os.environ.get(CONFIG_ENV)
+    env = os.environ.get(CONFIG_ENV) if use_env else None
     if env:
         return Path(env)
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None

@@ -52,8 +52,9 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
         console.print(f"[bold]2.[/bold] mock national portal running at {mock.url} (state {mock_state})")
         seeded = seed_portal_side(mock.url, f"sqlite:///{db}", mset)
         console.print(f"   the portal holds the {seeded:,} sample dossiers that were submitted on it")
-        settings = Settings.load(
+        settings = Settings.load(  # its own folder only: never what DVCSYNC_ variables point at
             None,
+            use_env=False,
             province={"source_url": f"sqlite:///{db}", "mappings": str(folder)},
             portal={
                 "adapter_url": mock.adapter_url,
