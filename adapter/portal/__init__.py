@@ -11,6 +11,7 @@ from .errors import (
     ProtocolError,
     TlsError,
     TransientError,
+    UnreachableError,
 )
 from .rate import RateBudget
 from .rest import NON_IDEMPOTENT, RestPortalClient, make_http_client
@@ -45,6 +46,7 @@ __all__ = [
     "SoapCodec",
     "TlsError",
     "TransientError",
+    "UnreachableError",
     "make_http_client",
     "parse_retry_after",
     "ssl_context",

@@ -20,7 +20,14 @@ class TransientError(PortalError):
         self.retry_after = retry_after
 
 
-class TlsError(TransientError):
+class UnreachableError(TransientError):
+    """The portal could not be reached at all: connection refused, DNS, a connect or login
+    timeout, its gateway answering 502-504 to the login, TLS refused. Nothing was processed, and
+    retrying each record would only wait longer: the cycle stops, uses no record's attempt, and
+    the next cycle tries again (``CircuitBreaker`` spaces those tries in the service)."""
+
+
+class TlsError(UnreachableError):
     """The TLS layer refused the exchange (certificate not trusted, client certificate missing or
     refused): nothing reached the portal. Retried like a refused connection (a certificate being
     rotated heals); the message starts with ``TLS:`` so an operator sees a configuration matter."""

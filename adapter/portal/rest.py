@@ -17,7 +17,15 @@ from adapter.config import PortalSettings
 from adapter.contract import REPLY_MODELS, SHARE_SERVICES, AuthReply, PortalReply
 
 from ._http import ReplyTooLarge, describe, make_http_client, read_capped, tls_problem
-from .errors import AmbiguousError, AuthError, PortalError, ProtocolError, TlsError, TransientError
+from .errors import (
+    AmbiguousError,
+    AuthError,
+    PortalError,
+    ProtocolError,
+    TlsError,
+    TransientError,
+    UnreachableError,
+)
 from .rate import RateBudget
 from .retry import Backoff, parse_retry_after
 from .session import SessionCache
@@ -32,6 +40,10 @@ NON_IDEMPOTENT = frozenset({"CapNhatTienDoHoSoMC", "DongBoTrangThaiHoSo", "DongB
 AUTH_ERROR_CODES = frozenset({401})
 # Refusals that mean "not processed": safe to repeat whatever the call.
 NOT_APPLIED_STATUSES = frozenset({429, 503})
+UNREACHABLE_TRIES = 2  # a blip is retried once; a portal that is down ends the cycle in seconds
+# A gateway's answer for a portal behind it that does not answer (only at login: mid-cycle a
+# 502 may come after the write was applied).
+GATEWAY_DOWN = frozenset({502, 503, 504})
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -89,9 +101,11 @@ class RestPortalClient:
             tls = tls_problem(exc)
             if tls:
                 raise TlsError("auth", tls) from None
-            raise TransientError("auth", f"login failed: {describe(exc)}") from None
+            raise UnreachableError("auth", f"login failed: {describe(exc)}") from None
         except ReplyTooLarge as exc:
             raise ProtocolError("auth", str(exc)) from None
+        if status in GATEWAY_DOWN:
+            raise UnreachableError("auth", f"login answered HTTP {status} (the portal is not answering)")
         if status in NOT_APPLIED_STATUSES or status >= 500:
             raise TransientError(
                 "auth",
@@ -160,6 +174,11 @@ class RestPortalClient:
                     continue
                 self.stats[f"ok:{service}"] += 1
                 return reply
+            except UnreachableError:
+                self.stats[f"unreachable:{service}"] += 1
+                if attempt >= min(attempts, UNREACHABLE_TRIES):
+                    raise  # the caller stops its cycle: waiting per record would only take longer
+                await self._sleep(self.backoff.delay(attempt))
             except AmbiguousError:
                 self.stats[f"ambiguous:{service}"] += 1
                 if not safe_to_repeat or attempt >= attempts:
@@ -204,7 +223,9 @@ class RestPortalClient:
             tls = tls_problem(exc)
             if tls:  # the TLS layer refused us: nothing was processed, and it is no lost reply
                 raise TlsError(service, tls) from None
-            if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                raise UnreachableError(service, f"not sent: {describe(exc)}") from None
+            if isinstance(exc, httpx.PoolTimeout):
                 raise TransientError(service, f"not sent: {describe(exc)}") from None
             if isinstance(
                 exc,

@@ -19,7 +19,7 @@ from adapter.portal import (
     ProtocolError,
     RateBudget,
     RestPortalClient,
-    TransientError,
+    UnreachableError,
     parse_retry_after,
 )
 
@@ -149,13 +149,26 @@ def test_throttle_and_unavailable_are_retried_honouring_retry_after(respx_mock: 
 
 
 @respx.mock
-def test_connect_errors_are_retried_until_attempts_run_out(respx_mock: respx.MockRouter) -> None:
+def test_a_refused_connection_is_tried_twice_then_the_portal_is_unreachable(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Not max_attempts times with growing back-off: a portal that is down ends the cycle in
+    seconds, and the caller uses no record's attempt for it."""
+
     _login_route(respx_mock)
     route = respx_mock.post(INTEGRATION).mock(side_effect=httpx.ConnectError("refused"))
     sleeps = Sleeps()
-    with pytest.raises(TransientError):
+    with pytest.raises(UnreachableError, match="not sent: ConnectError"):
         run(_client(sleeps).call("CapNhatTienDoHoSoMC", {"data": []}))
-    assert route.call_count == 4 and len(sleeps.delays) == 3
+    assert route.call_count == 2 and len(sleeps.delays) == 1 and sum(sleeps.delays) < 5
+
+
+@respx.mock
+def test_a_login_the_gateway_answers_502_to_is_unreachable(respx_mock: respx.MockRouter) -> None:
+
+    respx_mock.post(AUTH).mock(return_value=httpx.Response(502, text="Bad Gateway"))
+    with pytest.raises(UnreachableError, match="HTTP 502"):
+        run(_client(Sleeps()).call("TraCuuHoSo", {"mahoso": "x"}))
 
 
 @pytest.mark.parametrize(
