@@ -102,7 +102,14 @@ class PortalSettings(TlsClientSettings):
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=20.0, gt=0)
     timeout: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=8, ge=1)
+    max_attempts: int = Field(
+        default=8, ge=1, description="portal refusals of one record before it is a dead letter"
+    )
+    give_up_after: float = Field(
+        default=3 * 24 * 3600,
+        gt=0,
+        description="seconds a record may keep failing (refusals, ambiguous answers) before it is a dead letter",
+    )
     session_ttl_s: float = Field(default=540.0, gt=0, description="re-login before the portal expires us")
     max_reply_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="a longer portal reply is a protocol error, not read"
@@ -159,6 +166,9 @@ class PushSettings(_Section):
 
 class StateSettings(_Section):
     url: str = "sqlite:///dvcsync-state.db"
+    lock_wait_s: float = Field(
+        default=30.0, ge=0, description="how long a command waits for another holding the state, then exits 3"
+    )
     keep_days: float = Field(
         default=30,
         gt=0,
@@ -257,6 +267,16 @@ class ServerSettings(AccessSettings):
 _EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
 
 
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class ScheduleSettings(_Section):
     push: str = "every 60s"
     pull: str = "every 60s"
@@ -299,6 +319,7 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -2,7 +2,7 @@
 
 One Typer application; the commands live in modules by what they do and register themselves on
 import: ``_sync`` (pushes, cycles, the service), ``_state`` (status, dead letters, the store),
-``_tools`` (sample data, mapping checks, the mock portal, the demo).
+``_tools`` (sample data, mapping checks, the demo), ``_mock`` (the mock portal).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 from adapter.config import ConfigError
 
-from . import _state, _sync, _tools
+from . import _mock, _state, _sync, _tools
 from ._common import app, console, err_console
 
 __all__ = ["app", "console", "err_console", "main"]
