@@ -108,7 +108,7 @@ class PortalSettings(TlsClientSettings):
     give_up_after: float = Field(
         default=3 * 24 * 3600,
         gt=0,
-        description="seconds a record may keep failing (refusals, ambiguous answers) before it is a dead letter",
+        description="seconds a record may keep failing (refusals, ambiguous answers) before a dead letter",
     )
     session_ttl_s: float = Field(default=540.0, gt=0, description="re-login before the portal expires us")
     max_reply_bytes: int = Field(
