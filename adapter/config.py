@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapter._resources import default_mappings
+
 CONFIG_ENV = "DVCSYNC_CONFIG"
 DEFAULT_CONFIG = Path("dvcsync.toml")
 Transport = Literal["rest", "soap"]
@@ -44,7 +46,7 @@ class _Section(BaseModel):
 class ProvinceSettings(_Section):
     source_url: str = "sqlite:///onestop.db"
     sink_url: str = ""
-    mappings: Path = Path("mappings")
+    mappings: Path = Field(default_factory=default_mappings)
 
     @property
     def effective_sink_url(self) -> str:

@@ -34,10 +34,10 @@ import httpx
 from sqlalchemy import Engine
 
 from adapter.config import Settings
+from adapter.demo import seed_portal_side
 from adapter.mapping import load_mappings
 from adapter.province.sample import generate
 from adapter.province.source import make_engine
-from adapter.sync.demo import seed_portal_side
 from adapter.sync.push import PushJob
 from mock_portal.testing import RunningMock, run_mock_process
 

@@ -180,8 +180,14 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo-out"),
     dossiers: Annotated[int, typer.Option("--dossiers", "-n", min=1)] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 42,
+    mappings: Annotated[
+        Path | None, typer.Option("--mappings", help="Mapping folder; default: the ones dvcsync ships.")
+    ] = None,
 ) -> None:
-    """Run the main job on the embedded defaults: a sample one-stop database pushed to the mock portal."""
-    from adapter.sync.demo import run_demo
+    """Run the main job on the embedded defaults: a sample one-stop database pushed to the mock portal.
 
-    raise typer.Exit(run_demo(out, dossiers=dossiers, seed=seed, console=console))
+    It reads no configuration file and no DVCSYNC_ variable: everything it writes stays in --out.
+    """
+    from adapter.demo import run_demo
+
+    raise typer.Exit(run_demo(out, dossiers=dossiers, seed=seed, console=console, mappings=mappings))

@@ -49,8 +49,8 @@ def settings_for(mock: RunningMock, onestop: Path, state: Path, **portal: object
 
 def seed_portal(mock: RunningMock, onestop: Path) -> int:
     """The portal side of the sample: its portal-submitted dossiers exist on the portal."""
+    from adapter.demo import seed_portal_side
     from adapter.mapping import load_mappings
-    from adapter.sync.demo import seed_portal_side
 
     return seed_portal_side(mock.url, f"sqlite:///{onestop}", load_mappings(REPO / "mappings"))
 

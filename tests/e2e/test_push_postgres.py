@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from adapter.config import Settings
+from adapter.demo import seed_portal_side
 from adapter.mapping import load_mappings
 from adapter.province.sample.schema import DDL
 from adapter.sync import _producer
 from adapter.sync.cycles import run_push
-from adapter.sync.demo import seed_portal_side
 from adapter.sync.push import PushJob
 from mock_portal.testing import RunningMock
 

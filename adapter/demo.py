@@ -2,7 +2,8 @@
 
 Makes a sample one-stop database, starts the mock national portal in its own process on a free
 loopback port, runs one push cycle against it and shows what arrived. Everything it writes stays
-in one folder, with a configuration file to go on from there.
+in one folder, with a configuration file to go on from there. It lives beside the CLI, not in
+``sync``, because it starts the mock portal: only the top tier may import ``mock_portal``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from adapter._resources import default_mappings
 from adapter.config import Settings
 from adapter.mapping import MappingSet, MappingSpecError, load_mappings
 from adapter.province.sample import generate
-
-from .cycles import run_payments, run_pull, run_push
-
-DEFAULT_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+from adapter.sync.cycles import run_payments, run_pull, run_push
 
 
 def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings: Path | None = None) -> int:
@@ -34,7 +33,7 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
     for stale in (state, mock_state):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{stale}{suffix}").unlink(missing_ok=True)
-    folder = (mappings or (Path("mappings") if Path("mappings").is_dir() else DEFAULT_MAPPINGS)).resolve()
+    folder = (mappings or default_mappings()).resolve()  # never whatever ./mappings happens to be
     try:
         mset = load_mappings(folder)
     except MappingSpecError as exc:

@@ -1,0 +1,19 @@
+"""Files shipped inside the package, found the same way from a wheel, a container or a checkout."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+MAPPINGS_PACKAGE = "adapter.bundled_mappings"
+
+
+def default_mappings() -> Path:
+    """The mapping specs and code tables that ship with dvcsync (``mappings/`` of the repository,
+    installed as ``adapter.bundled_mappings``): the default of ``[province] mappings``, so an
+    installed adapter never depends on the folder it was started in. In a checkout (editable
+    install) this *is* the repository's ``mappings/``, so edits there take effect at once."""
+    folder = files(MAPPINGS_PACKAGE)
+    if not isinstance(folder, Path):  # a zip import: the adapter needs a real folder to read
+        raise RuntimeError(f"{MAPPINGS_PACKAGE} is not on the file system ({folder!r})")
+    return folder
