@@ -2,15 +2,19 @@
 
 The fault layer wraps the whole application from outside (``MockApp.__call__``), because dropping a
 connection needs uvicorn's own ``send``; the portal object on ``app.state.portal`` is the dispatcher
-both the REST and the SOAP faces call.
+both the REST and the SOAP faces call. ``/docs`` is Swagger UI served from the ``fastapi-offline``
+package, so it works on a provincial network without Internet access.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from .admin import admin_router
 from .callbacks import CallbackDeliverer, ProvincePusher
@@ -72,13 +76,18 @@ def create_app(config: MockConfig | None = None) -> FastAPI:
         await pusher.close()
         store.close()
 
-    app = MockApp(
+    seed_from_file(portal, config.seed_dossiers)
+    app = FastAPIOffline(
         title="dvcsync mock national portal",
         description="A strict stand-in for the National Public Service Portal (Cổng DVC Quốc gia) and its "
         "payment platform: REST under /dvcqg, payments under /payment, SOAP at /soap, admin at /_admin.",
         version="1.0",
         lifespan=lifespan,
     )
+    # FastAPIOffline is a factory of plain FastAPI objects; the fault layer needs MockApp.__call__,
+    # and MockApp adds no state of its own, so the object becomes one.
+    app.__class__ = MockApp
+    assert isinstance(app, MockApp)
     app.fault_layer = FaultMiddleware(app._inner, injector, stats.count)
     app.state.config = config
     app.state.portal = portal
@@ -89,14 +98,33 @@ def create_app(config: MockConfig | None = None) -> FastAPI:
     app.include_router(portal_router(portal))
     app.include_router(payment_router(payments))
     app.include_router(admin_router(portal, payments, injector, stats, sessions))
-    _include_soap(app, portal)
+    _include_soap(app, portal, config)
     return app
 
 
-def _include_soap(app: FastAPI, portal: Portal) -> None:
+def seed_from_file(portal: Portal, path: str | None) -> list[str]:
+    """Load ``--seed-dossiers``: what the portal already holds when it starts (dossiers citizens
+    submitted on it, whose status the province reports). Codes the state holds are skipped, so a
+    restart on the same state file with the same seed works. Raises ValueError (bad JSON or record)
+    or OSError (unreadable file)."""
+    if not path:
+        return []
+    try:
+        body = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from None
+    items = body.get("dossiers") if isinstance(body, dict) and "dossiers" in body else body
+    try:
+        items = items if isinstance(items, list) else [items]
+        return portal.seed_portal_dossiers(items, push=False, skip_known=True)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _include_soap(app: FastAPI, portal: Portal, config: MockConfig) -> None:
     from .soap import soap_router
 
-    app.include_router(soap_router(portal.handle))
+    app.include_router(soap_router(portal.handle, config.base_url))
 
 
 __all__ = ["MockConfig", "create_app"]

@@ -7,8 +7,9 @@ defaults; every flag of ``python -m mock_portal`` maps to one field here.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .faults import FaultSpec
 
@@ -35,6 +36,12 @@ class MockConfig(BaseModel):
     port: int = 8080
     state: str = ":memory:"
     """SQLite file kept across restarts; ``:memory:`` for a throwaway run."""
+    public_url: str | None = None
+    """Base URL clients reach the mock at, when it differs from what their requests say (a proxy
+    rewriting ``Host``): the WSDL's ``soap:address`` and ``UrlThanhToan`` start with it."""
+    seed_dossiers: str | None = None
+    """JSON file of dossiers submitted on the portal (a body of ``POST /_admin/portal-dossiers``),
+    loaded at start-up; those the state already holds are left as they are."""
     faults: FaultSpec = Field(default_factory=FaultSpec)
     callback_url: str | None = None
     """Full URL of the province's payment-result endpoint (``.../dpnhankqthanhtoanhs``)."""
@@ -62,3 +69,17 @@ class MockConfig(BaseModel):
     """Wait this long before the first delivery (late callback)."""
     push_retry_s: float = Field(default=1.0, gt=0)
     push_max_attempts: int = Field(default=5, ge=1)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"public_url {value!r}: expected http(s)://host[:port][/prefix]")
+        return value.rstrip("/")
+
+    def base_url(self, request_base: str) -> str:
+        """Where clients reach the mock: ``public_url`` if set, else the request's own base URL."""
+        return self.public_url or request_base.rstrip("/")

@@ -451,14 +451,15 @@ class Portal:
 
     # ------------------------------------------------------------------ portal-side actions (admin)
 
-    def seed_portal_dossiers(self, items: list[Any], push: bool) -> list[str]:
+    def seed_portal_dossiers(self, items: list[Any], push: bool, skip_known: bool = False) -> list[str]:
         with self.store.lock:
-            return self._seed(items, push)
+            return self._seed(items, push, skip_known)
 
-    def _seed(self, items: list[Any], push: bool) -> list[str]:
+    def _seed(self, items: list[Any], push: bool, skip_known: bool = False) -> list[str]:
         """Dossiers "submitted on the portal". A body with ``TenThuongNhan`` is a promotion
         notification (listed, and POSTed to the province when ``push``); others are ``HoSoCongDVC``.
-        Raises ValueError naming the record and field when one is invalid (nothing is stored then)."""
+        Raises ValueError naming the record and field when one is invalid (nothing is stored then).
+        A code already seeded is refused, or skipped with ``skip_known`` (start-up seeding)."""
         prepared: list[tuple[str, str, str, str | None, str]] = []
         seen: set[str] = set()
         for index, raw in enumerate(items):
@@ -475,6 +476,8 @@ class Portal:
             except ValidationError as exc:
                 raise ValueError(r.describe(exc, name)) from None
             code = listing.MaHoSo
+            if skip_known and self.store.portal_dossier(code) is not None:
+                continue
             if code in seen or self.store.portal_dossier(code) is not None:
                 raise ValueError(f"Hồ sơ {code} đã tồn tại")
             seen.add(code)

@@ -91,7 +91,8 @@ def payment_router(platform: PaymentPlatform) -> APIRouter:
 
     @router.post("/payment/init", summary="INIT: create a payment, answers UrlThanhToan")
     async def init(request: Request) -> Response:
-        return json_response(platform.init(await request.body(), str(request.base_url)))
+        base = platform.config.base_url(str(request.base_url))
+        return json_response(platform.init(await request.body(), base))
 
     @router.post("/payment/query", summary="QUERY: TrangThaiGD 1 paid, 3 pending, 4 failed")
     async def query(request: Request) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from fastapi import APIRouter, Request, Response
 from starlette.exceptions import HTTPException
@@ -27,6 +28,18 @@ Handle = Callable[[str, dict[str, Any], str | None], Awaitable[dict[str, Any]]]
 
 XML_MEDIA_TYPE = "text/xml; charset=utf-8"
 _log = logging.getLogger(__name__)
+_SHIPPED_ADDRESS = b'<soap:address location="http://127.0.0.1:8080/soap"/>'
+
+
+def wsdl_for(soap_url: str) -> bytes:
+    """The shipped WSDL with ``soap_url`` as its service address: a client that takes the address
+    from the WSDL (zeep's default service) must post where it fetched the WSDL from, not to the
+    default port the file was written with. The URL is escaped (it comes from a ``Host`` header)."""
+    shipped = wsdl_bytes()
+    if shipped.count(_SHIPPED_ADDRESS) != 1:
+        raise RuntimeError("the shipped WSDL's soap:address is not the one expected")
+    location = quoteattr(soap_url).encode("utf-8")
+    return shipped.replace(_SHIPPED_ADDRESS, b"<soap:address location=" + location + b"/>")
 
 
 def _fault(code: str, message: str) -> Response:
@@ -54,8 +67,13 @@ async def _read_body(request: Request) -> bytes:
     return await request.body()
 
 
-def soap_router(handle: Handle) -> APIRouter:
-    """Routes ``POST /soap`` (SOAP 1.1 envelopes) and ``GET /soap?wsdl`` on the shared dispatcher."""
+def _request_base(request_base: str) -> str:
+    return request_base.rstrip("/")
+
+
+def soap_router(handle: Handle, base_url: Callable[[str], str] = _request_base) -> APIRouter:
+    """Routes ``POST /soap`` (SOAP 1.1 envelopes) and ``GET /soap?wsdl`` on the shared dispatcher;
+    ``base_url(request_base)`` is where clients reach the mock (``MockConfig.base_url``)."""
     router = APIRouter(tags=["soap"])
 
     @router.get("/soap", summary="The WSDL (GET /soap?wsdl)")
@@ -66,7 +84,7 @@ def soap_router(handle: Handle) -> APIRouter:
                 status_code=400,
                 media_type="text/plain; charset=utf-8",
             )
-        return Response(wsdl_bytes(), media_type=XML_MEDIA_TYPE)
+        return Response(wsdl_for(base_url(str(request.base_url)) + "/soap"), media_type=XML_MEDIA_TYPE)
 
     @router.post("/soap", summary="SOAP 1.1 endpoint (document/literal; operations as in the WSDL)")
     async def soap(request: Request) -> Response:

@@ -226,7 +226,8 @@ def test_the_golden_sequence_did_real_work(fresh: tuple[Face, Face]) -> None:
 def test_the_real_mock_serves_the_shipped_wsdl_and_zeep_loads_it(twins: tuple[Face, Face]) -> None:
     url = twins[1].mock.url
     response = httpx.get(f"{url}/soap?wsdl")
-    assert response.status_code == 200 and response.content == wsdl_bytes()
+    shipped = wsdl_bytes().replace(b"http://127.0.0.1:8080/soap", f"{url}/soap".encode())
+    assert response.status_code == 200 and response.content == shipped, "the shipped file, at this address"
     client = zeep.Client(f"{url}/soap?wsdl", settings=HARDENED)
     assert sorted(client.wsdl.bindings[BINDING_QNAME]._operations) == sorted(OPERATIONS)
 

@@ -75,12 +75,14 @@ def _fault(response: httpx.Response) -> tuple[str, str]:
 # ---------------------------------------------------------------- the WSDL
 
 
-def test_the_served_wsdl_is_the_shipped_file(soap: tuple[str, Recorder]) -> None:
+def test_the_served_wsdl_is_the_shipped_file_with_the_address_it_was_fetched_from(
+    soap: tuple[str, Recorder],
+) -> None:
     url, _ = soap
     response = httpx.get(f"{url}?wsdl")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/xml; charset=utf-8"
-    assert response.content == wsdl_bytes()
+    assert response.content == wsdl_bytes().replace(b"http://127.0.0.1:8080/soap", url.encode())
 
 
 def test_zeep_loads_the_served_wsdl_and_sees_nine_operations(soap: tuple[str, Recorder]) -> None:
