@@ -1,4 +1,4 @@
-"""Commands around the adapter: the sample database, mapping checks, the mock portal, the demo."""
+"""Commands around the adapter: a new configuration, the sample database, mapping checks, the demo."""
 
 from __future__ import annotations
 
@@ -21,6 +21,193 @@ from ._common import (
     err_console,
     mappings_app,
 )
+
+# ---------------------------------------------------------------- init
+
+_INIT_CONFIG = "dvcsync.toml"
+_INIT_MAPPINGS = "mappings"
+# Keys a province sets for itself: written live. Everything else is written commented out with its
+# default, so a later release's better default still applies where nobody chose otherwise.
+_LIVE = {
+    "province.source_url",
+    "province.sink_url",
+    "province.mappings",
+    "portal.adapter_url",
+    "portal.soap_url",
+    "portal.transport",
+    "portal.username",
+    "portal.dstcode",
+    "portal.madonvi",
+    "payment.init_url",
+    "payment.query_url",
+    "payment.bill_url",
+    "payment.partner_code",
+    "state.url",
+    "server.host",
+    "server.port",
+    "log.level",
+    "log.format",
+}
+# Secrets are never values in the file, only files (`*_file`) or DVCSYNC_…_FILE variables.
+_SECRETS = {"portal.password", "payment.secret", "token"}
+_NOTES = {
+    "province": "the province's one-stop system",
+    "province.source_url": "SQLAlchemy URL of the one-stop database (read); PostgreSQL: "
+    "postgresql+psycopg2://user@host/motcua",
+    "province.sink_url": "where inbound changes are written; empty = source_url",
+    "province.mappings": "the mapping specs and code tables (the copy `dvcsync init` wrote beside this file)",
+    "portal": "the national portal (REST and/or SOAP); the defaults are the mock portal on 127.0.0.1:8080",
+    "portal.verify": "TLS verification; false only against a test server",
+    "portal.ca_bundle": "replaces the system CAs (a provincial LGSP's own CA)",
+    "portal.client_cert": "mutual TLS where the integration platform asks for it",
+    "portal.transport": "rest | soap",
+    "portal.transport_by_service": "per-service transport where it differs from transport",
+    "portal.password_file": "the portal password (or DVCSYNC_PORTAL__PASSWORD_FILE; systemd: "
+    "%d/portal-password); the built-in one is the mock's and is refused for a remote portal",
+    "portal.dstcode": "the province's code on the portal",
+    "portal.madonvi": "the province's agency code on the portal",
+    "portal.batch_size": "dossiers per DongBoHoSoMC call",
+    "portal.concurrency": "calls in flight",
+    "portal.rate_limit": "calls per second",
+    "portal.timeout": "seconds per call",
+    "payment": "the payment platform",
+    "payment.secret_file": "the signing secret (or DVCSYNC_PAYMENT__SECRET_FILE); the built-in one is"
+    " the mock's",
+    "payment.poll_min_age_s": "a payment unanswered this long is asked for by QUERY",
+    "push": "province → portal",
+    "state": "the adapter's own store",
+    "state.url": "SQLite (created 0600) or postgresql+psycopg2://…",
+    "server": "the inbound server (payment callbacks, portal pushes, /healthz, /metrics); see SECURITY.md",
+    "server.host": "a non-loopback address needs allow, token_file or tls_client_ca",
+    "server.allow": "CIDRs allowed on every inbound path; unset = loopback only",
+    "server.token_file": "callers send 'Authorization: Bearer <token>' (>= 16 characters)",
+    "server.tls_cert": "TLS on the inbound server itself (with tls_key)",
+    "server.tls_client_ca": "mutual TLS: a client certificate of this CA is required",
+    "server.payment": "the payment platform's paths: own allow and token (else [server]'s)",
+    "server.portal": "/inbound/dvcqg/*: the portal's pushes",
+    "server.monitoring": "/metrics, /readyz, /docs",
+    "schedule": "'every <n>s|m|h' or a 5-field cron expression",
+    "log": "level DEBUG | INFO | WARNING | ERROR; format text | json",
+}
+_EXAMPLES = {
+    "ca_bundle": "/etc/dvcsync/lgsp-ca.pem",
+    "client_cert": "/etc/dvcsync/client.pem",
+    "client_key": "/etc/dvcsync/client.key",
+    "password_file": "/run/secrets/portal-password",
+    "secret_file": "/run/secrets/payment-secret",
+    "token_file": "/run/secrets/inbound-token",
+    "server.payment.token_file": "/run/secrets/payment-callback-token",
+    "server.portal.token_file": "/run/secrets/portal-push-token",
+    "server.monitoring.token_file": "/run/secrets/monitoring-token",
+    "transport_by_service": {"TraCuuHoSo": "soap"},
+    "receipts_dir": "receipts",
+    "allow": ["10.0.0.0/8"],
+    "tls_cert": "/etc/dvcsync/server.pem",
+    "tls_key": "/etc/dvcsync/server.key",
+    "tls_client_ca": "/etc/dvcsync/callers-ca.pem",
+}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def _commented_config() -> str:
+    """Every section and key of the configuration with its default, from the settings models
+    themselves (so a key added later is never missing), plus what each is for."""
+    from pydantic import BaseModel
+
+    from adapter.config import Settings
+
+    out = [
+        "# dvcsync configuration, written by `dvcsync init`.",
+        "# Relative paths (and relative SQLite files) resolve against this file's folder.",
+        "# Every key can be overridden by DVCSYNC_<SECTION>__<KEY>, e.g. DVCSYNC_PORTAL__ADAPTER_URL.",
+        "# Secrets never go in this file: *_file keys or DVCSYNC_..._FILE variables name files holding them.",
+        "# Commented keys show their defaults. Unknown keys are errors.",
+    ]
+
+    def section(model: type[BaseModel], name: str) -> None:
+        out.extend(["", f"[{name}]" + (f"  # {_NOTES[name]}" if name in _NOTES else "")])
+        nested = []
+        for key, field in model.model_fields.items():
+            dotted = f"{name}.{key}"
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                nested.append((type(default), dotted))
+                continue
+            if dotted in _SECRETS or key in _SECRETS:
+                continue
+            if dotted == "province.mappings":
+                default = _INIT_MAPPINGS
+            live = dotted in _LIVE
+            if default is None or default == {}:
+                default, live = _EXAMPLES.get(dotted, _EXAMPLES.get(key, "")), False
+            note = _NOTES.get(dotted) or field.description
+            line = f"{'' if live else '# '}{key} = {_toml_value(default)}"
+            out.append(f"{line}  # {note}" if note else line)
+        for model_, dotted in nested:
+            section(model_, dotted)
+
+    for key, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        assert isinstance(default, BaseModel)
+        section(type(default), key)
+    return "\n".join(out) + "\n"
+
+
+@app.command("init")
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to write dvcsync.toml and mappings/.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+) -> None:
+    """Start a configuration: an editable copy of the shipped mappings and a commented dvcsync.toml.
+
+    An installed dvcsync runs on the mappings it ships; a province adapts them to its own schema,
+    so they are copied out to be edited and versioned with the configuration.
+    """
+    import shutil
+
+    from adapter._resources import default_mappings
+
+    folder = folder.resolve()
+    config, mappings = folder / _INIT_CONFIG, folder / _INIT_MAPPINGS
+    shipped = default_mappings()
+    files = sorted(p.relative_to(shipped) for p in shipped.rglob("*.yaml"))
+    existing = [str(config)] if config.exists() else []
+    clashes = sum((mappings / f).exists() for f in files)
+    if clashes:
+        existing.append(f"{mappings}/ ({clashes} of the {len(files)} files)")
+    if existing and not force:
+        err_console.print(f"[red]exists[/red]: {', '.join(existing)}", soft_wrap=True, highlight=False)
+        err_console.print("nothing written; pass --force to overwrite")
+        raise typer.Exit(2)
+    for name in files:
+        (mappings / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shipped / name, mappings / name)
+    config.write_text(_commented_config(), encoding="utf-8")
+    console.print(f"wrote {config}", soft_wrap=True, highlight=False)
+    console.print(f"wrote {mappings}/ ({len(files)} mapping specs and code tables)", soft_wrap=True)
+    option = "" if folder == Path.cwd().resolve() else f" --config {config}"
+    console.print(
+        "next:\n"
+        f"  1. edit {config}: [province] source_url, [portal] adapter_url, username, dstcode, madonvi;\n"
+        "     secrets as files: [portal] password_file, [payment] secret_file, [server] token_file\n"
+        f"  2. adapt {mappings}/ to your one-stop schema, then: dvcsync{option} mappings check\n"
+        f"  3. dvcsync{option} db upgrade, then dvcsync{option} sync push, then dvcsync{option} run",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+
 
 # ---------------------------------------------------------------- sample-db
 
