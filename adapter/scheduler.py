@@ -1,49 +1,48 @@
 """`dvcsync run`: the jobs on their schedules and the inbound server, in one process.
 
-A second `dvcsync run` on the same state is refused: with SQLite by a lock file held for the life
-of the process, with PostgreSQL by a session advisory lock (the outbox is not yet claimed with
-SKIP LOCKED, so replicas sharing one state would deliver the same entries). Several replicas
-with per-job locks (DESIGN, "Running at scale") are not built yet.
+The process holds the state's writer lock for its whole life (``adapter.sync.state_lock``), so a
+second `dvcsync run`, or a `sync` command beside it, waits ``[state] lock_wait_s`` and exits 3
+(replicas that claim outbox entries with SKIP LOCKED are not built yet). A portal that cannot be
+reached opens a circuit breaker: push and pull skip their cycles until its cool-down is over.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.pool import NullPool
 
 from adapter.config import Settings
 from adapter.contract import VN_TZ
 from adapter.mapping import MappingSet
+from adapter.portal import UnreachableError
+from adapter.portal.breaker import CircuitBreaker
 from adapter.server import create_server_app, listen_problems, raise_open_files_limit, server_config
 from adapter.sync.cycles import run_payments, run_pull, run_push
 from adapter.sync.prune import run_prune
+from adapter.sync.state_lock import ADVISORY_KEY, Held, StateBusy, acquire, holding_state
 
 log = logging.getLogger(__name__)
 _EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
 
 
-class AlreadyRunning(RuntimeError):
-    """Another `dvcsync run` holds this state store."""
+AlreadyRunning = StateBusy  # the name earlier releases exported
+_ADVISORY_KEY = ADVISORY_KEY
 
 
 class UnsafeToStart(RuntimeError):
-    """The configuration would expose the inbound server without checking its callers."""
+    """The inbound server cannot start as configured: it would expose the inbound paths without
+    checking callers, or its address cannot be bound (port in use)."""
 
 
 def trigger_for(schedule: str) -> BaseTrigger:
@@ -55,75 +54,46 @@ def trigger_for(schedule: str) -> BaseTrigger:
     return CronTrigger.from_crontab(schedule, timezone=VN_TZ)
 
 
-class _Closeable(Protocol):
-    def close(self) -> None: ...
+def acquire_single_instance_lock(state_url: str) -> Held | None:
+    """The state's writer lock without waiting (what a second `dvcsync run` meets)."""
+    return acquire(state_url, wait_s=0.0, what="dvcsync run")
 
 
-# pg_try_advisory_lock key: "dvcsync" in ASCII, so other applications' locks are unlikely to clash
-_ADVISORY_KEY = int.from_bytes(b"dvcsync", "big")
-
-
-def acquire_single_instance_lock(state_url: str) -> _Closeable | None:
-    """Hold ``<state file>.lock`` (SQLite) or a session advisory lock (PostgreSQL) for the life
-    of the process; ``close()`` releases it."""
-    url = make_url(state_url)
-    if url.get_backend_name() == "postgresql":
-        return _postgres_lock(state_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    path = Path(f"{url.database}.lock")
-    handle = path.open("a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise AlreadyRunning(
-            f"{path} is held by {holder}: SQLite state allows one `dvcsync run` (use PostgreSQL for replicas)"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}")
-    handle.flush()
-    return handle
-
-
-def _job(name: str, run: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+def _job(
+    name: str, run: Callable[[], Awaitable[Any]], breaker: CircuitBreaker | None = None
+) -> Callable[[], Awaitable[None]]:
     async def wrapped() -> None:
+        if breaker is not None and not breaker.allow():
+            log.info("%s: skipped, the portal was unreachable; next try in %.0f s", name, breaker.retry_in())
+            return
         try:
             summary = await run()
-            log.info("%s: %s", name, getattr(summary, "as_dict", lambda: summary)())
+        except UnreachableError as exc:
+            wait = breaker.failed() if breaker is not None else 0.0
+            log.warning("%s: portal unreachable: %s; next try in %.0f s", name, exc.detail, wait)
+            return
         except Exception:  # a failed cycle is logged and recorded; the next one runs on schedule
             log.exception("%s cycle failed", name)
+            return
+        if breaker is not None:
+            breaker.succeeded()
+        log.info("%s: %s", name, getattr(summary, "as_dict", lambda: summary)())
 
     return wrapped
 
 
-class _AdvisoryLock:
-    """A connection kept open for the life of the process: the lock goes with the session, so a
-    killed process releases it too."""
-
-    def __init__(self, engine: Engine, conn: Connection) -> None:
-        self._engine, self._conn = engine, conn
-
-    def close(self) -> None:
-        self._conn.close()
-        self._engine.dispose()
-
-
-def _postgres_lock(state_url: str) -> _AdvisoryLock:
-    engine = create_engine(state_url, poolclass=NullPool, isolation_level="AUTOCOMMIT", hide_parameters=True)
-    conn = engine.connect()
-    held = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY}).scalar_one()
-    if not held:
-        conn.close()
-        engine.dispose()
-        raise AlreadyRunning(
-            f"{make_url(state_url).render_as_string(hide_password=True)} is in use by another"
-            " `dvcsync run` (PostgreSQL advisory lock): one service per state until replicas are built"
-        )
-    return _AdvisoryLock(engine, conn)
+def _listen(settings: Settings) -> socket.socket:
+    """Bind before anything starts, so a port in use is one clear message, not a cancelled
+    scheduler and runs left "running"."""
+    host, port = settings.server.host, settings.server.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise UnsafeToStart(
+            f"[server] cannot listen on {host}:{port}: {exc.strerror} (another process uses the port?"
+            " set [server] port)"
+        ) from None
 
 
 async def run_service(settings: Settings, mappings: MappingSet) -> None:
@@ -131,17 +101,27 @@ async def run_service(settings: Settings, mappings: MappingSet) -> None:
     if problems:
         raise UnsafeToStart("\n".join(problems))
     raise_open_files_limit()
-    lock = acquire_single_instance_lock(settings.state.url)
+    with holding_state(settings.state.url, wait_s=settings.state.lock_wait_s, what="dvcsync run"):
+        sock = _listen(settings)
+        try:
+            await _serve(settings, mappings, sock)
+        finally:
+            sock.close()
+
+
+async def _serve(settings: Settings, mappings: MappingSet, sock: socket.socket) -> None:
+    portal, payments = CircuitBreaker(), CircuitBreaker()
     scheduler = AsyncIOScheduler(timezone=VN_TZ)
-    jobs = {
-        "push": lambda: run_push(settings, mappings),
-        "pull": lambda: run_pull(settings, mappings),
-        "payments": lambda: run_payments(settings, mappings),
-        "prune": lambda: asyncio.to_thread(run_prune, settings),  # personal data past [state] keep_days
+    jobs: dict[str, tuple[Callable[[], Awaitable[Any]], CircuitBreaker | None]] = {
+        "push": (lambda: run_push(settings, mappings), portal),
+        "pull": (lambda: run_pull(settings, mappings), portal),
+        "payments": (lambda: run_payments(settings, mappings), payments),
+        # personal data past [state] keep_days
+        "prune": (lambda: asyncio.to_thread(run_prune, settings), None),
     }
-    for name, run in jobs.items():
+    for name, (run, breaker) in jobs.items():
         scheduler.add_job(
-            _job(name, run),
+            _job(name, run, breaker),
             trigger_for(getattr(settings.schedule, name)),
             id=name,
             name=name,
@@ -153,18 +133,16 @@ async def run_service(settings: Settings, mappings: MappingSet) -> None:
     app = create_server_app(settings, mappings)
     server = uvicorn.Server(server_config(app, settings.server))
     scheduler.start()
-    log.warning(
+    log.info(
         "dvcsync running: inbound server on %s:%s, jobs %s",
         settings.server.host,
         settings.server.port,
         {name: getattr(settings.schedule, name) for name in jobs},
     )
     try:
-        await server.serve()  # returns on SIGINT/SIGTERM
+        await server.serve(sockets=[sock])  # returns on SIGINT/SIGTERM
     finally:
         scheduler.shutdown(wait=False)
         for engine in app.state.engines:
             engine.dispose()
-        if lock is not None:
-            lock.close()
         await asyncio.sleep(0)

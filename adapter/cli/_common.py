@@ -3,11 +3,13 @@ and mappings loaders that turn bad input into exit 2 with the file and key."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -133,3 +135,37 @@ def _redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown as its scheme only
         return url.split(":", 1)[0] + ":…"
+
+
+T = TypeVar("T")
+
+# Exit codes (README "Commands"): 0 done, 1 ran and found problems, 2 invalid input,
+# 3 another process holds the state, 4 the portal could not be reached.
+EXIT_PROBLEMS, EXIT_INVALID, EXIT_BUSY, EXIT_UNREACHABLE = 1, 2, 3, 4
+
+
+@contextmanager
+def _writing(settings: Settings, what: str) -> Iterator[None]:
+    """Hold the state's writer lock for the command (exit 3 when another process keeps it)."""
+    from adapter.sync.state_lock import StateBusy, holding_state
+
+    try:
+        with holding_state(settings.state.url, wait_s=settings.state.lock_wait_s, what=what):
+            yield
+    except StateBusy as exc:
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BUSY) from None
+
+
+def _run_cycles(settings: Settings, what: str, make: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's cycles under the state lock; an unreachable portal is exit 4, said plainly."""
+    from adapter.portal import UnreachableError
+
+    with _writing(settings, what):
+        try:
+            return asyncio.run(make())  # type: ignore[arg-type]
+        except UnreachableError as exc:
+            err_console.print(
+                f"portal unreachable: {exc.detail}", markup=False, highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(EXIT_UNREACHABLE) from None

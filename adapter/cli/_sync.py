@@ -11,12 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from ._common import (
+    EXIT_BUSY,
     JsonOpt,
     _live_settings,
     _load_mappings,
     _print_counts,
     _progress,
     _report,
+    _run_cycles,
     _settings,
     app,
     console,
@@ -54,11 +56,12 @@ def push_dossier(
         for error in errors:
             err_console.print(f"  {error}", markup=False, highlight=False)
         raise typer.Exit(1)
-    print(json.dumps(envelopes, ensure_ascii=False, indent=2))
     if dry_run:
+        print(json.dumps(envelopes, ensure_ascii=False, indent=2))  # exactly what would be sent
         return
-    answers = asyncio.run(push_one(settings, mset, ma_ho_so))
-    print(json.dumps(answers, ensure_ascii=False, indent=2))
+    answers = _run_cycles(settings, "dvcsync push dossier", lambda: push_one(settings, mset, ma_ho_so))
+    # one JSON document: what was sent and what the portal answered
+    print(json.dumps({"envelopes": envelopes, "answers": answers}, ensure_ascii=False, indent=2))
     raise typer.Exit(0 if answers["ok"] else 1)
 
 
@@ -81,7 +84,9 @@ def sync_push(as_json: JsonOpt = False) -> None:
                 tasks[phase] = progress.add_task(labels.get(phase, phase), total=None)
             progress.update(tasks[phase], completed=done, total=total or None)
 
-        summary = asyncio.run(run_push(settings, mset, progress=report))
+        summary = _run_cycles(
+            settings, "dvcsync sync push", lambda: run_push(settings, mset, progress=report)
+        )
     _report(summary.as_dict(), as_json, _print_push, ok=summary.dead == 0)
 
 
@@ -126,9 +131,15 @@ def sync_all(as_json: JsonOpt = False) -> None:
 
     settings = _live_settings()
     mset = _load_mappings(settings.province.mappings)
-    push = asyncio.run(run_push(settings, mset))
-    pull = asyncio.run(run_pull(settings, mset))
-    payments = asyncio.run(run_payments(settings, mset))
+
+    async def every() -> tuple[Any, Any, Any]:
+        return (
+            await run_push(settings, mset),
+            await run_pull(settings, mset),
+            await run_payments(settings, mset),
+        )
+
+    push, pull, payments = _run_cycles(settings, "dvcsync sync all", every)
     data = {"push": push.as_dict(), "pull": pull.as_dict(), "payments": payments.as_dict()}
     if as_json:
         print(json.dumps(data, ensure_ascii=False))
@@ -142,8 +153,9 @@ def sync_all(as_json: JsonOpt = False) -> None:
 
 @app.command("run")
 def run() -> None:
-    """Run as a service: push and pull on their [schedule], the inbound server on [server]
-    host:port. Stop with Ctrl-C or SIGTERM. One per SQLite state store."""
+    """Run as a service: push, pull, payments and prune on their schedules, the inbound server
+    on its host and port. Stop with Ctrl-C or SIGTERM. One per state store (exit 3 if another
+    process holds it)."""
     from rich.markup import escape
 
     from adapter.scheduler import AlreadyRunning, UnsafeToStart, run_service
@@ -158,7 +170,7 @@ def run() -> None:
         raise typer.Exit(2) from None
     except AlreadyRunning as exc:
         err_console.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_BUSY) from None
 
 
 @sync_app.command("pull")
@@ -167,7 +179,8 @@ def sync_pull(as_json: JsonOpt = False) -> None:
     from adapter.sync.cycles import run_pull
 
     settings = _live_settings()
-    summary = asyncio.run(run_pull(settings, _load_mappings(settings.province.mappings)))
+    mset = _load_mappings(settings.province.mappings)
+    summary = _run_cycles(settings, "dvcsync sync pull", lambda: run_pull(settings, mset))
     _report(summary.as_dict(), as_json, _print_pull, ok=summary.failed == 0 and summary.rejected == 0)
 
 
@@ -177,7 +190,8 @@ def sync_payments(as_json: JsonOpt = False) -> None:
     from adapter.sync.cycles import run_payments
 
     settings = _live_settings()
-    summary = asyncio.run(run_payments(settings, _load_mappings(settings.province.mappings)))
+    mset = _load_mappings(settings.province.mappings)
+    summary = _run_cycles(settings, "dvcsync sync payments", lambda: run_payments(settings, mset))
     _report(summary.as_dict(), as_json, _print_payments, ok=summary.errors == 0)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 from adapter.config import Settings
 from adapter.mapping import MappingSet
+from adapter.portal import UnreachableError
 from adapter.province.sink import db_error_text
 from adapter.province.source import make_engine
 
@@ -36,8 +38,12 @@ async def _recorded(
         run_id = rt.store.start_run(job)
         try:
             summary = await cycle(rt)
-        except Exception as exc:
-            rt.store.finish_run(run_id, "failed", error=db_error_text(exc))  # no SQL parameters
+        except UnreachableError as exc:
+            rt.store.finish_run(run_id, "failed", error=f"portal unreachable: {exc.detail}")
+            raise
+        except BaseException as exc:  # cancelled (Ctrl-C, SIGTERM) too: never left "running"
+            reason = "cancelled" if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt) else None
+            rt.store.finish_run(run_id, "failed", error=reason or db_error_text(exc))  # no SQL parameters
             raise
         rt.store.finish_run(run_id, status(summary), summary.as_dict())
         return summary

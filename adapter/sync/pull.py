@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from adapter.config import Settings
 from adapter.contract import LEGAL_MOVES
 from adapter.mapping import MappingSet
-from adapter.portal import AuthError, PortalError, RestPortalClient
+from adapter.portal import AuthError, PortalError, RestPortalClient, UnreachableError
 from adapter.province.sink import SinkError, SqlSink
 from adapter.state import Inbox, InboxItem, StateStore
 
@@ -126,7 +126,7 @@ class PullJob:
             async with self._semaphore:
                 try:
                     reply = await self.client.call("TraCuuHoSo", {"mahoso": key}, typed=False)
-                except AuthError:
+                except (AuthError, UnreachableError):
                     raise
                 except PortalError:
                     return key, None  # checked again on a later cycle
@@ -233,7 +233,7 @@ class PullJob:
                 reply = await self.client.call(
                     "XacNhanHoSo", {"mahoso": item.natural_key, "mahosodonvi": local}
                 )
-            except AuthError:
+            except (AuthError, UnreachableError):
                 raise
             except PortalError as exc:
                 summary.ack_failed += 1  # taken in already: the next cycle finds it and acknowledges again

@@ -17,15 +17,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from adapter.config import Settings
 from adapter.contract import HoSoDaLuu
 from adapter.mapping import MappingSet
-from adapter.portal import AmbiguousError, AuthError, Backoff, PortalError, RestPortalClient
+from adapter.portal import AmbiguousError, AuthError, Backoff, PortalError, RestPortalClient, UnreachableError
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
-from adapter.state.store import dumps
+from adapter.state.store import OUTBOX_T, dumps
 from adapter.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
 
 log = logging.getLogger(__name__)
@@ -343,8 +343,8 @@ class PushJob:
             reply = await self.client.call(
                 "DongBoHoSoMC", {"isUpdating": "True" if updating else "False"}, raw_fields={"data": data}
             )
-        except AuthError:
-            raise
+        except (AuthError, UnreachableError):
+            raise  # the cycle stops: no record's attempt is used
         except PortalError as exc:
             return self._failures(batch, str(exc), summary)
         by_key = {
@@ -384,8 +384,11 @@ class PushJob:
     ) -> list[Outcome]:
         now = self.clock()
         outcomes = []
+        since = self._enqueued_at([e.id for e in batch])
+        give_up = self.settings.portal.give_up_after
         for entry in batch:
-            if entry.attempts + 1 >= self.settings.portal.max_attempts:
+            failing_for = now - since.get(entry.id, now)
+            if entry.attempts + 1 >= self.settings.portal.max_attempts or failing_for >= give_up:
                 summary.dead += 1
                 outcomes.append(
                     Outcome(
@@ -408,6 +411,13 @@ class PushJob:
                 )
         return outcomes
 
+    def _enqueued_at(self, ids: list[int]) -> dict[int, float]:
+        """When each entry was enqueued: ``[portal] give_up_after`` counts from there (an entry
+        is sent in the cycle that enqueues it, so this is when its failures began)."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(OUTBOX_T.c.id, OUTBOX_T.c.created_at).where(OUTBOX_T.c.id.in_(ids)))
+            return {int(i): float(t) for i, t in rows}
+
     async def _report_status(self, entry: DueEntry, summary: PushSummary) -> list[Outcome]:
         """One DongBoTrangThaiHoSo (its data is one object). Re-sending the same status after a
         lost answer only repeats a report of the same state, so it is simply retried."""
@@ -416,8 +426,8 @@ class PushJob:
             reply = await self.client.call(
                 "DongBoTrangThaiHoSo", {"type": "2"}, raw_fields={"data": entry.raw}, idempotent=True
             )
-        except AuthError:
-            raise
+        except (AuthError, UnreachableError):
+            raise  # the cycle stops: no record's attempt is used
         except PortalError as exc:
             return self._failures([entry], str(exc), summary)
         if reply.ok:
@@ -460,8 +470,8 @@ class PushJob:
         summary.calls += 1
         try:
             reply = await self.client.call("CapNhatTienDoHoSoMC", {}, raw_fields={"data": data})
-        except AuthError:
-            raise
+        except (AuthError, UnreachableError):
+            raise  # the cycle stops: no record's attempt is used
         except AmbiguousError as exc:
             # It may have been stored: the in-flight mark stays; the next round reads back first.
             log.info("history for %d dossiers unanswered (%s): will read back", len(entries), exc.detail)
@@ -557,8 +567,8 @@ class PushJob:
     async def _portal_history(self, record_key: str) -> Counter[tuple[str, ...]] | None:
         try:
             reply = await self.client.call("TraCuuHoSo", {"mahoso": record_key})
-        except AuthError:
-            raise
+        except (AuthError, UnreachableError):
+            raise  # the cycle stops: no record's attempt is used
         except PortalError as exc:
             log.warning("read-back of %s failed: %s", record_key, exc)
             return None

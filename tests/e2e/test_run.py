@@ -55,7 +55,7 @@ def test_run_pushes_pulls_serves_and_refuses_a_second_instance(tmp_path: Path) -
         config.write_text(
             f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{REPO / "mappings"}"\n'
             f'[portal]\nadapter_url = "{mock.adapter_url}"\nrate_limit = 500\n'
-            f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+            f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\nlock_wait_s = 1\n'
             "[push]\npage_size = 20\n"  # the first push forks its enqueue producer under the service
             f'[server]\nport = {port}\n[schedule]\npush = "every 1s"\npull = "every 1s"\n',
             encoding="utf-8",
@@ -65,10 +65,10 @@ def test_run_pushes_pulls_serves_and_refuses_a_second_instance(tmp_path: Path) -
             assert _wait(lambda: _ok(f"{inbound}/healthz")), (
                 service.stderr.read1().decode() if service.stderr else ""
             )
-            # a second instance on the same state is refused at once
+            # a second instance on the same state waits [state] lock_wait_s, then exits 3
             second = _start(config)
             _, err = second.communicate(timeout=60)
-            assert second.returncode == 2 and b"allows one" in err
+            assert second.returncode == 3 and b"held by pid" in err and b"dvcsync run" in err, err
 
             def pushed() -> bool:
                 total = httpx.get(f"{mock.url}/_admin/dossiers", params={"size": 1}).json()["total"]
