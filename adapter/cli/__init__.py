@@ -12,7 +12,7 @@ import time
 
 from adapter.config import ConfigError
 
-from . import _mock, _state, _sync, _tools
+from . import _config, _mock, _state, _sync, _tools
 from ._common import app, console, err_console
 
 __all__ = ["app", "console", "err_console", "main"]
@@ -27,6 +27,13 @@ def main() -> None:
         app()
     except ConfigError as exc:  # found late (e.g. a TLS file read when the client is built)
         err_console.print(f"configuration error\n{exc}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except Exception as exc:
+        from adapter.state import SchemaOutOfDate  # here, not above: the state layer is slow to import
+
+        if not isinstance(exc, SchemaOutOfDate):
+            raise
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
     finally:
         logging.getLogger(__name__).debug("done in %.2fs", time.perf_counter() - started)

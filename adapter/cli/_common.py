@@ -25,6 +25,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts name [sections]: never read them as rich markup
+    epilog="Exit codes: 0 done; 1 ran and found problems; 2 invalid input (configuration, specs,"
+    " arguments, an out-of-date state schema); 3 another dvcsync process holds the state; 4 the"
+    " portal could not be reached.",
 )
 mappings_app = typer.Typer(help="Check the mapping specs or export their JSON Schema.", no_args_is_help=True)
 push_app = typer.Typer(help="One-off pushes of single records.", no_args_is_help=True)
@@ -51,10 +55,24 @@ class _State:
     config: Path | None = None
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"dvcsync {version('dvcsync')}")
+        except PackageNotFoundError:  # running from a checkout that was never installed
+            print("dvcsync (not installed)")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     config: ConfigOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (DEBUG).")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     _State.config = config
     from adapter.logs import configure_logging

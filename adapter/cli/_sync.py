@@ -153,9 +153,9 @@ def sync_all(as_json: JsonOpt = False) -> None:
 
 @app.command("run")
 def run() -> None:
-    """Run as a service: push, pull, payments and prune on their schedules, the inbound server
-    on its host and port. Stop with Ctrl-C or SIGTERM. One per state store (exit 3 if another
-    process holds it)."""
+    """Run as a service: push, pull, payments and prune on their [schedule], the inbound server
+    on [server] host and port. Stop with Ctrl-C or SIGTERM. One per state store (exit 3 if
+    another process holds it)."""
     from rich.markup import escape
 
     from adapter.scheduler import AlreadyRunning, UnsafeToStart, run_service

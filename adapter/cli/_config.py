@@ -1,0 +1,110 @@
+"""`dvcsync config show|check`: the effective configuration with where each value came from, and
+a check of everything that can be checked before a first run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel, SecretStr
+from rich.table import Table
+
+from ._common import EXIT_PROBLEMS, JsonOpt, _redact_url, _settings, app, console, err_console
+
+config_app = typer.Typer(help="The effective configuration: show it, check it.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+_URL_KEYS = frozenset({"province.source_url", "province.sink_url", "state.url"})
+
+
+def _flatten(model: BaseModel, prefix: str = "") -> list[tuple[str, Any]]:
+    """Every leaf setting as ``("section.key", value)``, secrets masked and URLs without passwords."""
+    out: list[tuple[str, Any]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            out.extend(_flatten(value, key + "."))
+        elif isinstance(value, SecretStr):
+            out.append((key, "********" if value.get_secret_value() else ""))
+        elif key in _URL_KEYS and isinstance(value, str) and value:
+            out.append((key, _redact_url(value)))
+        elif isinstance(value, Path):
+            out.append((key, str(value)))
+        elif isinstance(value, list):
+            out.append((key, [str(v) for v in value]))
+        else:
+            out.append((key, value))
+    return out
+
+
+@config_app.command("show")
+def config_show(
+    as_json: JsonOpt = False,
+    changed: Annotated[bool, typer.Option("--changed", help="Only values that are not defaults.")] = False,
+) -> None:
+    """Every setting in effect, with where it came from (command line, environment, file or
+    default). Secrets are masked."""
+    settings = _settings()
+    rows = [(key, value, settings.origin(key)) for key, value in _flatten(settings)]
+    if changed:
+        rows = [row for row in rows if row[2] != "default"]
+    if as_json:
+        print(json.dumps({k: {"value": v, "from": o} for k, v, o in rows}, ensure_ascii=False, default=str))
+        return
+    table = Table(title="dvcsync configuration")
+    for column in ("key", "value", "from"):
+        table.add_column(column)
+    for key, value, origin in rows:
+        table.add_row(key, str(value), origin)
+    console.print(table)
+
+
+@config_app.command("check")
+def config_check(as_json: JsonOpt = False) -> None:
+    """Load the configuration and the mapping specs, and check what a first run would trip on:
+    the mock's published secrets off loopback, an inbound server open to anyone, missing files,
+    an unreachable province database. Exit 0 when nothing was found, 1 otherwise, 2 when the
+    configuration itself is invalid."""
+    from adapter.config import published_secret_problems
+    from adapter.mapping import MappingSpecError, load_mappings
+    from adapter.server import listen_problems
+
+    settings = _settings()
+    problems: list[str] = []
+    try:
+        load_mappings(settings.province.mappings)
+    except MappingSpecError as exc:
+        problems.append(f"mappings: {exc}")
+    problems += published_secret_problems(settings)
+    problems += listen_problems(settings.server)
+    for section in (settings.portal, settings.payment):
+        for name in ("ca_bundle", "client_cert", "client_key"):
+            path = getattr(section, name)
+            if path is not None and not Path(path).is_file():
+                where = "portal" if section is settings.portal else "payment"
+                problems.append(f"[{where}] {name} = {str(path)!r}: no such file")
+    problems += _source_problems(settings.province.source_url)
+    if as_json:
+        print(json.dumps({"ok": not problems, "problems": problems}, ensure_ascii=False))
+    elif problems:
+        err_console.print(f"{len(problems)} problem(s):", markup=False)
+        for problem in problems:
+            err_console.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print("configuration OK", markup=False)
+    if problems:
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _source_problems(url: str) -> list[str]:
+    """A SQLite source that does not exist (opening it would create an empty one)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:" and not Path(database).is_file():
+        return [f"[province] source_url: {database} does not exist"]
+    return []

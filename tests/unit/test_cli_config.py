@@ -1,0 +1,87 @@
+"""`dvcsync config show|check` and `--version`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapter.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("DVCSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_show_says_where_each_value_came_from_and_masks_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "portal.secret").write_text("mat-khau-that-su\n", encoding="utf-8")
+    config = tmp_path / "dvcsync.toml"
+    config.write_text(
+        '[portal]\npassword_file = "portal.secret"\nconcurrency = 2\n'
+        '[state]\nurl = "postgresql://dvcsync:pw-in-url@db/state"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("DVCSYNC_PORTAL__TIMEOUT", "7")
+    result = runner.invoke(app, ["--config", str(config), "config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["portal.timeout"] == {"value": 7.0, "from": "environment DVCSYNC_PORTAL__TIMEOUT"}
+    assert shown["portal.concurrency"] == {"value": 2, "from": f"file {config}"}
+    assert shown["portal.batch_size"]["from"] == "default"
+    assert shown["portal.password"]["value"] == "********"
+    assert "mat-khau-that-su" not in result.stdout and "pw-in-url" not in result.stdout
+    table = runner.invoke(app, ["--config", str(config), "config", "show", "--changed"])
+    assert "portal.timeout" in table.stdout and "portal.batch_size" not in table.stdout
+
+
+def test_check_finds_what_a_first_run_would_trip_on(tmp_path: Path) -> None:
+    config = tmp_path / "dvcsync.toml"
+    config.write_text(
+        '[province]\nsource_url = "sqlite:///missing.db"\n'
+        '[portal]\nadapter_url = "https://dvcqg.example.gov.vn/dvcqg"\nca_bundle = "nope.pem"\n'
+        '[server]\nhost = "0.0.0.0"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["--config", str(config), "config", "check", "--json"])
+    assert result.exit_code == 1
+    problems = "\n".join(json.loads(result.stdout)["problems"])
+    for expected in ("password_file", "secret_file", "[server] allow", "ca_bundle", "missing.db"):
+        assert expected in problems, expected
+    assert not (tmp_path / "missing.db").exists()  # checking created nothing
+
+
+def test_check_passes_a_sound_configuration_and_refuses_an_invalid_one(tmp_path: Path) -> None:
+    from adapter.province.sample import generate
+
+    generate(tmp_path / "onestop.db", 5, 1)
+    config = tmp_path / "dvcsync.toml"
+    config.write_text('[province]\nsource_url = "sqlite:///onestop.db"\n', encoding="utf-8")
+    ok = runner.invoke(app, ["--config", str(config), "config", "check"])
+    assert ok.exit_code == 0 and "configuration OK" in ok.stdout, ok.output
+    config.write_text("[portal]\nconcurrency = 0\n", encoding="utf-8")
+    bad = runner.invoke(app, ["--config", str(config), "config", "check"])
+    assert bad.exit_code == 2 and "portal.concurrency" in bad.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("dvcsync ")
+
+
+def test_help_keeps_section_names_in_brackets() -> None:
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0 and "[schedule]" in result.stdout and "[server]" in result.stdout
+    result = runner.invoke(app, ["--help"])
+    assert "Exit codes" in result.stdout and "4 the" in result.stdout.replace("\n", " ").replace("  ", " ")
