@@ -1,101 +1,80 @@
-"""``python -m mock_portal`` / ``dvcsync mock-portal``: flags, ``MOCK_PORTAL_<FLAG>`` environment
-variables (a flag given on the command line wins), start-up banner with the local credentials."""
+"""``python -m mock_portal`` / ``dvcsync mock-portal``: flags (Typer, rich help like ``dvcsync``),
+``MOCK_PORTAL_<FLAG>`` environment variables (a flag given on the command line wins), start-up
+banner with the local credentials.
+
+``serve`` is the command function; ``dvcsync mock-portal`` builds its own command from its signature
+(adding options of the adapter's), so the two commands cannot drift apart.
+"""
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
 from collections.abc import Sequence
+from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
+import typer
 from pydantic import ValidationError
 
 from .config import Credentials, MockConfig
 from .faults import FaultSpec
 
 ENV_PREFIX = "MOCK_PORTAL_"
-_SUCCESS = {"int": 0, "string": "0", "00": "00"}
+_SUCCESS: dict[str, Any] = {"int": 0, "string": "0", "00": "00"}
+_SUCCESS_NAME = {0: "int", "0": "string", "00": "00"}
 
 
-def _env(flag: str) -> str | None:
-    return os.environ.get(ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper())
+class SuccessName(StrEnum):
+    INT = "int"
+    STRING = "string"
+    ZERO_ZERO = "00"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    d = MockConfig()
-    c = Credentials()
-    p = argparse.ArgumentParser(
-        prog="mock_portal",
-        description="Mock national public service portal (Cổng DVC Quốc gia) and payment platform. "
-        f"Every flag can also be set as {ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}PORT=8080).",
+class ReplyForm(StrEnum):
+    WRAPPED = "wrapped"
+    FLAT = "flat"
+
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_D = MockConfig()
+_C = Credentials()
+_DEFAULT_SUCCESS = SuccessName(_SUCCESS_NAME[_D.success_code])
+_DEFAULT_REPLY = ReplyForm(_D.payment_reply_form)
+
+WHERE, CREDS, RULES, PAY, PROVINCE, RUN = (
+    "Where it listens",
+    "Credentials (local test values)",
+    "Portal rules",
+    "Payment platform",
+    "Deliveries to the province",
+    "Start-up",
+)
+
+
+def _opt(flag: str, help_text: str, panel: str, **kwargs: Any) -> Any:
+    """An option with its ``MOCK_PORTAL_<FLAG>`` variable, shown in the help."""
+    name = flag.split("/")[0].lstrip("-")
+    return typer.Option(
+        flag,
+        envvar=ENV_PREFIX + name.replace("-", "_").upper(),
+        help=help_text,
+        rich_help_panel=panel,
+        **kwargs,
     )
 
-    def add(flag: str, default: object, help_text: str, **kwargs: object) -> None:
-        env = _env(flag)
-        p.add_argument(flag, default=env if env is not None else default, help=help_text, **kwargs)  # type: ignore[arg-type]
 
-    add("--host", d.host, "interface to listen on (default %(default)s)")
-    add("--port", d.port, "port (default %(default)s)", type=int)
-    add("--state", d.state, "SQLite file kept across restarts, or :memory: (default %(default)s)")
-    add("--faults", None, "fault spec: JSON inline or @file (see docs/mock-portal.md)")
-    add("--callback-url", None, "full URL of the province's payment-result endpoint")
-    add("--province-url", None, "full URL where portal-submitted promotion notifications are POSTed")
-    add("--callback-token", None, "bearer credential sent with every payment callback (or env)")
-    add("--province-token", None, "bearer credential sent with every pushed dossier (or env)")
-    add("--username", c.username, "portal login user")
-    add("--password", c.password, "portal login password")
-    add("--dstcode", c.dstcode, "destination code required in the dstcode header")
-    add("--madonvi", c.madonvi, "the province's agency code expected in every body")
-    add("--partner-code", c.partner_code, "payment platform partner code (MaDoiTac)")
-    add("--payment-secret", c.payment_secret, "shared secret of MaXacThuc")
-    strict = _env("--strict")
-    lenient = _env("--lenient")
-    default_strict = not (lenient is not None and lenient.lower() in {"1", "true", "yes"}) and (
-        strict is None or strict.lower() in {"1", "true", "yes"}
-    )
-    group = p.add_mutually_exclusive_group()
-    group.add_argument(
-        "--strict",
-        dest="strict",
-        action="store_true",
-        default=default_strict,
-        help="refuse illegal status moves (default)",
-    )
-    group.add_argument(
-        "--lenient",
-        dest="strict",
-        action="store_false",
-        help="accept illegal status moves and record a warning",
-    )
-    add(
-        "--success-code",
-        {0: "int", "0": "string", "00": "00"}[d.success_code],
-        'success error_code: int (0), string ("0") or 00 ("00")',
-        choices=sorted(_SUCCESS),
-    )
-    add("--batch-limit", d.batch_limit, "records per DongBoHoSoMC/CapNhatTienDoHoSoMC call", type=int)
-    add("--session-ttl", d.session_ttl_s, "session lifetime in seconds", type=float)
-    add("--payment-reply", d.payment_reply_form, "INIT reply form", choices=["wrapped", "flat"])
-    add("--callback-type", d.callback_type, "LoaiBanTin of the payment callback")
-    add("--callback-retry-s", d.callback_retry_s, "first retry delay of a callback (doubles)", type=float)
-    add("--callback-max-attempts", d.callback_max_attempts, "callback attempts before giving up", type=int)
-    add(
-        "--callback-delay-s",
-        d.callback_delay_s,
-        "delay before the first callback (late delivery)",
-        type=float,
-    )
-    dup = _env("--callback-duplicate")
-    p.add_argument(
-        "--callback-duplicate",
-        action="store_true",
-        default=dup is not None and dup.lower() in {"1", "true", "yes"},
-        help="deliver every acknowledged callback twice",
-    )
-    p.add_argument("--quiet", action="store_true", help="no start-up banner, warnings only")
-    return p
+def _version(value: bool) -> None:
+    if value:
+        try:
+            version = metadata.version("dvcsync")
+        except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+            version = "unknown"
+        typer.echo(f"mock_portal {version}")
+        raise typer.Exit()
 
 
 def parse_faults(value: str | None) -> FaultSpec:
@@ -105,40 +84,166 @@ def parse_faults(value: str | None) -> FaultSpec:
     return FaultSpec.model_validate_json(text)
 
 
-def config_from_args(args: argparse.Namespace) -> MockConfig:
-    return MockConfig(
-        host=args.host,
-        port=args.port,
-        state=args.state,
-        faults=parse_faults(args.faults),
-        callback_url=args.callback_url or None,
-        province_url=args.province_url or None,
-        callback_token=args.callback_token or None,
-        province_token=args.province_token or None,
-        credentials=Credentials(
-            username=args.username,
-            password=args.password,
-            dstcode=args.dstcode,
-            madonvi=args.madonvi,
-            partner_code=args.partner_code,
-            payment_secret=args.payment_secret,
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, _opt("--host", "Interface to listen on.", WHERE)] = _D.host,
+    port: Annotated[int, _opt("--port", "Port.", WHERE)] = _D.port,
+    public_url: Annotated[
+        str | None,
+        _opt(
+            "--public-url",
+            "Base URL clients reach the mock at, for the WSDL's soap:address and UrlThanhToan "
+            "(default: the URL each request came to).",
+            WHERE,
         ),
-        strict=args.strict,
-        success_code=_SUCCESS[args.success_code],
-        batch_limit=args.batch_limit,
-        session_ttl_s=args.session_ttl,
-        payment_reply_form=args.payment_reply,
-        callback_type=args.callback_type,
-        callback_retry_s=args.callback_retry_s,
-        callback_max_attempts=args.callback_max_attempts,
-        callback_delay_s=args.callback_delay_s,
-        callback_duplicate=args.callback_duplicate,
-    )
+    ] = None,
+    state: Annotated[
+        str, _opt("--state", "SQLite file kept across restarts, or :memory:.", WHERE)
+    ] = _D.state,
+    seed_dossiers: Annotated[
+        Path | None,
+        _opt(
+            "--seed-dossiers",
+            'JSON file of dossiers submitted on the portal (a list, or {"dossiers": [...]}) that it '
+            "holds from the start; those already in --state are kept as they are.",
+            WHERE,
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    username: Annotated[str, _opt("--username", "Portal login user.", CREDS)] = _C.username,
+    password: Annotated[str, _opt("--password", "Portal login password.", CREDS)] = _C.password,
+    dstcode: Annotated[
+        str, _opt("--dstcode", "Destination code required in the dstcode header.", CREDS)
+    ] = _C.dstcode,
+    madonvi: Annotated[
+        str, _opt("--madonvi", "The province's agency code expected in every body.", CREDS)
+    ] = _C.madonvi,
+    partner_code: Annotated[
+        str, _opt("--partner-code", "Payment platform partner code (MaDoiTac).", CREDS)
+    ] = _C.partner_code,
+    payment_secret: Annotated[
+        str, _opt("--payment-secret", "Shared secret of MaXacThuc.", CREDS)
+    ] = _C.payment_secret,
+    strict: Annotated[
+        bool,
+        _opt(
+            "--strict/--lenient",
+            "Refuse illegal status moves, or accept them and record a warning "
+            f"({ENV_PREFIX}LENIENT=1 also means --lenient).",
+            RULES,
+        ),
+    ] = _D.strict,
+    success_code: Annotated[
+        SuccessName, _opt("--success-code", 'Success error_code: int (0), string ("0") or 00 ("00").', RULES)
+    ] = _DEFAULT_SUCCESS,
+    batch_limit: Annotated[
+        int, _opt("--batch-limit", "Records per DongBoHoSoMC/CapNhatTienDoHoSoMC call.", RULES, min=1)
+    ] = _D.batch_limit,
+    session_ttl: Annotated[
+        float, _opt("--session-ttl", "Session lifetime in seconds.", RULES, min=0)
+    ] = _D.session_ttl_s,
+    faults: Annotated[
+        str | None, _opt("--faults", "Fault spec: JSON inline or @file (see docs/mock-portal.md).", RULES)
+    ] = None,
+    payment_reply: Annotated[ReplyForm, _opt("--payment-reply", "INIT reply form.", PAY)] = _DEFAULT_REPLY,
+    callback_url: Annotated[
+        str | None, _opt("--callback-url", "Full URL of the province's payment-result endpoint.", PROVINCE)
+    ] = None,
+    callback_token: Annotated[
+        str | None,
+        _opt("--callback-token", "Bearer credential sent with every payment callback.", PROVINCE),
+    ] = None,
+    callback_type: Annotated[
+        str, _opt("--callback-type", "LoaiBanTin of the payment callback.", PROVINCE)
+    ] = _D.callback_type,
+    callback_retry_s: Annotated[
+        float, _opt("--callback-retry-s", "First retry delay of a callback (doubles).", PROVINCE)
+    ] = _D.callback_retry_s,
+    callback_max_attempts: Annotated[
+        int, _opt("--callback-max-attempts", "Callback attempts before giving up.", PROVINCE)
+    ] = _D.callback_max_attempts,
+    callback_delay_s: Annotated[
+        float, _opt("--callback-delay-s", "Delay before the first callback (late delivery).", PROVINCE)
+    ] = _D.callback_delay_s,
+    callback_duplicate: Annotated[
+        bool, _opt("--callback-duplicate", "Deliver every acknowledged callback twice.", PROVINCE)
+    ] = False,
+    province_url: Annotated[
+        str | None,
+        _opt(
+            "--province-url", "Full URL where portal-submitted promotion notifications are POSTed.", PROVINCE
+        ),
+    ] = None,
+    province_token: Annotated[
+        str | None,
+        _opt("--province-token", "Bearer credential sent with every pushed dossier.", PROVINCE),
+    ] = None,
+    quiet: Annotated[bool, _opt("--quiet", "No start-up banner, warnings only.", RUN)] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and exit.",
+            rich_help_panel=RUN,
+        ),
+    ] = False,
+) -> None:
+    """Mock national public service portal (Cổng DVC Quốc gia) and payment platform, for developing
+    and testing a one-stop system: REST under /dvcqg, SOAP at /soap (WSDL at /soap?wsdl), payments
+    under /payment, admin under /_admin, OpenAPI at /docs (served offline).
+
+    Every option can also be set as MOCK_PORTAL_<OPTION>; an option on the command line wins."""
+    lenient = os.environ.get(ENV_PREFIX + "LENIENT", "").lower() in _TRUE
+    source = ctx.get_parameter_source("strict")  # Typer's own click: compared by name
+    if lenient and getattr(source, "name", None) != "COMMANDLINE":
+        strict = False
+    try:
+        cfg = MockConfig(
+            host=host,
+            port=port,
+            public_url=public_url or None,
+            state=state,
+            seed_dossiers=str(seed_dossiers) if seed_dossiers else None,
+            faults=parse_faults(faults),
+            callback_url=callback_url or None,
+            province_url=province_url or None,
+            callback_token=callback_token or None,
+            province_token=province_token or None,
+            credentials=Credentials(
+                username=username,
+                password=password,
+                dstcode=dstcode,
+                madonvi=madonvi,
+                partner_code=partner_code,
+                payment_secret=payment_secret,
+            ),
+            strict=strict,
+            success_code=_SUCCESS[SuccessName(success_code).value],
+            batch_limit=batch_limit,
+            session_ttl_s=session_ttl,
+            payment_reply_form=ReplyForm(payment_reply).value,
+            callback_type=callback_type,
+            callback_retry_s=callback_retry_s,
+            callback_max_attempts=callback_max_attempts,
+            callback_delay_s=callback_delay_s,
+            callback_duplicate=callback_duplicate,
+        )
+    except (ValidationError, ValueError, OSError) as exc:
+        _invalid(exc)
+    start(cfg, quiet=quiet)
+
+
+def _invalid(exc: Exception) -> NoReturn:
+    typer.echo(f"mock_portal: invalid settings: {exc}", err=True)
+    raise typer.Exit(2)
 
 
 def banner(cfg: MockConfig) -> str:
     c = cfg.credentials
-    base = f"http://{cfg.host}:{cfg.port}"
+    base = cfg.public_url or f"http://{cfg.host}:{cfg.port}"
     return "\n".join(
         [
             f"mock national portal on {base}  (OpenAPI: {base}/docs, admin: {base}/_admin/stats)",
@@ -165,27 +270,49 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(argv) if argv is not None else None)
-    try:
-        cfg = config_from_args(args)
-    except (ValidationError, ValueError, OSError) as exc:
-        print(f"mock_portal: invalid settings: {exc}", file=sys.stderr)
-        return 2
+def start(cfg: MockConfig, *, quiet: bool = False) -> None:
+    """Build the app (seeding ``cfg.seed_dossiers``) and serve it until interrupted."""
     import uvicorn
 
     from .app import create_app
 
-    if not args.quiet:
-        print(banner(cfg), flush=True)
-    app = create_app(cfg)
+    try:
+        app = create_app(cfg)
+    except (ValueError, OSError) as exc:  # the seed file: unreadable, not JSON, a bad record
+        _invalid(exc)
+    if not quiet:
+        seeded = len(app.state.store.list_portal_dossiers())
+        print(
+            banner(cfg) + (f"\n  portal    {seeded} dossier(s) submitted on it" if seeded else ""), flush=True
+        )
     tune_gc()
     uvicorn.run(
         app,
         host=cfg.host,
         port=cfg.port,
-        log_level="warning" if args.quiet else "info",
+        log_level="warning" if quiet else "info",
         access_log=False,
         timeout_graceful_shutdown=2,
     )
+
+
+app = typer.Typer(
+    name="mock_portal",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.command(name="mock_portal")(serve)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit code is returned (0 after a clean stop, 2 for bad input)."""
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="python -m mock_portal")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
