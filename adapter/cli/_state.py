@@ -118,15 +118,26 @@ def dead_discard(
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Create or migrate the state store's tables."""
+def db_upgrade(as_json: JsonOpt = False) -> None:
+    """Create the state store's tables or migrate them to this dvcsync's revision. The other
+    commands refuse a state store at another revision: schema changes happen only here."""
     from adapter.state import StateStore
 
     settings = _settings()
     store = StateStore(settings.state.url)
-    store.upgrade()
-    store.close()
-    console.print(f"state store ready: {_redact_url(settings.state.url)}")
+    try:
+        before, head = store.upgrade()
+    finally:
+        store.close()
+    url = _redact_url(settings.state.url)
+    if as_json:
+        print(json.dumps({"url": url, "from": before, "to": head, "upgraded": before != head}))
+    elif before == head:
+        console.print(f"state store {url} already at {head}", markup=False, highlight=False)
+    else:
+        console.print(
+            f"state store {url} upgraded from {before or 'empty'} to {head}", markup=False, highlight=False
+        )
 
 
 @db_app.command("prune")

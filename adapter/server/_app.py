@@ -41,7 +41,7 @@ RECEIPT_MAPPING = "payment_receipt"
 
 def create_server_app(settings: Settings, mappings: MappingSet, store: StateStore | None = None) -> FastAPI:
     store = store or StateStore(settings.state.url)
-    store.upgrade()
+    store.prepare()
     inbox = Inbox(store)
     sink_engine = make_engine(settings.province.effective_sink_url)
     sink = SqlSink(sink_engine)

@@ -1,5 +1,8 @@
 """The adapter's own tables. State is committed together with the work it describes (one
-transaction per page enqueued, one per batch acknowledged), so a crash never loses or repeats."""
+transaction per page enqueued, one per batch acknowledged), so a crash never loses or repeats.
+
+A change here needs a migration in ``migrations/versions`` too (deployed databases are only ever
+changed by migrations); a test compares the two."""
 
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class OutboxEntry(SQLModel, table=True):
         UniqueConstraint("idem_key", name="uq_outbox_idem_key"),
         Index("ix_outbox_due", "state", "next_attempt_at"),
         Index("ix_outbox_record", "record_key"),
+        Index("ix_outbox_settled", "state", "updated_at"),  # prune and counts by state (rev. 0002)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -103,7 +107,10 @@ class InboxEvent(SQLModel, table=True):
     portal dossier, ``MaThamChieu`` of a payment result): received twice is applied once."""
 
     __tablename__ = "inbox"
-    __table_args__ = (UniqueConstraint("kind", "natural_key", name="uq_inbox_natural_key"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "natural_key", name="uq_inbox_natural_key"),
+        Index("ix_inbox_settled", "state", "updated_at"),  # prune and counts by state (rev. 0002)
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(description="portal_dossier | promotion | payment_result | withdrawal")

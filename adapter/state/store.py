@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,7 +33,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlmodel import SQLModel
 
 from .models import Conflict, Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
 
@@ -44,10 +44,10 @@ QUARANTINE_T = Quarantine.__table__  # type: ignore[attr-defined]
 RUN_T = Run.__table__  # type: ignore[attr-defined]
 INBOX_T = InboxEvent.__table__  # type: ignore[attr-defined]
 CONFLICT_T = Conflict.__table__  # type: ignore[attr-defined]
+STATE_TABLES = (DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T)
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 # History entries per outbox entry: a dossier's entries go out in order, one outbox entry a round.
 STEPS_PER_CALL = 10
 # Rows a pruning transaction rewrites: short enough never to hold the write lock for long.
@@ -132,6 +132,22 @@ class DueEntry:
         return list(payload["keys"]), dumps(payload.get("entries", []))[1:-1]  # a pruned stub: none
 
 
+class SchemaOutOfDate(Exception):
+    """The state database is at another revision than this dvcsync was written for: nothing may
+    run on it until `dvcsync db upgrade` (or, when it is newer, a newer dvcsync)."""
+
+
+def shown_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def newer_message(url: str, current: str) -> str:
+    return (
+        f"the state database {shown_url(url)} is at revision {current}, written by a newer dvcsync;"
+        " upgrade dvcsync"
+    )
+
+
 class StateStore:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -139,12 +155,45 @@ class StateStore:
 
     # ------------------------------------------------------------------ schema
 
-    def upgrade(self) -> None:
-        """Create or migrate the tables (idempotent)."""
-        SQLModel.metadata.create_all(
-            self.engine,
-            tables=[DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T],
-        )
+    def upgrade(self) -> tuple[str | None, str]:
+        """Create the tables, or migrate them to this dvcsync's revision (``alembic upgrade
+        head``), in one transaction that holds the migration lock: two processes doing it at
+        once on a fresh database make one set of tables. A database of the releases before
+        migrations is recognised and stamped as revision 0001 first. Returns ``(revision it was
+        at, head)``; the first is None for an empty database."""
+        from .migrations import head_revision, upgrade_to_head
+
+        with self.engine.begin() as conn:
+            before = upgrade_to_head(conn)
+        return before, head_revision()
+
+    def schema_status(self) -> tuple[str | None, str]:
+        """``(current revision, head)``: current is None for an empty database, 0001 for one of
+        the releases before migrations."""
+        from .migrations import head_revision, revision_of
+
+        with self.engine.connect() as conn:
+            current, _stamped = revision_of(conn)
+        return current, head_revision()
+
+    def prepare(self) -> None:
+        """What every run does before it touches the state: an empty database is created at
+        head, one at head is used as it is, and any other is refused (``SchemaOutOfDate``), never
+        migrated behind the operator's back."""
+        from .migrations import is_known
+
+        current, head = self.schema_status()
+        if current == head:
+            return
+        if current is None:
+            self.upgrade()  # rechecks under the lock: another process may have just made it
+        elif is_known(current):
+            raise SchemaOutOfDate(
+                f"the state database {shown_url(self.url)} is at revision {current}; this dvcsync"
+                f" needs {head}: run `dvcsync db upgrade`"
+            )
+        else:
+            raise SchemaOutOfDate(newer_message(self.url, current))
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -908,10 +957,10 @@ def make_state_engine(url: str) -> Engine:
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # transactions are begun below, not by sqlite3
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            _wal(cursor)
             # FULL: an acknowledged delivery survives power loss too, so it is never re-sent
             cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -922,6 +971,21 @@ def make_state_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _wal(cursor: Any) -> None:
+    """``journal_mode=WAL``. Two processes opening a new file at once both try to switch it, and
+    SQLite answers one "database is locked" at once, without waiting (busy_timeout does not
+    apply: both hold a shared lock and want an exclusive one): try again shortly, it is WAL then."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _private_sqlite_file(database: str | None) -> None:

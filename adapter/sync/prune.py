@@ -14,7 +14,7 @@ def run_prune(settings: Settings, keep_days: float | None = None, now: float | N
     days = settings.state.keep_days if keep_days is None else keep_days
     store = StateStore(settings.state.url)
     try:
-        store.upgrade()
+        store.prepare()
         run_id = store.start_run("prune", now=now)
         try:
             counts = store.prune(days, now=now)

@@ -39,7 +39,7 @@ async def open_runtime(settings: Settings, mappings: MappingSet | None = None) -
         client = RestPortalClient(settings.portal, portal_http)
         store = StateStore(settings.state.url)
         stack.callback(store.close)
-        store.upgrade()
+        store.prepare()
         source = make_engine(settings.province.source_url)
         stack.callback(source.dispose)
         yield Runtime(settings, mset, store, source, client, payment_http)
