@@ -1,15 +1,45 @@
-FROM python:3.11-slim AS base
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-WORKDIR /app
-COPY pyproject.toml README.md ./
+# dvcsync: the adapter (and the mock portal, `dvcsync mock-portal`) in one image.
+#   docker build -t dvcsync .
+#   docker run --rm dvcsync --help
+#   docker run -d -p 8090:8090 -v dvcsync-state:/var/lib/dvcsync \
+#     -v "$PWD/etc:/etc/dvcsync:ro" -v "$PWD/secrets:/run/secrets:ro" dvcsync
+# Mount the configuration at /etc/dvcsync/dvcsync.toml (write one with `dvcsync init`; see
+# deploy/dvcsync.toml.example). In a container the inbound server must listen on 0.0.0.0, and
+# `dvcsync run` refuses a non-loopback address unless [server] allow, token_file or tls_client_ca
+# is set (SECURITY.md). Keep the state on the volume: [state] url = "sqlite:////var/lib/dvcsync/state.db"
+# or a PostgreSQL URL. Create or migrate the state once per release: `docker run ... dvcsync db upgrade`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+
+# 1. Dependencies only, from pyproject.toml: this layer is rebuilt when they change, not on every
+#    code change. [postgres] is included: the state store or the one-stop system may be PostgreSQL.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# 2. The code, mapping specs and code tables (they ship inside the package), installed without
+#    touching the dependencies; the sources are not kept.
+COPY README.md ./
 COPY adapter ./adapter
 COPY mock_portal ./mock_portal
 COPY mappings ./mappings
-RUN pip install ".[postgres]" && useradd --system --create-home --home-dir /var/lib/dvcsync dvcsync \
-    && mkdir -p /etc/dvcsync && chown dvcsync /var/lib/dvcsync
+RUN pip install --no-deps . \
+    && cd / && rm -rf /src \
+    && useradd --system --uid 10001 --user-group --home-dir /var/lib/dvcsync --shell /usr/sbin/nologin dvcsync \
+    && mkdir -p /var/lib/dvcsync /etc/dvcsync \
+    && chown dvcsync:dvcsync /var/lib/dvcsync
+
 USER dvcsync
 WORKDIR /var/lib/dvcsync
-ENV DVCSYNC_PROVINCE__MAPPINGS=/app/mappings
+VOLUME /var/lib/dvcsync
+ENV DVCSYNC_CONFIG=/etc/dvcsync/dvcsync.toml
 EXPOSE 8090
+# /healthz answers without credentials (SECURITY.md); no curl in a slim image. With [server]
+# tls_cert or another port, override the health check (compose: healthcheck:).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8090/healthz', timeout=4)"]
 ENTRYPOINT ["dvcsync"]
-CMD ["--help"]
+CMD ["run"]
