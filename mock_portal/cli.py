@@ -175,6 +175,12 @@ def serve(
             "--province-url", "Full URL where portal-submitted promotion notifications are POSTed.", PROVINCE
         ),
     ] = None,
+    push_retry_s: Annotated[
+        float, _opt("--push-retry-s", "First retry delay of a promotion push (doubles).", PROVINCE)
+    ] = _D.push_retry_s,
+    push_max_attempts: Annotated[
+        int, _opt("--push-max-attempts", "Promotion push attempts before giving up.", PROVINCE)
+    ] = _D.push_max_attempts,
     province_token: Annotated[
         str | None,
         _opt("--province-token", "Bearer credential sent with every pushed dossier.", PROVINCE),
@@ -230,6 +236,8 @@ def serve(
             callback_max_attempts=callback_max_attempts,
             callback_delay_s=callback_delay_s,
             callback_duplicate=callback_duplicate,
+            push_retry_s=push_retry_s,
+            push_max_attempts=push_max_attempts,
         )
     except (ValidationError, ValueError, OSError) as exc:
         _invalid(exc)

@@ -132,6 +132,10 @@ def config_argv(cfg: MockConfig) -> list[str]:
         str(cfg.callback_max_attempts),
         "--callback-delay-s",
         str(cfg.callback_delay_s),
+        "--push-retry-s",
+        str(cfg.push_retry_s),
+        "--push-max-attempts",
+        str(cfg.push_max_attempts),
         "--quiet",
         "--lenient" if not cfg.strict else "--strict",
     ]
@@ -141,6 +145,10 @@ def config_argv(cfg: MockConfig) -> list[str]:
         argv += ["--callback-url", cfg.callback_url]
     if cfg.province_url:
         argv += ["--province-url", cfg.province_url]
+    if cfg.public_url:
+        argv += ["--public-url", cfg.public_url]
+    if cfg.seed_dossiers:
+        argv += ["--seed-dossiers", cfg.seed_dossiers]
     return argv
 
 

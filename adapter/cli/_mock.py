@@ -81,6 +81,9 @@ def _with_knows(command: Callable[..., None]) -> Callable[..., None]:
         if knows is None:
             command(**options)
             return
+        if options.get("seed_dossiers") is not None:
+            err_console.print("[red]--knows and --seed-dossiers: give one of them[/red]")
+            raise typer.Exit(2)
         source_url = _source_url(knows)
         mset = _load_mappings(mappings or _settings().province.mappings)
         try:
@@ -88,9 +91,6 @@ def _with_knows(command: Callable[..., None]) -> Callable[..., None]:
         except Exception as exc:  # not a one-stop database, unreadable: bad input, not a crash
             err_console.print(f"[red]--knows {knows}: cannot read its dossiers[/red]: {exc}", highlight=False)
             raise typer.Exit(2) from None
-        if options.get("seed_dossiers") is not None:
-            err_console.print("[red]--knows and --seed-dossiers: give one of them[/red]")
-            raise typer.Exit(2)
         with tempfile.TemporaryDirectory(prefix="dvcsync-mock-") as folder:  # 0700: personal data
             seed = Path(folder) / "portal-dossiers.json"
             seed.write_text(json.dumps({"dossiers": dossiers}, ensure_ascii=False), encoding="utf-8")
@@ -110,6 +110,6 @@ def _with_knows(command: Callable[..., None]) -> Callable[..., None]:
 
 app.command(
     "mock-portal",
-    help=f"{inspect.cleandoc(serve.__doc__ or '')}\n\nWith --knows onestop.db it already holds that database's "
-    "dossiers submitted on the portal, so `dvcsync sync push` can report their status.",
+    help=f"{inspect.cleandoc(serve.__doc__ or '')}\n\nWith --knows onestop.db it already holds that "
+    "database's dossiers submitted on the portal, so `dvcsync sync push` can report their status.",
 )(_with_knows(serve))

@@ -70,7 +70,15 @@ def test_flags_and_environment(
 
 
 def test_the_testing_harness_command_line_round_trips(started: list[MockConfig]) -> None:
-    cfg = MockConfig(strict=False, success_code="0", batch_limit=9, callback_url="http://127.0.0.1:1/cb")
+    cfg = MockConfig(
+        strict=False,
+        success_code="0",
+        batch_limit=9,
+        callback_url="http://127.0.0.1:1/cb",
+        public_url="http://mock.example:9",
+        push_retry_s=0.2,
+        push_max_attempts=2,
+    )
     assert cli.main(config_argv(cfg)) == 0
     assert started[-1].model_dump(exclude={"credentials"}) == cfg.model_dump(exclude={"credentials"})
 
@@ -139,3 +147,16 @@ def test_started_process_prints_credentials_and_serves(tmp_path: Path) -> None:
         client.close()
     banner = cli.banner(MockConfig())
     assert "password=matkhau-thu-nghiem" in banner and "payment_secret=khoa-bi-mat-thu-nghiem" in banner
+
+
+def test_knows_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    missing = _run("-m", "adapter.cli", "mock-portal", "--port", "1", "--knows", str(tmp_path / "none.db"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr, missing.stderr
+    not_onestop = tmp_path / "other.db"
+    not_onestop.write_bytes(b"")
+    unreadable = _run("-m", "adapter.cli", "mock-portal", "--port", "1", "--knows", str(not_onestop))
+    assert unreadable.returncode == 2 and "cannot read its dossiers" in unreadable.stderr, unreadable.stderr
+    seed = tmp_path / "seed.json"
+    seed.write_text("[]", encoding="utf-8")
+    both = _run("-m", "adapter.cli", "mock-portal", "--knows", str(not_onestop), "--seed-dossiers", str(seed))
+    assert both.returncode == 2 and "give one of them" in both.stderr, both.stderr

@@ -77,13 +77,16 @@ def test_public_url_wins_for_the_wsdl_and_the_pay_page() -> None:
 
 
 def test_docs_are_served_by_the_mock_itself() -> None:
+    cdn = re.compile(r"cdn\.jsdelivr\.net|unpkg\.com|cdnjs|fonts\.googleapis\.com")
     with run_mock() as mock:
-        page = httpx.get(f"{mock.url}/docs")
-        assert page.status_code == 200
-        assert not re.search(r"cdn\.jsdelivr\.net|unpkg\.com|cdnjs|googleapis", page.text), page.text
-        assets = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]+\.(?:js|css))['"]""", page.text)
-        assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets), assets
-        for asset in assets:
-            assert asset.startswith("/"), f"{asset} is not served by the mock"
-            assert httpx.get(f"{mock.url}{asset}").status_code == 200, asset
+        for page_path, needs_css in (("/docs", True), ("/redoc", False)):
+            page = httpx.get(f"{mock.url}{page_path}")
+            assert page.status_code == 200, page_path
+            assert not cdn.search(page.text), page.text
+            assets = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]+\.(?:js|css))['"]""", page.text)
+            assert any(a.endswith(".js") for a in assets), (page_path, assets)
+            assert not needs_css or any(a.endswith(".css") for a in assets), assets
+            for asset in assets:
+                assert asset.startswith("/"), f"{asset} is not served by the mock"
+                assert httpx.get(f"{mock.url}{asset}").status_code == 200, asset
         assert httpx.get(f"{mock.url}/openapi.json").status_code == 200
