@@ -25,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help texts name [sections]: never read them as rich markup
+    rich_markup_mode="markdown",  # help texts name [sections]: markdown keeps them, rich markup ate them
     epilog="Exit codes: 0 done; 1 ran and found problems; 2 invalid input (configuration, specs,"
     " arguments, an out-of-date state schema); 3 another dvcsync process holds the state; 4 the"
     " portal could not be reached.",
