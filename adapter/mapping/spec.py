@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+from adapter.source_spec import Identifier, SourceSpec
+
 DottedPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
 Scalar = str | int | bool | None
 
@@ -33,25 +34,6 @@ Format = Literal[
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ChildSpec(_Strict):
-    """A child table read with its parent (``<table>.ho_so_id = parent.id``)."""
-
-    table: Identifier
-    key: Identifier = Field(default="id", description="the child row's identity (e.g. a step's id)")
-    foreign_key: Identifier = "ho_so_id"
-    order_by: list[Identifier] = Field(default_factory=lambda: ["id"])
-
-
-class SourceSpec(_Strict):
-    """Where the records come from in the province's database."""
-
-    table: Identifier
-    key: Identifier = "id"
-    record_key: Identifier = Field(description="column that names the record in errors, e.g. so_ho_so")
-    updated_at: Identifier | None = Field(default=None, description="change-tracking column")
-    children: dict[Identifier, ChildSpec] = Field(default_factory=dict)
 
 
 class FieldSpec(_Strict):

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult
 
-from adapter.mapping.spec import SourceSpec
+from adapter.source_spec import SourceSpec
 
 Record = dict[str, Any]
 
