@@ -266,7 +266,7 @@ def quiet_cycle_at_scale(work: Path, mock: RunningMock, synced: int) -> float:
     import sqlite3
 
     from adapter.config import Settings
-    from adapter.portal import RestPortalClient, make_http_client
+    from adapter.portal import PortalClient, make_http_client
     from adapter.province.sample.schema import DDL
     from adapter.province.source import make_engine
     from adapter.state import StateStore
@@ -311,7 +311,7 @@ def quiet_cycle_at_scale(work: Path, mock: RunningMock, synced: int) -> float:
     )
 
     async def cycle() -> float:
-        client = RestPortalClient(settings.portal, make_http_client(settings.portal))
+        client = PortalClient(settings.portal, make_http_client(settings.portal))
         source = make_engine(settings.province.source_url)
         job = PushJob(settings, load_mappings(REPO / "mappings"), store, client, source)
         start = time.perf_counter()

@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from ._http import ReplyTooLarge, ssl_context
+from .client import NON_IDEMPOTENT, PortalClient, make_http_client
 from .errors import (
     AmbiguousError,
     AuthError,
@@ -14,7 +15,6 @@ from .errors import (
     UnreachableError,
 )
 from .rate import RateBudget
-from .rest import NON_IDEMPOTENT, RestPortalClient, make_http_client
 from .retry import Backoff, parse_retry_after
 from .session import SessionCache
 
@@ -37,11 +37,11 @@ __all__ = [
     "AuthError",
     "Backoff",
     "BusinessError",
+    "PortalClient",
     "PortalError",
     "ProtocolError",
     "RateBudget",
     "ReplyTooLarge",
-    "RestPortalClient",
     "SessionCache",
     "SoapCodec",
     "TlsError",

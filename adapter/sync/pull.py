@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from adapter.config import Settings
 from adapter.contract import LEGAL_MOVES
 from adapter.mapping import MappingSet
-from adapter.portal import AuthError, PortalError, RestPortalClient, UnreachableError
+from adapter.portal import AuthError, PortalClient, PortalError, UnreachableError
 from adapter.province.sink import SinkError, SqlSink
 from adapter.state import Inbox, InboxItem, StateStore
 
@@ -63,7 +63,7 @@ class PullJob:
         settings: Settings,
         mappings: MappingSet,
         store: StateStore,
-        client: RestPortalClient,
+        client: PortalClient,
         sink_engine: Engine,
         *,
         page_size: int = 100,

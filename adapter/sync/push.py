@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from adapter.config import Settings
 from adapter.contract import HoSoDaLuu
 from adapter.mapping import MappingSet
-from adapter.portal import AmbiguousError, AuthError, Backoff, PortalError, RestPortalClient, UnreachableError
+from adapter.portal import AmbiguousError, AuthError, Backoff, PortalClient, PortalError, UnreachableError
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
 from adapter.state.store import OUTBOX_T, dumps
@@ -87,7 +87,7 @@ class PushJob:
         settings: Settings,
         mappings: MappingSet,
         store: StateStore,
-        client: RestPortalClient,
+        client: PortalClient,
         source_engine: Engine,
         *,
         options: PushOptions | None = None,

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from adapter.config import Settings
 from adapter.mapping import MappingSet, load_mappings
-from adapter.portal import RestPortalClient, make_http_client
+from adapter.portal import PortalClient, make_http_client
 from adapter.province.source import make_engine
 from adapter.state import StateStore
 
@@ -22,7 +22,7 @@ class Runtime:
     mappings: MappingSet
     store: StateStore
     source: Engine
-    client: RestPortalClient
+    client: PortalClient
     payment_http: httpx.AsyncClient
     """Towards the payment platform, with ``[payment]``'s TLS: a different endpoint, maybe another CA."""
 
@@ -36,7 +36,7 @@ async def open_runtime(settings: Settings, mappings: MappingSet | None = None) -
         stack.push_async_callback(portal_http.aclose)
         payment_http = make_http_client(settings.payment, concurrency=1, timeout=settings.portal.timeout)
         stack.push_async_callback(payment_http.aclose)
-        client = RestPortalClient(settings.portal, portal_http)
+        client = PortalClient(settings.portal, portal_http)
         store = StateStore(settings.state.url)
         stack.callback(store.close)
         store.prepare()

@@ -17,7 +17,7 @@ import pytest
 
 from adapter.config import Settings
 from adapter.mapping import load_mappings
-from adapter.portal import Backoff, RestPortalClient, make_http_client
+from adapter.portal import Backoff, PortalClient, make_http_client
 from adapter.province.sample import generate
 from adapter.province.source import make_engine
 from adapter.state import StateStore
@@ -71,7 +71,7 @@ async def _push_until_settled(settings: Settings, max_cycles: int = 12) -> list[
     store = StateStore(settings.state.url)
     store.upgrade()
     source = make_engine(settings.province.source_url)
-    client = RestPortalClient(
+    client = PortalClient(
         settings.portal,
         make_http_client(settings.portal),
         backoff=Backoff(base=0.01, cap=0.2, rng=random.Random(3)),

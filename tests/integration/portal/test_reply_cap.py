@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from adapter.config import PortalSettings, Settings
 from adapter.mapping import load_mappings
-from adapter.portal import ProtocolError, RestPortalClient, make_http_client
+from adapter.portal import PortalClient, ProtocolError, make_http_client
 from adapter.province.source import make_engine
 from adapter.sync.payments import PaymentCallError, PaymentJob
 
@@ -88,7 +88,7 @@ async def _no_sleep(_: float) -> None:
 
 def _call(url: str, **portal: Any) -> Any:
     settings = PortalSettings(adapter_url=f"{url}/dvcqg", max_attempts=1, timeout=30, **portal)
-    client = RestPortalClient(settings, make_http_client(settings), sleep=_no_sleep)
+    client = PortalClient(settings, make_http_client(settings), sleep=_no_sleep)
 
     async def scenario() -> Any:
         try:

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from adapter.config import PortalSettings
-from adapter.portal import ProtocolError, RestPortalClient, make_http_client
+from adapter.portal import PortalClient, ProtocolError, make_http_client
 from mock_portal.testing import RunningMock, run_mock, sample_dossier
 
 from ..mock_portal.soap_support import serve
@@ -24,7 +24,7 @@ def mock() -> Iterator[RunningMock]:
         yield running
 
 
-def _client(mock_url: str, soap_url: str | None = None, **portal: Any) -> RestPortalClient:
+def _client(mock_url: str, soap_url: str | None = None, **portal: Any) -> PortalClient:
     settings = PortalSettings(
         adapter_url=f"{mock_url}/dvcqg",
         soap_url=soap_url or f"{mock_url}/soap",
@@ -34,7 +34,7 @@ def _client(mock_url: str, soap_url: str | None = None, **portal: Any) -> RestPo
         max_attempts=2,
         **portal,
     )
-    return RestPortalClient(settings, make_http_client(settings))
+    return PortalClient(settings, make_http_client(settings))
 
 
 def run(coro: Any) -> Any:

@@ -15,7 +15,7 @@ import pytest
 
 from adapter.config import ConfigError, PaymentSettings, PortalSettings, Settings
 from adapter.contract import QueryRequest
-from adapter.portal import PortalError, RestPortalClient, TlsError, make_http_client
+from adapter.portal import PortalClient, PortalError, TlsError, make_http_client
 from adapter.sync.runtime import open_runtime
 from mock_portal.app import create_app
 from mock_portal.config import MockConfig
@@ -49,14 +49,14 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
-def _client(url: str, **tls: Any) -> RestPortalClient:
+def _client(url: str, **tls: Any) -> PortalClient:
     settings = PortalSettings(
         adapter_url=f"{url}/dvcqg", soap_url=f"{url}/soap", max_attempts=1, timeout=10, **tls
     )
-    return RestPortalClient(settings, make_http_client(settings), sleep=_no_sleep)
+    return PortalClient(settings, make_http_client(settings), sleep=_no_sleep)
 
 
-def _lookup(client: RestPortalClient, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+def _lookup(client: PortalClient, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
     async def scenario() -> list[Any]:
         try:
             return [await client.call(service, fields) for service, fields in calls]

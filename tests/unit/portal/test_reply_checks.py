@@ -14,7 +14,7 @@ import pytest
 import respx
 
 from adapter.config import PortalSettings
-from adapter.portal import Backoff, ProtocolError, RestPortalClient
+from adapter.portal import Backoff, PortalClient, ProtocolError
 
 BASE = "http://portal.test/dvcqg"
 AUTH, INTEGRATION = f"{BASE}/auth", f"{BASE}/integration"
@@ -25,9 +25,9 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
-def _client(**overrides: Any) -> RestPortalClient:
+def _client(**overrides: Any) -> PortalClient:
     settings = PortalSettings(adapter_url=BASE, max_attempts=2, rate_limit=10_000, **overrides)
-    return RestPortalClient(
+    return PortalClient(
         settings, httpx.AsyncClient(), backoff=Backoff(rng=random.Random(1)), sleep=_no_sleep
     )
 

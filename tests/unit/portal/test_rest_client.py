@@ -16,9 +16,9 @@ from adapter.portal import (
     AmbiguousError,
     AuthError,
     Backoff,
+    PortalClient,
     ProtocolError,
     RateBudget,
-    RestPortalClient,
     UnreachableError,
     parse_retry_after,
 )
@@ -36,7 +36,7 @@ class Sleeps:
         self.delays.append(delay)
 
 
-def _client(sleeps: Sleeps, **overrides: Any) -> RestPortalClient:
+def _client(sleeps: Sleeps, **overrides: Any) -> PortalClient:
     settings = PortalSettings(
         adapter_url=BASE,
         dstcode="H40-TEST",
@@ -45,7 +45,7 @@ def _client(sleeps: Sleeps, **overrides: Any) -> RestPortalClient:
         rate_limit=10_000,
         **overrides,
     )
-    return RestPortalClient(
+    return PortalClient(
         settings, httpx.AsyncClient(), backoff=Backoff(rng=random.Random(1)), sleep=sleeps
     )
 

@@ -1,5 +1,6 @@
-"""The portal over its JSON face: one shared ``httpx.AsyncClient``, sessions, a rate budget,
-retries that know which failures are safe to repeat, and typed replies."""
+"""The portal client: every service over JSON or SOAP (as configured per service), one shared
+``httpx.AsyncClient``, sessions, a rate budget, retries that know which failures are safe to
+repeat, and typed replies."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ GATEWAY_DOWN = frozenset({502, 503, 504})
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class RestPortalClient:
+class PortalClient:
     """``await client.call("TraCuuHoSo", {"mahoso": ...})`` → the service's reply model.
 
     Each service goes over JSON or SOAP as ``[portal] transport`` / ``transport_by_service`` say;
@@ -269,7 +270,7 @@ class _HttpAuthError(PortalError):
     pass
 
 
-__all__ = ["NON_IDEMPOTENT", "RestPortalClient", "make_http_client"]
+__all__ = ["NON_IDEMPOTENT", "PortalClient", "make_http_client"]
 
 
 def _dumps(body: dict[str, Any], raw_fields: dict[str, str] | None = None) -> bytes:
