@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     Boolean,
     Column,
@@ -20,8 +23,13 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     insert,
+    inspect,
     select,
+    text,
 )
+
+from adapter.state import StateStore
+from adapter.state.migrations import alembic_config, head_revision, state_metadata
 
 LEGACY = MetaData()
 Table(
@@ -169,6 +177,66 @@ LEGACY_ROWS: dict[str, list[dict[str, Any]]] = {
         }
     ],
 }
+
+
+STATE_TABLES = {"dossier_state", "step_state", "outbox", "cursor", "quarantine", "run", "inbox", "conflict"}
+
+
+def tables_of(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def indexes_of(url: str, table: str) -> dict[str, list[str | None]]:
+    engine = create_engine(url)
+    try:
+        return {ix["name"] or "": ix["column_names"] for ix in inspect(engine).get_indexes(table)}
+    finally:
+        engine.dispose()
+
+
+def versions_of(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    finally:
+        engine.dispose()
+
+
+def migrate(url: str, verb: str, target: str) -> None:
+    """``alembic upgrade|downgrade target`` on the state engine, as a developer would run it."""
+    store = StateStore(url)
+    try:
+        with store.engine.begin() as conn:
+            getattr(command, verb)(alembic_config(connection=conn), target)
+    finally:
+        store.close()
+
+
+def assert_adopted_with_data(url: str, before: dict[str, list[dict[str, Any]]]) -> None:
+    """After ``upgrade()`` of a previous release's database: every row, the head, the new indexes."""
+    assert {name: len(rows) for name, rows in before.items()} == {
+        name: len(rows) for name, rows in LEGACY_ROWS.items()
+    }
+    assert legacy_rows(url) == before
+    assert versions_of(url) == [head_revision()]
+    assert indexes_of(url, "outbox")["ix_outbox_settled"] == ["state", "updated_at"]
+    assert indexes_of(url, "inbox")["ix_inbox_settled"] == ["state", "updated_at"]
+
+
+def model_diff(url: str) -> list[Any]:
+    """What autogenerate would write: the models against the database, none when they agree."""
+    store = StateStore(url)
+    try:
+        with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, state_metadata()))
+    finally:
+        store.close()
 
 
 def make_legacy_state(url: str) -> None:

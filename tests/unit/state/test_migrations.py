@@ -14,66 +14,27 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from adapter.cli import app
 from adapter.state import SchemaOutOfDate, StateStore
-from adapter.state.migrations import alembic_config, head_revision, script_directory, state_metadata
+from adapter.state.migrations import head_revision, script_directory, state_metadata
 from mock_portal.testing import run_mock_process
 
-from .legacy_state import LEGACY_ROWS, legacy_rows, make_legacy_state
+from .legacy_state import (
+    STATE_TABLES,
+    assert_adopted_with_data,
+    indexes_of,
+    legacy_rows,
+    make_legacy_state,
+    migrate,
+    model_diff,
+    tables_of,
+    versions_of,
+)
 
 REPO = Path(__file__).resolve().parents[3]
-STATE_TABLES = {"dossier_state", "step_state", "outbox", "cursor", "quarantine", "run", "inbox", "conflict"}
-
-
-def _tables(url: str) -> set[str]:
-    engine = create_engine(url)
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
-def _indexes(url: str, table: str) -> dict[str, list[str | None]]:
-    engine = create_engine(url)
-    try:
-        return {ix["name"] or "": ix["column_names"] for ix in inspect(engine).get_indexes(table)}
-    finally:
-        engine.dispose()
-
-
-def _versions(url: str) -> list[str]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
-    finally:
-        engine.dispose()
-
-
-def _migrate(url: str, verb: str, target: str) -> None:
-    """``alembic upgrade|downgrade target`` on the state engine, as a developer would run it."""
-    store = StateStore(url)
-    try:
-        with store.engine.begin() as conn:
-            getattr(command, verb)(alembic_config(connection=conn), target)
-    finally:
-        store.close()
-
-
-def assert_adopted_with_data(url: str, before: dict[str, list[dict[str, Any]]]) -> None:
-    """After ``upgrade()`` of a previous release's database: every row, the head, the new indexes."""
-    assert {name: len(rows) for name, rows in before.items()} == {
-        name: len(rows) for name, rows in LEGACY_ROWS.items()
-    }
-    assert legacy_rows(url) == before
-    assert _versions(url) == [head_revision()]
-    assert _indexes(url, "outbox")["ix_outbox_settled"] == ["state", "updated_at"]
-    assert _indexes(url, "inbox")["ix_inbox_settled"] == ["state", "updated_at"]
 
 
 @pytest.fixture
@@ -101,9 +62,9 @@ def test_a_fresh_database_is_created_at_head_and_a_second_upgrade_changes_nothin
     try:
         assert store.schema_status() == (None, head_revision())
         assert store.upgrade() == (None, head_revision())
-        assert _tables(url) == STATE_TABLES | {"alembic_version"}
+        assert tables_of(url) == STATE_TABLES | {"alembic_version"}
         assert store.upgrade() == (head_revision(), head_revision())
-        assert _versions(url) == [head_revision()]
+        assert versions_of(url) == [head_revision()]
         store.prepare()
     finally:
         store.close()
@@ -116,11 +77,11 @@ def test_prepare_creates_an_empty_database_at_head(url: str) -> None:
         assert store.schema_status() == (head_revision(), head_revision())
     finally:
         store.close()
-    assert _tables(url) == STATE_TABLES | {"alembic_version"}
+    assert tables_of(url) == STATE_TABLES | {"alembic_version"}
 
 
 def test_prepare_refuses_a_database_behind_head_and_changes_nothing(url: str) -> None:
-    _migrate(url, "upgrade", "0001")
+    migrate(url, "upgrade", "0001")
     store = StateStore(url)
     try:
         with pytest.raises(SchemaOutOfDate) as refused:
@@ -128,7 +89,7 @@ def test_prepare_refuses_a_database_behind_head_and_changes_nothing(url: str) ->
         message = str(refused.value)
         assert "is at revision 0001" in message and f"needs {head_revision()}" in message
         assert "run `dvcsync db upgrade`" in message and str(url).split("///")[1] in message
-        assert _versions(url) == ["0001"] and "ix_outbox_settled" not in _indexes(url, "outbox")
+        assert versions_of(url) == ["0001"] and "ix_outbox_settled" not in indexes_of(url, "outbox")
     finally:
         store.close()
 
@@ -141,7 +102,7 @@ def test_prepare_refuses_an_unversioned_database_of_the_previous_release(url: st
             store.prepare()
     finally:
         store.close()
-    assert "alembic_version" not in _tables(url)
+    assert "alembic_version" not in tables_of(url)
 
 
 def test_a_database_of_a_newer_dvcsync_is_refused_by_prepare_and_upgrade(url: str) -> None:
@@ -157,7 +118,7 @@ def test_a_database_of_a_newer_dvcsync_is_refused_by_prepare_and_upgrade(url: st
                 attempt()
     finally:
         store.close()
-    assert _versions(url) == ["0099"]
+    assert versions_of(url) == ["0099"]
 
 
 def test_a_database_with_only_some_of_the_old_tables_is_not_adopted(url: str) -> None:
@@ -167,39 +128,29 @@ def test_a_database_with_only_some_of_the_old_tables_is_not_adopted(url: str) ->
     engine.dispose()
     with pytest.raises(SchemaOutOfDate, match="cannot be migrated"):
         StateStore(url).upgrade()
-    assert "alembic_version" not in _tables(url)  # the whole attempt was rolled back
+    assert "alembic_version" not in tables_of(url)  # the whole attempt was rolled back
 
 
 def test_upgrade_downgrade_upgrade_and_every_step_both_ways(url: str) -> None:
     """Alembic's own practice: every downgrade undoes its upgrade exactly."""
-    _migrate(url, "upgrade", "head")
-    _migrate(url, "downgrade", "base")
-    assert _tables(url) == {"alembic_version"} and _versions(url) == []
+    migrate(url, "upgrade", "head")
+    migrate(url, "downgrade", "base")
+    assert tables_of(url) == {"alembic_version"} and versions_of(url) == []
     revisions = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
     assert revisions[:2] == ["0001", "0002"]
     for revision in revisions:  # the stairway: up one, down one, up one
         down = script_directory().get_revision(revision).down_revision or "base"
-        _migrate(url, "upgrade", revision)
-        _migrate(url, "downgrade", str(down))
-        _migrate(url, "upgrade", revision)
-        assert _versions(url) == [revision]
-    assert _tables(url) == STATE_TABLES | {"alembic_version"}
-    assert _compare(url) == []
-
-
-def _compare(url: str) -> list[Any]:
-    store = StateStore(url)
-    try:
-        with store.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
-            return list(compare_metadata(context, state_metadata()))
-    finally:
-        store.close()
+        migrate(url, "upgrade", revision)
+        migrate(url, "downgrade", str(down))
+        migrate(url, "upgrade", revision)
+        assert versions_of(url) == [revision]
+    assert tables_of(url) == STATE_TABLES | {"alembic_version"}
+    assert model_diff(url) == []
 
 
 def test_the_models_and_the_migrations_agree(url: str) -> None:
     StateStore(url).upgrade()
-    diff = _compare(url)
+    diff = model_diff(url)
     assert diff == [], f"models.py and migrations/versions differ, write a revision: {diff}"
     assert {t.name for t in state_metadata().sorted_tables} == STATE_TABLES
 
@@ -217,8 +168,8 @@ def test_a_failed_migration_leaves_the_database_as_it_was(url: str, monkeypatch:
     monkeypatch.setattr(command, "upgrade", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         StateStore(url).upgrade()
-    assert "alembic_version" not in _tables(url)
-    assert "ix_outbox_settled" not in _indexes(url, "outbox")
+    assert "alembic_version" not in tables_of(url)
+    assert "ix_outbox_settled" not in indexes_of(url, "outbox")
     assert legacy_rows(url)["outbox"]
 
 
@@ -243,8 +194,8 @@ def test_two_processes_preparing_one_fresh_database_at_once(tmp_path: Path, roun
     for worker in workers:
         worker.join(timeout=30)
     assert outcomes == ["ok", "ok"]
-    assert _tables(url) == STATE_TABLES | {"alembic_version"}
-    assert _versions(url) == [head_revision()]
+    assert tables_of(url) == STATE_TABLES | {"alembic_version"}
+    assert versions_of(url) == [head_revision()]
 
 
 # ---------------------------------------------------------------------- the commands
@@ -303,7 +254,7 @@ def _dvcsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sync_push_refuses_an_old_schema_until_db_upgrade(config: Path, url: str) -> None:
-    _migrate(url, "upgrade", "0001")
+    migrate(url, "upgrade", "0001")
     with run_mock_process() as mock:
         with config.open("a", encoding="utf-8") as out:
             out.write(f'[portal]\nadapter_url = "{mock.adapter_url}"\n')
@@ -311,7 +262,7 @@ def test_sync_push_refuses_an_old_schema_until_db_upgrade(config: Path, url: str
         assert refused.returncode == 2, refused.stderr
         assert "is at revision 0001" in refused.stderr and "run `dvcsync db upgrade`" in refused.stderr
         assert "Traceback" not in refused.stderr + refused.stdout
-        assert _versions(url) == ["0001"]
+        assert versions_of(url) == ["0001"]
         upgraded = _dvcsync(config, "db", "upgrade")
         assert upgraded.returncode == 0 and f"from 0001 to {head_revision()}" in upgraded.stdout, upgraded
         pushed = _dvcsync(config, "sync", "push", "--json")
