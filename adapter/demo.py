@@ -137,23 +137,9 @@ def run_demo(out: Path, *, dossiers: int, seed: int, console: Console, mappings:
 def seed_portal_side(mock_url: str, source_url: str, mappings: MappingSet) -> int:
     """Tell the mock portal about the sample's dossiers that were submitted on the portal (they
     carry the portal's code): a real portal has them, so their status reports must find them."""
-    from adapter.contract import HoSoCongDVC
-    from adapter.province.source import SqlSource, make_engine
+    from adapter.sync.portal_side import portal_side_dossiers
 
-    spec = mappings.specs["dossier"]
-    assert spec.source is not None
-    keep = set(HoSoCongDVC.model_fields)
-    bodies: list[dict[str, Any]] = []
-    engine = make_engine(source_url)
-    try:
-        for page in SqlSource(engine, spec.source).iter_pages(1000, where="ma_ho_so_qg IS NOT NULL"):
-            for record in page:
-                mapped = mappings.get("dossier").map(record)
-                if mapped.ok:
-                    wire = {k: v for k, v in mapped.value.to_wire().items() if k in keep}
-                    bodies.append({**wire, "MaHoSo": record["ma_ho_so_qg"]})
-    finally:
-        engine.dispose()
+    bodies = portal_side_dossiers(source_url, mappings)
     for start in range(0, len(bodies), 500):
         reply = httpx.post(
             f"{mock_url}/_admin/portal-dossiers",

@@ -41,29 +41,6 @@ MappingsOpt = Annotated[
 ]
 
 
-def portal_side_dossiers(source_url: str, mappings: Any) -> list[dict[str, Any]]:
-    """The portal's records (``HoSoCongDVC``) of the source's dossiers that carry a portal code
-    (``ma_ho_so_qg``): what a real portal holds for them before the province reports their status."""
-    from adapter.contract import HoSoCongDVC
-    from adapter.province.source import SqlSource, make_engine
-
-    spec = mappings.specs["dossier"]
-    assert spec.source is not None
-    keep = set(HoSoCongDVC.model_fields)
-    bodies: list[dict[str, Any]] = []
-    engine = make_engine(source_url)
-    try:
-        for page in SqlSource(engine, spec.source).iter_pages(1000, where="ma_ho_so_qg IS NOT NULL"):
-            for record in page:
-                mapped = mappings.get("dossier").map(record)
-                if mapped.ok:  # one that cannot be mapped is quarantined by the push, never reported
-                    wire = {k: v for k, v in mapped.value.to_wire().items() if k in keep}
-                    bodies.append({**wire, "MaHoSo": record["ma_ho_so_qg"]})
-    finally:
-        engine.dispose()
-    return bodies
-
-
 def _source_url(knows: str) -> str:
     if "://" in knows:
         return knows
@@ -85,6 +62,8 @@ def _with_knows(command: Callable[..., None]) -> Callable[..., None]:
             err_console.print("[red]--knows and --seed-dossiers: give one of them[/red]")
             raise typer.Exit(2)
         source_url = _source_url(knows)
+        from adapter.sync.portal_side import portal_side_dossiers
+
         mset = _load_mappings(mappings or _settings().province.mappings)
         try:
             dossiers = portal_side_dossiers(source_url, mset)
