@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+
+from adapter.config import Settings
 
 from ._common import (
     JsonOpt,
     _print_counts,
     _redact_url,
     _settings,
+    _writing,
     app,
     console,
     db_app,
@@ -28,6 +32,8 @@ def status(as_json: JsonOpt = False) -> None:
     from adapter.sync.status import collect_status
 
     settings = _settings()
+    if not _state_exists(settings, as_json):
+        return
     data = collect_status(settings)
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -81,7 +87,10 @@ def dead_list(as_json: JsonOpt = False) -> None:
     """Outbox entries that ran out of attempts or were refused by the portal."""
     from adapter.sync.status import list_dead
 
-    rows = list_dead(_settings())
+    settings = _settings()
+    if not _state_exists(settings, as_json, empty=[]):
+        return
+    rows = list_dead(settings)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -102,7 +111,9 @@ def dead_retry(
     """Put dead letters back in the outbox; the next push delivers them."""
     from adapter.sync.status import requeue_dead
 
-    count = requeue_dead(_settings(), ids or None)
+    settings = _settings()
+    with _writing(settings, "dvcsync dead-letters retry"):
+        count = requeue_dead(settings, ids or None)
     console.print(f"{count} dead letters back in the outbox")
 
 
@@ -113,7 +124,9 @@ def dead_discard(
     """Give up on dead letters (kept for the record as 'discarded')."""
     from adapter.sync.status import discard_dead
 
-    count = discard_dead(_settings(), ids)
+    settings = _settings()
+    with _writing(settings, "dvcsync dead-letters discard"):
+        count = discard_dead(settings, ids)
     console.print(f"{count} dead letters discarded")
 
 
@@ -124,11 +137,12 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
     from adapter.state import StateStore
 
     settings = _settings()
-    store = StateStore(settings.state.url)
-    try:
-        before, head = store.upgrade()
-    finally:
-        store.close()
+    with _writing(settings, "dvcsync db upgrade"):
+        store = StateStore(settings.state.url)
+        try:
+            before, head = store.upgrade()
+        finally:
+            store.close()
     url = _redact_url(settings.state.url)
     if as_json:
         print(json.dumps({"url": url, "from": before, "to": head, "upgraded": before != head}))
@@ -157,7 +171,8 @@ def db_prune(
         err_console.print(f"[red]--keep-days must be more than 0, not {keep_days}[/red]")
         raise typer.Exit(2)
     days = settings.state.keep_days if keep_days is None else keep_days
-    counts = run_prune(settings, keep_days=days)
+    with _writing(settings, "dvcsync db prune"):
+        counts = run_prune(settings, keep_days=days)
     if as_json:
         print(json.dumps({"keep_days": days, **counts}, ensure_ascii=False))
         return
@@ -169,3 +184,22 @@ def db_prune(
             ("settled inbox events", counts["inbox"]),
         ],
     )
+
+
+def _state_exists(settings: Settings, as_json: bool, empty: Any = None) -> bool:
+    """A read-only command on a state that was never created says so and creates nothing."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.state.url)
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or Path(database).exists():
+        return True
+    if as_json:
+        print(json.dumps(empty if empty is not None else {"state": None}, ensure_ascii=False))
+    else:
+        console.print(
+            f"no state yet at {database}: nothing has run with this configuration",
+            markup=False,
+            highlight=False,
+        )
+    return False

@@ -85,3 +85,39 @@ def test_help_keeps_section_names_in_brackets() -> None:
     assert result.exit_code == 0 and "[schedule]" in result.stdout and "[server]" in result.stdout
     result = runner.invoke(app, ["--help"])
     assert "Exit codes" in result.stdout and "4 the" in result.stdout.replace("\n", " ").replace("  ", " ")
+
+
+def test_read_only_commands_create_nothing(tmp_path: Path) -> None:
+    for args in (
+        ["status"],
+        ["status", "--json"],
+        ["dead-letters", "list"],
+        ["dead-letters", "list", "--json"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+    assert json.loads(runner.invoke(app, ["status", "--json"]).stdout) == {"state": None}
+    assert json.loads(runner.invoke(app, ["dead-letters", "list", "--json"]).stdout) == []
+    assert "no state yet" in runner.invoke(app, ["status"]).stdout
+    assert list(tmp_path.iterdir()) == []  # no database, no lock file
+
+
+def test_state_writing_commands_wait_for_the_lock_then_exit_3(tmp_path: Path) -> None:
+    from adapter.sync.state_lock import acquire
+
+    config = tmp_path / "dvcsync.toml"
+    config.write_text("[state]\nlock_wait_s = 0\n", encoding="utf-8")
+    held = acquire(f"sqlite:///{tmp_path / 'dvcsync-state.db'}", what="dvcsync run")
+    try:
+        for args in (
+            ["db", "prune"],
+            ["db", "upgrade"],
+            ["dead-letters", "retry"],
+            ["dead-letters", "discard", "1"],
+        ):
+            result = runner.invoke(app, ["--config", str(config), *args])
+            assert result.exit_code == 3 and "held by" in result.output, (args, result.output)
+    finally:
+        assert held is not None
+        held.close()
+    assert runner.invoke(app, ["--config", str(config), "db", "upgrade"]).exit_code == 0
