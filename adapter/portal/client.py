@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import ValidationError
 
+from adapter import metrics
 from adapter.config import PortalSettings
 from adapter.contract import REPLY_MODELS, SHARE_SERVICES, AuthReply, PortalReply
 
@@ -21,6 +23,7 @@ from ._http import ReplyTooLarge, describe, make_http_client, read_capped, tls_p
 from .errors import (
     AmbiguousError,
     AuthError,
+    BusinessError,
     PortalError,
     ProtocolError,
     TlsError,
@@ -87,11 +90,21 @@ class PortalClient:
     # ------------------------------------------------------------------ session
 
     async def _login(self) -> str:
+        try:
+            session = await self._login_once()
+        except PortalError as exc:
+            metrics.portal_request("auth", outcome_of(exc))
+            raise
+        metrics.portal_request("auth", "ok")
+        return session
+
+    async def _login_once(self) -> str:
         body = {
             "username": self.settings.username,
             "password": self.settings.password.get_secret_value(),
         }
         self.stats["login"] += 1
+        started = time.perf_counter()
         try:
             async with self.http.stream(
                 "POST", self._urls["auth"], content=_dumps(body), headers=self._headers
@@ -105,6 +118,8 @@ class PortalClient:
             raise UnreachableError("auth", f"login failed: {describe(exc)}") from None
         except ReplyTooLarge as exc:
             raise ProtocolError("auth", str(exc)) from None
+        finally:
+            metrics.PORTAL_LATENCY.labels("auth").observe(time.perf_counter() - started)
         if status in GATEWAY_DOWN:
             raise UnreachableError("auth", f"login answered HTTP {status} (the portal is not answering)")
         if status in NOT_APPLIED_STATUSES or status >= 500:
@@ -154,7 +169,7 @@ class PortalClient:
             session = ""
             try:
                 session = await self.sessions.get()
-                data = await self._post(
+                reply = await self._exchange(
                     endpoint,
                     service,
                     {
@@ -164,44 +179,84 @@ class PortalClient:
                         **(fields or {}),
                     },
                     raw_fields,
+                    reply_model,
                 )
-                reply = _parse_reply(service, data, reply_model)
                 if reply.error_code in AUTH_ERROR_CODES:
                     self.sessions.invalidate(session)
                     if relogged:
                         raise AuthError(service, f"session refused after a fresh login: {reply.message}")
                     relogged, attempt = True, attempt - 1  # an expired session is not a failed attempt
                     self.stats["relogin"] += 1
+                    self._retrying(service, "session", None, 0.0)
                     continue
                 self.stats[f"ok:{service}"] += 1
                 return reply
-            except UnreachableError:
+            except UnreachableError as exc:
                 self.stats[f"unreachable:{service}"] += 1
                 if attempt >= min(attempts, UNREACHABLE_TRIES):
                     raise  # the caller stops its cycle: waiting per record would only take longer
-                await self._sleep(self.backoff.delay(attempt))
-            except AmbiguousError:
+                await self._sleep(self._retrying(service, "unreachable", exc, self.backoff.delay(attempt)))
+            except AmbiguousError as exc:
                 self.stats[f"ambiguous:{service}"] += 1
                 if not safe_to_repeat or attempt >= attempts:
                     raise
-                await self._sleep(self.backoff.delay(attempt))
+                await self._sleep(self._retrying(service, "ambiguous", exc, self.backoff.delay(attempt)))
             except TransientError as exc:
                 self.stats[f"transient:{service}"] += 1
                 if attempt >= attempts:
                     raise
-                await self._sleep(self.backoff.delay(attempt, exc.retry_after))
-            except _HttpAuthError:
+                delay = self.backoff.delay(attempt, exc.retry_after)
+                await self._sleep(self._retrying(service, "transient", exc, delay))
+            except _HttpAuthError as exc:
                 self.sessions.invalidate(session)
                 if relogged:
                     raise AuthError(service, "HTTP 401 after a fresh login") from None
                 relogged, attempt = True, attempt - 1
                 self.stats["relogin"] += 1
+                self._retrying(service, "session", exc, 0.0)
+
+    @staticmethod
+    def _retrying(service: str, cause: str, exc: PortalError | None, delay: float) -> float:
+        """Count a retry and say so in one line (the cause's short detail, never a body); a
+        session renewed is routine (sessions expire), so it is INFO, every other cause WARNING."""
+        metrics.PORTAL_RETRIES.labels(cause).inc()
+        detail = f" ({exc.detail})" if exc is not None else ""
+        level = logging.INFO if cause == "session" else logging.WARNING
+        log.log(level, "portal %s: %s%s; retrying in %.1f s", service, cause, detail, delay)
+        return delay
+
+    async def _exchange(
+        self,
+        endpoint: str,
+        service: str,
+        body: dict[str, Any],
+        raw_fields: dict[str, str] | None,
+        reply_model: type[PortalReply],
+    ) -> PortalReply:
+        """One request and its typed reply, counted by outcome."""
+        try:
+            reply = _parse_reply(service, await self._post(endpoint, service, body, raw_fields), reply_model)
+        except PortalError as exc:
+            metrics.portal_request(service, outcome_of(exc))
+            raise
+        auth = reply.error_code in AUTH_ERROR_CODES
+        metrics.portal_request(service, "auth" if auth else "ok" if reply.ok else "refused")
+        return reply
 
     async def _post(
         self, endpoint: str, service: str, body: dict[str, Any], raw_fields: dict[str, str] | None = None
     ) -> Any:
         await self.rate.acquire()
         self.stats["requests"] += 1
+        started = time.perf_counter()
+        try:
+            return await self._send(endpoint, service, body, raw_fields)
+        finally:
+            metrics.PORTAL_LATENCY.labels(service).observe(time.perf_counter() - started)
+
+    async def _send(
+        self, endpoint: str, service: str, body: dict[str, Any], raw_fields: dict[str, str] | None
+    ) -> Any:
         soap = self.settings.transport_for(service) == "soap"
         if soap:
             url, (content, extra) = (
@@ -268,6 +323,21 @@ class PortalClient:
 
 class _HttpAuthError(PortalError):
     pass
+
+
+def outcome_of(exc: PortalError) -> str:
+    """The ``outcome`` label of a failed request (subclasses before their bases)."""
+    if isinstance(exc, UnreachableError):
+        return "unreachable"
+    if isinstance(exc, TransientError):
+        return "transient"
+    if isinstance(exc, AmbiguousError):
+        return "ambiguous"
+    if isinstance(exc, AuthError | _HttpAuthError):
+        return "auth"
+    if isinstance(exc, BusinessError):
+        return "refused"
+    return "protocol"
 
 
 __all__ = ["NON_IDEMPOTENT", "PortalClient", "make_http_client"]

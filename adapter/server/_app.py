@@ -16,11 +16,13 @@ from collections import Counter
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from adapter import metrics
 from adapter.config import Settings
 from adapter.contract import ThongBaoKhuyenMai, UntrustedInput, check_strings, escape_for_log, parse_json
 from adapter.mapping import MappingSet
@@ -51,8 +53,25 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     receipt_spec = mappings.specs[RECEIPT_MAPPING].source if receipt is not None else None
     receipt_source = SqlSource(sink_engine, receipt_spec) if receipt_spec is not None else None
 
-    app = FastAPI(title="dvcsync inbound", version="1", docs_url="/docs")
+    # /docs with its scripts served from here (a province's server often has no Internet access);
+    # they live under /static-offline-docs, in the monitoring group like /docs itself.
+    app = FastAPIOffline(title="dvcsync inbound", version="1", docs_url="/docs")
     refused: Counter[tuple[str, int]] = Counter()
+    scraped = metrics.exposition_registry(
+        metrics.StateCollector(store.engine),
+        metrics.TallyCollector(
+            "dvcsync_inbound_refused",
+            "Inbound requests refused by the access guard, by path group and HTTP status.",
+            ["group", "status"],
+            refused,
+        ),
+        metrics.TallyCollector(
+            "dvcsync_inbound_dropped_connections",
+            "Inbound connections closed by the server's limits, by reason (headers, body, connections).",
+            ["reason"],
+            DROPPED,
+        ),
+    )
     app.add_middleware(AccessGuard, settings=settings.server, refused=refused)
     max_depth = settings.server.max_json_depth
 
@@ -153,27 +172,12 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
 
     @app.get(
         "/metrics",
-        summary="Prometheus text: outbox backlog, inbox, quarantine",
-        response_class=PlainTextResponse,
+        summary="Prometheus metrics: portal requests, cycles, backlog, inbound refusals, the process",
+        response_class=Response,
     )
-    def metrics() -> PlainTextResponse:
-        lines = ["# TYPE dvcsync_outbox_entries gauge"]
-        for key, count in sorted(store.backlog().items()):
-            state, kind = key.split(":", 1)
-            lines.append(f'dvcsync_outbox_entries{{state="{state}",kind="{kind}"}} {count}')
-        lines.append("# TYPE dvcsync_inbox_events gauge")
-        for key, count in sorted(inbox.counts().items()):
-            kind, state = key.split(":", 1)
-            lines.append(f'dvcsync_inbox_events{{kind="{kind}",state="{state}"}} {count}')
-        lines.append("# TYPE dvcsync_quarantined_records gauge")
-        lines.append(f"dvcsync_quarantined_records {store.count('quarantine')}")
-        lines.append("# TYPE dvcsync_inbound_refused_total counter")
-        for (group, status), count in sorted(refused.items()):
-            lines.append(f'dvcsync_inbound_refused_total{{group="{group}",status="{status}"}} {count}')
-        lines.append("# TYPE dvcsync_inbound_dropped_connections_total counter")
-        for reason, count in sorted(DROPPED.items()):
-            lines.append(f'dvcsync_inbound_dropped_connections_total{{reason="{reason}"}} {count}')
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    def metrics_text() -> Response:
+        # a sync route: the backlog queries run in the thread pool, off the event loop
+        return Response(metrics.exposition(scraped), media_type=metrics.CONTENT_TYPE)
 
     app.state.engines = (store.engine, sink_engine)  # disposed by whoever runs the server
     return app

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
+from adapter import metrics
 from adapter.config import Settings
 from adapter.mapping import MappingSet
 from adapter.portal import UnreachableError
@@ -17,6 +20,8 @@ from .payments import PaymentJob, PaymentSummary
 from .pull import PullJob, PullSummary
 from .push import ProgressFn, PushJob, PushSummary
 from .runtime import Runtime, open_runtime
+
+log = logging.getLogger(__name__)
 
 
 class _Summary(Protocol):
@@ -33,20 +38,39 @@ async def _recorded(
     cycle: Callable[[Runtime], Awaitable[S]],
     status: Callable[[S], str],
 ) -> S:
-    """Run one cycle inside the runtime with its run recorded (failed, or its status and counts)."""
+    """Run one cycle inside the runtime with its run recorded (failed, or its status and counts),
+    its figures in the metrics and one INFO line with its counts (what an operator greps for)."""
     async with open_runtime(settings, mappings) as rt:
         run_id = rt.store.start_run(job)
+        started = time.perf_counter()
         try:
             summary = await cycle(rt)
         except UnreachableError as exc:
             rt.store.finish_run(run_id, "failed", error=f"portal unreachable: {exc.detail}")
+            metrics.cycle_finished(job, "failed", time.perf_counter() - started)
             raise
         except BaseException as exc:  # cancelled (Ctrl-C, SIGTERM) too: never left "running"
             reason = "cancelled" if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt) else None
             rt.store.finish_run(run_id, "failed", error=reason or db_error_text(exc))  # no SQL parameters
+            metrics.cycle_finished(job, "failed", time.perf_counter() - started)
             raise
-        rt.store.finish_run(run_id, status(summary), summary.as_dict())
+        outcome = status(summary)
+        counts = summary.as_dict()
+        rt.store.finish_run(run_id, outcome, counts)
+        metrics.cycle_finished(job, outcome, time.perf_counter() - started)
+        log.info("%s cycle %s: %s", job, outcome, " ".join(f"{k}={v}" for k, v in _flat(counts)))
         return summary
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``{"enqueue": {"records": 3}}`` → ``[("enqueue.records", 3)]``: one ``key=value`` line."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            pairs.extend(_flat(value, f"{prefix}{key}."))
+        else:
+            pairs.append((f"{prefix}{key}", value))
+    return pairs
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from adapter import metrics
 from adapter.config import Settings
 from adapter.contract import LEGAL_MOVES
 from adapter.mapping import MappingSet
@@ -222,6 +223,7 @@ class PullJob:
         local = str(row["so_ho_so"])
         if created:
             summary.created += 1
+            metrics.RECORDS_PULLED.inc()
         else:
             summary.already_in_province += 1
         self.inbox.mark(item.id, "applied", local_key=local)

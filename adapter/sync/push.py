@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from adapter import metrics
 from adapter.config import Settings
 from adapter.contract import HoSoDaLuu
 from adapter.mapping import MappingSet
@@ -149,6 +150,7 @@ class PushJob:
             if producer is not None:
                 producer.stop()
                 summary.enqueue.add(producer.counts)
+            metrics.QUARANTINED.inc(summary.enqueue.quarantined)  # the producer's pages included
         if producer is not None and producer.error:
             raise EnqueueFailed(f"reading and mapping the source failed: {producer.error}")
         summary.elapsed_s = self.clock() - started
@@ -328,6 +330,7 @@ class PushJob:
         results = await asyncio.gather(*(bounded(c) for c in calls), return_exceptions=True)
         outcomes = [o for r in results if isinstance(r, list) for o in r]
         self.store.record_outcomes(outcomes, now=self.clock())
+        _observe(outcomes)
         if self.progress:
             self._delivered += len(outcomes)
             self.progress("deliver", self._delivered, 0)
@@ -578,6 +581,19 @@ class PushJob:
         first = items[0]
         stored = first if isinstance(first, HoSoDaLuu) else HoSoDaLuu.model_validate(first)
         return Counter(_fingerprint(entry.to_wire()) for entry in stored.QuaTrinhXuLy)
+
+
+def _observe(outcomes: list[Outcome]) -> None:
+    """Count what a round settled, once recorded; a dead letter is one WARNING naming the
+    dossier, so an operator finds it without querying the state."""
+    for outcome in outcomes:
+        if outcome.result == "done":
+            metrics.RECORDS_PUSHED.labels(outcome.kind).inc(
+                len(outcome.step_keys) if outcome.kind == "steps" else 1
+            )
+        elif outcome.result == "dead":
+            metrics.DEAD_LETTERS.labels(outcome.kind).inc()
+            log.warning("dead letter: %s %s: %s", outcome.kind, outcome.record_key, outcome.error)
 
 
 def _fingerprint(entry: dict[str, Any]) -> tuple[str, ...]:
