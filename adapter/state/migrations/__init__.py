@@ -9,14 +9,19 @@ A new revision, by a developer (compare the models with a database at head)::
                      rev_id="0003")
 """
 
+# ruff: noqa: E402  (a logger is set before alembic is imported)
 from __future__ import annotations
+
+import logging
+
+# Before alembic is imported: it names each plugin it sets up at INFO, noise in the service's log.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import MetaData, inspect, text
@@ -27,6 +32,7 @@ from adapter.state.store import STATE_TABLES, SchemaOutOfDate, newer_message, sh
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 # The releases before migrations made these tables, unversioned: such a database is this revision.
 BASELINE = "0001"
+VERSION_TABLE = "alembic_version"
 BASELINE_TABLES = frozenset(
     ("dossier_state", "step_state", "outbox", "cursor", "quarantine", "run", "inbox", "conflict")
 )
@@ -81,10 +87,14 @@ def revision_of(conn: Connection) -> tuple[str | None, bool]:
     """``(revision, stamped)`` of the database on ``conn``: its ``alembic_version``; BASELINE,
     unstamped, when it has state tables but no version (made by a release before migrations);
     None when it has no state tables at all."""
-    current = MigrationContext.configure(conn).get_current_revision()
-    if current is not None:
-        return current, True
-    legacy = BASELINE_TABLES & set(inspect(conn).get_table_names())
+    names = set(inspect(conn).get_table_names())
+    if VERSION_TABLE in names:  # read directly: a MigrationContext logs at INFO, each cycle
+        versions = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+        if len(versions) > 1:
+            raise SchemaOutOfDate(f"the state database has several revisions ({', '.join(versions)})")
+        if versions:
+            return versions[0], True
+    legacy = BASELINE_TABLES & names
     return (BASELINE, False) if legacy else (None, False)
 
 

@@ -267,3 +267,12 @@ def test_sync_push_refuses_an_old_schema_until_db_upgrade(config: Path, url: str
         assert upgraded.returncode == 0 and f"from 0001 to {head_revision()}" in upgraded.stdout, upgraded
         pushed = _dvcsync(config, "sync", "push", "--json")
         assert pushed.returncode == 0, pushed.stderr
+
+
+def test_run_refuses_an_old_schema_before_it_serves_or_schedules(config: Path, url: str) -> None:
+    make_legacy_state(url)
+    refused = _dvcsync(config, "run")
+    assert refused.returncode == 2, refused.stderr
+    assert "is at revision 0001" in refused.stderr and "run `dvcsync db upgrade`" in refused.stderr
+    assert "Traceback" not in refused.stderr and "dvcsync running" not in refused.stderr
+    assert "alembic_version" not in tables_of(url)

@@ -1,4 +1,6 @@
-"""The state store as the releases before migrations made it (``create_all`` of the models).
+"""The state store as the releases before migrations made it.
+
+What ``create_all`` of the models made; such a database is stamped with this revision.
 
 Revision ID: 0001
 Revises:

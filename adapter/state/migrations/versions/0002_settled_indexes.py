@@ -1,5 +1,7 @@
-"""Indexes on (state, updated_at) of the outbox and the inbox: the daily prune selects settled
-rows older than the retention, and monitoring counts by state; both scanned whole tables.
+"""Indexes on (state, updated_at) of the outbox and the inbox.
+
+The daily prune selects settled rows older than the retention, and monitoring counts by state:
+both used to scan the whole tables.
 
 Revision ID: 0002
 Revises: 0001
