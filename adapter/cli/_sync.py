@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from typing import Annotated, Any
 
@@ -155,21 +154,26 @@ def sync_all(as_json: JsonOpt = False) -> None:
 def run() -> None:
     """Run as a service: push, pull, payments and prune on their [schedule], the inbound server
     on [server] host and port. Stop with Ctrl-C or SIGTERM. One per state store (exit 3 if
-    another process holds it)."""
+    another process holds it). Logs at [log] level (INFO by default: one line per cycle, a
+    WARNING per retry and dead letter) in [log] format; -v is DEBUG."""
     from rich.markup import escape
 
+    from adapter.logs import apply_log_settings
     from adapter.scheduler import AlreadyRunning, UnsafeToStart, run_service
 
+    from ._common import _State
+
     settings = _live_settings()
+    # a service's log is its record: [log] level applies, set or not (one-off commands: WARNING)
+    apply_log_settings(settings.log, _State.verbose, service=True)
     mset = _load_mappings(settings.province.mappings)
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     try:
         asyncio.run(run_service(settings, mset))
     except UnsafeToStart as exc:
         err_console.print(f"[red]refusing to start[/red]\n{escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     except AlreadyRunning as exc:
-        err_console.print(f"[red]{escape(str(exc))}[/red]")
+        err_console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)  # one line: grep finds it
         raise typer.Exit(EXIT_BUSY) from None
 
 

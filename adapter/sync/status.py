@@ -11,7 +11,7 @@ from adapter.state import Inbox, StateStore
 
 def _store(settings: Settings) -> StateStore:
     store = StateStore(settings.state.url)
-    store.upgrade()
+    store.prepare()  # an out-of-date schema is reported, never migrated behind the operator's back
     return store
 
 
