@@ -30,10 +30,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, and_, case, func, or_, select
-from sqlalchemy.sql import Select
-
-from adapter.state.store import INBOX_T, OUTBOX_T, QUARANTINE_T
+from sqlalchemy import Engine, text
 
 disable_created_metrics()  # a ``_created`` series per label set doubles the scrape for nothing here
 
@@ -130,36 +127,45 @@ INBOX_OPEN = ("received", "conflict")
 INBOX_RECENT = ("applied", "acknowledged", "rejected")
 RECENT_S = 86_400.0
 
+# Plain SQL, the same on SQLite and PostgreSQL but for the index hint. SQLite needs it: once
+# ANALYZE has run, its statistics (no skew) make ``state IN ('pending', 'dead')`` look like half
+# the table and it scans every row; PostgreSQL's histograms see the skew and use the index.
+_OUTBOX_SQL = (
+    "SELECT CASE WHEN state = 'pending' AND verify_first THEN 'in_flight'"
+    " WHEN state = 'pending' AND attempts > 0 THEN 'retry' ELSE state END, kind, count(*)"
+    " FROM outbox{outbox_hint} WHERE state IN ({outbox_open}) GROUP BY 1, 2"
+)
+_INBOX_SQL = (  # two branches: an OR of both would not use one index under SQLite's statistics
+    "SELECT kind, state, count(*) FROM inbox{inbox_hint} WHERE state IN ({inbox_open}) GROUP BY 1, 2"
+    " UNION ALL SELECT kind, state, count(*) FROM inbox{inbox_hint}"
+    " WHERE state IN ({inbox_recent}) AND updated_at >= :since GROUP BY 1, 2"
+)
+# the quarantine holds only the records failing now (cleared when they map again): small
+_QUARANTINE_SQL = "SELECT count(*) FROM quarantine"
 
-def backlog_queries(now: float | None = None) -> dict[str, Select[Any]]:
-    """The scrape's statements, each restricted by ``state IN (...)`` so an index on ``state``
-    answers it (a test checks the plans). ``pending`` is split the way an operator reads it:
-    ``in_flight`` (sent, answer not recorded: read back first), ``retry`` (failed before),
-    ``pending`` (never tried)."""
-    since = (time.time() if now is None else now) - RECENT_S
-    label = case(
-        (and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.verify_first.is_(True)), "in_flight"),
-        (and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.attempts > 0), "retry"),
-        else_=OUTBOX_T.c.state,
-    ).label("label")
-    outbox = (
-        select(label, OUTBOX_T.c.kind, func.count())
-        .where(OUTBOX_T.c.state.in_(OUTBOX_OPEN))
-        .group_by(label, OUTBOX_T.c.kind)
-    )
-    inbox = (
-        select(INBOX_T.c.kind, INBOX_T.c.state, func.count())
-        .where(
-            or_(
-                INBOX_T.c.state.in_(INBOX_OPEN),
-                and_(INBOX_T.c.state.in_(INBOX_RECENT), INBOX_T.c.updated_at >= since),
-            )
-        )
-        .group_by(INBOX_T.c.kind, INBOX_T.c.state)
-    )
-    # quarantine holds only the records failing now (cleared when they map again): small
-    quarantine = select(func.count()).select_from(QUARANTINE_T)
-    return {"outbox": outbox, "inbox": inbox, "quarantine": quarantine}
+
+def _listed(states: tuple[str, ...]) -> str:
+    return ", ".join(f"'{s}'" for s in states)  # constants of this module, never input
+
+
+def backlog_sql(dialect: str) -> dict[str, str]:
+    """The scrape's statements (``:since`` is a parameter), each restricted by ``state IN
+    (...)`` so an index on ``(state, ...)`` answers it; a test checks their plans. ``pending`` is
+    split the way an operator reads it: ``in_flight`` (sent, answer not recorded: read back
+    first), ``retry`` (failed before), ``pending`` (never tried)."""
+    sqlite = dialect == "sqlite"
+    names = {
+        "outbox_hint": " INDEXED BY ix_outbox_due" if sqlite else "",
+        "inbox_hint": " INDEXED BY ix_inbox_settled" if sqlite else "",
+        "outbox_open": _listed(OUTBOX_OPEN),
+        "inbox_open": _listed(INBOX_OPEN),
+        "inbox_recent": _listed(INBOX_RECENT),
+    }
+    return {
+        "outbox": _OUTBOX_SQL.format(**names),
+        "inbox": _INBOX_SQL.format(**names),
+        "quarantine": _QUARANTINE_SQL,
+    }
 
 
 class StateCollector(Collector):
@@ -167,6 +173,7 @@ class StateCollector(Collector):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._sql = backlog_sql(engine.dialect.name)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         outbox = GaugeMetricFamily(
@@ -184,13 +191,14 @@ class StateCollector(Collector):
         quarantined = GaugeMetricFamily(
             "dvcsync_quarantined_records", "Source records that cannot be mapped now (dvcsync status)."
         )
-        queries = backlog_queries()
+        sql = self._sql
         with self.engine.connect() as conn:
-            for state, kind, n in conn.execute(queries["outbox"]):
+            for state, kind, n in conn.execute(text(sql["outbox"])):
                 outbox.add_metric([str(state), str(kind)], int(n))
-            for kind, state, n in conn.execute(queries["inbox"]):
+            since = {"since": time.time() - RECENT_S}
+            for kind, state, n in conn.execute(text(sql["inbox"]), since):
                 inbox.add_metric([str(kind), str(state)], int(n))
-            quarantined.add_metric([], int(conn.execute(queries["quarantine"]).scalar_one()))
+            quarantined.add_metric([], int(conn.execute(text(sql["quarantine"])).scalar_one()))
         yield outbox
         yield inbox
         yield quarantined
@@ -240,7 +248,7 @@ __all__ = [
     "REGISTRY",
     "StateCollector",
     "TallyCollector",
-    "backlog_queries",
+    "backlog_sql",
     "cycle_finished",
     "exposition",
     "exposition_registry",

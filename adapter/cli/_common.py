@@ -53,6 +53,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 
 class _State:
     config: Path | None = None
+    verbose: bool = False
 
 
 def _version(value: bool) -> None:
@@ -75,17 +76,22 @@ def _main(
     ] = False,
 ) -> None:
     _State.config = config
+    _State.verbose = verbose
     from adapter.logs import configure_logging
 
-    configure_logging(logging.DEBUG if verbose else logging.WARNING)
+    configure_logging(logging.DEBUG if verbose else logging.WARNING)  # until the settings say more
 
 
 def _settings(**overrides: Any) -> Settings:
     try:
-        return Settings.load(_State.config, **overrides)
+        settings = Settings.load(_State.config, **overrides)
     except ConfigError as exc:
         err_console.print(f"[red]configuration error[/red]\n{exc}", soft_wrap=True)
         raise typer.Exit(2) from None
+    from adapter.logs import apply_log_settings
+
+    apply_log_settings(settings.log, _State.verbose)  # one-off commands: WARNING unless [log] level
+    return settings
 
 
 def _live_settings(**overrides: Any) -> Settings:

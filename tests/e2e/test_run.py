@@ -86,7 +86,10 @@ def test_run_pushes_pulls_serves_and_refuses_a_second_instance(tmp_path: Path) -
 
             assert _wait(taken_in), "the pull job or the inbound server did not take the portal dossiers in"
             metrics = httpx.get(f"{inbound}/metrics").text
-            assert 'dvcsync_outbox_entries{state="done",kind="dossier"}' in metrics
+            # counted as the scheduled cycles ran, in the process that serves /metrics
+            assert 'dvcsync_records_pushed_total{kind="dossier"}' in metrics
+            assert 'dvcsync_cycle_last_success_timestamp_seconds{job="push"}' in metrics
+            assert "# HELP dvcsync_portal_requests_total" in metrics
 
             def pruned() -> bool:  # the retention job runs at start-up, then daily
                 with sqlite3.connect(tmp_path / "state.db") as conn:
