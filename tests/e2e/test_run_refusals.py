@@ -65,3 +65,23 @@ def test_a_missing_tls_file_is_a_configuration_error_not_a_traceback(tmp_path: P
     assert done.returncode == 2, err
     assert "configuration error" in err and "ca_bundle" in err and "missing-ca.pem" in err
     assert "Traceback" not in err
+
+
+def test_a_port_in_use_is_one_clear_message_and_leaves_no_run_running(tmp_path: Path) -> None:
+    import socket
+    import sqlite3
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        service = _start(_config(tmp_path, f"port = {port}"))
+        _, err = service.communicate(timeout=120)
+    text = err.decode()
+    assert service.returncode == 2, text
+    assert f"cannot listen on 127.0.0.1:{port}" in text and "Traceback" not in text
+    assert "CancelledError" not in text
+    state = tmp_path / "state.db"
+    if state.exists():
+        with sqlite3.connect(state) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "run" in tables:
+                assert conn.execute("SELECT COUNT(*) FROM run WHERE status = 'running'").fetchone()[0] == 0
