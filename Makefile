@@ -28,7 +28,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test: lint typecheck pytest
 
