@@ -110,7 +110,10 @@ def test_a_90_mb_reply_is_refused_at_the_default_cap_without_being_held(huge: st
 
     growth = _peak_growth_mib(run)
     assert [str(f) for f in failures] == [f"TraCuuHoSo: reply larger than {32 * MIB} bytes"]
-    assert growth < 50, f"resident memory grew by {growth:.0f} MiB"
+    # Near the cap, never near the reply: the buffer holds up to 32 MiB, and on a loaded machine
+    # the loopback server's unsent chunks add some (51 MiB was seen under a parallel test run).
+    # Read whole, the same reply costs ~180 MiB (test_the_measure_sees_a_reply_read_in_full).
+    assert growth < 32 + 40, f"resident memory grew by {growth:.0f} MiB"
 
 
 def test_a_reply_announced_larger_than_the_cap_is_refused_before_reading(huge: str) -> None:
