@@ -280,7 +280,14 @@ class StateStore:
                 if state is None or state.payload_hash != digest:
                     counts.dossiers_enqueued += 1
                     outbox_rows.append(
-                        _outbox_row(record.kind, record.record_key, record.dossier, digest, now)
+                        _outbox_row(
+                            record.kind,
+                            record.record_key,
+                            record.dossier,
+                            digest,
+                            now,
+                            after=state.payload_hash if state is not None else None,
+                        )
                     )
                     if state is not None:
                         superseded.append(record.record_key)
@@ -928,9 +935,18 @@ _OUTBOX_PRUNE = (
 _INBOX_PRUNE = update(INBOX_T).where(INBOX_T.c.id == bindparam("p_id")).values(payload=bindparam("p_payload"))
 
 
-def _outbox_row(kind: str, record_key: str, payload: Any, digest: str, now: float) -> dict[str, Any]:
+def _outbox_row(
+    kind: str, record_key: str, payload: Any, digest: str, now: float, *, after: str | None = None
+) -> dict[str, Any]:
+    """``after``: the hash this version replaces. A dossier can come back to an earlier version
+    (A → B → A); keyed by its hash alone, the return to A would find A's old key and never be
+    sent, leaving B on the portal. A change is keyed by what it replaces and when it was enqueued
+    (a page is enqueued once: the cursor moves in the same transaction)."""
+    key = f"{kind}:{record_key}:{digest}"
+    if after is not None:
+        key = f"{key}<{after}@{now!r}"
     return {
-        "idem_key": f"{kind}:{record_key}:{digest}",
+        "idem_key": key,
         "kind": kind,
         "record_key": record_key,
         "payload": dumps(payload),

@@ -148,3 +148,24 @@ def test_history_is_cut_from_the_stored_text_exactly_as_parsing_would_give_it(
     # text written in another key order (an older or foreign writer) is parsed instead
     other = DueEntry(2, "steps", "A-1", dumps({"entries": entries, "keys": keys}), "h", 0, True)
     assert other.history[0] == keys and json.loads(f"[{other.history[1]}]") == entries
+
+
+@pytest.mark.parametrize("kind", ["dossier", "status"])
+def test_a_dossier_that_returns_to_an_earlier_version_is_sent_again(store: StateStore, kind: str) -> None:
+    """A → B → A: the portal must end at A. Keyed by the payload's hash alone, the return to A
+    found A's old (delivered) entry and was never sent, leaving B on the portal."""
+
+    def version(status: str, watermark: str) -> None:
+        record = _record("A-1", status=status, steps=0)
+        record.kind = kind
+        store.enqueue_page([record], cursor_name="c", watermark=watermark, last_key=1)
+        [entry] = store.due(kind, 10)
+        assert entry.payload["TrangThaiHoSo"] == status
+        store.record_outcomes(
+            [Outcome(entry.id, entry.record_key, kind, "done", payload_hash=entry.payload_hash)]
+        )
+
+    version("4", "w1")
+    version("5", "w2")
+    version("4", "w3")  # back to the first version: sent again
+    assert store.backlog() == {f"done:{kind}": 3}
