@@ -540,13 +540,7 @@ TEST_PAYMENT_SECRET = "khoa-bi-mat-thu-nghiem"
 def _is_loopback_url(url: str) -> bool:
     from urllib.parse import urlsplit
 
-    host = (urlsplit(url).hostname or "").strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def published_secret_problems(settings: Settings) -> list[str]:
@@ -564,7 +558,7 @@ def published_secret_problems(settings: Settings) -> list[str]:
             )
     if settings.payment.secret.get_secret_value() == TEST_PAYMENT_SECRET:
         remote = [u for u in payment_urls if not _is_loopback_url(u)]
-        if remote or not _is_loopback_host(settings.server.host):
+        if remote or not is_loopback_host(settings.server.host):
             where = remote[0] if remote else f"the inbound server listens on {settings.server.host}"
             problems.append(
                 "payment.secret is the mock's published test secret (anyone can sign a callback with it)"
@@ -573,7 +567,8 @@ def published_secret_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def _is_loopback_host(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (``[::1]`` brackets allowed)."""
     if host == "localhost":
         return True
     try:

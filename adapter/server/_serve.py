@@ -11,7 +11,6 @@ its own, but swapping servers for two timers would change far more than it fixes
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import resource
 import ssl
@@ -22,7 +21,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from adapter.config import ServerSettings
+from adapter.config import ServerSettings, is_loopback_host
 
 log = logging.getLogger("adapter.server")
 
@@ -122,15 +121,6 @@ def server_config(app: Any, settings: ServerSettings, **overrides: Any) -> uvico
     return uvicorn.Config(app, **options)
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def listen_problems(settings: ServerSettings) -> list[str]:
     """Why the inbound server must not start with these settings (empty when it may)."""
     problems = []
@@ -138,7 +128,7 @@ def listen_problems(settings: ServerSettings) -> list[str]:
         path = getattr(settings, name)
         if path is not None and not path.is_file():
             problems.append(f"[server] {name} = {str(path)!r}: no such file")
-    if _loopback(settings.host):
+    if is_loopback_host(settings.host):
         return problems
     mtls = settings.tls_client_ca is not None
     open_groups = [
