@@ -266,7 +266,7 @@ class ServerSettings(AccessSettings):
         )
 
 
-_EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
+SCHEDULE_EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
 
 
 class LogSettings(_Section):
@@ -291,7 +291,7 @@ class ScheduleSettings(_Section):
     @classmethod
     def _schedule(cls, value: str) -> str:
         text = value.strip()
-        every = _EVERY.match(text)
+        every = SCHEDULE_EVERY.match(text)
         if every:
             if int(every.group(1)) == 0:
                 raise ValueError(f"{value!r}: the interval must be at least 1")

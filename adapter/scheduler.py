@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,7 +21,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from adapter.config import Settings
+from adapter.config import SCHEDULE_EVERY, Settings
 from adapter.contract import VN_TZ
 from adapter.mapping import MappingSet
 from adapter.portal import UnreachableError
@@ -30,14 +29,9 @@ from adapter.portal.breaker import CircuitBreaker
 from adapter.server import create_server_app, listen_problems, raise_open_files_limit, server_config
 from adapter.sync.cycles import run_payments, run_pull, run_push
 from adapter.sync.prune import run_prune
-from adapter.sync.state_lock import ADVISORY_KEY, Held, StateBusy, acquire, holding_state
+from adapter.sync.state_lock import holding_state
 
 log = logging.getLogger(__name__)
-_EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
-
-
-AlreadyRunning = StateBusy  # the name earlier releases exported
-_ADVISORY_KEY = ADVISORY_KEY
 
 
 class UnsafeToStart(RuntimeError):
@@ -47,16 +41,11 @@ class UnsafeToStart(RuntimeError):
 
 def trigger_for(schedule: str) -> BaseTrigger:
     """``every 60s`` / ``every 5m`` / ``every 24h``, or a 5-field cron expression (local time)."""
-    match = _EVERY.match(schedule.strip())
+    match = SCHEDULE_EVERY.match(schedule.strip())
     if match:
         amount, unit = int(match.group(1)), match.group(2)
         return IntervalTrigger(**{{"s": "seconds", "m": "minutes", "h": "hours"}[unit]: amount})
     return CronTrigger.from_crontab(schedule, timezone=VN_TZ)
-
-
-def acquire_single_instance_lock(state_url: str) -> Held | None:
-    """The state's writer lock without waiting (what a second `dvcsync run` meets)."""
-    return acquire(state_url, wait_s=0.0, what="dvcsync run")
 
 
 def _job(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -181,13 +181,13 @@ def _writing(settings: Settings, what: str) -> Iterator[None]:
         raise typer.Exit(EXIT_BUSY) from None
 
 
-def _run_cycles(settings: Settings, what: str, make: Callable[[], Awaitable[T]]) -> T:
+def _run_cycles(settings: Settings, what: str, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a command's cycles under the state lock; an unreachable portal is exit 4, said plainly."""
     from adapter.portal import UnreachableError
 
     with _writing(settings, what):
         try:
-            return asyncio.run(make())  # type: ignore[arg-type]
+            return asyncio.run(make())
         except UnreachableError as exc:
             err_console.print(
                 f"portal unreachable: {exc.detail}", markup=False, highlight=False, soft_wrap=True

@@ -159,7 +159,8 @@ def run() -> None:
     from rich.markup import escape
 
     from adapter.logs import apply_log_settings
-    from adapter.scheduler import AlreadyRunning, UnsafeToStart, run_service
+    from adapter.scheduler import UnsafeToStart, run_service
+    from adapter.sync.state_lock import StateBusy
 
     from ._common import _State
 
@@ -172,7 +173,7 @@ def run() -> None:
     except UnsafeToStart as exc:
         err_console.print(f"[red]refusing to start[/red]\n{escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
-    except AlreadyRunning as exc:
+    except StateBusy as exc:
         err_console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)  # one line: grep finds it
         raise typer.Exit(EXIT_BUSY) from None
 

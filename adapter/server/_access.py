@@ -36,7 +36,10 @@ CALLBACK_PATH = "/inbound/payment/dpnhankqthanhtoanhs"
 BILL_PATH = "/inbound/payment/dptracuuthanhtoanhs"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _LOG_BURST, _LOG_WINDOW_S = 20, 10.0
-_GONE = "gone"
+
+
+class _Gone(Exception):
+    """The caller disconnected while sending its body."""
 
 
 def group_of(path: str) -> str | None:
@@ -126,12 +129,13 @@ class AccessGuard:
         self.in_flight += 1
         try:
             if scope["method"] in _BODY_METHODS:
-                body, problem = await self._read_body(scope, receive)
-                if body is None and problem == _GONE:
+                try:
+                    body = await self._read_body(scope, receive)
+                except _Gone:
                     return  # the caller left (or its deadline closed it): nobody to answer
                 if body is None:
-                    status = 413 if problem == "too large" else 400
-                    await self._refuse(scope, send, group, status, f"nội dung {problem}", problem, client)
+                    why = f"body over {self.max_body} bytes"
+                    await self._refuse(scope, send, group, 413, "nội dung quá lớn", why, client)
                     return
                 receive = _replay(body, receive)
             await self.app(scope, receive, send)
@@ -163,26 +167,24 @@ class AccessGuard:
 
     # ------------------------------------------------------------------ body
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | None, str]:
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                return None, "có Content-Length không hợp lệ"
-            if int(declared) > self.max_body:
-                return None, "too large"
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None past ``max_body`` (by Content-Length before reading any)."""
+        declared = _header(scope, b"content-length")  # h11 has already refused one that is not a number
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return None
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return None, _GONE
+                raise _Gone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return None, "too large"
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(chunks), ""
+                return b"".join(chunks)
 
     # ------------------------------------------------------------------ refusals
 

@@ -10,7 +10,6 @@ through the sink, exactly once. No request ever gets a stack trace.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import Counter
 from typing import Any
@@ -84,8 +83,9 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     async def portal_dossier(request: Request) -> JSONResponse:
         """Answers ``error_code`` 0 created, 1 duplicate (already received), -1 rejected with the
         reason; HTTP 503 when the province cannot take it now (the portal retries)."""
+        raw = await request.body()
         try:
-            body = parse_json(await request.body(), max_depth=max_depth)
+            body = parse_json(raw, max_depth=max_depth)
             if not isinstance(body, dict):
                 raise UntrustedInput("", "nội dung phải là một đối tượng JSON")
             check_strings(body)
@@ -94,15 +94,15 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
             return _answer(-1, str(exc))
         except ValidationError as exc:
             return _answer(-1, _fields_refused(exc))
-        return await run_in_threadpool(_take_in_promotion, body)  # database work off the event loop
+        return await run_in_threadpool(_take_in_promotion, body, raw)  # database work off the event loop
 
-    def _take_in_promotion(body: dict[str, Any]) -> JSONResponse:
+    def _take_in_promotion(body: dict[str, Any], raw: bytes) -> JSONResponse:
         if promotion is None:
             return _answer(-1, f"không có mapping {PROMOTION_MAPPING}")
         code = str(body["MaHoSo"])
         result = promotion.map(body)
         # a body the province refuses is kept as a digest only: it is the caller's data, not ours
-        item = inbox.receive("promotion", code, body if result.ok else _digest(raw_of(body), code))
+        item = inbox.receive("promotion", code, body if result.ok else _digest(raw, code))
         if item.state in ("applied", "acknowledged"):
             return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
         if not result.ok:
@@ -181,10 +181,6 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
 
     app.state.engines = (store.engine, sink_engine)  # disposed by whoever runs the server
     return app
-
-
-def raw_of(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
 
 
 def _digest(raw: bytes, code: str) -> dict[str, Any]:

@@ -126,14 +126,14 @@ def test_push_from_a_postgresql_province_with_its_state_on_postgresql(
 
 
 def test_one_service_per_postgresql_state(postgres: str) -> None:
-    from adapter.scheduler import AlreadyRunning, acquire_single_instance_lock
+    from adapter.sync.state_lock import StateBusy, acquire
 
     state = create_database(postgres, "dvcsync_lock")
-    first = acquire_single_instance_lock(state)
+    first = acquire(state)
     assert first is not None
-    with pytest.raises(AlreadyRunning, match="advisory lock"):
-        acquire_single_instance_lock(state)
+    with pytest.raises(StateBusy, match="advisory lock"):
+        acquire(state)
     first.close()
-    again = acquire_single_instance_lock(state)  # released with its session
+    again = acquire(state)  # released with its session
     assert again is not None
     again.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from adapter.province.sample import generate
-from adapter.scheduler import acquire_single_instance_lock
+from adapter.sync.state_lock import acquire
 from mock_portal.testing import free_port, run_mock_process
 
 from .conftest import REPO
@@ -103,9 +103,7 @@ def test_run_pushes_pulls_serves_and_refuses_a_second_instance(tmp_path: Path) -
             service.communicate(timeout=30)
         # uvicorn shuts down gracefully, then re-raises SIGTERM so a supervisor sees why it stopped
         assert service.returncode in (0, -signal.SIGTERM), service.returncode
-        lock = acquire_single_instance_lock(
-            f"sqlite:///{tmp_path / 'state.db'}"
-        )  # released: a new run may start
+        lock = acquire(f"sqlite:///{tmp_path / 'state.db'}")  # released: a new run may start
         assert lock is not None
         lock.close()
 

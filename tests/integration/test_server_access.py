@@ -362,3 +362,35 @@ def test_short_tokens_and_bad_networks_are_configuration_errors() -> None:
         Settings.load(None, server={"payment": {"token": "short"}})
     with pytest.raises(ConfigError, match="not an IP address"):
         Settings.load(None, server={"allow": ["10.0.0.0/33"]})
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(inbound: Callable[..., Inbound]) -> None:
+    from adapter.server._serve import DROPPED
+
+    server = inbound(max_connections=16)
+    host, port = server.url.removeprefix("http://").split(":")
+    before = DROPPED["connections"]
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(30)]
+    try:
+        deadline = time.monotonic() + 15  # accepting 30 connections may take a while on a busy machine
+        while DROPPED["connections"] - before < 14:
+            assert time.monotonic() < deadline, DROPPED
+            time.sleep(0.05)
+        closed = 0
+        for sock in held:  # the 14 dropped ones read as closed now; the others stay open
+            sock.settimeout(0.2)
+            try:
+                closed += sock.recv(1) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                closed += 1
+        assert closed == 30 - 16 and DROPPED["connections"] - before == 14
+    finally:
+        for sock in held:
+            sock.close()
+    with server.client() as client:  # the places come back
+        deadline = time.monotonic() + 10
+        while client.get("/healthz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
