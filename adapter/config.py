@@ -179,6 +179,72 @@ class StateSettings(_Section):
     )
 
 
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_DURATION_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_s(value: str) -> float:
+    """``"90s"``, ``"30m"``, ``"24h"``, ``"2d"`` in seconds."""
+    match = DURATION.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration like '30m', '24h' or '2d'")
+    return float(match.group(1)) * _DURATION_S[match.group(2)]
+
+
+REPORT_FORMATS = ("html", "xlsx", "csv", "json")
+
+
+class ReconcileSettings(_Section):
+    stale_after: str = Field(
+        default="24h", description="a province change not on the portal after this long is reported stale"
+    )
+    statement_url: str = Field(
+        default="",
+        description="the payment platform's daily statement (?date=YYYY-MM-DD); empty: 'statement'"
+        " beside [payment] init_url",
+    )
+    keep_reports: int = Field(default=30, ge=1, description="dated reports kept in out_dir; older removed")
+    out_dir: Path = Field(default=Path("reports"), description="where dated reports are written")
+    formats: list[str] = Field(default_factory=lambda: list(REPORT_FORMATS))
+    portal_check: str = Field(default="all", description="all | sample:N | none")
+    period_days: int = Field(default=31, ge=1, description="the scheduled report covers this many days")
+    html_max_rows: int = Field(
+        default=20_000, ge=100, description="rows in the HTML table; the XLSX and CSV hold every row"
+    )
+
+    @field_validator("stale_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration_s(value)
+        return value.strip()
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, value: list[str]) -> list[str]:
+        unknown = [f for f in value if f not in REPORT_FORMATS]
+        if unknown:
+            raise ValueError(f"unknown report format(s) {unknown}; choose from {list(REPORT_FORMATS)}")
+        return value
+
+    @field_validator("portal_check")
+    @classmethod
+    def _portal_check(cls, value: str) -> str:
+        text = value.strip()
+        if text in ("all", "none") or re.fullmatch(r"sample:[1-9]\d*", text):
+            return text
+        raise ValueError(f"{value!r}: expected all, none or sample:N")
+
+    @property
+    def stale_after_s(self) -> float:
+        return duration_s(self.stale_after)
+
+    def statement_url_for(self, payment_init_url: str) -> str:
+        if self.statement_url:
+            return self.statement_url
+        base = payment_init_url.rstrip("/").rsplit("/", 1)[0]
+        return f"{base}/statement"
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -321,6 +387,7 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -389,7 +456,9 @@ class Settings(BaseSettings):
 
 
 # Variables with the prefix that are not settings: the config file's path and test switches.
-_NOT_SETTINGS = frozenset({"DVCSYNC_CONFIG", "DVCSYNC_REQUIRE_POSTGRES", "DVCSYNC_HYPOTHESIS"})
+_NOT_SETTINGS = frozenset(
+    {"DVCSYNC_CONFIG", "DVCSYNC_REQUIRE_POSTGRES", "DVCSYNC_REQUIRE_CHROMIUM", "DVCSYNC_HYPOTHESIS"}
+)
 _PREFIX = "DVCSYNC_"
 
 

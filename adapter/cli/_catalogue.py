@@ -1,0 +1,1 @@
+"""``dvcsync catalogue ...`` (being built: catalogue alignment, issue #12)."""

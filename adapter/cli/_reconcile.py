@@ -1,0 +1,1 @@
+"""``dvcsync reconcile`` and ``reconcile repair``."""
