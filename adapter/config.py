@@ -211,6 +211,15 @@ class ReconcileSettings(_Section):
     html_max_rows: int = Field(
         default=20_000, ge=100, description="rows in the HTML table; the XLSX and CSV hold every row"
     )
+    received_column: str = Field(
+        default="ngay_tiep_nhan", description="the dossier's receipt time in the province's table"
+    )
+    agency_column: str = Field(default="ma_don_vi", description="the processing agency's code")
+    procedure_column: str = Field(default="ma_thu_tuc", description="the local procedure code")
+    owner_column: str = Field(default="chu_ho_so", description="the owner's name (masked in reports)")
+    origin_column: str = Field(
+        default="ma_ho_so_qg", description="filled for dossiers submitted on the portal (its MaHoSo)"
+    )
 
     @field_validator("stale_after")
     @classmethod

@@ -132,6 +132,10 @@ class DueEntry:
         return list(payload["keys"]), dumps(payload.get("entries", []))[1:-1]  # a pruned stub: none
 
 
+class _AlreadyRepaired(Exception):
+    """Rolls back a repair whose entries exist already (the same report repaired twice)."""
+
+
 class SchemaOutOfDate(Exception):
     """The state database is at another revision than this dvcsync was written for: nothing may
     run on it until `dvcsync db upgrade` (or, when it is newer, a newer dvcsync)."""
@@ -699,6 +703,107 @@ class StateStore:
                 )
             )
             return {f"{row[0]}:{row[1]}": int(row[2]) for row in rows}
+
+    def enqueue_repair(
+        self,
+        record: MappedRecord,
+        *,
+        tag: str,
+        as_new: bool = False,
+        resend_dossier: bool = False,
+        steps_checked: bool = False,
+        now: float | None = None,
+    ) -> dict[str, int]:
+        """A reconciliation repair of one dossier, in one transaction, keyed by ``tag`` (the report
+        it answers) so that running the same repair twice enqueues nothing the second time.
+
+        ``as_new``: the portal lost the dossier: send it as a create. ``resend_dossier``: the
+        portal's copy differs: send it again as a replacement, though its hash was acknowledged.
+        ``steps_checked``: every history entry goes out marked read-back-first, so the deliverer
+        asks the portal what it holds and sends only what it lacks (never a duplicate)."""
+        now = time.time() if now is None else now
+        counts = {"dossiers": 0, "steps": 0}
+        if record.dossier is None:
+            return counts
+        key = record.record_key
+        digest = payload_hash(record.dossier)
+        try:
+            self._enqueue_repair(record, key, digest, tag, as_new, resend_dossier, steps_checked, now, counts)
+        except _AlreadyRepaired:
+            return {"dossiers": 0, "steps": 0}
+        return counts
+
+    def _enqueue_repair(
+        self,
+        record: MappedRecord,
+        key: str,
+        digest: str,
+        tag: str,
+        as_new: bool,
+        resend_dossier: bool,
+        steps_checked: bool,
+        now: float,
+        counts: dict[str, int],
+    ) -> None:
+        assert record.dossier is not None
+        rows: list[dict[str, Any]] = []
+        with self.engine.begin() as conn:
+            if as_new or resend_dossier:
+                values: dict[str, Any] = {
+                    "payload_hash": digest,
+                    "acked_hash": None,
+                    "status": record.dossier.get("TrangThaiHoSo", record.dossier.get("TrangThai")),
+                    "source_id": record.source_id,
+                    "source_updated_at": record.source_updated_at,
+                    "updated_at": now,
+                }
+                if as_new:
+                    values["on_portal"] = False
+                moved = conn.execute(update(DOSSIER_T).where(DOSSIER_T.c.record_key == key).values(**values))
+                if moved.rowcount == 0:
+                    conn.execute(insert(DOSSIER_T).values(record_key=key, on_portal=False, **values))
+                conn.execute(
+                    update(OUTBOX_T)
+                    .where(
+                        and_(
+                            OUTBOX_T.c.record_key == key,
+                            OUTBOX_T.c.kind.in_(["dossier", "status"]),
+                            OUTBOX_T.c.state == "pending",
+                        )
+                    )
+                    .values(state="superseded", updated_at=now)
+                )
+                row = _outbox_row(record.kind, key, record.dossier, digest, now)
+                row["idem_key"] = f"repair:{tag}:{row['idem_key']}"
+                rows.append(row)
+                counts["dossiers"] = 1
+            if steps_checked and record.steps:
+                conn.execute(delete(STEP_T).where(STEP_T.c.record_key == key))
+                conn.execute(
+                    insert(STEP_T),
+                    [
+                        {"record_key": key, "step_key": k, "entry_hash": payload_hash(e), "acked": False}
+                        for k, e in record.steps
+                    ],
+                )
+                for start in range(0, len(record.steps), STEPS_PER_CALL):
+                    chunk = record.steps[start : start + STEPS_PER_CALL]
+                    payload = {"keys": [k for k, _ in chunk], "entries": [e for _, e in chunk]}
+                    row = _outbox_row("steps", key, payload, payload_hash(payload), now)
+                    row["idem_key"] = f"repair:{tag}:{row['idem_key']}"
+                    row["verify_first"] = True
+                    rows.append(row)
+                counts["steps"] = len(record.steps)
+            if rows:
+                before = conn.execute(
+                    select(func.count()).select_from(OUTBOX_T).where(OUTBOX_T.c.record_key == key)
+                ).scalar_one()
+                self._insert_outbox(conn, rows)
+                after = conn.execute(
+                    select(func.count()).select_from(OUTBOX_T).where(OUTBOX_T.c.record_key == key)
+                ).scalar_one()
+                if after == before:  # this report's repair was enqueued before: nothing new
+                    raise _AlreadyRepaired
 
     def entries_of(self, record_key: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

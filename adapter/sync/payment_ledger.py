@@ -9,6 +9,7 @@ to ``paid`` only if it is not already, and the fees and dossier only change when
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,6 +128,41 @@ class PaymentLedger:
                 )
             )
             return [_attempt(r) for r in rows]
+
+    # ------------------------------------------------------------------ reconciliation reads
+
+    _RECONCILE_SQL = (
+        "SELECT t.ma_tham_chieu, CASE WHEN h.ma_ho_so_qg IS NOT NULL AND h.ma_ho_so_qg <> ''"
+        " THEN h.ma_ho_so_qg ELSE h.so_ho_so END AS ma_ho_so, t.so_tien, t.trang_thai,"
+        " t.thoi_gian_tao, t.thoi_gian_ket_qua, t.ma_giao_dich, h.ma_don_vi AS agency"
+        " FROM thanh_toan t JOIN ho_so h ON h.id = t.ho_so_id"
+    )
+
+    def attempts_settled_between(self, since: str, until: str) -> Iterator[dict[str, Any]]:
+        """Attempts whose result (or, still open, creation) falls on the days ``since``..``until``
+        (ISO dates, inclusive), by reference, streamed."""
+        sql = text(
+            f"{self._RECONCILE_SQL} WHERE substr(COALESCE(t.thoi_gian_ket_qua, t.thoi_gian_tao), 1, 10)"
+            " BETWEEN :since AND :until ORDER BY t.ma_tham_chieu"
+        )
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=2000).execute(
+                sql, {"since": since, "until": until}
+            )
+            names = list(result.keys())
+            for row in result:
+                yield dict(zip(names, row, strict=True))
+
+    def attempts_by_ref(self, refs: list[str]) -> dict[str, dict[str, Any]]:
+        if not refs:
+            return {}
+        marks = ", ".join(f":r{n}" for n in range(len(refs)))
+        sql = text(f"{self._RECONCILE_SQL} WHERE t.ma_tham_chieu IN ({marks})")
+        with self.engine.connect() as conn:
+            result = conn.execute(sql, {f"r{n}": ref for n, ref in enumerate(refs)})
+            names = list(result.keys())
+            rows = [dict(zip(names, row, strict=True)) for row in result]
+        return {str(row["ma_tham_chieu"]): row for row in rows}
 
     # ------------------------------------------------------------------ writes
 

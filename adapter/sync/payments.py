@@ -191,9 +191,9 @@ class PaymentJob:
             age = attempt.age_s(now)
             if not self.payment.poll_min_age_s <= age <= self.payment.poll_max_age_s:
                 continue
-            await self._query_one(attempt, summary)
+            await self.query_one(attempt, summary)
 
-    async def _query_one(self, attempt: Attempt, summary: PaymentSummary) -> None:
+    async def query_one(self, attempt: Attempt, summary: PaymentSummary) -> None:
         request = QueryRequest(
             MaDoiTac=self.payment.partner_code,
             MaThamChieu=attempt.ma_tham_chieu,

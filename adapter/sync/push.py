@@ -522,7 +522,7 @@ class PushJob:
                 continue
             missing_keys, missing_entries = [], []
             for key, item in zip(entry.payload["keys"], entry.payload["entries"], strict=True):
-                mark = _fingerprint(item)
+                mark = history_fingerprint(item)
                 if history[mark] > 0:
                     history[mark] -= 1  # this one is on the portal
                 else:
@@ -580,7 +580,7 @@ class PushJob:
             return Counter()
         first = items[0]
         stored = first if isinstance(first, HoSoDaLuu) else HoSoDaLuu.model_validate(first)
-        return Counter(_fingerprint(entry.to_wire()) for entry in stored.QuaTrinhXuLy)
+        return Counter(history_fingerprint(entry.to_wire()) for entry in stored.QuaTrinhXuLy)
 
 
 def _observe(outcomes: list[Outcome]) -> None:
@@ -596,7 +596,7 @@ def _observe(outcomes: list[Outcome]) -> None:
             log.warning("dead letter: %s %s: %s", outcome.kind, outcome.record_key, outcome.error)
 
 
-def _fingerprint(entry: dict[str, Any]) -> tuple[str, ...]:
+def history_fingerprint(entry: dict[str, Any]) -> tuple[str, ...]:
     """What identifies a history entry on the portal, which gives entries no id of their own."""
     return tuple(
         str(entry.get(k, "")) for k in ("MaHoSo", "ThoiDiemXuLy", "NguoiXuLy", "NoiDungXuLy", "TrangThai")
