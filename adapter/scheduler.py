@@ -26,12 +26,15 @@ from adapter.contract import VN_TZ
 from adapter.mapping import MappingSet
 from adapter.portal import UnreachableError
 from adapter.portal.breaker import CircuitBreaker
+from adapter.reconcile.job import run_reconcile_job
 from adapter.server import create_server_app, listen_problems, raise_open_files_limit, server_config
 from adapter.sync.cycles import run_payments, run_pull, run_push
 from adapter.sync.prune import run_prune
 from adapter.sync.state_lock import holding_state
 
 log = logging.getLogger(__name__)
+
+DEFERRED = frozenset({"reconcile"})  # jobs whose first run is one interval after start-up
 
 
 class UnsafeToStart(RuntimeError):
@@ -108,8 +111,12 @@ async def _serve(settings: Settings, mappings: MappingSet, sock: socket.socket) 
         "payments": (lambda: run_payments(settings, mappings), payments),
         # personal data past [state] keep_days
         "prune": (lambda: asyncio.to_thread(run_prune, settings), None),
+        # the mismatch report; its first run waits a whole interval (not at every restart)
+        "reconcile": (lambda: run_reconcile_job(settings, mappings), portal),
     }
     for name, (run, breaker) in jobs.items():
+        # APScheduler pauses a job given next_run_time=None: a deferred one leaves it out instead
+        first = {} if name in DEFERRED else {"next_run_time": datetime.now(VN_TZ)}
         scheduler.add_job(
             _job(name, run, breaker),
             trigger_for(getattr(settings.schedule, name)),
@@ -118,7 +125,7 @@ async def _serve(settings: Settings, mappings: MappingSet, sock: socket.socket) 
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
-            next_run_time=datetime.now(VN_TZ),
+            **first,
         )
     app = create_server_app(settings, mappings)
     server = uvicorn.Server(server_config(app, settings.server))

@@ -18,6 +18,7 @@ from typing import Any
 
 from adapter.portal import AuthError, PortalError, UnreachableError
 from adapter.province.source import make_engine
+from adapter.state import MappedRecord, payload_hash
 from adapter.sync.payments import PaymentJob, PaymentSummary
 from adapter.sync.push import PushJob, PushSummary
 from adapter.sync.runtime import Runtime
@@ -93,14 +94,6 @@ async def _repair_dossier(
     runtime: Runtime, job: PushJob, item: Item, tag: str, dry_run: bool
 ) -> RepairOutcome:
     key = item.ma_ho_so or ""
-    if item.category == "dead_letter":
-        dead = [e["id"] for e in runtime.store.entries_of(key) if e["state"] == "dead"]
-        if not dead:
-            return RepairOutcome(key, "no dead letter left", False)
-        if dry_run:
-            return RepairOutcome(key, f"would send again {len(dead)} dead entr(ies)", False)
-        runtime.store.requeue_dead(dead)
-        return RepairOutcome(key, f"sent again: {len(dead)} entr(ies), history read back first", True)
     local = (item.province or {}).get("so_ho_so") or key
     record = job.source.get(str(local))
     if record is None:
@@ -109,6 +102,8 @@ async def _repair_dossier(
     if mapped.errors or mapped.dossier is None:
         fields = ", ".join(sorted({str(e.get("field")) for e in mapped.errors}))
         return RepairOutcome(key, f"does not map ({fields}): fix the data first", False)
+    if item.category == "dead_letter":
+        return _repair_dead(runtime, key, mapped, dry_run)
     if item.category == "missing_on_portal":
         if await _on_portal(job, key):
             return RepairOutcome(key, "already on the portal again", False)
@@ -137,6 +132,31 @@ async def _repair_dossier(
         # nothing new: what waits in the outbox goes with the delivery below
         return RepairOutcome(key, "already in the outbox: delivered now", True)
     raise NotRepairable(item.category)
+
+
+def _repair_dead(runtime: Runtime, key: str, mapped: MappedRecord, dry_run: bool) -> RepairOutcome:
+    """A dead dossier entry that no longer matches the province (its cause was fixed there) is
+    set aside and the dossier's current version enqueued; one that still matches, and dead
+    history entries, are sent again (history read back first)."""
+    assert mapped.dossier is not None
+    dead = [e for e in runtime.store.entries_of(key) if e["state"] == "dead"]
+    if not dead:
+        return RepairOutcome(key, "no dead letter left", False)
+    digest = payload_hash(mapped.dossier)
+    outdated = [e["id"] for e in dead if e["kind"] in ("dossier", "status") and e["payload_hash"] != digest]
+    again = [e["id"] for e in dead if e["id"] not in outdated]
+    if dry_run:
+        return RepairOutcome(
+            key, f"would send again {len(again)} and replace {len(outdated)} outdated dead entr(ies)", False
+        )
+    if outdated:
+        runtime.store.discard_dead(outdated)
+        runtime.store.enqueue_page([mapped], cursor_name=None, watermark="", last_key=0)
+    if again:
+        runtime.store.requeue_dead(again)
+    return RepairOutcome(
+        key, f"sent again: {len(again)}; replaced by the current version: {len(outdated)}", True
+    )
 
 
 def _enqueued(key: str, counts: dict[str, int], what: str) -> RepairOutcome:

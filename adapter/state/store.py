@@ -814,6 +814,7 @@ class StateStore:
                     OUTBOX_T.c.state,
                     OUTBOX_T.c.attempts,
                     OUTBOX_T.c.last_error,
+                    OUTBOX_T.c.payload_hash,
                 )
                 .where(OUTBOX_T.c.record_key == record_key)
                 .order_by(OUTBOX_T.c.id)
