@@ -1,22 +1,51 @@
 """The admin API (``/_admin/...``): what arrived, portal-side actions, faults. Not part of the
-real contract; it is how tests and demos look inside the mock and play the citizen's part."""
+real contract; it is how tests and demos look inside the mock and play the citizen's part.
+
+The "planted mismatch" routes (PATCH/DELETE of a dossier, a history entry duplicated or dropped,
+a payment settled without its callback or with another amount) simulate the portal's and the
+platform's own data going wrong, so reconciliation can be tested. They are not client writes:
+``writes`` stay what clients did, and each edit is listed in ``admin_edits``.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
+from . import replies as r
 from .faults import FaultInjector, FaultSpec
 from .payments import PaymentPlatform
 from .portal import Portal
-from .rest import json_response
+from .rest import json_response, statement_response
 from .sessions import Sessions
 from .stats import Stats
+
+MAX_DELAY_S = 86_400  # a day: later than any test waits, and never an endless sleep
+MAX_AMOUNT = 10**15  # far above any fee, well inside SQLite's INTEGER
+
+# The options of /_admin/payments/{ref}/pay and /fail: settle() keyword and JSON type (null = not
+# given). Unknown keys are refused: a misspelt {"deliverd": false} must not quietly deliver.
+_SETTLE_OPTIONS: dict[str, tuple[str, str]] = {
+    "MaNganHang": ("bank", "a string"),
+    "MaGiaoDich": ("transaction", "a string"),
+    "ThoiGianGD": ("when", "a string"),
+    "ThongTinGiaoDich": ("info", "a string"),
+    "duplicate": ("duplicate", "true or false"),
+    "delay_s": ("delay_s", "a number of seconds from 0 to 86400"),
+    "deliver": ("deliver", "true or false"),
+}
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "a string":
+        return isinstance(value, str)
+    if kind == "true or false":
+        return isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= MAX_DELAY_S
 
 
 def _problem(status: int, message: str) -> Response:
@@ -28,6 +57,30 @@ async def _json_body(request: Request, default: Any = None) -> Any:
     if not raw.strip():
         return default
     return json.loads(raw)
+
+
+def _settle_options(body: Any) -> dict[str, Any]:
+    """The pay/fail body as ``PaymentPlatform.settle`` keywords; ValueError names a bad key or type."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ValueError(f"body must be a JSON object of options, not {type(body).__name__}")
+    options: dict[str, Any] = {}
+    for key, value in body.items():
+        if key not in _SETTLE_OPTIONS:
+            raise ValueError(f"unknown option {key!r}: one of {', '.join(_SETTLE_OPTIONS)}")
+        name, kind = _SETTLE_OPTIONS[key]
+        if value is None:
+            continue
+        if not _fits(kind, value):
+            raise ValueError(f"{key} = {json.dumps(value, ensure_ascii=False)}: expected {kind}")
+        options[name] = value
+    return options
+
+
+def _entry_number(n: str) -> int | None:
+    """A 1-based history entry number from the path, None when it is not one."""
+    return int(n) if re.fullmatch(r"[1-9]\d{0,8}", n) else None
 
 
 def admin_router(
@@ -52,21 +105,92 @@ def admin_router(
         ]
         return json_response({"total": total, "page": page, "size": size, "items": items})
 
-    @router.get("/dossiers/{ma_ho_so}", summary="One stored dossier (wire names), its history and writes")
-    async def dossier(ma_ho_so: str) -> Response:
-        stored = store.dossier(ma_ho_so)
-        if stored is None:
-            return _problem(404, f"dossier {ma_ho_so} not stored")
-        body = stored["body"]
-        body["QuaTrinhXuLy"] = store.history_of(ma_ho_so)
-        body["writes"] = stored["writes"]
-        body["writes_by_service"] = {
-            "DongBoHoSoMC": stored["sync_writes"],
-            "CapNhatTienDoHoSoMC": stored["history_writes"],
-        }
-        body["warnings"] = store.warnings_of(ma_ho_so)
-        body["created_at"], body["updated_at"] = stored["created_at"], stored["updated_at"]
+    def dossier_view(ma_ho_so: str) -> Response:
+        with store.lock:
+            stored = store.dossier(ma_ho_so)
+            if stored is None:
+                return _problem(404, f"dossier {ma_ho_so} not stored")
+            body = stored["body"]
+            body["QuaTrinhXuLy"] = store.history_of(ma_ho_so)
+            body["writes"] = stored["writes"]
+            body["writes_by_service"] = {
+                "DongBoHoSoMC": stored["sync_writes"],
+                "CapNhatTienDoHoSoMC": stored["history_writes"],
+            }
+            body["warnings"] = store.warnings_of(ma_ho_so)
+            body["admin_edits"] = store.admin_edits_of("dossier", ma_ho_so)
+            body["created_at"], body["updated_at"] = stored["created_at"], stored["updated_at"]
         return json_response(body)
+
+    @router.get(
+        "/dossiers/{ma_ho_so}",
+        summary="One stored dossier (wire names), its history, client writes and admin edits",
+    )
+    async def dossier(ma_ho_so: str) -> Response:
+        return dossier_view(ma_ho_so)
+
+    @router.patch(
+        "/dossiers/{ma_ho_so}",
+        summary="Plant a mismatch: replace wire fields of the stored dossier, as a portal operator's edit"
+        ' would (e.g. {"TrangThaiHoSo": "5"}; null removes a field). Not a client write',
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"example": {"NgayHenTra": "20261201170000"}}},
+            }
+        },
+    )
+    async def patch_dossier(ma_ho_so: str, request: Request) -> Response:
+        try:
+            fields = await _json_body(request)
+        except ValueError as exc:
+            return _problem(400, f"body is not JSON: {exc}")
+        try:
+            portal.admin_patch(ma_ho_so, fields)
+        except LookupError as exc:
+            return _problem(404, str(exc))
+        except ValueError as exc:
+            return _problem(400, str(exc))
+        return dossier_view(ma_ho_so)
+
+    @router.delete(
+        "/dossiers/{ma_ho_so}",
+        summary="Plant a mismatch: the portal loses the dossier and its history (TraCuuHoSo finds"
+        " nothing, an update is refused as unknown, a create succeeds again)",
+    )
+    async def delete_dossier(ma_ho_so: str) -> Response:
+        try:
+            lost = portal.admin_delete(ma_ho_so)
+        except LookupError as exc:
+            return _problem(404, str(exc))
+        return json_response(
+            {"MaHoSo": ma_ho_so, "deleted": True, **{k: v for k, v in lost.items() if k != "action"}}
+        )
+
+    async def _history_edit(ma_ho_so: str, n: str, duplicate: bool) -> Response:
+        number = _entry_number(n)
+        if number is None:
+            return _problem(400, f"history entry {n!r}: expected a number from 1 (stored order)")
+        try:
+            (portal.admin_duplicate_history if duplicate else portal.admin_drop_history)(ma_ho_so, number)
+        except LookupError as exc:
+            return _problem(404, str(exc))
+        return dossier_view(ma_ho_so)
+
+    @router.post(
+        "/dossiers/{ma_ho_so}/history/{n}/duplicate",
+        summary="Plant a mismatch: history entry n (1-based, stored order) stored again, appended last,"
+        " as a blind re-send after a lost answer. Not a client write",
+    )
+    async def duplicate_history(ma_ho_so: str, n: str) -> Response:
+        return await _history_edit(ma_ho_so, n, duplicate=True)
+
+    @router.delete(
+        "/dossiers/{ma_ho_so}/history/{n}",
+        summary="Plant a mismatch: the portal loses history entry n (1-based, stored order)",
+    )
+    async def drop_history(ma_ho_so: str, n: str) -> Response:
+        return await _history_edit(ma_ho_so, n, duplicate=False)
 
     @router.post("/dossiers/{ma_ho_so}/withdraw", summary="The citizen withdraws (status 7, portal side)")
     async def withdraw(ma_ho_so: str) -> Response:
@@ -123,67 +247,89 @@ def admin_router(
     async def ratings() -> Response:
         return json_response(store.ratings_all())
 
-    @router.get("/payments/statement", summary="Daily statement (CSV or JSON)")
+    @router.get(
+        "/payments/statement",
+        summary="Daily statement (CSV or JSON); the same as GET /payment/statement, kept for old callers",
+    )
     async def statement(
-        day: str = Query(..., alias="date"), fmt: str = Query("csv", alias="format")
+        day: str | None = Query(None, alias="date"), fmt: str | None = Query(None, alias="format")
     ) -> Response:
-        try:
-            date.fromisoformat(day)
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
-                raise ValueError(day)
-        except ValueError:
-            return _problem(400, f"date={day!r}: expected YYYY-MM-DD")
-        rows = payments.statement(day)
-        if fmt == "json":
-            return json_response(rows)
-        if fmt != "csv":
-            return _problem(400, f"format={fmt!r}: csv or json")
-        return Response(
-            payments.statement_csv(rows),
-            media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f"attachment; filename=statement-{day}.csv"},
-        )
+        return statement_response(payments, day, fmt)
 
     @router.get("/payments", summary="Every payment with its state and callback deliveries")
     async def list_payments() -> Response:
         return json_response(store.payments_all())
 
-    @router.get("/payments/{ref}")
+    def payment_view(ref: str) -> Response:
+        with store.lock:
+            item = store.payment(ref)
+            if item is None:
+                return _problem(404, f"payment {ref} unknown")
+            item["admin_edits"] = store.admin_edits_of("payment", ref)
+        return json_response(item)
+
+    @router.get("/payments/{ref}", summary="One payment: state, callback deliveries, admin edits")
     async def get_payment(ref: str) -> Response:
-        item = store.payment(ref)
-        return json_response(item) if item is not None else _problem(404, f"payment {ref} unknown")
+        return payment_view(ref)
+
+    @router.patch(
+        "/payments/{ref}",
+        summary='Plant a mismatch: the platform records another amount ({"so_tien": N}), shown by the'
+        " statement, QUERY and later callbacks. Not a client request",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"example": {"so_tien": 9000}}}}
+        },
+    )
+    async def patch_payment(ref: str, request: Request) -> Response:
+        try:
+            body = await _json_body(request)
+        except ValueError as exc:
+            return _problem(400, f"body is not JSON: {exc}")
+        if not isinstance(body, dict) or set(body) != {"so_tien"}:
+            return _problem(400, 'body must be {"so_tien": N} (the only field that can be edited)')
+        amount = body["so_tien"]
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
+            return _problem(
+                400, f"so_tien = {json.dumps(amount)}: expected a whole number of VND from 0 to {MAX_AMOUNT}"
+            )
+        try:
+            payments.set_amount(ref, amount)
+        except KeyError:
+            return _problem(404, f"payment {ref} unknown")
+        return payment_view(ref)
 
     async def _settle(ref: str, request: Request, paid: bool) -> Response:
         try:
-            options = await _json_body(request, {}) or {}
+            body = await _json_body(request, {})
         except ValueError as exc:
             return _problem(400, f"body is not JSON: {exc}")
         try:
-            result = payments.settle(
-                ref,
-                paid,
-                bank=options.get("MaNganHang"),
-                duplicate=options.get("duplicate"),
-                delay_s=options.get("delay_s"),
-                transaction=options.get("MaGiaoDich"),
-                when=options.get("ThoiGianGD"),
-                info=options.get("ThongTinGiaoDich"),
-            )
+            options = _settle_options(body)
+        except ValueError as exc:
+            return _problem(400, str(exc))
+        try:
+            result = payments.settle(ref, paid, **options)
         except KeyError:
             return _problem(404, f"payment {ref} unknown")
+        except ValidationError as exc:  # a callback field the contract refuses; nothing was settled
+            return _problem(400, f"payment {ref}: {r.describe(exc)}")
         except ValueError as exc:
             return _problem(409, str(exc))
         return json_response(result)
 
     @router.post(
         "/payments/{ref}/pay",
-        summary="The citizen pays: state 1, signed callback delivered."
-        " Optional body {MaNganHang, MaGiaoDich, ThoiGianGD, ThongTinGiaoDich, duplicate, delay_s}",
+        summary="The citizen pays: state 1, signed callback delivered. Optional body {MaNganHang,"
+        " MaGiaoDich, ThoiGianGD, ThongTinGiaoDich, duplicate, delay_s, deliver}; deliver=false settles"
+        " without any callback (plants 'paid on the platform, the province never heard')",
     )
     async def pay(ref: str, request: Request) -> Response:
         return await _settle(ref, request, True)
 
-    @router.post("/payments/{ref}/fail", summary="The payment fails: state 4, callback with MaLoi != 00")
+    @router.post(
+        "/payments/{ref}/fail",
+        summary="The payment fails: state 4, callback with MaLoi != 00 (same optional body as /pay)",
+    )
     async def fail(ref: str, request: Request) -> Response:
         return await _settle(ref, request, False)
 

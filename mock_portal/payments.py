@@ -226,10 +226,15 @@ class PaymentPlatform:
         transaction: str | None = None,
         when: str | None = None,
         info: str | None = None,
+        deliver: bool = True,
     ) -> dict[str, Any]:
         """Pay or fail a created payment, then deliver the signed callback. KeyError: unknown
-        reference; ValueError: already settled. ``transaction``, ``when`` and ``info`` fix the
-        callback's MaGiaoDich, ThoiGianGD and ThongTinGiaoDich (to reproduce a golden callback)."""
+        reference; ValueError: already settled, or a callback field the contract refuses (a
+        pydantic ValidationError; nothing is settled then). ``transaction``, ``when`` and ``info`` fix
+        the callback's MaGiaoDich, ThoiGianGD and ThongTinGiaoDich (to reproduce a golden callback).
+        ``deliver=False`` settles without sending the callback: "paid on the platform, but the
+        province never heard" for reconciliation tests; the withheld callback is kept in
+        ``admin_edits`` of the payment."""
         payment = self.store.payment(ref)
         if payment is None:
             raise KeyError(ref)
@@ -241,8 +246,6 @@ class PaymentPlatform:
             transaction if transaction is not None else (f"GD{when}{self._transactions:06d}" if paid else "")
         )
         bank_code = bank or ("NCB" if paid else "")
-        self.store.settle_payment(ref, "1" if paid else "4", transaction, bank_code, when)
-        self.store.commit()
         init = payment["init_body"]
         callback = (
             PaymentCallback(
@@ -260,8 +263,15 @@ class PaymentPlatform:
             .signed(self.config.credentials.payment_secret)
             .to_wire()
         )
+        # Settled only once the callback is known to be valid: a bad ThoiGianGD stores nothing.
+        self.store.settle_payment(ref, "1" if paid else "4", transaction, bank_code, when)
+        if not deliver:
+            self.store.add_admin_edit("payment", ref, {"action": "callback withheld", "callback": callback})
+        self.store.commit()
         delivery = "none: no --callback-url"
-        if self.config.callback_url:
+        if not deliver:
+            delivery = "withheld: deliver=false"
+        elif self.config.callback_url:
             self.deliverer.schedule(
                 ref,
                 callback,
@@ -275,6 +285,19 @@ class PaymentPlatform:
             "callback": callback,
             "delivery": delivery,
         }
+
+    def set_amount(self, ref: str, amount: int) -> None:
+        """Admin (mock only): the platform's recorded amount changes, as a wrong record on its side
+        would, so the statement, QUERY and later callbacks show another SoTien. KeyError: unknown."""
+        with self.store.lock:
+            payment = self.store.payment(ref)
+            if payment is None:
+                raise KeyError(ref)
+            self.store.set_payment_amount(ref, amount)
+            self.store.add_admin_edit(
+                "payment", ref, {"action": "patch", "so_tien": {"from": payment["so_tien"], "to": amount}}
+            )
+            self.store.commit()
 
     # ------------------------------------------------------------------ statement
 

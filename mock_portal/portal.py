@@ -58,6 +58,12 @@ def _json(model: BaseModel) -> str:
 
 _SERVICE_RE = re.compile(rb'"service"\s*:\s*"DongBoHoSoMC"')
 
+# Fields an admin edit may not replace: the key, and the history (planted through its own routes).
+_NOT_PATCHABLE = {
+    "MaHoSo": "it is the dossier's key",
+    "QuaTrinhXuLy": "use POST .../history/{n}/duplicate or DELETE .../history/{n}",
+}
+
 
 class Portal:
     def __init__(
@@ -549,3 +555,82 @@ class Portal:
         self.store.record_portal_status(code, "7", json.dumps(report, ensure_ascii=False), None)
         self.store.commit()
         return None
+
+    # ------------------------------------------------------------------ planted mismatches (admin)
+    # The portal's own data going wrong (an operator edit, a lost record, a double write), for
+    # reconciliation tests. None of these is a client write: ``writes`` stay what clients did, each
+    # edit is logged in ``admin_edits``. LookupError: unknown dossier or entry; ValueError: bad input.
+
+    def admin_patch(self, code: str, fields: Any) -> None:
+        """Replace wire fields of the stored body (``null`` removes one). The result must still be a
+        valid ``HoSo``, so TraCuuHoSo answers something a client can read; move rules do not apply."""
+        if not isinstance(fields, dict) or not fields:
+            raise ValueError(
+                'body must be a non-empty JSON object of wire fields, e.g. {"TrangThaiHoSo": "5"}'
+            )
+        for name, why in _NOT_PATCHABLE.items():
+            if name in fields:
+                raise ValueError(f"{name} cannot be edited: {why}")
+        with self.store.lock:
+            stored = self.store.dossier(code)
+            if stored is None:
+                raise LookupError(f"dossier {code} not stored")
+            body = stored["body"]
+            unknown = sorted(k for k in fields if k not in HoSo.model_fields and k not in body)
+            if unknown:
+                raise ValueError(
+                    f"unknown field {', '.join(unknown)}: neither a HoSo field nor in the stored body"
+                )
+            for name, value in fields.items():
+                if value is None:
+                    body.pop(name, None)
+                else:
+                    body[name] = value
+            try:
+                item = HoSo.model_validate(body)
+            except ValidationError as exc:
+                raise ValueError(r.describe(exc, code)) from None
+            self.store.set_status(code, item.TrangThaiHoSo, _json(item))
+            self.store.add_admin_edit("dossier", code, {"action": "patch", "fields": fields})
+            self.store.commit()
+
+    def admin_delete(self, code: str) -> dict[str, Any]:
+        """The portal loses the dossier and its history; a later create makes it anew."""
+        with self.store.lock:
+            stored = self.store.dossier(code)
+            if stored is None:
+                raise LookupError(f"dossier {code} not stored")
+            lost = {
+                "action": "delete",
+                "TrangThaiHoSo": stored["status"],
+                "history": len(self.store.history_rows(code)),
+                "writes": stored["writes"],
+            }
+            self.store.delete_dossier(code)
+            self.store.add_admin_edit("dossier", code, lost)
+            self.store.commit()
+            return lost
+
+    def admin_duplicate_history(self, code: str, n: int) -> None:
+        """Entry ``n`` stored once more, appended last, as a blind re-send after a lost answer is."""
+        with self.store.lock:
+            _, body = self._history_row(code, n)
+            self.store.add_history_entry(code, body)
+            self.store.add_admin_edit("dossier", code, {"action": "duplicate-history", "entry": n})
+            self.store.commit()
+
+    def admin_drop_history(self, code: str, n: int) -> None:
+        """Entry ``n`` lost; later entries move up one place."""
+        with self.store.lock:
+            row_id, _ = self._history_row(code, n)
+            self.store.delete_history_row(row_id)
+            self.store.add_admin_edit("dossier", code, {"action": "drop-history", "entry": n})
+            self.store.commit()
+
+    def _history_row(self, code: str, n: int) -> tuple[int, str]:
+        if self.store.dossier(code) is None:
+            raise LookupError(f"dossier {code} not stored")
+        rows = self.store.history_rows(code)
+        if not 1 <= n <= len(rows):
+            raise LookupError(f"dossier {code} has {len(rows)} history entries: no entry {n}")
+        return rows[n - 1]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import html
 import json
+import re
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from .payments import STATE_NAMES, PaymentPlatform
@@ -24,6 +26,30 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
         status_code=status,
         media_type="application/json; charset=utf-8",
         headers=headers,
+    )
+
+
+def statement_response(platform: PaymentPlatform, day: str | None, fmt: str | None) -> Response:
+    """The daily statement as CSV (default) or JSON, or a 400 ``{"error": ...}``; shared by
+    ``/payment/statement`` (the platform's own) and ``/_admin/payments/statement`` (kept for old callers)."""
+    if day is None:
+        return json_response({"error": "date is required: ?date=YYYY-MM-DD"}, status=400)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        return json_response({"error": f"date={day!r}: expected YYYY-MM-DD"}, status=400)
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return json_response({"error": f"date={day!r}: not a calendar date"}, status=400)
+    fmt = fmt or "csv"
+    if fmt not in ("csv", "json"):
+        return json_response({"error": f"format={fmt!r}: csv or json"}, status=400)
+    rows = platform.statement(day)
+    if fmt == "json":
+        return json_response(rows)
+    return Response(
+        platform.statement_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f"attachment; filename=statement-{day}.csv"},
     )
 
 
@@ -104,6 +130,16 @@ def payment_router(platform: PaymentPlatform) -> APIRouter:
         if isinstance(result, bytes):
             return Response(result, media_type="application/pdf")
         return json_response(result)
+
+    @router.get(
+        "/payment/statement",
+        summary="Daily statement (đối soát): payments by transaction time, settlement or creation"
+        " while pending. ?date=YYYY-MM-DD[&format=csv|json]",
+    )
+    async def statement(
+        day: str | None = Query(None, alias="date"), fmt: str | None = Query(None, alias="format")
+    ) -> Response:
+        return statement_response(platform, day, fmt)
 
     @router.get("/payment/pay/{ref}", response_class=HTMLResponse, summary="The citizen's pay page")
     async def pay_page(ref: str) -> HTMLResponse:

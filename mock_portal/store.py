@@ -101,7 +101,20 @@ payments = Table(
     Column("created_at", Text, nullable=False),
 )
 
-ALL_TABLES = (dossiers, history, warnings, portal_dossiers, portal_status, ratings, payments)
+admin_edits = Table(
+    "admin_edits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),  # "dossier" or "payment"
+    Column("key", Text, nullable=False),  # MaHoSo or MaThamChieu
+    Column("body", Text, nullable=False),
+    Column("at", Text, nullable=False),
+    Index("ix_admin_edits_key", "kind", "key", "id"),
+)
+
+# admin_edits is a table of its own (not a column) so a state file of an older mock gains it with
+# create_all; edits outlive a deleted dossier, so a re-created one still shows it was lost.
+ALL_TABLES = (dossiers, history, warnings, portal_dossiers, portal_status, ratings, payments, admin_edits)
 
 
 def now_local() -> str:
@@ -212,6 +225,7 @@ class Store:
         )
 
     def set_status(self, code: str, status: str, body: str) -> None:
+        """A portal-side change of the body (withdrawal, admin edit): not a write the province made."""
         self.conn.exec_driver_sql(
             "UPDATE dossiers SET status = ?, body = ?, updated_at = ? WHERE ma_ho_so = ?",
             (status, body, now_local(), code),
@@ -278,6 +292,37 @@ class Store:
             (limit, offset),
         )
         return total, rows
+
+    def delete_dossier(self, code: str) -> None:
+        """The portal loses the dossier with its history and warnings (admin: a lost record)."""
+        for table in ("dossiers", "history", "warnings"):
+            self.conn.exec_driver_sql(f"DELETE FROM {table} WHERE ma_ho_so = ?", (code,))
+
+    def history_rows(self, code: str) -> list[tuple[int, str]]:
+        """``(row id, body)`` of a dossier's history in stored order (entry n is row n - 1)."""
+        return [
+            (int(i), body)
+            for i, body in self._rows("SELECT id, body FROM history WHERE ma_ho_so = ? ORDER BY id", (code,))
+        ]
+
+    def delete_history_row(self, row_id: int) -> None:
+        self.conn.exec_driver_sql("DELETE FROM history WHERE id = ?", (row_id,))
+
+    # ------------------------------------------------------------ admin edits (mock only)
+
+    def add_admin_edit(self, kind: str, key: str, edit: dict[str, Any]) -> None:
+        self.conn.exec_driver_sql(
+            "INSERT INTO admin_edits (kind, key, body, at) VALUES (?, ?, ?, ?)",
+            (kind, key, json.dumps(edit, ensure_ascii=False), now_local()),
+        )
+
+    def admin_edits_of(self, kind: str, key: str) -> list[dict[str, Any]]:
+        return [
+            {**json.loads(body), "at": at}
+            for body, at in self._rows(
+                "SELECT body, at FROM admin_edits WHERE kind = ? AND key = ? ORDER BY id", (kind, key)
+            )
+        ]
 
     # ------------------------------------------------------------ portal-submitted dossiers
 
@@ -441,6 +486,9 @@ class Store:
             " WHERE ma_tham_chieu = ?",
             (state, transaction, bank, when, ref),
         )
+
+    def set_payment_amount(self, ref: str, amount: int) -> None:
+        self.conn.exec_driver_sql("UPDATE payments SET so_tien = ? WHERE ma_tham_chieu = ?", (amount, ref))
 
     def add_delivery(self, ref: str, delivery: dict[str, Any]) -> None:
         """Append one delivery attempt and commit (it is its own transaction)."""
