@@ -90,7 +90,6 @@ EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_TEXT = 32_767
 DATE_FORMAT = "dd/mm/yyyy"
 DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
-_SINCE_COL = ITEM_HEADERS.index("Từ ngày")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill(fill_type="solid", fgColor="DDEBF7")
@@ -260,12 +259,15 @@ class _Tally:
 def _scan(rows: Callable[[], Iterator[_Row]], report: Report) -> dict[str, _Tally]:
     """First pass: check the order the sheets rely on, count, and measure column widths.
 
-    Two passes over ``report.items()`` rather than a spool: write-only mode must know a sheet's
-    column widths (and freeze pane) before its first row, and one sheet per category means the
-    rows of a category must arrive together. The producer lists items grouped by category in
-    ``KEYS`` order, so the second pass writes each sheet in one go; this pass holds only a few
-    integers per category, whatever the number of items. Reading the items twice costs time, not
-    memory (from the run's database or a JSON file, ``items()`` starts afresh each call)."""
+    Why two passes over ``report.items()``: write-only mode writes a sheet's column widths before
+    its first row, so they must be known before the rows are, and memory must not grow with the
+    items. The producer lists items grouped by category in ``KEYS`` order (checked here, loudly,
+    before anything is written), so the second pass fills one sheet after another; this pass
+    keeps a few integers per category. A spool (a temporary SQLite file of the rows) would do it in
+    one read, but it copies every item to disk once more when they already sit in the run's
+    working database (or in the JSON read back): ``items()`` starts afresh on each call, so
+    reading twice costs time only (about a third of the total; openpyxl's cell writing is the
+    rest)."""
     order = {key: n for n, key in enumerate(KEYS)}
     tallies: dict[str, _Tally] = {}
     last = -1
@@ -291,8 +293,8 @@ def _scan(rows: Callable[[], Iterator[_Row]], report: Report) -> dict[str, _Tall
             len(row.portal),
             16 if row.timed else 10,
             0 if row.age is None else len(str(row.age)),
-            0,
-            0,
+            len(OPEN_VI),
+            len(CATEGORIES[row.category].action_vi),
             len(row.repair),
         )
         for n, size in enumerate(sizes):
@@ -304,11 +306,6 @@ def _scan(rows: Callable[[], Iterator[_Row]], report: Report) -> dict[str, _Tall
             raise ValueError(f"report counts {report.counts.get(key, 0)} {key!r} items but lists {got}")
         if got >= EXCEL_MAX_ROWS:
             raise ValueError(f"{got} {key!r} items do not fit one sheet ({EXCEL_MAX_ROWS - 1}); use the CSV")
-    for key, tally in tallies.items():
-        tally.widths[ITEM_HEADERS.index("Mới/Còn mở")] = max(len("Mới/Còn mở") + 3, len(OPEN_VI))
-        tally.widths[ITEM_HEADERS.index("Cách xử lý")] = max(
-            len("Cách xử lý") + 3, len(CATEGORIES[key].action_vi)
-        )
     return tallies
 
 
