@@ -26,6 +26,7 @@ from .categories import CATEGORIES, KEYS
 from .report import AGE_BUCKETS, Item, Report, evidence_text
 
 TOP_AGENCIES = 15
+PAGE_SIZE = 200  # rows shown at a time; the browser lays out 20,000 wrapped rows in many seconds
 RESOLVED_SHOWN = 1_000  # the rest of the resolved list is in the JSON report
 
 _PORTAL_CHECK = {
@@ -107,10 +108,10 @@ class Row:
 def write_html(report: Report, path: Path, *, max_rows: int = 20_000) -> None:
     """Write the report to ``path``; the table holds at most ``max_rows`` items (the page says so
     when it is cut: the XLSX and CSV hold every row)."""
-    rows, shown_total = _rows(report, max_rows)
+    rows, total_rows = _rows(report, max_rows)
     css = _resource("report.css")
     script = _resource("report.js")
-    context = _context(report, rows, shown_total, max_rows)
+    context = _context(report, rows, total_rows)
     context.update(
         css=Markup(css),
         script=Markup(script),
@@ -121,9 +122,15 @@ def write_html(report: Report, path: Path, *, max_rows: int = 20_000) -> None:
         ),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as out:
-        for chunk in _template().generate(**context):
-            out.write(chunk)
+    partial = path.with_name(path.name + ".part")  # a reader never sees half a report
+    try:
+        with partial.open("w", encoding="utf-8", newline="\n") as out:
+            for chunk in _template().generate(**context):
+                out.write(chunk)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------------------- building the rows
@@ -146,10 +153,7 @@ def _rows(report: Report, max_rows: int) -> tuple[list[Row], int]:
 
 def _row(item: Item, now: datetime, new: bool) -> Row:
     cat = CATEGORIES.get(item.category)
-    try:
-        days = item.age_days(now)
-    except TypeError:  # one side has a UTC offset, the other not: compare the wall-clock times
-        days = item.age_days(now.replace(tzinfo=None)) if now.tzinfo else None
+    days = _age_days(item, now)
     return Row(
         category=item.category,
         label_vi=cat.label_vi if cat else item.category,
@@ -169,16 +173,25 @@ def _row(item: Item, now: datetime, new: bool) -> Row:
     )
 
 
+def _age_days(item: Item, now: datetime) -> float | None:
+    try:
+        return item.age_days(now)
+    except TypeError:  # one time has a UTC offset and the other not: both are the province's clock
+        began = datetime.fromisoformat(str(item.since)).replace(tzinfo=None)
+        return max(0.0, (now.replace(tzinfo=None) - began).total_seconds() / 86400)
+
+
 # ---------------------------------------------------------------------------- the page's context
 
 
-def _context(report: Report, rows: list[Row], total_rows: int, max_rows: int) -> dict[str, Any]:
+def _context(report: Report, rows: list[Row], total_rows: int) -> dict[str, Any]:
     period = report.period
     first_report = report.previous is None
     total = report.total
     new = total if first_report else len(report.new_since_last)
     check_vi, check_en = _portal_check(str(period.get("portal_check") or "all"))
     in_table = Counter(r.category for r in rows)
+    pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
     return {
         "since": _date(period.get("since")),
         "until": _date(period.get("until")),
@@ -199,7 +212,8 @@ def _context(report: Report, rows: list[Row], total_rows: int, max_rows: int) ->
         "rows": rows,
         "total_rows": total_rows,
         "cut": total_rows > len(rows),
-        "max_rows": max_rows,
+        "page_size": PAGE_SIZE,
+        "page_info": f"Trang 1/{_num_vi(pages)} · dòng 1–{_num_vi(min(len(rows), PAGE_SIZE))}",
         "filter_categories": [
             (key, CATEGORIES[key].label_vi, CATEGORIES[key].label_en, in_table[key])
             for key in KEYS
