@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
+from adapter.contract import parse_wire_datetime
 from adapter.portal import PortalClient
 from adapter.state import StateStore
 from adapter.state.store import CONFLICT_T, INBOX_T
@@ -25,6 +26,14 @@ from .workbook import WorkBook
 TAKEN_IN = ("applied", "acknowledged")
 LIST_PAGE = 100
 MAX_PAGES = 1000
+
+
+def _wire_local(value: Any) -> str | None:
+    try:
+        parsed = parse_wire_datetime(str(value or ""))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=None).isoformat() if parsed is not None else None
 
 
 def _summary(payload: str) -> dict[str, Any]:
@@ -138,7 +147,7 @@ async def check_listing(client: PortalClient, store: StateStore, book: WorkBook)
             None,
             {"inbox_state": "not received"},
             {k: body.get(k) for k in ("MaHoSo", "MaTTHC", "NgayNopHoSo") if body.get(k)},
-            None,
+            _wire_local(body.get("NgayNopHoSo")),
         )
     book.flush()
     return found

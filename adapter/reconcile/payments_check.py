@@ -39,7 +39,9 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stmt (
     ref TEXT PRIMARY KEY, txn TEXT, bank TEXT, amount INTEGER, state TEXT, moment TEXT, day TEXT
 );
-CREATE TABLE IF NOT EXISTS paid (ma_ho_so TEXT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (ma_ho_so, ref));
+CREATE TABLE IF NOT EXISTS paid (
+    ma_ho_so TEXT NOT NULL, ref TEXT NOT NULL, moment TEXT, PRIMARY KEY (ma_ho_so, ref)
+);
 """
 
 
@@ -137,7 +139,11 @@ class PaymentsCheck:
             self.counts.province_attempts += 1
             if attempt["trang_thai"] != PAID_PROVINCE:
                 continue
-            self._paid(str(attempt["ma_ho_so"]), str(attempt["ma_tham_chieu"]))
+            self._paid(
+                str(attempt["ma_ho_so"]),
+                str(attempt["ma_tham_chieu"]),
+                attempt["thoi_gian_ket_qua"] or attempt["thoi_gian_tao"],
+            )
             line = self.db.execute(
                 "SELECT txn, amount, state, moment FROM stmt WHERE ref = ?", (attempt["ma_tham_chieu"],)
             ).fetchone()
@@ -145,8 +151,9 @@ class PaymentsCheck:
                 self._add("paid_in_province_only", attempt, None, note="not on the platform's statement")
             elif line is not None and line[2] != PAID_PLATFORM:
                 self._add("paid_in_province_only", attempt, _platform(attempt["ma_tham_chieu"], *line))
-        for ma_ho_so, refs in self.db.execute(
-            "SELECT ma_ho_so, GROUP_CONCAT(ref, ' ') FROM paid GROUP BY ma_ho_so HAVING COUNT(*) > 1"
+        for ma_ho_so, refs, second_paid in self.db.execute(
+            "SELECT ma_ho_so, GROUP_CONCAT(ref, ' '), MAX(moment) FROM paid GROUP BY ma_ho_so"
+            " HAVING COUNT(*) > 1"
         ).fetchall():
             refs_list = sorted(str(refs).split())
             self.counts.by_category["paid_twice"] = self.counts.by_category.get("paid_twice", 0) + 1
@@ -157,7 +164,7 @@ class PaymentsCheck:
                     {"payments": refs_list},
                     None,
                     {"payments": refs_list},
-                    None,
+                    second_paid,
                     CATEGORIES["paid_twice"].repair_command,
                 )
             )
@@ -182,14 +189,14 @@ class PaymentsCheck:
         if state != PAID_PLATFORM:
             return  # pending or failed there: the province's side is checked in the second pass
         if attempt is not None:
-            self._paid(str(attempt["ma_ho_so"]), ref)
+            self._paid(str(attempt["ma_ho_so"]), ref, moment)
         if attempt is None or attempt["trang_thai"] != PAID_PROVINCE:
             self._add("paid_on_platform_only", attempt, platform, ref=ref, since=moment)
         elif int(attempt["so_tien"]) != int(amount):
             self._add("amount_differs", attempt, platform, since=moment)
 
-    def _paid(self, ma_ho_so: str, ref: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO paid VALUES (?, ?)", (ma_ho_so, ref))
+    def _paid(self, ma_ho_so: str, ref: str, moment: str | None) -> None:
+        self.db.execute("INSERT OR IGNORE INTO paid VALUES (?, ?, ?)", (ma_ho_so, ref, moment))
 
     def _add(
         self,

@@ -127,7 +127,15 @@ class PortalCheck:
             for key, present, info, body in batch:
                 if not present:
                     if body is not None:
-                        self._add("unknown_to_province", key, None, info.get("state"), _portal_summary(body))
+                        state = info.get("state") or {}
+                        self._add(
+                            "unknown_to_province",
+                            key,
+                            None,
+                            state,
+                            _portal_summary(body),
+                            since=state.get("source_updated_at"),
+                        )
                     continue
                 record = records.get(info["local_key"])
                 if record is None:  # deleted since the merge: the next report sees it
@@ -159,7 +167,11 @@ class PortalCheck:
             if info["pending"] or digest == info["payload_hash"] or updated > info.get("watermark", ""):
                 self.counts.in_flight += 1
                 return
-            # Changed without the push seeing it (edited in place, or committed behind its cursor)
+            # Changed without the push seeing it (edited in place, or committed behind its cursor):
+            # stale once that is older than stale_after, by the record's own time
+            if updated and not self._older_than_stale(updated):
+                self.counts.in_flight += 1
+                return
             self._add(
                 "stale",
                 key,
@@ -175,6 +187,13 @@ class PortalCheck:
         except ValueError:
             portal = dict(body)
         self._compare_fields(key, province, state, mapped.dossier, portal, mapped.steps)
+
+    def _older_than_stale(self, moment: str) -> bool:
+        try:
+            began = datetime.fromisoformat(moment)
+        except ValueError:
+            return True
+        return (self.now - began).total_seconds() > self.settings.reconcile.stale_after_s
 
     def _compare_fields(
         self,
