@@ -9,6 +9,7 @@ the ones the pull never received (pull stopped, or failing before the inbox).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -108,8 +109,15 @@ def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, 
     return counts
 
 
-async def check_listing(client: PortalClient, store: StateStore, book: WorkBook) -> int:
-    """Dossiers the portal lists as submitted and not yet acknowledged that dvcsync never received."""
+async def check_listing(
+    client: PortalClient,
+    store: StateStore,
+    book: WorkBook,
+    period: Period,
+    held: Callable[[list[str]], set[str]],
+) -> int:
+    """Dossiers submitted on the portal in the period, listed as not yet acknowledged, that
+    dvcsync never received and the province does not hold (``held``: the codes it has)."""
     listed: list[dict[str, Any]] = []
     for page in range(1, MAX_PAGES + 1):
         reply = await client.call(
@@ -121,9 +129,16 @@ async def check_listing(client: PortalClient, store: StateStore, book: WorkBook)
         listed.extend(items)
         if len(items) < LIST_PAGE:
             break
-    codes = sorted({str(i.get("MaHoSo")) for i in listed if i.get("MaHoSo")})
+    codes = sorted(
+        {
+            str(i.get("MaHoSo"))
+            for i in listed
+            if i.get("MaHoSo") and period.contains(_wire_local(i.get("NgayNopHoSo")))
+        }
+    )
     if not codes:
         return 0
+    codes = sorted(set(codes) - held(codes))
     with store.engine.connect() as conn:
         known = {
             key

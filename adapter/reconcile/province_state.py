@@ -85,6 +85,24 @@ def province_rows(
             yield dict(zip(names, row, strict=True))
 
 
+def held_portal_codes(engine: Engine, mappings: MappingSet, settings: Settings, codes: list[str]) -> set[str]:
+    """Which of the portal's codes the province holds (taken in, acknowledged or not)."""
+    spec = mappings.specs["dossier"].source
+    assert spec is not None
+    origin = _quote(engine, settings.reconcile.origin_column)
+    held: set[str] = set()
+    with engine.connect() as conn:
+        for start in range(0, len(codes), 500):
+            chunk = codes[start : start + 500]
+            marks = ", ".join(f":c{n}" for n in range(len(chunk)))
+            rows = conn.execute(
+                text(f"SELECT {origin} FROM {_quote(engine, spec.table)} WHERE {origin} IN ({marks})"),
+                {f"c{n}": code for n, code in enumerate(chunk)},
+            )
+            held.update(str(row[0]) for row in rows)
+    return held
+
+
 def state_rows(store: StateStore) -> Iterator[dict[str, Any]]:
     """Every record the state knows of (a sync record, a quarantine, an undelivered entry), by
     code, with what is pending or dead for it."""
@@ -279,7 +297,8 @@ class ProvinceStateCheck:
         updated = str(p["updated_at"] or "")
         if s is not None and s["pending"]:
             return local_iso(s["pending_since"]), "waiting in the outbox"
-        if updated and updated > watermark:
+        seen = s is not None and bool(s["source_updated_at"]) and str(s["source_updated_at"]) >= updated
+        if updated and updated > watermark and not seen:  # a one-off push or repair saw it already
             return updated, "changed after the last push read"
         if s is None:
             return updated or None, "never recorded by the push"
@@ -347,4 +366,4 @@ def _safe_lookup(table: Any, keyword: Any) -> str | None:
         return None
 
 
-__all__ = ["MergeCounts", "ProvinceStateCheck", "province_rows", "state_rows"]
+__all__ = ["MergeCounts", "ProvinceStateCheck", "held_portal_codes", "province_rows", "state_rows"]

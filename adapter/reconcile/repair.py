@@ -129,8 +129,9 @@ async def _repair_dossier(
             return RepairOutcome(
                 key, f"enqueued: {enq.dossiers_enqueued} dossier, {enq.steps_enqueued} entries", True
             )
-        # nothing new: what waits in the outbox goes with the delivery below
-        return RepairOutcome(key, "already in the outbox: delivered now", True)
+        if any(e["state"] == "pending" for e in runtime.store.entries_of(key)):
+            return RepairOutcome(key, "already in the outbox: delivered now", True)
+        return RepairOutcome(key, "already in step: nothing to send", False)
     raise NotRepairable(item.category)
 
 

@@ -73,7 +73,8 @@ class Item:
             began = datetime.fromisoformat(self.since)
         except ValueError:
             return None
-        return max(0.0, (now - began).total_seconds() / 86400)
+        # both as the province's wall clock: an offset on one side only must not raise
+        return max(0.0, (now.replace(tzinfo=None) - began.replace(tzinfo=None)).total_seconds() / 86400)
 
 
 AGE_BUCKETS: tuple[tuple[str, str, float], ...] = (

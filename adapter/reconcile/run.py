@@ -28,7 +28,7 @@ from .inbound_check import check_inbox, check_listing
 from .payments_check import PaymentsCheck
 from .period import Period, local_now
 from .portal_check import PortalCheck
-from .province_state import ProvinceStateCheck
+from .province_state import ProvinceStateCheck, held_portal_codes
 from .report import JSON_NAME, Report
 from .workbook import WorkBook
 
@@ -177,7 +177,13 @@ async def reconcile(
                     f"{check.counts.failed} portal read-backs failed; run again to retry them (resumable)"
                 )
             check.compare()
-            stages["not_received"] = await check_listing(runtime.client, runtime.store, book)
+            stages["not_received"] = await check_listing(
+                runtime.client,
+                runtime.store,
+                book,
+                options.period,
+                lambda codes: held_portal_codes(runtime.source, runtime.mappings, settings, codes),
+            )
             stages["portal"] = check.counts.__dict__
         if options.payments:
             note("payment statements", 0, len(options.period.days()))
