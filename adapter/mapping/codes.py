@@ -11,13 +11,28 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from .spec import CodeTableSpec, DatedEntry
+from .spec import CodeTableSpec, DatedEntry, SkipEntry
 
 _MAX_SUCCESSION = 16
 
 
 class CodeLookupError(LookupError):
     """The value has no entry (or none valid at the date): the message says which."""
+
+
+class CodeSkipped(CodeLookupError):
+    """The key is in the ``skip`` list of the table's overlay: its records are not sent."""
+
+    PREFIX = "not sent"
+
+    def __init__(self, table: str, key: str, entry: SkipEntry) -> None:
+        by = f"by {entry.decided_by}" if entry.decided_by else ""
+        decided = " ".join(part for part in (by, entry.decided_at or "") if part)
+        super().__init__(
+            f"{self.PREFIX}: {key!r} in code table {table!r}: {entry.reason}"
+            + (f" (decided {decided})" if decided else "")
+        )
+        self.entry = entry
 
 
 class CodeTable:
@@ -31,18 +46,37 @@ class CodeTable:
             self._dated = {entry.key: entry for entry in spec.entries}
         else:
             self._plain = dict(spec.entries)
+        self.skip: dict[str, SkipEntry] = dict(spec.skip)
+        self.overlay: CodeTable | None = None  # set by the loader: a table that ``overlays`` this one
         self._reverse: dict[tuple[str | None, str], str | None] = {}
 
     def __len__(self) -> int:
-        return len(self._dated) if self.dated else len(self._plain)
+        return len(self.keys())
+
+    def own_keys(self) -> list[str]:
+        return list(self._dated) if self.dated else list(self._plain)
 
     def keys(self) -> list[str]:
-        return list(self._dated) if self.dated else list(self._plain)
+        """Every key a look-up finds: the overlay's first, then this table's (skipped ones left out)."""
+        if self.overlay is None:
+            return self.own_keys()
+        mine = [k for k in self.own_keys() if k not in self.overlay.skip and k not in self.overlay._plain]
+        return list(self.overlay._plain) + mine
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
 
+    def dated_entry(self, key: str) -> DatedEntry | None:
+        """A dated table's entry with its validity and successor (None: no such key, or not dated)."""
+        return self._dated.get(key)
+
     def lookup(self, key: str, as_of: date | None = None) -> Any:
+        overlay = self.overlay
+        if overlay is not None:
+            if key in overlay.skip:
+                raise CodeSkipped(overlay.name, key, overlay.skip[key])
+            if key in overlay._plain:
+                return overlay._plain[key]
         if self.dated:
             return self._lookup_dated(key, as_of)
         if key in self._plain:
@@ -93,6 +127,9 @@ class CodeTable:
         items: list[tuple[str, Any]] = (
             [(k, e.value) for k, e in self._dated.items()] if self.dated else list(self._plain.items())
         )
+        if self.overlay is not None:
+            hidden = set(self.overlay.skip) | set(self.overlay._plain)
+            items = list(self.overlay._plain.items()) + [(k, v) for k, v in items if k not in hidden]
         for key, value in items:
             candidates: list[tuple[str | None, Any]] = [(None, value)]
             if isinstance(value, dict):

@@ -23,7 +23,7 @@ from adapter.contract import (
     parse_wire_datetime,
 )
 
-from .codes import CodeLookupError, CodeTable
+from .codes import CodeLookupError, CodeSkipped, CodeTable
 from .errors import FieldError, show
 from .spec import FieldSpec, MappingSpec
 
@@ -38,6 +38,10 @@ class _Problem(Exception):
         self.reason, self.value = reason, value
 
 
+class _Skipped(_Problem):
+    """A code table says records with this value are not sent (``skip``): not a data error."""
+
+
 @dataclass
 class MapResult:
     """A mapped record (``value``) or the reasons it could not be mapped (``errors``)."""
@@ -45,6 +49,9 @@ class MapResult:
     record: str
     value: Any = None  # the contract model (outbound) or the row dict (inbound)
     errors: list[FieldError] = field(default_factory=list)
+    skipped: str | None = None
+    """Set when the record is not to be sent at all (a code table's ``skip``): the reason, also
+    carried as the record's only error so that a caller unaware of skips quarantines it, said."""
 
     @property
     def ok(self) -> bool:
@@ -290,6 +297,8 @@ class CompiledMapping:
                         except (WireDateError, ValueError):
                             raise _Problem(f"cannot read the date {raw!r} used to resolve it") from None
                 found = table.lookup(str(value), when)
+            except CodeSkipped as exc:
+                raise _Skipped(str(exc)) from None
             except CodeLookupError as exc:
                 raise _Problem(str(exc)) from None
             if attr is not None:
@@ -318,6 +327,10 @@ class CompiledMapping:
         for name, fs, getter in self._fields:
             try:
                 value = getter(ctx)
+            except _Skipped as exc:  # the whole record is left out: its other fields do not matter
+                shown = show(_raw_source(fs, ctx), personal=fs.personal)
+                error = FieldError(key, name, _source_label(fs), shown, exc.reason)
+                return MapResult(record=key, errors=[error], skipped=exc.reason)
             except _ChildProblems as exc:
                 errors.extend(_prefix(err, name) for err in exc.problems)
                 out[name] = exc.partial

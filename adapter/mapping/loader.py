@@ -75,6 +75,7 @@ def load_mappings(folder: str | Path) -> MappingSet:
         _check_dated_entries(spec, doc, problems)
         code_specs[spec.name] = (spec, doc)
         codes[spec.name] = CodeTable(spec)
+    _link_overlays(code_specs, codes, problems)
 
     specs: dict[str, MappingSpec] = {}
     spec_docs_by_name: dict[str, LocatedDocument] = {}
@@ -208,7 +209,10 @@ def _check_references(
                     )
                 )
             elif fs.attr is not None and not fs.reverse:
-                _check_attr(table[0], fs.attr, doc, (*base, "attr"), f"fields.{name}.attr", problems)
+                overlay = next((t for t, _ in code_specs.values() if t.overlays == fs.code), None)
+                _check_attr(
+                    table[0], fs.attr, doc, (*base, "attr"), f"fields.{name}.attr", problems, overlay
+                )
             if table is not None and fs.as_of is not None and not table[0].dated:
                 problems.append(
                     (
@@ -259,17 +263,43 @@ def _check_attr(
     loc: tuple[Any, ...],
     key: str,
     problems: list[Problem],
+    overlay: CodeTableSpec | None = None,
 ) -> None:
     values = (
         [entry.value for entry in table.entries]
         if isinstance(table.entries, list)
         else list(table.entries.values())
     )
+    if overlay is not None and isinstance(overlay.entries, dict):
+        values += list(overlay.entries.values())
     missing = [v for v in values if not isinstance(v, dict) or attr not in v]
     if missing:
         problems.append(
             (doc.path, doc.line_of(loc), key, f"entries of code table {table.name!r} lack attribute {attr!r}")
         )
+
+
+def _link_overlays(
+    code_specs: dict[str, tuple[CodeTableSpec, LocatedDocument]],
+    codes: dict[str, CodeTable],
+    problems: list[Problem],
+) -> None:
+    """Each ``overlays: <table>`` makes every look-up of that table read the overlay first."""
+    for name, (spec, doc) in code_specs.items():
+        if spec.overlays is None:
+            continue
+        where = (doc.path, doc.line_of(("overlays",)), "overlays")
+        base = code_specs.get(spec.overlays)
+        if base is None:
+            problems.append((*where, f"no code table {spec.overlays!r}"))
+        elif spec.overlays == name or base[0].overlays is not None:
+            problems.append((*where, f"{spec.overlays!r} is itself an overlay (or this table)"))
+        elif base[0].dated:
+            problems.append((*where, f"code table {spec.overlays!r} is dated: only a plain table takes one"))
+        elif codes[spec.overlays].overlay is not None:
+            problems.append((*where, f"code table {spec.overlays!r} has another overlay"))
+        else:
+            codes[spec.overlays].overlay = codes[name]
 
 
 def _check_dated_entries(spec: CodeTableSpec, doc: LocatedDocument, problems: list[Problem]) -> None:

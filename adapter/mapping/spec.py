@@ -154,24 +154,48 @@ class DatedEntry(_Strict):
         return self
 
 
+class SkipEntry(_Strict):
+    """A key whose records are not sent at all, and why (e.g. a local procedure with no national
+    equivalent), with who decided it and when."""
+
+    reason: str = Field(min_length=1)
+    decided_by: str | None = None
+    decided_at: str | None = None
+
+
 class CodeTableSpec(_Strict):
-    """``mappings/codes/<name>.yaml``: a key → value table, optionally dated with successors."""
+    """``mappings/codes/<name>.yaml``: a key → value table, optionally dated with successors.
+
+    ``overlays: <table>`` makes this table a layer over another one: every look-up of that table
+    reads this one first (its ``entries`` replace the other's, its ``skip`` keys are not sent),
+    so decisions can be kept apart from a generated table (``dvcsync catalogue apply``)."""
 
     name: Identifier
     description: str = ""
     dated: bool = False
     entries: dict[str, Scalar | dict[str, Scalar]] | list[DatedEntry]
     default: Scalar | dict[str, Scalar] = None
+    overlays: Identifier | None = None
+    skip: dict[str, SkipEntry] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _stringify_keys(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("entries"), dict):
             data = {**data, "entries": {str(k): v for k, v in data["entries"].items()}}
+        if isinstance(data, dict) and isinstance(data.get("skip"), dict):
+            data = {**data, "skip": {str(k): v for k, v in data["skip"].items()}}
         return data
 
     @model_validator(mode="after")
     def _shape(self) -> CodeTableSpec:
         if self.dated != isinstance(self.entries, list):
             raise ValueError("a dated table lists its entries (- key: ...); a plain table maps key: value")
+        if self.overlays is not None and self.dated:
+            raise ValueError("an overlay is a plain table (key: value)")
+        if self.skip and self.overlays is None:
+            raise ValueError("'skip' only goes with 'overlays'")
+        both = sorted(set(self.skip) & set(self.entries if isinstance(self.entries, dict) else ()))
+        if both:
+            raise ValueError(f"keys both in entries and skip: {', '.join(both)}")
         return self
