@@ -137,3 +137,66 @@ class Conflict(SQLModel, table=True):
     portal_value: str | None = None
     note: str = ""
     detected_at: float = 0.0
+
+
+# ---------------------------------------------------------------- the national catalogue (rev. 0003)
+
+
+class CataloguePull(SQLModel, table=True):
+    """One read of the national catalogue: when, how much, and what changed since the one before."""
+
+    __tablename__ = "catalogue_pull"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pulled_at: float
+    catalogue_date: str = Field(description="the local date of the pull (ISO): the catalogue as of then")
+    procedures: int = 0
+    agencies: int = 0
+    sectors: int = 0
+    changes: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+
+
+class CatalogueProcedure(SQLModel, table=True):
+    """A national procedure as the last pull read it (``LayThuTuc``), kept when it leaves the list."""
+
+    __tablename__ = "catalogue_procedure"
+
+    code: str = Field(primary_key=True, description="MATTHC")
+    name: str
+    active: bool = Field(default=True, description="listed and TRANGTHAI 1; False once withdrawn")
+    status: str | None = Field(default=None, description="TRANGTHAI as read")
+    sector_code: str | None = None
+    sector_name: str | None = None
+    fees: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    days: float | None = None
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    first_pull: int = 0
+    last_pull: int = 0
+    changed_at: float = 0.0
+
+
+class CatalogueAgency(SQLModel, table=True):
+    """A national agency (``LayDanhMucCoQuan``), with its end date once abolished."""
+
+    __tablename__ = "catalogue_agency"
+
+    code: str = Field(primary_key=True, description="MADONVI")
+    name: str
+    level: str | None = Field(default=None, description="CAPDONVI")
+    active: bool = True
+    valid_to: str | None = Field(default=None, description="NGAYHETHIEULUC when abolished")
+    first_pull: int = 0
+    last_pull: int = 0
+    changed_at: float = 0.0
+
+
+class CatalogueSector(SQLModel, table=True):
+    """A national sector (``LayDanhMucLinhVuc``)."""
+
+    __tablename__ = "catalogue_sector"
+
+    code: str = Field(primary_key=True, description="MALINHVUC")
+    name: str
+    industry: str | None = Field(default=None, description="MANGANH")
+    active: bool = True
+    last_pull: int = 0
