@@ -1,11 +1,11 @@
 """Local procedures matched against the national catalogue: candidates with a score and a reason,
 and an automatic acceptance only where a wrong one is out of reach.
 
-The score (0–1) is the name similarity — the share of the local name's words found in the national
+The score (0–1) is, for 95 %, the name similarity — the share of the local name's words found in the national
 name and of the national name's words found in the local one, each word weighted by how rare it is
 in the catalogue (IDF), plus a character-level ratio for what word sets miss — times a penalty for
 each family marker on one side only (``cấp lại`` / ``cấp``, ``bán lẻ`` / ``bán buôn``…) and for
-conflicting levels, plus small evidence from the sector, the fees and the processing days.
+conflicting levels; the other 5 % is evidence from the sector, the fees and the processing days.
 
 A candidate is accepted automatically only when all of these hold: its score reaches the
 threshold; it leads the runner-up by the margin; no marker is on one side only; the levels do not
@@ -24,11 +24,14 @@ from rapidfuzz.distance import Levenshtein
 
 from .normalize import Name, fold, normalize
 
-THRESHOLD = 0.85
-MARGIN = 0.06
+THRESHOLD = 0.8
+MARGIN = 0.05
 MARKER_PENALTY = 0.8  # per marker present on one side only
 LEVEL_PENALTY = 0.5  # the two names say different levels (cấp tỉnh / cấp xã)
-SECTOR_BONUS, FEES_BONUS, DAYS_BONUS = 0.03, 0.01, 0.01
+# Evidence beyond the name: at most this share of the score, split between sector, fee and days,
+# so that a perfect name with no evidence scores 0.95 and evidence never hides a name difference.
+EVIDENCE = 0.05
+SECTOR_BONUS, FEES_BONUS, DAYS_BONUS = 0.6, 0.2, 0.2
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,7 @@ class Matcher:
                 notes.append("same processing days")
             else:
                 notes.append(f"days differ ({local.days:g} / {proc.days:g})")
-        score = min(1.0, name_score * penalty + bonus * penalty)
+        score = ((1 - EVIDENCE) * name_score + EVIDENCE * bonus) * penalty
         reason = "; ".join(notes + blockers)
         return Candidate(proc.code, proc.name, score, reason, blockers, item.words, words)
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from adapter.catalogue.matcher import MARGIN, THRESHOLD
+
 from ._common import (
     EXIT_INVALID,
     JsonOpt,
@@ -171,10 +173,10 @@ def catalogue_match(
     ] = False,
     threshold: Annotated[
         float, typer.Option(min=0.5, max=1.0, help="Score an automatic acceptance needs at least.")
-    ] = 0.85,
+    ] = THRESHOLD,
     margin: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Lead over the runner-up an automatic acceptance needs.")
-    ] = 0.06,
+    ] = MARGIN,
     as_json: JsonOpt = False,
 ) -> None:
     """Propose national candidates for each local procedure without a verified national code
