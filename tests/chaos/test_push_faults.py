@@ -103,7 +103,7 @@ def _portal_state(mock: RunningMock) -> dict[str, Any]:
             history = [
                 {k: v for k, v in e.items() if not k.startswith("_")} for e in body.pop("QuaTrinhXuLy")
             ]
-            for key in ("writes", "writes_by_service", "warnings", "created_at", "updated_at"):
+            for key in ("writes", "writes_by_service", "warnings", "created_at", "updated_at", "admin_edits"):
                 body.pop(key, None)
             out[item["MaHoSo"]] = (body, history)
         return out

@@ -56,7 +56,15 @@ def _stored(mock: RunningMock) -> dict[str, dict[str, Any]]:
         return {code: client.get(f"/_admin/dossiers/{code}").json() for code in codes}
 
 
-ADMIN_KEYS = {"QuaTrinhXuLy", "writes", "writes_by_service", "warnings", "created_at", "updated_at"}
+ADMIN_KEYS = {
+    "QuaTrinhXuLy",
+    "writes",
+    "writes_by_service",
+    "warnings",
+    "created_at",
+    "updated_at",
+    "admin_edits",
+}
 
 
 def _assert_portal_equals(
