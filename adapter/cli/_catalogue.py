@@ -202,6 +202,7 @@ def catalogue_match(
     engine = make_engine(settings.province.source_url)
     try:
         local = read_local(engine)
+        reports = None if as_json else _reports(settings, mset, engine)
     except Exception as exc:
         from adapter.province.sink import db_error_text
 
@@ -247,6 +248,20 @@ def catalogue_match(
         )
         if target is not None:
             console.print(f"review file: {target} (edit the decision column, then `dvcsync catalogue apply`)")
+        if reports:
+            _print_reports(reports)
+
+
+def _reports(settings: Settings, mappings: Any, engine: Any) -> dict[str, list[dict[str, Any]]]:
+    """What the last pulled catalogue makes wrong locally (withdrawn, fees, agencies)."""
+    from adapter.state import StateStore
+    from adapter.sync.catalogue import local_reports
+
+    store = StateStore(settings.state.url)
+    try:
+        return local_reports(store, mappings, engine)
+    finally:
+        store.close()
 
 
 # ---------------------------------------------------------------- apply

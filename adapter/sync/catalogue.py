@@ -180,7 +180,7 @@ def local_reports(
                 unknown.append(row)
             elif not proc.active:
                 withdrawn.append({**row, "national_name": proc.name, "status": proc.status})
-            elif local.fees and proc.fees and not set(local.fees) & set(proc.fees):
+            elif local.fees and proc.fees and not _fees_agree(local.fees, proc.fees):
                 fees.append({**row, "local_fees": list(local.fees), "national_fees": list(proc.fees)})
     return {
         "withdrawn": withdrawn,
@@ -188,6 +188,16 @@ def local_reports(
         "fees_differ": fees,
         "agencies_abolished": agency_reports(store, mappings, today),
     }
+
+
+def _fees_agree(local: tuple[int, ...], national: tuple[int, ...]) -> bool:
+    """The fee charged is one of the national record's, or a whole number of one of them (a fee
+    per page or per copy: a dossier of five copies pays five times the national amount)."""
+    return any(
+        amount == fee or (fee > 0 and amount % fee == 0 and amount // fee <= 100)
+        for amount in local
+        for fee in national
+    )
 
 
 def agency_reports(
