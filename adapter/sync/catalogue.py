@@ -25,7 +25,7 @@ from adapter.config import Settings
 from adapter.contract import VN_TZ, CoQuan, LinhVuc, ThuTuc, ThuTucTomTat
 from adapter.mapping import CodeLookupError, MappingSet
 from adapter.portal import PortalClient, PortalError
-from adapter.state import StateStore
+from adapter.state import EnqueueCounts, StateStore
 from adapter.state.catalogue import (
     AgencyRecord,
     ProcedureRecord,
@@ -325,5 +325,6 @@ def requeue(rt: Runtime, keys: list[str], page: int = 500) -> RequeueCounts:
         enqueued = rt.store.enqueue_page(records, cursor_name=None, watermark="", last_key=0)
         counts.released += enqueued.released
         counts.still_quarantined += enqueued.quarantined
-    counts.still_quarantined -= counts.skipped  # a skip is still held in quarantine by the store today
+    if "skipped" not in EnqueueCounts.__dataclass_fields__:  # a store not counting skips holds them
+        counts.still_quarantined -= counts.skipped
     return counts
