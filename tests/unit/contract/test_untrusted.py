@@ -109,20 +109,31 @@ def test_depth_limit_is_exact_and_brackets_in_strings_do_not_count() -> None:
     ]
 
 
-def test_adversarial_texts_are_linear() -> None:
-    """Unterminated strings of escaped quotes, backslashes, many tiny containers: all quick."""
-    two_mib = 2 * 1024 * 1024
-    for raw in (
-        b'"' + b'\\"' * (two_mib // 2),
-        b'"' + b"\\" * two_mib,
-        b'"' * two_mib,
-        b"[" + b"[]," * (two_mib // 3 - 1) + b"[]]",
-        b"[[][[][[]" * (two_mib // 9),
-    ):
+def _best_of_three(raw: bytes) -> float:
+    best = float("inf")
+    for _ in range(3):
         started = time.perf_counter()
         with contextlib.suppress(UntrustedInput):
             parse_json(raw)
-        assert time.perf_counter() - started < 5.0  # measured 3-250 ms; the bound only catches O(n²)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_adversarial_texts_are_linear() -> None:
+    """Unterminated strings of escaped quotes, backslashes, many tiny containers: the time grows
+    with the size, not its square. Compared as a ratio against a quarter of the input in the same
+    run (a loaded machine slows both), never against a fixed time."""
+    two_mib = 2 * 1024 * 1024
+    for make in (
+        lambda n: b'"' + b'\\"' * (n // 2),
+        lambda n: b'"' + b"\\" * n,
+        lambda n: b'"' * n,
+        lambda n: b"[" + b"[]," * (n // 3 - 1) + b"[]]",
+        lambda n: b"[[][[][[]" * (n // 9),
+    ):
+        quarter, whole = _best_of_three(make(two_mib // 4)), _best_of_three(make(two_mib))
+        # linear: about 4x; quadratic: 16x. The allowance absorbs noise on millisecond timings.
+        assert whole < 8 * quarter + 0.05, (whole, quarter)
 
 
 @pytest.mark.parametrize(
