@@ -28,13 +28,14 @@ from adapter.portal import UnreachableError
 from adapter.portal.breaker import CircuitBreaker
 from adapter.reconcile.job import run_reconcile_job
 from adapter.server import create_server_app, listen_problems, raise_open_files_limit, server_config
+from adapter.sync.catalogue import run_catalogue_pull
 from adapter.sync.cycles import run_payments, run_pull, run_push
 from adapter.sync.prune import run_prune
 from adapter.sync.state_lock import holding_state
 
 log = logging.getLogger(__name__)
 
-DEFERRED = frozenset({"reconcile"})  # jobs whose first run is one interval after start-up
+DEFERRED = frozenset({"catalogue", "reconcile"})  # jobs whose first run is one interval after start-up
 
 
 class UnsafeToStart(RuntimeError):
@@ -111,7 +112,8 @@ async def _serve(settings: Settings, mappings: MappingSet, sock: socket.socket) 
         "payments": (lambda: run_payments(settings, mappings), payments),
         # personal data past [state] keep_days
         "prune": (lambda: asyncio.to_thread(run_prune, settings), None),
-        # the mismatch report; its first run waits a whole interval (not at every restart)
+        # the national catalogue and the mismatch report: their first run waits a whole interval
+        "catalogue": (lambda: run_catalogue_pull(settings, mappings), portal),
         "reconcile": (lambda: run_reconcile_job(settings, mappings), portal),
     }
     for name, (run, breaker) in jobs.items():

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from .admin import admin_router
+from .admin_catalogue import catalogue_admin_router
 from .callbacks import CallbackDeliverer, ProvincePusher
 from .catalogue import Catalogue
 from .config import MockConfig
@@ -98,6 +99,7 @@ def create_app(config: MockConfig | None = None) -> FastAPI:
     app.include_router(portal_router(portal))
     app.include_router(payment_router(payments))
     app.include_router(admin_router(portal, payments, injector, stats, sessions))
+    app.include_router(catalogue_admin_router(portal.catalogue))
     _include_soap(app, portal, config)
     return app
 

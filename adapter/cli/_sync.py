@@ -95,6 +95,7 @@ def _print_push(data: dict[str, Any]) -> None:
         ("records read", enqueue["records"]),
         ("unchanged", enqueue["unchanged"]),
         ("quarantined", enqueue["quarantined"]),
+        ("not sent: no national equivalent", enqueue.get("skipped", 0)),
         ("dossiers pushed", data["dossiers_pushed"]),
         ("history entries pushed", data["steps_pushed"]),
         ("statuses of portal-submitted dossiers reported", data["statuses_reported"]),

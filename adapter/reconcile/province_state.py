@@ -188,6 +188,10 @@ class ProvinceStateCheck:
         self.show_personal = show_personal
         self.stale_after_s = settings.reconcile.stale_after_s
         self.counts = MergeCounts()
+        procedures = mappings.codes.get("procedures")
+        overlay = getattr(procedures, "overlay", None)
+        # local procedures decided "no national equivalent": their dossiers are not sent, by design
+        self.not_sent = frozenset(str(k) for k in getattr(overlay, "skip", {}) or {})
         statuses = mappings.codes.get("statuses")
         self._status_code = (
             (lambda keyword: _safe_lookup(statuses, keyword)) if statuses is not None else (lambda _: None)
@@ -228,6 +232,8 @@ class ProvinceStateCheck:
         elif s is None or self.period.agency or self.period.procedure:
             return None  # a filter names province columns: a record the province lacks has none
         elif not self.period.contains(s["source_updated_at"]):
+            return None
+        if p is not None and str(p["procedure"]) in self.not_sent:
             return None
         self.counts.in_period += 1
         province = self._province_evidence(p) if p is not None else None

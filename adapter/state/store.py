@@ -34,7 +34,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, make_url
 
-from .models import Conflict, Cursor, DossierState, InboxEvent, OutboxEntry, Quarantine, Run, StepState
+from .models import (
+    CatalogueAgency,
+    CatalogueProcedure,
+    CataloguePull,
+    CatalogueSector,
+    Conflict,
+    Cursor,
+    DossierState,
+    InboxEvent,
+    OutboxEntry,
+    Quarantine,
+    Run,
+    StepState,
+)
 
 DOSSIER_T = DossierState.__table__  # type: ignore[attr-defined]
 STEP_T = StepState.__table__  # type: ignore[attr-defined]
@@ -44,7 +57,15 @@ QUARANTINE_T = Quarantine.__table__  # type: ignore[attr-defined]
 RUN_T = Run.__table__  # type: ignore[attr-defined]
 INBOX_T = InboxEvent.__table__  # type: ignore[attr-defined]
 CONFLICT_T = Conflict.__table__  # type: ignore[attr-defined]
-STATE_TABLES = (DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T)
+CATALOGUE_TABLES = (
+    CataloguePull.__table__,  # type: ignore[attr-defined]
+    CatalogueProcedure.__table__,  # type: ignore[attr-defined]
+    CatalogueAgency.__table__,  # type: ignore[attr-defined]
+    CatalogueSector.__table__,  # type: ignore[attr-defined]
+)
+STATE_TABLES = (
+    DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T, *CATALOGUE_TABLES
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +98,7 @@ class MappedRecord:
     errors: list[dict[str, str]] = field(default_factory=list)  # FieldError.as_dict() of every failure
     mapping: str = "dossier"
     kind: str = "dossier"  # "status": a portal-submitted dossier, reported by DongBoTrangThaiHoSo
+    skipped: str | None = None  # not to be sent at all (no national equivalent): the reason
 
 
 @dataclass
@@ -88,6 +110,7 @@ class EnqueueCounts:
     quarantined: int = 0
     released: int = 0  # left quarantine because they map now
     steps_changed: int = 0  # history entries edited in the source after being sent (append-only portal)
+    skipped: int = 0  # not sent by decision (a code table's skip: no national equivalent), not quarantined
 
     def add(self, other: EnqueueCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -261,6 +284,13 @@ class StateStore:
             new_steps: list[dict[str, Any]] = []
             superseded: list[str] = []
             for record in records:
+                if record.skipped:
+                    counts.skipped += 1
+                    if record.record_key in quarantined:  # it was waiting for a code: now decided
+                        conn.execute(
+                            delete(QUARANTINE_T).where(QUARANTINE_T.c.record_key == record.record_key)
+                        )
+                    continue
                 if record.errors or record.dossier is None:
                     counts.quarantined += 1
                     self._quarantine(conn, record, now, exists=record.record_key in quarantined)

@@ -170,6 +170,14 @@ class PushJob:
                 kind="status",
             )
         result = self._dossier.map(record)
+        if result.skipped:  # no national equivalent, by a person's decision: not sent, counted
+            return MappedRecord(
+                record_key=result.record,
+                source_id=record.get(self.source.spec.key),
+                source_updated_at=record.get(self.source.spec.updated_at),
+                dossier=None,
+                skipped=result.skipped,
+            )
         errors = [e.as_dict() for e in result.errors]
         steps: list[tuple[str, dict[str, Any]]] = []
         if self._steps is not None and result.ok:

@@ -179,7 +179,20 @@ LEGACY_ROWS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-STATE_TABLES = {"dossier_state", "step_state", "outbox", "cursor", "quarantine", "run", "inbox", "conflict"}
+STATE_TABLES = {
+    "dossier_state",
+    "step_state",
+    "outbox",
+    "cursor",
+    "quarantine",
+    "run",
+    "inbox",
+    "conflict",
+    "catalogue_pull",
+    "catalogue_procedure",
+    "catalogue_agency",
+    "catalogue_sector",
+}
 
 
 def tables_of(url: str) -> set[str]:
