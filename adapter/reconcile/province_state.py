@@ -76,7 +76,7 @@ def province_rows(
         f" {q(STATUS_COLUMN)} AS status, {q(cfg.agency_column)} AS agency,"
         f" {q(cfg.procedure_column)} AS procedure, {origin} AS origin, {owner} AS owner FROM {q(spec.table)}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
-        + f" ORDER BY {_order(engine, 'k')}"
+        + f" ORDER BY {_order(engine, f'({key})')}"  # PostgreSQL orders by an expression, not an alias
     )
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(text(sql), params)
