@@ -23,6 +23,7 @@ from ._common import (
     app,
     console,
     err_console,
+    sync_app,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +64,12 @@ def catalogue_pull(as_json: JsonOpt = False) -> None:
     else:
         _print_pull(data)
     raise typer.Exit(0 if summary.problems == 0 else 1)
+
+
+@sync_app.command("catalogue")
+def sync_catalogue(as_json: JsonOpt = False) -> None:
+    """One catalogue cycle: the same as `dvcsync catalogue pull` (what the scheduled job runs)."""
+    catalogue_pull(as_json)
 
 
 _CHANGE_LABELS = (
