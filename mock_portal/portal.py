@@ -441,8 +441,34 @@ class Portal:
                 f"trang = {request.trang!r}, sobanghi = {request.sobanghi!r}:"
                 " trang ≥ 1 và 1 ≤ sobanghi ≤ 1000",
             )
+        status = body.get("trangthai")
+        if status not in (None, ""):
+            return self._ok("Thành công", self._in_status(str(status), request, (page - 1) * size, size))
         items = self.store.unacknowledged(request.tungay, request.denngay, (page - 1) * size, size)
         return self._ok("Thành công", items)
+
+    def _in_status(self, status: str, request: DanhSachHoSoRequest, offset: int, limit: int) -> list[Any]:
+        """(choice) ``DanhSachHoSo`` with ``trangthai``: the portal's own dossiers in that status,
+        acknowledged or not, with ``TrangThaiHoSo`` (and ``MaHoSoDonVi`` once known). It is how a
+        province learns that a citizen withdrew (7) a dossier submitted on the portal, which
+        ``TraCuuHoSo`` does not return."""
+        sql = "SELECT body, status, ma_ho_so_don_vi FROM portal_dossiers WHERE status = ?"
+        params: list[Any] = [status]
+        if request.tungay:
+            sql += " AND ngay_nop >= ?"
+            params.append(request.tungay)
+        if request.denngay:
+            sql += " AND ngay_nop <= ?"
+            params.append(request.denngay)
+        sql += " ORDER BY ngay_nop, ma_ho_so LIMIT ? OFFSET ?"
+        out = []
+        for body, current, local in self.store._rows(sql, (*params, limit, offset)):
+            item = json.loads(body)
+            item["TrangThaiHoSo"] = current
+            if local:
+                item["MaHoSoDonVi"] = local
+            out.append(item)
+        return out
 
     def _xac_nhan(self, body: dict[str, Any]) -> Reply:
         request, problem = self._validate("XacNhanHoSo", body)
