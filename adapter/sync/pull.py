@@ -4,6 +4,15 @@ Each listed dossier goes to the inbox (once, by ``MaHoSo``), is mapped by the in
 created in the province in one transaction, and only then acknowledged with ``XacNhanHoSo``.
 A dossier the province could not take stays unacknowledged, so the portal lists it again; one
 taken in but not acknowledged (the answer was lost) is found in the province and acknowledged.
+
+Attachments that come with their content (``TaiLieuNop[].Base64``) are stored in the documents
+folder before the dossier is written, and its ``tai_lieu`` rows point at them
+(``adapter.sync.attachments``); a refused one is recorded in the inbox and the rest is taken in.
+
+Withdrawals are read back in two ways: dossiers the province pushed, one ``TraCuuHoSo`` each (a
+rotating slice); dossiers submitted on the portal, which ``TraCuuHoSo`` does not return, from the
+portal's listing of its own dossiers in status 7 (``DanhSachHoSo`` with ``trangthai``, a choice
+the mock implements).
 """
 
 from __future__ import annotations
@@ -19,11 +28,12 @@ from sqlalchemy import Engine
 
 from adapter import metrics
 from adapter.config import Settings
-from adapter.contract import LEGAL_MOVES
+from adapter.contract import LEGAL_MOVES, escape_for_log
 from adapter.mapping import MappingSet
 from adapter.portal import AuthError, PortalClient, PortalError, UnreachableError
 from adapter.province.sink import SinkError, SqlSink
 from adapter.state import Inbox, InboxItem, StateStore
+from adapter.sync.attachments import AttachmentStore, Refusal, documents_dir, without_content
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,8 @@ class PullSummary:
     checked_for_withdrawal: int = 0
     withdrawn: int = 0  # withdrawn on the portal, applied to the province
     conflicts: int = 0  # withdrawn on the portal after the province had moved on: for the reconciler
+    attachments_stored: int = 0  # files written to the documents folder (not those already there)
+    attachments_refused: int = 0  # newly refused (type, size, name): recorded in the inbox
     elapsed_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,6 +83,7 @@ class PullJob:
         mapping: str = "inbound_dossier",
         withdrawal_batch: int = 500,
         clock: Callable[[], float] = time.time,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -83,6 +96,7 @@ class PullJob:
         self.sink = SqlSink(sink_engine, key_column="ma_ho_so_qg")  # the portal's code identifies it
         self.page_size = page_size
         self.clock = clock
+        self.attachments = attachments or AttachmentStore(documents_dir(settings))
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
 
     async def run_cycle(self) -> PullSummary:
@@ -97,13 +111,14 @@ class PullJob:
                 summary.rejected += 1
                 log.warning("a listed portal dossier has no MaHoSo; skipped")
                 continue
-            item = self.inbox.receive("portal_dossier", code, raw)
+            item = self.inbox.receive("portal_dossier", code, without_content(raw))
             local = self._take_in(item, raw, summary)
             if local is not None:
                 acks.append((item, local))
         await asyncio.gather(*(self._acknowledge(item, local, summary) for item, local in acks))
         if self.withdrawal_batch > 0:
             await self._withdrawals(summary)
+            await self._portal_withdrawals(summary)
         summary.elapsed_s = self.clock() - started
         return summary
 
@@ -139,8 +154,45 @@ class PullJob:
             if status == WITHDRAWN:
                 self._apply_withdrawal(key, local_withdrawn, local_allowed, summary)
 
+    async def _portal_withdrawals(self, summary: PullSummary) -> None:
+        """Dossiers submitted on the portal that the citizen withdrew there: the portal lists its
+        own dossiers in status 7 (acknowledged or not); each is applied once, or is a conflict when
+        the province has moved on. An item not marked 7 is ignored, so a portal that ignores the
+        ``trangthai`` filter (and sends its ordinary listing) changes nothing."""
+        statuses = self.mappings.codes["statuses"]
+        withdrawable = sorted(code for code, moves in LEGAL_MOVES.items() if WITHDRAWN in moves)
+        local_withdrawn = statuses.reverse_lookup(WITHDRAWN)
+        local_allowed = frozenset(statuses.reverse_lookup(code) for code in withdrawable)
+        page = 1
+        while True:
+            reply = await self.client.call(
+                "DanhSachHoSo",
+                {"trangthai": WITHDRAWN, "trang": str(page), "sobanghi": str(self.page_size)},
+                typed=False,
+            )
+            if not reply.ok:  # a portal without this listing: pushed dossiers are still checked
+                log.warning("withdrawn portal dossiers not listed: error_code %s", reply.error_code)
+                return
+            batch = [item for item in reply.result or [] if isinstance(item, dict)]
+            for raw in batch:
+                code = str(raw.get("MaHoSo") or "")
+                if code and str(raw.get("TrangThaiHoSo")) == WITHDRAWN:
+                    summary.checked_for_withdrawal += 1
+                    self._apply_withdrawal(
+                        code, local_withdrawn, local_allowed, summary, key_column=self.sink.key_column
+                    )
+            if len(batch) < self.page_size:
+                return
+            page += 1
+
     def _apply_withdrawal(
-        self, key: str, local_withdrawn: str, allowed: frozenset[str], summary: PullSummary
+        self,
+        key: str,
+        local_withdrawn: str,
+        allowed: frozenset[str],
+        summary: PullSummary,
+        *,
+        key_column: str = "so_ho_so",
     ) -> None:
         item = self.inbox.receive("withdrawal", key, {"MaHoSo": key, "TrangThaiHoSo": WITHDRAWN})
         if item.state in ("applied", "conflict"):
@@ -148,10 +200,13 @@ class PullJob:
         step = {**WITHDRAWAL_STEP, "trang_thai": local_withdrawn}
         try:
             applied, before, step_id = self.sink.withdraw(
-                key, allowed=allowed, status=local_withdrawn, step=step
+                key, allowed=allowed, status=local_withdrawn, step=step, key_column=key_column
             )
         except SinkError as exc:
             self.inbox.mark(item.id, "received", error=str(exc))
+            return
+        if not applied and before == local_withdrawn:  # withdrawn in the province too: nothing to do
+            self.inbox.mark(item.id, "applied", local_key=key)
             return
         if not applied:
             summary.conflicts += 1
@@ -206,7 +261,14 @@ class PullJob:
             page += 1
 
     def _take_in(self, item: InboxItem, raw: dict[str, Any], summary: PullSummary) -> str | None:
-        """Create the dossier in the province (or find it there); the local key, or None."""
+        """Create the dossier in the province (or find it there); the local key, or None. The
+        attachments' files are written first, so a row only ever points at a whole file."""
+        taken = self.attachments.take(item.natural_key, raw.get("TaiLieuNop"))
+        summary.attachments_stored += sum(1 for f in taken.stored if f.written)
+        for refusal in taken.refused:
+            self._record_refusal(refusal, summary)
+        if taken.stored or taken.refused:
+            raw = {**raw, "TaiLieuNop": taken.items}
         result = self.mapping.map(raw)
         if not result.ok:
             summary.rejected += 1
@@ -228,6 +290,21 @@ class PullJob:
             summary.already_in_province += 1
         self.inbox.mark(item.id, "applied", local_key=local)
         return local
+
+    def _record_refusal(self, refusal: Refusal, summary: PullSummary) -> None:
+        """One refused attachment, recorded once (a second delivery finds it): an inbox event of
+        its own, rejected, whose error names the dossier, the file and the reason."""
+        key = f"{refusal.dossier}#{refusal.index}"
+        event = self.inbox.receive(
+            "attachment",
+            key,
+            {"MaHoSo": refusal.dossier, "TenTepDinhKem": refusal.name, "LyDo": refusal.reason},
+        )
+        if event.state == "rejected":
+            return
+        summary.attachments_refused += 1
+        self.inbox.mark(event.id, "rejected", error=str(refusal)[:1000])
+        log.warning("%s", escape_for_log(str(refusal)))
 
     async def _acknowledge(self, item: InboxItem, local: str, summary: PullSummary) -> None:
         async with self._semaphore:
