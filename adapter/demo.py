@@ -9,6 +9,7 @@ in one folder, with a configuration file to go on from there. It lives beside th
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from pathlib import Path
 from typing import Any
@@ -173,9 +174,42 @@ def new_portal_dossiers(mappings: MappingSet, count: int) -> list[dict[str, Any]
                 "SoDienThoai": f"0912{n:06d}",
                 "TrichYeuHoSo": f"Hồ sơ nộp trực tuyến của {name}",
                 "NgayNopHoSo": f"20261123{8 + n % 9:02d}{n % 60:02d}00",
+                # the application form with its content, as a portal that sends files inline does:
+                # the pull stores it in the documents folder (adapter.sync.attachments)
+                "TaiLieuNop": [
+                    {
+                        "TepDinhKemId": f"{900000 + n}-1",
+                        "TenTepDinhKem": "Đơn đề nghị.pdf",
+                        "MaThanhPhanHoSo": "DON",
+                        "Base64": base64.b64encode(_demo_pdf(f"Don de nghi {900000 + n}")).decode("ascii"),
+                    }
+                ],
             }
         )
     return out
+
+
+def _demo_pdf(line: str) -> bytes:
+    """A one-page PDF saying ``line`` (ASCII): small, valid, and different for each dossier."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({line}) Tj ET".encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 def _demo_payment(mock_url: str, settings: Settings, mappings: MappingSet) -> dict[str, Any]:
