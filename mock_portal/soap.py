@@ -21,7 +21,7 @@ from adapter.contract import SHARE_SERVICES
 from adapter.contract.wsdl import wsdl_bytes
 
 from . import soap_citizens
-from .soap_xml import MAX_BODY_BYTES, SoapFault, build_fault, build_response, parse_request
+from .soap_xml import MAX_BODY_BYTES, EmptyLists, SoapFault, build_fault, build_response, parse_request
 
 Handle = Callable[[str, dict[str, Any], str | None], Awaitable[dict[str, Any]]]
 """``handle(endpoint, body, dstcode)``: endpoint ``"integration"`` or ``"share"``, body the JSON dict."""
@@ -71,9 +71,24 @@ def _request_base(request_base: str) -> str:
     return request_base.rstrip("/")
 
 
-def soap_router(handle: Handle, base_url: Callable[[str], str] = _request_base) -> APIRouter:
+EMPTY_LISTS_HEADER = "x-empty-lists"
+
+
+def _empty_lists_asked(request: Request, fixed: EmptyLists | None) -> EmptyLists:
+    """How this reply writes ``[]``: ``fixed`` when the mock is configured so, else as the client
+    asks with ``X-Empty-Lists: nil`` (the adapter does), else as no element, what any SOAP client
+    reads (requests are read either way: a nil list element is always ``[]``)."""
+    if fixed is not None:
+        return fixed
+    return "nil" if request.headers.get(EMPTY_LISTS_HEADER, "").strip().lower() == "nil" else "omit"
+
+
+def soap_router(
+    handle: Handle, base_url: Callable[[str], str] = _request_base, empty_lists: EmptyLists | None = None
+) -> APIRouter:
     """Routes ``POST /soap`` (SOAP 1.1 envelopes) and ``GET /soap?wsdl`` on the shared dispatcher;
-    ``base_url(request_base)`` is where clients reach the mock (``MockConfig.base_url``)."""
+    ``base_url(request_base)`` is where clients reach the mock (``MockConfig.base_url``);
+    ``empty_lists`` how replies write ``[]`` (``None``: as each request asks, see ``_empty_lists_asked``)."""
     router = APIRouter(tags=["soap"])
 
     @router.get("/soap", summary="The WSDL (GET /soap?wsdl)")
@@ -104,7 +119,10 @@ def soap_router(handle: Handle, base_url: Callable[[str], str] = _request_base) 
             _log.error("SOAP request failed in the dispatcher: %s", type(exc).__name__)
             return _fault("Server", "internal error of the portal; the request may not have been applied")
         try:
-            return Response(build_response(operation, reply), media_type=XML_MEDIA_TYPE)
+            return Response(
+                build_response(operation, reply, empty_lists=_empty_lists_asked(request, empty_lists)),
+                media_type=XML_MEDIA_TYPE,
+            )
         except (ValueError, TypeError) as exc:
             _log.error("SOAP %s reply cannot be written as XML: %s", operation, exc)
             return _fault("Server", f"the {operation} reply cannot be written as XML")

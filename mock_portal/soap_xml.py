@@ -5,7 +5,8 @@ needs one), no entity resolution, no network, no huge trees, UTF-8 only. Every r
 ``SoapFault`` that the router answers as a ``soap:Fault`` with HTTP 500, never a stack trace.
 
 Mapping rules (both directions, driven by the WSDL's own schema, ``soap_schema``): a repeated element
-is a JSON list, a record is a JSON object, any other element a string (empty element → ``""``);
+is a JSON list (an empty list is the element once with ``xsi:nil="true"``; a nil single element is an
+absent field), a record is a JSON object, any other element a string (empty element → ``""``);
 elements the schema does not declare (the lax wildcard) keep their local name and become a string,
 an object, or a list when they repeat. Replies are written in the schema's sequence order, which
 zeep needs, with undeclared keys last.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from lxml import etree
 
@@ -26,6 +27,10 @@ from .soap_schema import Record, Schema, shipped_schema
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
+EmptyLists = Literal["nil", "omit"]
+"""How a JSON ``[]`` is written: ``"nil"`` (the WSDL's rule) as the list's element once with
+``xsi:nil="true"``; ``"omit"`` as no element, for clients that did not ask for nil (a plain zeep
+client reads a nil record as a record of nulls). Either way a nil list element is read as ``[]``."""
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """A batch of 100 full dossiers is well under 1 MiB; anything near this is abuse, not data."""
 
@@ -122,10 +127,14 @@ def _local(tag: str) -> str:
 
 
 def _children(node: etree._Element) -> Iterator[etree._Element]:
-    """Element children that are not ``xsi:nil`` (the parser already dropped comments and PIs)."""
+    """Element children (the parser already dropped comments and PIs)."""
     for child in node:
-        if isinstance(child.tag, str) and child.get(_XSI_NIL) not in _NIL:
+        if isinstance(child.tag, str):
             yield child
+
+
+def _is_nil(node: etree._Element) -> bool:
+    return node.get(_XSI_NIL) in _NIL
 
 
 def _generic(node: etree._Element) -> Any:
@@ -134,12 +143,17 @@ def _generic(node: etree._Element) -> Any:
         return node.text or ""
     out: dict[str, Any] = {}
     for child in _children(node):
-        _add_generic(out, _local(child.tag), _generic(child))
+        if _is_nil(child):  # undeclared, so its arity is unknown: nil is how we write an empty list
+            out.setdefault(_local(child.tag), [])
+        else:
+            _add_generic(out, _local(child.tag), _generic(child))
     return out
 
 
 def _add_generic(out: dict[str, Any], name: str, value: Any) -> None:
-    if name not in out:
+    if out.get(name) == []:  # after a nil element: the list it started
+        out[name] = [value]
+    elif name not in out:
         out[name] = value
     elif isinstance(out[name], list):
         out[name].append(value)
@@ -154,6 +168,12 @@ def element_to_dict(node: etree._Element, record: Record, schema: Schema, path: 
     for child in _children(node):
         name = _local(child.tag)
         declared = by_name.get(name)
+        if _is_nil(child):
+            # a nil list element is the empty list (alone) or nothing (beside items); a nil single
+            # element is an absent field; undeclared ones are taken as lists, the way we write []
+            if declared is None or declared.repeated:
+                out.setdefault(name, [])
+            continue
         if declared is None:
             _add_generic(out, name, _generic(child))
             continue
@@ -209,59 +229,92 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _append(parent: etree._Element, name: str, value: Any, record: Record | None, schema: Schema) -> None:
+def _append(
+    parent: etree._Element,
+    name: str,
+    value: Any,
+    record: Record | None,
+    schema: Schema,
+    empty_lists: EmptyLists = "omit",
+) -> None:
     if value is None:
         return
     if isinstance(value, list | tuple):
+        if not value and empty_lists == "nil":
+            try:
+                etree.SubElement(parent, f"{{{TARGET_NAMESPACE}}}{name}").set(_XSI_NIL, "true")
+            except ValueError:
+                raise ValueError(f"key {name!r} is not a valid XML element name") from None
+            return
         for item in value:
             if isinstance(item, list | tuple):
                 raise ValueError(f"{name}: a list of lists has no XML form")
-            _append(parent, name, item, record, schema)
+            _append(parent, name, item, record, schema, empty_lists)
         return
     try:
         child = etree.SubElement(parent, f"{{{TARGET_NAMESPACE}}}{name}")
     except ValueError:
         raise ValueError(f"key {name!r} is not a valid XML element name") from None
     if isinstance(value, dict):
-        fill(child, value, record, schema)
+        fill(child, value, record, schema, empty_lists)
     else:
         child.text = _text(value)
 
 
-def fill(node: etree._Element, data: dict[str, Any], record: Record | None, schema: Schema) -> None:
+def fill(
+    node: etree._Element,
+    data: dict[str, Any],
+    record: Record | None,
+    schema: Schema,
+    empty_lists: EmptyLists = "omit",
+) -> None:
     """Write ``data`` as children of ``node``: declared fields in schema order, then the rest."""
     done: set[str] = set()
     if record is not None:
         for declared in record.fields:
             if declared.name in data:
-                _append(node, declared.name, data[declared.name], schema.record(declared.record), schema)
+                _append(
+                    node,
+                    declared.name,
+                    data[declared.name],
+                    schema.record(declared.record),
+                    schema,
+                    empty_lists,
+                )
                 done.add(declared.name)
     for key, value in data.items():
         if key not in done:
-            _append(node, key, value, None, schema)
+            _append(node, key, value, None, schema, empty_lists)
 
 
 def _envelope() -> tuple[etree._Element, etree._Element]:
-    envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, None: TARGET_NAMESPACE})
+    envelope = etree.Element(
+        f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "xsi": XSI, None: TARGET_NAMESPACE}
+    )
     return envelope, etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body")
 
 
-def build_response(operation: str, reply: dict[str, Any], schema: Schema | None = None) -> bytes:
-    """The SOAP reply of ``operation`` carrying the JSON ``reply`` dict."""
+def build_response(
+    operation: str, reply: dict[str, Any], schema: Schema | None = None, empty_lists: EmptyLists = "omit"
+) -> bytes:
+    """The SOAP reply of ``operation`` carrying the JSON ``reply`` dict (``[]`` as ``empty_lists`` says)."""
     schema = schema or shipped_schema()
     name = f"{operation}Response"
     envelope, body = _envelope()
     element = etree.SubElement(body, f"{{{TARGET_NAMESPACE}}}{name}")
-    fill(element, reply, schema.elements[name], schema)
+    fill(element, reply, schema.elements[name], schema, empty_lists)
     return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
 
 
-def build_request(operation: str, payload: dict[str, Any], schema: Schema | None = None) -> bytes:
+def build_request(
+    operation: str, payload: dict[str, Any], schema: Schema | None = None, empty_lists: EmptyLists = "omit"
+) -> bytes:
     """A SOAP request for ``operation`` (``service`` dropped: the operation names it). For tests and tools."""
     schema = schema or shipped_schema()
     envelope, body = _envelope()
     element = etree.SubElement(body, f"{{{TARGET_NAMESPACE}}}{operation}")
-    fill(element, {k: v for k, v in payload.items() if k != "service"}, schema.elements[operation], schema)
+    payload = {k: v for k, v in payload.items() if k != "service"}
+    fill(element, payload, schema.elements[operation], schema, empty_lists)
     return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
 
 

@@ -8,7 +8,7 @@ zeep runs hardened (no DTD, no entities, no network): XML from outside is hostil
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import zeep
@@ -23,23 +23,76 @@ from .errors import AmbiguousError, ProtocolError
 HARDENED = zeep.Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True, strict=True)
 _HOSTILE = (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden)
 
+EmptyLists = Literal["nil", "omit"]
+"""How a JSON ``[]`` is sent: ``"nil"`` (the shipped WSDL's rule) as the list's element once with
+``xsi:nil="true"``, so the portal stores ``[]`` as over REST; ``"omit"`` as no element at all, for a
+portal facade that refuses nil. Replies are read either way: a nil list element is always ``[]``."""
+
+EMPTY_LISTS_HEADER = "X-Empty-Lists"
+"""Asks the facade to write ``[]`` the same way in its reply: the mock keeps replies without nil
+elements for clients that do not ask (a plain zeep client reads a nil record as a record of nulls)."""
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+_NIL = frozenset({"true", "1"})
+_MARK = "{urn:dvcsync:internal}emptyList"
+"""A placeholder child standing for "this element is nil" while zeep builds or reads the envelope:
+zeep has no way to render or report xsi:nil on an item of a repeated record, but passes a wildcard
+child through both ways. It never leaves this module (see ``_marks_to_nil`` and ``_NilToMark``)."""
+
+
+class _Empty:
+    """What a nil element reads as before its parent decides: ``[]`` for a list, absent otherwise."""
+
+
+EMPTY = _Empty()
+
+
+class _NilToMark(zeep.Plugin):
+    """Ingress: each ``xsi:nil`` element of the reply's body gets the placeholder child, so the
+    zeep object keeps the fact and ``from_zeep`` can turn a nil list element into ``[]``."""
+
+    def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        for element in list(envelope.iter(etree.Element)):
+            if element.get(XSI_NIL) in _NIL:
+                del element.attrib[XSI_NIL]
+                element.text = None
+                for child in list(element):
+                    element.remove(child)
+                element.append(etree.Element(_MARK))
+        return envelope, http_headers
+
+
+def _marks_to_nil(envelope: etree._Element) -> None:
+    """Replace each placeholder by ``xsi:nil="true"`` on its parent (an empty list's one element)."""
+    marks = list(envelope.iter(_MARK))
+    for mark in marks:
+        parent = mark.getparent()
+        if parent is not None:
+            parent.remove(mark)
+            parent.set(XSI_NIL, "true")
+    if marks:  # one xsi declaration on the envelope, not one per nil element
+        etree.cleanup_namespaces(envelope, top_nsmap={"xsi": XSI_NIL[1:].partition("}")[0]})
+
 
 class SoapCodec:
     """JSON-shaped bodies in, SOAP envelopes out, and back: the rest of the client never sees XML."""
 
-    def __init__(self) -> None:
+    def __init__(self, empty_lists: EmptyLists = "nil") -> None:
         # The WSDL is a local file: loading it touches no network, whatever the address it names.
-        self.client = zeep.Client(str(wsdl_path()), settings=HARDENED)
+        self.empty_lists = empty_lists
+        self.client = zeep.Client(str(wsdl_path()), settings=HARDENED, plugins=[_NilToMark()])
         self.binding = self.client.wsdl.bindings[BINDING_QNAME]
         self._proxy = self.client.create_service(BINDING_QNAME, "http://127.0.0.1/soap")
 
     def encode(self, service: str, body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         operation = self.binding.get(service)
         fields = {k: v for k, v in body.items() if k != "service" and v is not None}
-        kwargs = to_zeep(operation.input.body.type, fields)
+        kwargs = to_zeep(operation.input.body.type, fields, self.empty_lists)
         envelope = self.client.create_message(self._proxy, service, **kwargs)
+        _marks_to_nil(envelope)
         content = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation.soapaction or ""}"'}
+        if self.empty_lists == "nil":
+            headers[EMPTY_LISTS_HEADER] = "nil"
         return content, headers
 
     def decode(
@@ -84,25 +137,37 @@ class _ReadReply:
     encoding: str | None = None
 
 
-def to_zeep(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
+def to_zeep(xsd_type: Any, data: dict[str, Any], empty_lists: EmptyLists = "omit") -> dict[str, Any]:
     """A JSON object as zeep keyword arguments for ``xsd_type``. Fields the WSDL does not declare
-    (newer ones) travel in the type's lax wildcard, as zeep refuses unknown keyword arguments."""
+    (newer ones) travel in the type's lax wildcard, as zeep refuses unknown keyword arguments.
+    With ``empty_lists="nil"`` an empty list becomes one item holding the nil placeholder, which only
+    ``SoapCodec.encode`` turns into ``xsi:nil`` (so other callers keep the default, ``"omit"``)."""
     declared = {name: element for name, element in xsd_type.elements if not name.startswith("_value_")}
     out: dict[str, Any] = {}
     extra: list[etree._Element] = []
     for key, value in data.items():
         element = declared.get(key)
         if element is None:
-            extra.extend(_as_elements(key, value))
+            extra.extend(_as_elements(key, value, empty_lists))
         elif isinstance(value, list):
-            out[key] = [to_zeep(element.type, v) if isinstance(v, dict) else _text(v) for v in value]
+            if not value and empty_lists == "nil" and _has_wildcard(element.type):
+                out[key] = [{"_value_1": [etree.Element(_MARK)]}]
+                continue
+            out[key] = [
+                to_zeep(element.type, v, empty_lists) if isinstance(v, dict) else _text(v) for v in value
+            ]
         elif isinstance(value, dict):
-            out[key] = to_zeep(element.type, value)
+            out[key] = to_zeep(element.type, value, empty_lists)
         else:
             out[key] = _text(value)
     if extra:
         out["_value_1"] = extra
     return out
+
+
+def _has_wildcard(xsd_type: Any) -> bool:
+    """Whether zeep takes the placeholder for items of ``xsd_type`` (every record of the WSDL does)."""
+    return any(name == "_value_1" for name, _ in getattr(xsd_type, "elements", ()))
 
 
 def _text(value: Any) -> Any:
@@ -111,40 +176,55 @@ def _text(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else str(value)
 
 
-def _as_elements(name: str, value: Any) -> list[etree._Element]:
+def _as_elements(name: str, value: Any, empty_lists: EmptyLists = "omit") -> list[etree._Element]:
     if value is None:
         return []
     if isinstance(value, list):
-        return [e for item in value for e in _as_elements(name, item)]
+        if not value and empty_lists == "nil":
+            empty = etree.Element(f"{{{TARGET_NAMESPACE}}}{name}")
+            empty.append(etree.Element(_MARK))
+            return [empty]
+        return [e for item in value for e in _as_elements(name, item, empty_lists)]
     element = etree.Element(f"{{{TARGET_NAMESPACE}}}{name}")
     if isinstance(value, dict):
         for key, item in value.items():
-            element.extend(_as_elements(key, item))
+            element.extend(_as_elements(key, item, empty_lists))
     else:
         element.text = str(_text(value))
     return [element]
 
 
 def from_zeep(value: Any) -> Any:
-    """A zeep reply object as plain JSON-shaped data: no ``None``, wildcard content unfolded."""
+    """A zeep reply object as plain JSON-shaped data: no ``None``, wildcard content unfolded, a
+    nil list element (``xsi:nil``, see ``_NilToMark``) as ``[]`` and a nil single element absent."""
     if hasattr(value, "__values__") or isinstance(value, dict):
         items = value if isinstance(value, dict) else zeep.helpers.serialize_object(value, dict)
         out: dict[str, Any] = {}
         for key, item in items.items():
             if key.startswith("_value_"):
                 for element in item or []:
-                    if isinstance(element, etree._Element) and (len(element) or element.text):
+                    if not isinstance(element, etree._Element):
+                        continue
+                    if element.tag == _MARK:
+                        return EMPTY
+                    if len(element) or element.text:
                         _add(out, etree.QName(element).localname, _element_value(element))
             elif item is not None and item != []:
-                out[key] = from_zeep(item)
+                converted = from_zeep(item)
+                if converted is not EMPTY:
+                    out[key] = converted
         return out
     if isinstance(value, list):
-        return [from_zeep(v) for v in value]
+        # an empty list's one nil element reads as [] (a nil item beside real ones is dropped)
+        return [v for v in (from_zeep(v) for v in value) if v is not EMPTY]
     return value
 
 
 def _add(out: dict[str, Any], key: str, value: Any) -> None:
-    if key not in out:
+    """One wildcard element into ``out``: repeats make a list; a nil one alone reads as ``[]``."""
+    if value is EMPTY:
+        out.setdefault(key, [])
+    elif key not in out:
         out[key] = value
     elif isinstance(out[key], list):
         out[key].append(value)
@@ -157,5 +237,7 @@ def _element_value(element: etree._Element) -> Any:
         return element.text or ""
     out: dict[str, Any] = {}
     for child in element:
+        if child.tag == _MARK:
+            return EMPTY
         _add(out, etree.QName(child).localname, _element_value(child))
     return out
