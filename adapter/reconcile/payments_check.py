@@ -22,7 +22,7 @@ import httpx
 from pydantic import ValidationError
 
 from adapter.contract import StatementRow, parse_wire_datetime
-from adapter.sync.payment_ledger import PaymentLedger
+from adapter.sync.payment_ledger import PaymentLedger, stage_of
 
 from .categories import CATEGORIES
 from .period import Period
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS stmt (
     ref TEXT PRIMARY KEY, txn TEXT, bank TEXT, amount INTEGER, state TEXT, moment TEXT, day TEXT
 );
 CREATE TABLE IF NOT EXISTS paid (
-    ma_ho_so TEXT NOT NULL, ref TEXT NOT NULL, moment TEXT, PRIMARY KEY (ma_ho_so, ref)
+    ma_ho_so TEXT NOT NULL, ref TEXT NOT NULL, moment TEXT, stage TEXT NOT NULL,
+    PRIMARY KEY (ma_ho_so, ref)
 );
 """
 
@@ -152,7 +153,8 @@ class PaymentsCheck:
             elif line is not None and line[2] != PAID_PLATFORM:
                 self._add("paid_in_province_only", attempt, _platform(attempt["ma_tham_chieu"], *line))
         for ma_ho_so, refs, second_paid in self.db.execute(
-            "SELECT ma_ho_so, GROUP_CONCAT(ref, ' '), MAX(moment) FROM paid GROUP BY ma_ho_so"
+            # one payment up front and one after processing is the plan, not a double payment
+            "SELECT ma_ho_so, GROUP_CONCAT(ref, ' '), MAX(moment) FROM paid GROUP BY ma_ho_so, stage"
             " HAVING COUNT(*) > 1"
         ).fetchall():
             refs_list = sorted(str(refs).split())
@@ -196,7 +198,9 @@ class PaymentsCheck:
             self._add("amount_differs", attempt, platform, since=moment)
 
     def _paid(self, ma_ho_so: str, ref: str, moment: str | None) -> None:
-        self.db.execute("INSERT OR IGNORE INTO paid VALUES (?, ?, ?)", (ma_ho_so, ref, moment))
+        self.db.execute(
+            "INSERT OR IGNORE INTO paid VALUES (?, ?, ?, ?)", (ma_ho_so, ref, moment, stage_of(ref))
+        )
 
     def _add(
         self,

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 PROMOTION_MAPPING = "inbound_promotion"
 RECEIPT_MAPPING = "payment_receipt"
+RECEIPT_AFTER_MAPPING = "payment_receipt_after"
 
 
 def create_server_app(settings: Settings, mappings: MappingSet, store: StateStore | None = None) -> FastAPI:
@@ -49,6 +50,7 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     promotion = mappings.get(PROMOTION_MAPPING) if PROMOTION_MAPPING in mappings else None
     ledger = PaymentLedger(sink_engine)
     receipt = mappings.get(RECEIPT_MAPPING) if RECEIPT_MAPPING in mappings else None
+    receipt_after = mappings.get(RECEIPT_AFTER_MAPPING) if RECEIPT_AFTER_MAPPING in mappings else None
     receipt_spec = mappings.specs[RECEIPT_MAPPING].source if receipt is not None else None
     receipt_source = SqlSource(sink_engine, receipt_spec) if receipt_spec is not None else None
 
@@ -146,7 +148,7 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
             return JSONResponse({"error_code": -1, "message": []})
         try:
             reply = await run_in_threadpool(
-                handle_bill_lookup, raw, ledger, receipt, receipt_source, max_depth
+                handle_bill_lookup, raw, ledger, receipt, receipt_source, max_depth, receipt_after
             )
         except BillError as exc:  # the mapping masks personal data in its messages
             log.warning("bill look-up: the bill cannot be built: %s", exc)

@@ -34,7 +34,7 @@ from adapter.mapping import CompiledMapping
 from adapter.province.source import SqlSource
 from adapter.state import Inbox
 
-from .payment_ledger import PaymentLedger, wire_to_local_iso
+from .payment_ledger import PAID_AHEAD, PaymentLedger, wire_to_local_iso
 
 log = logging.getLogger(__name__)
 
@@ -160,21 +160,29 @@ def _text(value: Any) -> str | None:
 
 
 def handle_bill_lookup(
-    raw: bytes, ledger: PaymentLedger, mapping: CompiledMapping, source: SqlSource, max_depth: int = 32
+    raw: bytes,
+    ledger: PaymentLedger,
+    mapping: CompiledMapping,
+    source: SqlSource,
+    max_depth: int = 32,
+    after: CompiledMapping | None = None,
 ) -> dict[str, Any]:
-    """1 with the bill when something is owed up front, 0 nothing to pay, -1 unknown dossier."""
+    """1 with the bill of what is owed now (up front first, then after processing with the
+    ``after`` mapping), 0 nothing to pay, -1 unknown dossier."""
     try:
         body = parse_json(raw, max_depth=max_depth)
         check_strings(body)
         request = BillLookupRequest.model_validate(body)
     except (UntrustedInput, ValidationError):
         return BillLookupReply(error_code=-1, message=[]).to_wire()
-    owed = ledger.amount_due(request.MaHoSo)
+    owed = ledger.owed(request.MaHoSo)
     if owed is None:
         return BillLookupReply(error_code=-1, message=[]).to_wire()
-    if owed <= 0:
+    stage, amount = owed
+    chosen = mapping if stage == PAID_AHEAD else after
+    if amount <= 0 or chosen is None:
         return BillLookupReply(error_code=0, message=[]).to_wire()
-    bill = build_bill(mapping, source, request.MaHoSo)
+    bill = build_bill(chosen, source, request.MaHoSo)
     if bill is None:  # deleted between the two reads
         return BillLookupReply(error_code=-1, message=[]).to_wire()
     stamp = format_wire_datetime(datetime.now(VN_TZ))

@@ -21,6 +21,15 @@ from adapter.contract import VN_TZ, parse_local_iso, parse_wire_datetime
 
 PAYING_STATUS = "paying"
 PAID_AHEAD = "thu_truoc"
+PAID_AFTER = "thu_sau"  # collected after processing: billed once nothing is owed up front
+STAGES = (PAID_AHEAD, PAID_AFTER)
+_STAGE_TAG = {PAID_AHEAD: "TT", PAID_AFTER: "TS"}  # in the reference: which fees an attempt is for
+
+
+def stage_of(ref: str) -> str:
+    """The collection stage an attempt's reference was made for (``…-TS…``: after processing);
+    references made before stages existed were all up front."""
+    return PAID_AFTER if ref.rsplit("-", 1)[-1].startswith(_STAGE_TAG[PAID_AFTER]) else PAID_AHEAD
 
 
 def now_local_iso() -> str:
@@ -30,11 +39,13 @@ def now_local_iso() -> str:
 
 @dataclass(frozen=True)
 class Due:
-    """A dossier that asks for payment, with the amount of its unpaid fees collected up front."""
+    """A dossier that asks for payment: the amount of its unpaid fees of one stage, up front
+    (``thu_truoc``) first, then those collected after processing (``thu_sau``)."""
 
     ho_so_id: int
     so_ho_so: str
     amount: int
+    stage: str = PAID_AHEAD
 
 
 @dataclass(frozen=True)
@@ -77,37 +88,62 @@ class PaymentLedger:
     # ------------------------------------------------------------------ reads
 
     def due(self, retry_after_s: float = 0) -> list[Due]:
-        """Dossiers in ``paying`` with unpaid up-front fees (sum > 0), no attempt still ``created``
-        and no attempt failed less than ``retry_after_s`` ago (a refusing platform is not asked
-        again every cycle)."""
+        """Dossiers in ``paying`` with unpaid fees (sum > 0), no attempt still ``created`` and no
+        attempt failed less than ``retry_after_s`` ago (a refusing platform is not asked again
+        every cycle). One stage at a time: what is owed up front, then what is owed after
+        processing; one open attempt per dossier is what keeps anything from being billed twice."""
         cutoff = (datetime.now(VN_TZ) - timedelta(seconds=retry_after_s)).replace(tzinfo=None, microsecond=0)
         sql = text(
-            "SELECT h.id, h.so_ho_so, SUM(l.so_tien) AS amount FROM ho_so h"
-            " JOIN le_phi l ON l.ho_so_id = h.id AND l.da_thanh_toan = 0 AND l.hinh_thuc_thu = :ahead"
+            "SELECT h.id, h.so_ho_so,"
+            " SUM(CASE WHEN l.hinh_thuc_thu = :ahead THEN l.so_tien ELSE 0 END) AS ahead,"
+            " SUM(CASE WHEN l.hinh_thuc_thu = :after THEN l.so_tien ELSE 0 END) AS after"
+            " FROM ho_so h JOIN le_phi l ON l.ho_so_id = h.id AND l.da_thanh_toan = 0"
+            " AND l.hinh_thuc_thu IN (:ahead, :after)"
             " WHERE h.trang_thai = :paying AND NOT EXISTS ("
             "   SELECT 1 FROM thanh_toan t WHERE t.ho_so_id = h.id AND (t.trang_thai = 'created'"
             "   OR (t.trang_thai = 'failed' AND COALESCE(t.thoi_gian_ket_qua, t.thoi_gian_tao) > :cutoff)))"
             " GROUP BY h.id, h.so_ho_so HAVING SUM(l.so_tien) > 0 ORDER BY h.id"
         )
-        params = {"ahead": PAID_AHEAD, "paying": PAYING_STATUS, "cutoff": cutoff.isoformat()}
+        params = {
+            "ahead": PAID_AHEAD,
+            "after": PAID_AFTER,
+            "paying": PAYING_STATUS,
+            "cutoff": cutoff.isoformat(),
+        }
         with self.engine.connect() as conn:
             rows = conn.execute(sql, params)
-            return [Due(int(r.id), str(r.so_ho_so), int(r.amount)) for r in rows]
+            return [
+                Due(int(r.id), str(r.so_ho_so), int(r.ahead), PAID_AHEAD)
+                if int(r.ahead) > 0
+                else Due(int(r.id), str(r.so_ho_so), int(r.after), PAID_AFTER)
+                for r in rows
+                if int(r.ahead) > 0 or int(r.after) > 0
+            ]
 
     def amount_due(self, so_ho_so: str) -> int | None:
-        """What the dossier still owes up front; None when the dossier is unknown."""
+        """What the dossier owes now (up front first); None when the dossier is unknown."""
+        owed = self.owed(so_ho_so)
+        return None if owed is None else owed[1]
+
+    def owed(self, so_ho_so: str) -> tuple[str, int] | None:
+        """The stage the dossier owes now and its amount (``(thu_truoc, 0)`` when nothing is owed);
+        None when the dossier is unknown."""
         with self.engine.connect() as conn:
             row = conn.execute(text("SELECT id FROM ho_so WHERE so_ho_so = :c"), {"c": so_ho_so}).first()
             if row is None:
                 return None
-            total = conn.execute(
-                text(
-                    "SELECT COALESCE(SUM(so_tien), 0) FROM le_phi"
-                    " WHERE ho_so_id = :h AND da_thanh_toan = 0 AND hinh_thuc_thu = :ahead"
-                ),
-                {"h": row.id, "ahead": PAID_AHEAD},
-            ).scalar_one()
-            return int(total)
+            sums: dict[str, int] = dict(
+                conn.execute(
+                    text(
+                        "SELECT hinh_thuc_thu, COALESCE(SUM(so_tien), 0) FROM le_phi"
+                        " WHERE ho_so_id = :h AND da_thanh_toan = 0 AND hinh_thuc_thu IN (:ahead, :after)"
+                        " GROUP BY hinh_thuc_thu"
+                    ),
+                    {"h": row.id, "ahead": PAID_AHEAD, "after": PAID_AFTER},
+                ).all()
+            )
+        ahead, after = int(sums.get(PAID_AHEAD, 0)), int(sums.get(PAID_AFTER, 0))
+        return (PAID_AHEAD, ahead) if ahead > 0 or after <= 0 else (PAID_AFTER, after)
 
     def attempt(self, ref: str) -> Attempt | None:
         with self.engine.connect() as conn:
@@ -169,7 +205,7 @@ class PaymentLedger:
     def create_attempt(self, due: Due, when: str) -> Attempt:
         """Write the attempt ``created`` with a fresh reference, committed before anything is sent,
         so a crash between here and INIT never loses the reference (the poll finds it)."""
-        ref = f"{due.so_ho_so}-TT{uuid.uuid4().hex[:12].upper()}"
+        ref = f"{due.so_ho_so}-{_STAGE_TAG[due.stage]}{uuid.uuid4().hex[:12].upper()}"
         with self.engine.begin() as conn:
             conn.execute(
                 text(
@@ -181,8 +217,9 @@ class PaymentLedger:
         return Attempt(due.ho_so_id, due.so_ho_so, ref, due.amount, "created", when, None)
 
     def apply_paid(self, ref: str, transaction: str, bank: str, when: str | None = None) -> bool:
-        """Mark the attempt paid, the dossier's up-front fees paid and bump the dossier, in one
-        transaction; False (nothing changed) when the attempt is unknown or already paid."""
+        """Mark the attempt paid, the dossier's fees of the attempt's stage paid (up front, or
+        after processing: its reference says which) and bump the dossier, in one transaction;
+        False (nothing changed) when the attempt is unknown or already paid."""
         stamp = now_local_iso()
         with self.engine.begin() as conn:
             # The guarded write comes first: it takes the write lock, so of two concurrent appliers
@@ -204,7 +241,7 @@ class PaymentLedger:
                     "UPDATE le_phi SET da_thanh_toan = 1"
                     " WHERE ho_so_id = :h AND da_thanh_toan = 0 AND hinh_thuc_thu = :ahead"
                 ),
-                {"h": row.ho_so_id, "ahead": PAID_AHEAD},
+                {"h": row.ho_so_id, "ahead": stage_of(ref)},
             )
             conn.execute(
                 text("UPDATE ho_so SET updated_at = :t WHERE id = :h"), {"t": stamp, "h": row.ho_so_id}

@@ -39,11 +39,12 @@ from adapter.portal._http import describe, read_capped, tls_problem
 from adapter.province.source import SqlSource
 
 from .payment_inbound import BillError, build_bill
-from .payment_ledger import Attempt, Due, PaymentLedger, now_local_iso, wire_to_local_iso
+from .payment_ledger import PAID_AHEAD, Attempt, Due, PaymentLedger, now_local_iso, wire_to_local_iso
 
 log = logging.getLogger(__name__)
 
 RECEIPT_MAPPING = "payment_receipt"
+RECEIPT_AFTER_MAPPING = "payment_receipt_after"  # fees collected after processing (thu_sau)
 SEND_TRIES = 3
 PAID, PENDING, FAILED = "1", "3", "4"
 
@@ -108,6 +109,10 @@ class PaymentJob:
         self.secret = settings.payment.secret.get_secret_value()
         self.ledger = PaymentLedger(engine)
         self.mapping = mappings.get(RECEIPT_MAPPING)
+        # a mapping folder without the after-processing bill bills only what is owed up front
+        self.mapping_after = (
+            mappings.get(RECEIPT_AFTER_MAPPING) if RECEIPT_AFTER_MAPPING in mappings else None
+        )
         spec = mappings.specs[RECEIPT_MAPPING].source
         if spec is None:
             raise ValueError(f"mapping {RECEIPT_MAPPING!r} needs a 'source' (the dossier table)")
@@ -129,8 +134,11 @@ class PaymentJob:
             await self._init_one(due, summary)
 
     async def _init_one(self, due: Due, summary: PaymentSummary) -> None:
+        mapping = self.mapping if due.stage == PAID_AHEAD else self.mapping_after
+        if mapping is None:
+            return  # no bill for fees after processing in these mappings: nothing is asked
         try:
-            bill = await asyncio.to_thread(build_bill, self.mapping, self.source, due.so_ho_so)
+            bill = await asyncio.to_thread(build_bill, mapping, self.source, due.so_ho_so)
         except BillError as exc:
             summary.errors += 1
             summary.problems.append(f"{due.so_ho_so}: receipt data: {exc}")
