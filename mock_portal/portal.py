@@ -400,9 +400,12 @@ class Portal:
             items = _DANHGIA_LIST.validate_python(data)
         except ValidationError as exc:
             return r.error(r.INVALID, r.describe(exc))
-        self.store.add_ratings([_json(item) for item in items])
+        # Replacement semantics (a choice): figures are keyed by month, procedure and agency, and a
+        # second send of a key is the province's correction, so it replaces the first.
+        keyed = [((i.NgayTongHop, i.MaThuTuc or "", i.Madonvi or ""), _json(i)) for i in items]
+        replaced = self.store.replace_ratings(keyed)
         self.store.commit()
-        return self._ok(f"Đã nhận {len(items)} bản tổng hợp đánh giá")
+        return self._ok(f"Đã nhận {len(items)} bản tổng hợp đánh giá ({replaced} bản thay thế)")
 
     def _tra_cuu(self, body: dict[str, Any]) -> Reply:
         request, problem = self._validate("TraCuuHoSo", body)

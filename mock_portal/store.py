@@ -428,9 +428,22 @@ class Store:
 
     # ------------------------------------------------------------ ratings
 
-    def add_ratings(self, bodies: list[str]) -> None:
+    def replace_ratings(self, items: list[tuple[tuple[str, str, str], str]]) -> int:
+        """Store figures by their natural key (month, procedure, agency): a second send of a key
+        replaces the first, as a province's correction must (the replacement moves to the end of the
+        arrival order). The key is read from the stored JSON, so a state file of an older mock,
+        whose table has no key column, keeps working. Returns how many were replacements."""
         now = now_local()
-        self._many("INSERT INTO ratings (body, at) VALUES (?, ?)", [(b, now) for b in bodies])
+        replaced = 0
+        for (month, procedure, agency), body in items:
+            replaced += self.conn.exec_driver_sql(
+                "DELETE FROM ratings WHERE json_extract(body, '$.NgayTongHop') = ?"
+                " AND coalesce(json_extract(body, '$.MaThuTuc'), '') = ?"
+                " AND coalesce(json_extract(body, '$.Madonvi'), '') = ?",
+                (month, procedure, agency),
+            ).rowcount
+            self.conn.exec_driver_sql("INSERT INTO ratings (body, at) VALUES (?, ?)", (body, now))
+        return replaced
 
     def ratings_all(self) -> list[dict[str, Any]]:
         return [json.loads(body) for (body,) in self._rows("SELECT body FROM ratings ORDER BY id")]

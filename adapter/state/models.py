@@ -200,3 +200,22 @@ class CatalogueSector(SQLModel, table=True):
     industry: str | None = Field(default=None, description="MANGANH")
     active: bool = True
     last_pull: int = 0
+
+
+# ---------------------------------------------------------------- satisfaction figures (rev. 0004)
+
+
+class SatisfactionSent(SQLModel, table=True):
+    """The ``DongBoDanhGia`` figures last accepted by the portal for one month, procedure and
+    agency: a re-run compares the hash and sends nothing; other figures (a rating added or changed
+    later) are re-sent, and the portal replaces what it held under the same key."""
+
+    __tablename__ = "satisfaction_sent"
+
+    month: str = Field(primary_key=True, description="the month rated, YYYY-MM")
+    procedure: str = Field(primary_key=True, description="MaThuTuc")
+    agency: str = Field(primary_key=True, description="Madonvi")
+    figures_hash: str
+    figures: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    sends: int = Field(default=1, description="how many times these keys were sent (1 + corrections)")
+    sent_at: float = 0.0

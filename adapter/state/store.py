@@ -46,6 +46,7 @@ from .models import (
     OutboxEntry,
     Quarantine,
     Run,
+    SatisfactionSent,
     StepState,
 )
 
@@ -64,7 +65,8 @@ CATALOGUE_TABLES = (
     CatalogueSector.__table__,  # type: ignore[attr-defined]
 )
 STATE_TABLES = (
-    DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T, *CATALOGUE_TABLES
+    DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T, *CATALOGUE_TABLES,
+    SatisfactionSent.__table__,  # type: ignore[attr-defined]
 )
 
 log = logging.getLogger(__name__)

@@ -2,6 +2,8 @@
 
 Deterministic: everything is drawn from one ``random.Random(seed)`` (officer pools from their own
 seeded generators) against fixed dates, so the same seed and N give the same rows, byte for byte.
+Citizens' ratings (``danh_gia``) come last from a generator of their own, so they never moved
+the rest.
 Dossiers are numbered in submission order, filed with the agency that existed on their submission
 date, and live the lifecycle of ``lifecycle.plan_dossier`` cut at the snapshot moment.
 
@@ -19,7 +21,7 @@ import time
 from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 from random import Random
@@ -35,6 +37,7 @@ from .calendar import (
     OFFICE_SPAN,
     day_number,
     iso,
+    to_seconds,
     yymmdd,
 )
 from .catalogue import Agency, Procedure
@@ -63,7 +66,7 @@ from .lifecycle import (
     plan_dossier,
 )
 from .places import REFORM_DAY, Geography, place_of
-from .schema import CHANNELS, DDL, STATUS_KEYWORDS
+from .schema import CHANNELS, DDL, RATING_LEVELS, STATUS_KEYWORDS
 from .staff import Staff, staff_for
 
 FIRST_DAY = date(2024, 1, 1)
@@ -75,7 +78,19 @@ TRANSITION_SHARE = 0.2
 UNMAPPED_SHARE = 0.03         # dossiers on a local procedure with no national code
 CHUNK = 2_000                 # dossiers per executemany round (and per progress report)
 
-TABLES = ("don_vi", "thu_tuc", "ho_so", "qua_trinh_xu_ly", "le_phi", "thanh_toan", "tai_lieu")
+TABLES = ("don_vi", "thu_tuc", "ho_so", "qua_trinh_xu_ly", "le_phi", "thanh_toan", "tai_lieu", "danh_gia")
+# Citizens' ratings of returned dossiers: share rated, how long after the return, level weights
+# (on time, late). A late dossier is rated worse, so the monthly figures vary as in real life.
+RATED_SHARE = {"truc_tuyen": 0.7, "truc_tiep": 0.45, "buu_chinh": 0.3}
+RATING_DELAY_DAYS = 12
+_LEVEL_WEIGHTS = {False: (0.46, 0.46, 0.08), True: (0.15, 0.45, 0.40)}
+_COMMENTS = {
+    "rat_hai_long": ("Cán bộ hướng dẫn tận tình, trả kết quả đúng hẹn", "Thủ tục nhanh gọn",
+                     "Rất hài lòng với thái độ phục vụ"),
+    "hai_long": ("Giải quyết đúng hẹn", "Cần hướng dẫn rõ hơn về thành phần hồ sơ"),
+    "chua_hai_long": ("Trả kết quả trễ hẹn", "Phải bổ sung giấy tờ nhiều lần",
+                      "Thời gian chờ tại Bộ phận Một cửa quá lâu"),
+}
 
 # How often each procedure is used, relative to 1.0 (the rest by sector, default 1.2).
 _PROCEDURE_WEIGHT = {"HT-KS-01": 14.0, "CT-BS-01": 20.0, "CT-CK-01": 6.0, "DB-GPLX-01": 8.0, "TM-KM-01": 4.0,
@@ -481,6 +496,27 @@ def _static_rows(geo: Geography, procs: tuple[Procedure, ...]) -> tuple[list[tup
     return agencies, procedures
 
 
+def _ratings(conn: sqlite3.Connection, seed: int) -> list[tuple[Any, ...]]:
+    """Citizens' ratings of the returned dossiers, drawn last from a generator of their own: the
+    ratings came later than the rest of the sample, and adding them had to leave every other row
+    of a given seed exactly as it was (tests and demos count on those)."""
+    rng = Random(f"danh_gia:{seed}")
+    rows: list[tuple[Any, ...]] = []
+    found = conn.execute(
+        "SELECT id, kenh_nop, ngay_tra, ngay_hen_tra, ngay_ket_thuc FROM ho_so"
+        " WHERE trang_thai = ? AND ngay_tra IS NOT NULL ORDER BY id", (STATUS_KEYWORDS[DONE],))
+    for dossier_id, channel, returned, due, finished in found:
+        if rng.random() >= RATED_SHARE.get(channel, 0.4):
+            continue
+        moment = to_seconds(datetime.fromisoformat(returned)) + int(rng.random() * RATING_DELAY_DAYS * DAY)
+        moment = min(moment, NOW)
+        late = due is not None and finished is not None and finished > due
+        level = rng.choices(RATING_LEVELS, _LEVEL_WEIGHTS[late])[0]
+        comment = rng.choice(_COMMENTS[level]) if rng.random() < 0.3 else None
+        rows.append((len(rows) + 1, dossier_id, level, iso(moment), comment, iso(moment)))
+    return rows
+
+
 def generate(out: str | Path, dossiers: int, seed: int = 42, *, overwrite: bool = False,
              progress: Callable[[int, int], None] | None = None, defer_indexes: bool = True) -> GenerateStats:
     """Create a new sample one-stop database at ``out`` with ``dossiers`` dossiers.
@@ -531,6 +567,9 @@ def generate(out: str | Path, dossiers: int, seed: int = 42, *, overwrite: bool 
                 if progress:
                     progress(number, dossiers)
         writer.flush(conn, counts)
+        ratings = _ratings(conn, seed)
+        conn.executemany("INSERT INTO danh_gia VALUES (?, ?, ?, ?, ?, ?)", ratings)
+        counts["danh_gia"] = len(ratings)
         conn.execute("COMMIT")
         if defer_indexes:
             for statement in indexes:

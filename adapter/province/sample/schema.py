@@ -23,6 +23,8 @@ FEE_COLLECTION = ("thu_truoc", "thu_sau", "mien_phi")
 PAYMENT_STATES = ("created", "paid", "failed")
 DOCUMENT_KINDS = ("nop", "ket_qua")
 ORIGINS = ("mot_cua", "dvcqg")
+# Citizens' ratings of a returned dossier: the three levels of DongBoDanhGia, best first.
+RATING_LEVELS = ("rat_hai_long", "hai_long", "chua_hai_long")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS don_vi (
@@ -123,4 +125,13 @@ CREATE TABLE IF NOT EXISTS tai_lieu (
     da_xoa          INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ix_tai_lieu_ho_so ON tai_lieu (ho_so_id);
+CREATE TABLE IF NOT EXISTS danh_gia (
+    id          INTEGER PRIMARY KEY,
+    ho_so_id    INTEGER NOT NULL UNIQUE REFERENCES ho_so(id),  -- one rating a dossier, changed in place
+    muc_do      TEXT NOT NULL,               -- rat_hai_long | hai_long | chua_hai_long
+    thoi_diem   TEXT NOT NULL,               -- ISO 8601 local time the citizen rated: its month counts
+    y_kien      TEXT,                        -- the citizen's comment, if any
+    updated_at  TEXT NOT NULL                -- moves when the citizen changes the rating
+);
+CREATE INDEX IF NOT EXISTS ix_danh_gia_thoi_diem ON danh_gia (thoi_diem);
 """

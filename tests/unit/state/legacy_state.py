@@ -192,6 +192,7 @@ STATE_TABLES = {
     "catalogue_procedure",
     "catalogue_agency",
     "catalogue_sector",
+    "satisfaction_sent",
 }
 
 
