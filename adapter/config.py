@@ -179,6 +179,28 @@ class StateSettings(_Section):
     )
 
 
+class CitizenCheckSettings(_Section):
+    """``[citizen_check]``: before a push, the population database (``TraCuuThongTinCongDan``, SOAP)
+    confirms a citizen owner's ID number, name and (when the source has one) birth date. Off by
+    default: it sends personal data to another system, which a province must decide to do."""
+
+    enabled: bool = Field(default=False, description="check citizen owners before their dossiers are pushed")
+    ttl_s: float = Field(
+        default=86400.0, ge=0, description="seconds a verdict is reused for the same ID, name and birth date"
+    )
+    timeout_s: float = Field(
+        default=10.0, gt=0, description="seconds one lookup may take; past it the dossier goes unchecked"
+    )
+    concurrency: int = Field(
+        default=4, ge=1, le=64, description="lookups in flight at most (never more than [portal] concurrency)"
+    )
+    birth_date_column: str = Field(
+        default="",
+        description="source column with the owner's birth date (ISO date); empty: the ID and name only"
+        " (the sample one-stop schema has no birth date)",
+    )
+
+
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _DURATION_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -393,6 +415,7 @@ class Settings(BaseSettings):
     portal: PortalSettings = Field(default_factory=PortalSettings)
     payment: PaymentSettings = Field(default_factory=PaymentSettings)
     push: PushSettings = Field(default_factory=PushSettings)
+    citizen_check: CitizenCheckSettings = Field(default_factory=CitizenCheckSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)

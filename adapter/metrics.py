@@ -87,6 +87,14 @@ QUARANTINED = Counter(
     "Source records put in quarantine because they could not be mapped.",
     registry=REGISTRY,
 )
+CITIZEN_CHECKS = Counter(
+    "dvcsync_citizen_checks",
+    "Citizen owners checked against the population database before a push, by outcome: match,"
+    " mismatch (quarantined), skipped (the service was down: pushed unchecked), uncheckable (no"
+    " 12-digit citizen ID).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 CYCLE_DURATION = Histogram(
     "dvcsync_cycle_duration_seconds",
     "Duration of one job cycle, failed ones included, by job.",

@@ -28,6 +28,7 @@ from adapter.mapping import MappingSet
 from adapter.province.sink import SinkError, SqlSink
 from adapter.province.source import SqlSource, make_engine
 from adapter.state import Inbox, StateStore
+from adapter.sync.attachments import AttachmentStore, documents_dir, without_content
 from adapter.sync.payment_inbound import REFUSED, BillError, handle_bill_lookup, handle_callback
 from adapter.sync.payment_ledger import PaymentLedger
 
@@ -53,6 +54,7 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     receipt_after = mappings.get(RECEIPT_AFTER_MAPPING) if RECEIPT_AFTER_MAPPING in mappings else None
     receipt_spec = mappings.specs[RECEIPT_MAPPING].source if receipt is not None else None
     receipt_source = SqlSource(sink_engine, receipt_spec) if receipt_spec is not None else None
+    attachments = AttachmentStore(documents_dir(settings))
 
     # /docs with its scripts served from here (a province's server often has no Internet access);
     # they live under /static-offline-docs, in the monitoring group like /docs itself.
@@ -102,11 +104,27 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
         if promotion is None:
             return _answer(-1, f"không có mapping {PROMOTION_MAPPING}")
         code = str(body["MaHoSo"])
-        result = promotion.map(body)
-        # a body the province refuses is kept as a digest only: it is the caller's data, not ours
-        item = inbox.receive("promotion", code, body if result.ok else _digest(raw, code))
+        # attachments first (content-addressed, atomic: a second delivery stores nothing new); the
+        # dossier's documents then point at the stored copies, refused files are left out and said
+        taken = attachments.take(code, body.get("TaiLieuNop"))
+        mapped_body = {**body, "TaiLieuNop": taken.items} if taken.stored or taken.refused else body
+        result = promotion.map(mapped_body)
+        # a body the province refuses is kept as a digest only: it is the caller's data, not ours;
+        # an accepted one without the files' content (the documents folder has it)
+        item = inbox.receive("promotion", code, without_content(body) if result.ok else _digest(raw, code))
         if item.state in ("applied", "acknowledged"):
             return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
+        for refusal in taken.refused:
+            event = inbox.receive(
+                "attachment",
+                f"{refusal.dossier}#{refusal.index}",
+                {"MaHoSo": refusal.dossier, "TenTepDinhKem": refusal.name, "LyDo": refusal.reason},
+            )
+            if event.state != "rejected":
+                inbox.mark(event.id, "rejected", error=str(refusal)[:1000])
+                log.warning(
+                    "promotion %s: attachment refused: %s", escape_for_log(code), escape_for_log(str(refusal))
+                )
         if not result.ok:
             reason = "; ".join(str(e) for e in result.errors)
             inbox.mark(item.id, "rejected", error=reason[:1000])

@@ -28,6 +28,7 @@ from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
 from adapter.state.store import OUTBOX_T, dumps
 from adapter.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
+from adapter.sync.citizen_check import ID_FIELD, NAME_FIELD, CitizenCheck, CitizenCheckCounts
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class PushSummary:
     retried: int = 0
     dead: int = 0
     ambiguous_resolved: int = 0
+    citizen: CitizenCheckCounts = field(default_factory=CitizenCheckCounts)  # [citizen_check]
     calls: int = 0
     elapsed_s: float = 0.0
 
@@ -130,6 +132,18 @@ class PushJob:
         )
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
         self._delivered = 0
+        self.citizen = (
+            CitizenCheck(
+                settings,
+                source_columns={
+                    name: str(spec.fields[name].path)
+                    for name in (ID_FIELD, NAME_FIELD)
+                    if name in spec.fields and spec.fields[name].path
+                },
+            )
+            if settings.citizen_check.enabled
+            else None
+        )
 
     # ------------------------------------------------------------------ cycle
 
@@ -151,6 +165,8 @@ class PushJob:
                 producer.stop()
                 summary.enqueue.add(producer.counts)
             metrics.QUARANTINED.inc(summary.enqueue.quarantined)  # the producer's pages included
+            if self.citizen is not None:
+                summary.citizen = self.citizen.observe()  # the producer's checks included
         if producer is not None and producer.error:
             raise EnqueueFailed(f"reading and mapping the source failed: {producer.error}")
         summary.elapsed_s = self.clock() - started
@@ -204,9 +220,10 @@ class PushJob:
         record = self.source.get(record_key)
         if record is None:
             raise LookupError(f"no dossier {record_key!r} in the source")
-        summary.enqueue = self.store.enqueue_page(
-            [self.map_record(record)], cursor_name=None, watermark="", last_key=0
-        )
+        mapped = self._check_citizens([record], [self.map_record(record)])
+        summary.enqueue = self.store.enqueue_page(mapped, cursor_name=None, watermark="", last_key=0)
+        if self.citizen is not None:
+            summary.citizen = self.citizen.observe()
         await self.deliver(summary, record_key=record_key)
         summary.elapsed_s = self.clock() - started
         return summary
@@ -253,7 +270,7 @@ class PushJob:
         )
         try:
             for number, page in enumerate(pages, start=1):
-                mapped = [self.map_record(record) for record in page]
+                mapped = self._check_citizens(page, [self.map_record(record) for record in page])
                 last = page[-1]
                 new_cursor = max((watermark, last_key), (str(last[column]), int(last[self.source.spec.key])))
                 watermark, last_key = new_cursor
@@ -270,6 +287,14 @@ class PushJob:
         finally:
             pages.close()
         return False
+
+    def _check_citizens(self, page: list[Record], mapped: list[MappedRecord]) -> list[MappedRecord]:
+        """``[citizen_check]``: after mapping, before enqueue, so that a mismatch is quarantined in
+        the page's own transaction. Synchronous like the rest of the enqueue (it may run in the
+        forked producer): the lookups run in a thread of their own (see ``citizen_check``)."""
+        if self.citizen is None:
+            return mapped
+        return self.citizen.check_page(self.store.engine, page, mapped)
 
     # ------------------------------------------------------------------ delivery
 

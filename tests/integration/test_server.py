@@ -141,3 +141,50 @@ def test_health_readiness_and_metrics(server: tuple[str, Path]) -> None:
     metrics = httpx.get(f"{url}/metrics").text
     assert 'dvcsync_inbox_events{kind="promotion",state="applied"} 1' in metrics
     assert "dvcsync_quarantined_records 0" in metrics
+
+
+def test_pushed_promotion_attachments_are_stored_once_and_bad_ones_refused(
+    server: tuple[str, Path], tmp_path: Path
+) -> None:
+    """TaiLieuNop of a pushed dossier: a PDF becomes the province's document (the bytes, once,
+    even when delivered twice); a file that is not what its name says, or whose name reaches
+    for another folder, is refused and recorded while the dossier is taken in."""
+    import base64
+    import hashlib
+
+    url, onestop = server
+    endpoint = f"{url}/inbound/dvcqg/hoso"
+    pdf = base64.b64decode(PROMOTION["TaiLieuNop"][0]["Base64"])
+    body = promotion(
+        50,
+        TaiLieuNop=[
+            PROMOTION["TaiLieuNop"][0],
+            {"TenTepDinhKem": "ke-hoach.pdf", "Base64": base64.b64encode(b"MZ\x90\x00 not a pdf").decode()},
+            {"TenTepDinhKem": "../../etc/passwd", "Base64": PROMOTION["TaiLieuNop"][0]["Base64"]},
+        ],
+    )
+    first = httpx.post(endpoint, json=body).json()
+    assert first["error_code"] == 0, first
+    again = httpx.post(endpoint, json=body).json()
+    assert again["error_code"] == 1, again
+    with sqlite3.connect(onestop) as conn:
+        docs = conn.execute(
+            "SELECT t.ten_tep, t.duong_dan FROM tai_lieu t JOIN ho_so h ON h.id = t.ho_so_id"
+            " WHERE h.so_ho_so = ?",
+            (body["MaHoSo"],),
+        ).fetchall()
+    assert [d[0] for d in docs] == ["Thong-bao-khuyen-mai.pdf"]
+    stored = Path(docs[0][1])
+    assert stored.read_bytes() == pdf and hashlib.sha256(pdf).hexdigest() in stored.name
+    assert len(list(stored.parent.iterdir())) == 1  # delivered twice, stored once
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        refused = conn.execute(
+            "SELECT natural_key, state, error FROM inbox WHERE kind = 'attachment' ORDER BY natural_key"
+        ).fetchall()
+        kept = conn.execute("SELECT payload FROM inbox WHERE kind = 'promotion'").fetchone()[0]
+    assert [(k, s) for k, s, _ in refused] == [
+        (f"{body['MaHoSo']}#1", "rejected"),
+        (f"{body['MaHoSo']}#2", "rejected"),
+    ]
+    assert "ke-hoach.pdf" in refused[0][2] and "passwd" in refused[1][2]
+    assert PROMOTION["TaiLieuNop"][0]["Base64"] not in kept  # the state keeps no file content
