@@ -47,6 +47,11 @@ class ProvinceSettings(_Section):
     source_url: str = "sqlite:///onestop.db"
     sink_url: str = ""
     mappings: Path = Field(default_factory=default_mappings)
+    documents_dir: Path | None = Field(
+        default=None,
+        description="where attachments received from the portal are stored; default: documents/ beside"
+        " the state file",
+    )
 
     @property
     def effective_sink_url(self) -> str:
@@ -87,6 +92,10 @@ class PortalSettings(TlsClientSettings):
     soap_url: str = "http://127.0.0.1:8080/soap"
     transport: Transport = "rest"
     transport_by_service: dict[str, Transport] = Field(default_factory=dict)
+    soap_empty_lists: Literal["nil", "omit"] = Field(
+        default="nil",
+        description="an empty list over SOAP: the element once with xsi:nil (a choice), or left out",
+    )
     # The defaults are the mock portal's local test credentials, so a fresh checkout talks to it.
     username: str = "dvcsync"
     password: SecretStr = SecretStr("matkhau-thu-nghiem")
@@ -383,8 +392,9 @@ class ScheduleSettings(_Section):
     catalogue: str = "every 24h"
     reconcile: str = "every 24h"
     prune: str = "every 24h"
+    satisfaction: str = "0 2 1 * *"  # 02:00 on the 1st (local time): last month's figures
 
-    @field_validator("push", "pull", "payments", "catalogue", "reconcile", "prune")
+    @field_validator("push", "pull", "payments", "catalogue", "reconcile", "prune", "satisfaction")
     @classmethod
     def _schedule(cls, value: str) -> str:
         text = value.strip()

@@ -31,6 +31,7 @@ from adapter.server import create_server_app, listen_problems, raise_open_files_
 from adapter.sync.catalogue import run_catalogue_pull
 from adapter.sync.cycles import run_payments, run_pull, run_push
 from adapter.sync.prune import run_prune
+from adapter.sync.satisfaction import run_satisfaction
 from adapter.sync.state_lock import holding_state
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ async def _serve(settings: Settings, mappings: MappingSet, sock: socket.socket) 
         # the national catalogue and the mismatch report: their first run waits a whole interval
         "catalogue": (lambda: run_catalogue_pull(settings, mappings), portal),
         "reconcile": (lambda: run_reconcile_job(settings, mappings), portal),
+        # monthly figures: at start-up too (sends nothing when up to date, catches up a missed month)
+        "satisfaction": (lambda: run_satisfaction(settings, mappings), portal),
     }
     for name, (run, breaker) in jobs.items():
         # APScheduler pauses a job given next_run_time=None: a deferred one leaves it out instead

@@ -100,7 +100,7 @@ def create_app(config: MockConfig | None = None) -> FastAPI:
     app.include_router(payment_router(payments))
     app.include_router(admin_router(portal, payments, injector, stats, sessions))
     app.include_router(catalogue_admin_router(portal.catalogue))
-    _include_soap(app, portal, config)
+    _include_soap(app, portal, config, stats)
     return app
 
 
@@ -123,10 +123,10 @@ def seed_from_file(portal: Portal, path: str | None) -> list[str]:
         raise ValueError(f"{path}: {exc}") from None
 
 
-def _include_soap(app: FastAPI, portal: Portal, config: MockConfig) -> None:
+def _include_soap(app: FastAPI, portal: Portal, config: MockConfig, stats: Stats) -> None:
     from .soap import soap_router
 
-    app.include_router(soap_router(portal.handle, config.base_url))
+    app.include_router(soap_router(portal.handle, config.base_url, count=stats.count))
 
 
 __all__ = ["MockConfig", "create_app"]

@@ -84,7 +84,10 @@ def _empty_lists_asked(request: Request, fixed: EmptyLists | None) -> EmptyLists
 
 
 def soap_router(
-    handle: Handle, base_url: Callable[[str], str] = _request_base, empty_lists: EmptyLists | None = None
+    handle: Handle,
+    base_url: Callable[[str], str] = _request_base,
+    empty_lists: EmptyLists | None = None,
+    count: Callable[[str, str], None] | None = None,
 ) -> APIRouter:
     """Routes ``POST /soap`` (SOAP 1.1 envelopes) and ``GET /soap?wsdl`` on the shared dispatcher;
     ``base_url(request_base)`` is where clients reach the mock (``MockConfig.base_url``);
@@ -106,7 +109,11 @@ def soap_router(
         try:
             operation, payload = parse_request(await _read_body(request))
             if operation == "TraCuuThongTinCongDan":
+                # the population service lies outside the portal's dispatcher: counted here, so
+                # /_admin/stats shows what a client asked of it like any other service
                 reply = soap_citizens.lookup(payload)
+                if count is not None:
+                    count(operation, "ok")
             else:
                 body = _json_body(operation, payload)
                 endpoint = "share" if operation in SHARE_SERVICES else "integration"

@@ -314,7 +314,7 @@ class PortalClient:
         if self._soap is None:
             from .soap import SoapCodec
 
-            self._soap = SoapCodec()
+            self._soap = SoapCodec(self.settings.soap_empty_lists)
         return self._soap
 
     async def aclose(self) -> None:

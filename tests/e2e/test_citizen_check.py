@@ -7,9 +7,8 @@ The sample's owners are generated people, unknown to the population fixture
 (``mock_portal/fixtures/citizens.json``): each test keeps a handful of dossiers of its private copy
 of the sample and gives their owners the fixture's people (or near misses of them).
 
-The mock's ``/_admin/stats`` counts SOAP requests only when a fault touches them (the population
-lookup bypasses the dispatcher that counts the rest), so requests are counted by the check's own
-``lookups`` figure, and tied to the mock's figures where a fault makes it count them.
+The mock's ``/_admin/stats`` counts the population service's answers (``TraCuuThongTinCongDan``)
+and the SOAP requests a fault touches: the check's own ``lookups`` figure is tied to them.
 """
 
 from __future__ import annotations
@@ -206,6 +205,9 @@ def test_a_verdict_is_reused_within_its_time_to_live_and_unchanged_dossiers_are_
     _touch(onestop, keys[0])
     again = _push(settings)
     assert (again.citizen.lookups, again.citizen.cached) == (1, 0)
+    # the mock saw exactly the lookups the check says it made (2 + 0 + 0 + 1)
+    answered = httpx.get(f"{mock.url}/_admin/stats", timeout=30).json()["services"]
+    assert answered.get("TraCuuThongTinCongDan") == {"ok": 3}
 
 
 def test_the_check_is_off_by_default(mock: RunningMock, onestop: Path, tmp_path: Path) -> None:
