@@ -54,7 +54,7 @@ def _add(book: WorkBook, category: str, key: str, province: Any, state: Any, por
 
 def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, int]:
     counts = {"portal_dossier_not_taken_in": 0, "withdrawal_conflict": 0}
-    with store.engine.connect() as conn:
+    with store.reader.connect() as conn:
         rows = conn.execute(
             select(
                 INBOX_T.c.natural_key,
@@ -139,7 +139,7 @@ async def check_listing(
     if not codes:
         return 0
     codes = sorted(set(codes) - held(codes))
-    with store.engine.connect() as conn:
+    with store.reader.connect() as conn:
         known = {
             key
             for (key,) in conn.execute(

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 DATE_FIELDS = ("NgayNopHoSo", "NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy", "NgayTuChoi")
 FEE_FIELDS = ("TenPhiLePhi", "MaPhiLePhi", "HinhThucThu", "Gia", "LoaiPhiLePhi")
 WITHDRAWN = "7"
-CHUNK = 200
+CHUNK = 500  # answers recorded (and resumable) this many at a time
 
 
 @dataclass
@@ -86,10 +86,13 @@ class PortalCheck:
         self.counts.sampled = total
         self.counts.resumed = self.book.read_count()
         done = self.counts.resumed
+        last = ""  # a read that failed is not asked again in this run (the next run retries it)
+        barren = 0
         while True:
-            chunk = self.book.unread(CHUNK)
+            chunk = self.book.unread(CHUNK, after=last)
             if not chunk:
                 break
+            last = chunk[-1][0]
             answers = await asyncio.gather(*(self._read_one(key) for key, _, _ in chunk))
             got = [(key, body) for (key, _, _), (ok, body) in zip(chunk, answers, strict=True) if ok]
             self.book.record_reads(got)
@@ -98,7 +101,8 @@ class PortalCheck:
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
-            if not got:  # every read of a chunk failed: the next run retries them
+            barren = 0 if got else barren + 1
+            if barren >= 3:  # three chunks without one answer: the portal refuses them all; stop
                 break
 
     async def _read_one(self, key: str) -> tuple[bool, dict[str, Any] | None]:

@@ -106,7 +106,7 @@ def held_portal_codes(engine: Engine, mappings: MappingSet, settings: Settings, 
 def state_rows(store: StateStore) -> Iterator[dict[str, Any]]:
     """Every record the state knows of (a sync record, a quarantine, an undelivered entry), by
     code, with what is pending or dead for it."""
-    engine = store.engine
+    engine = store.reader  # a long read: no write lock held (the service keeps writing meanwhile)
     sql = f"""
         WITH ob AS (
             SELECT record_key,

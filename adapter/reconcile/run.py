@@ -174,7 +174,8 @@ async def reconcile(
             )
             if check.counts.failed:
                 problems.append(
-                    f"{check.counts.failed} portal read-backs failed; run again to retry them (resumable)"
+                    f"{check.counts.failed} portal read-backs failed (the portal refused them);"
+                    " they are not compared: run the report again later"
                 )
             check.compare()
             stages["not_received"] = await check_listing(

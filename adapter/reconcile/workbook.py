@@ -229,12 +229,14 @@ class WorkBook:
         )
         self.db.execute("COMMIT")
 
-    def unread(self, limit: int) -> list[tuple[str, bool, dict[str, Any]]]:
+    def unread(self, limit: int, after: str = "") -> list[tuple[str, bool, dict[str, Any]]]:
+        """The next ``limit`` candidates without an answer, by code after ``after``: keyset paging,
+        so each call costs the same at the millionth candidate as at the first."""
         rows = self.db.execute(
-            "SELECT c.ma_ho_so, c.in_province, c.info FROM candidate c"
-            " WHERE NOT EXISTS (SELECT 1 FROM readback r WHERE r.ma_ho_so = c.ma_ho_so)"
+            "SELECT c.ma_ho_so, c.in_province, c.info FROM candidate c WHERE c.ma_ho_so > ?"
+            " AND NOT EXISTS (SELECT 1 FROM readback r WHERE r.ma_ho_so = c.ma_ho_so)"
             " ORDER BY c.ma_ho_so LIMIT ?",
-            (limit,),
+            (after, limit),
         ).fetchall()
         return [(key, bool(present), _load(info)) for key, present, info in rows]
 

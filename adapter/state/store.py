@@ -229,8 +229,17 @@ class StateStore:
         with self.engine.begin() as conn:
             yield conn
 
+    @cached_property
+    def reader(self) -> Engine:
+        """An engine for long reads that must not hold the write lock (see ``make_state_engine``)."""
+        if self.engine.dialect.name != "sqlite":
+            return self.engine  # PostgreSQL: a read transaction takes no lock a writer waits for
+        return make_state_engine(self.url, read_only=True)
+
     def close(self) -> None:
         self.engine.dispose()
+        if "reader" in self.__dict__ and self.reader is not self.engine:
+            self.reader.dispose()
 
     # ------------------------------------------------------------------ cursor
 
@@ -1098,9 +1107,12 @@ def _outbox_row(
     }
 
 
-def make_state_engine(url: str) -> Engine:
+def make_state_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine on the state store. Its rows hold citizens' data, so statement parameters are
-    kept out of errors and a SQLite file is private to its owner (``_private_sqlite_file``)."""
+    kept out of errors and a SQLite file is private to its owner (``_private_sqlite_file``).
+    ``read_only``: SQLite transactions begin deferred, so a long read (a reconciliation's merge
+    over a million records) holds no write lock and never makes a writer wait (WAL readers see
+    a snapshot)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         _private_sqlite_file(parsed.database)
@@ -1122,7 +1134,7 @@ def make_state_engine(url: str) -> Engine:
             # Take the write lock at BEGIN: a transaction that reads, then writes, would otherwise
             # fail at once (SQLITE_BUSY_SNAPSHOT) when another writer committed in between,
             # instead of waiting its turn under busy_timeout. Enqueue and delivery write at once.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -17,7 +17,7 @@ import pytest
 
 from adapter.config import Settings
 from adapter.mapping import load_mappings
-from adapter.portal import UnreachableError
+from adapter.portal import PortalError, UnreachableError
 from adapter.reconcile import Period, ReconcileOptions, reconcile
 from adapter.reconcile.job import run_reconcile_job
 from adapter.reconcile.period import local_now
@@ -62,6 +62,21 @@ class CutOff:
         return await self.client.call(service, fields, **kwargs)
 
 
+class Refusing(CutOff):
+    """The portal refusing to answer for some dossiers (an error reply, every time)."""
+
+    def __init__(self, client: Any, keys: list[str]) -> None:
+        super().__init__(client, after=None)
+        self.keys = set(keys)
+
+    async def call(self, service: str, fields: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        key = str((fields or {}).get("mahoso"))
+        if service == "TraCuuHoSo" and key in self.keys:
+            self.reads[key] += 1
+            raise PortalError(service, "error_code -1: the portal refused")
+        return await super().call(service, fields, **kwargs)
+
+
 def _run(settings: Settings, options: ReconcileOptions, cut: CutOff | None = None) -> Any:
     async def go() -> Any:
         async with open_runtime(settings) as runtime:
@@ -82,24 +97,35 @@ def test_a_read_back_cut_by_an_outage_resumes_where_it_stopped(
     assert pushed.dead == 0
     options = ReconcileOptions(period=EVERYTHING, formats=["json"], payments=False)
 
-    first = CutOff(None, after=450)
+    first = CutOff(None, after=1200)
     with pytest.raises(UnreachableError):
         _run(settings, options, first)
-    assert sum(first.reads.values()) == 450
+    assert sum(first.reads.values()) == 1200
     assert list((tmp_path / "reports").glob(".work-*.sqlite")), "the answers so far are kept"
 
     second = CutOff(None, after=None)
     result = _run(settings, options, second)
     stage = result.stages["portal"]
-    assert stage["resumed"] == 400  # two whole chunks were recorded before the cut
-    assert stage["read"] == stage["sampled"] - 400 == sum(second.reads.values())
-    # only the 50 of the chunk cut midway are asked again; the 400 recorded are not
-    assert len(set(first.reads) & set(second.reads)) == 50
+    assert stage["resumed"] == 1000  # two whole chunks were recorded before the cut
+    assert stage["read"] == stage["sampled"] - 1000 == sum(second.reads.values())
+    # only the 200 of the chunk cut midway are asked again; the 1,000 recorded are not
+    assert len(set(first.reads) & set(second.reads)) == 200
     assert max(second.reads.values()) == 1  # nobody asked twice in one run
     # the portal agrees with the state on every dossier: only the sample's unmappable rows remain
     found = {k: v for k, v in result.report.counts.items() if v}
     assert found == {"quarantined": pushed.enqueue.quarantined}, json.dumps(found)
     assert not list((tmp_path / "reports").glob(".work-*.sqlite")), "a finished run removes its file"
+
+    # a dossier the portal refuses to answer is asked once a run, counted, and retried next run
+    refusing = sorted(second.reads)[:3]
+    picky = Refusing(None, refusing)
+    with_failures = _run(settings, options, picky)
+    assert with_failures.stages["portal"]["failed"] == 3
+    assert {k: picky.reads[k] for k in refusing} == dict.fromkeys(refusing, 1)
+    assert max(picky.reads.values()) == 1
+    assert any("read-backs failed" in p for p in with_failures.problems)
+    # a finished run keeps nothing: the next one asks the portal afresh (answers change)
+    assert not list((tmp_path / "reports").glob(".work-*.sqlite"))
 
     # the next run starts afresh (nothing left to resume), and a sample reads only N
     third = CutOff(None, after=None)

@@ -145,3 +145,42 @@ def test_reports_are_found_newest_first_and_old_ones_pruned(tmp_path: Path) -> N
 def test_age_ignores_a_time_zone_on_one_side() -> None:
     item = Item("stale", "A", since="2026-11-28T00:00:00+07:00")
     assert item.age_days(datetime(2026, 11, 30)) == 2.0
+
+
+def test_the_merge_reads_the_state_without_holding_its_write_lock(tmp_path: Path) -> None:
+    """The state is read in one long transaction (a million records: a minute); a writer beside
+    it (the running service) must not wait for it."""
+    import sqlite3
+
+    from adapter.reconcile.province_state import state_rows
+    from adapter.state import MappedRecord, StateStore
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = StateStore(url)
+    store.prepare()
+    records = [
+        MappedRecord(f"H{n:03d}", n, "2026-11-01T00:00:00", {"MaHoSo": f"H{n:03d}"}) for n in range(50)
+    ]
+    store.enqueue_page(records, cursor_name="push:dossier", watermark="2026-11-01T00:00:00", last_key=50)
+    rows = state_rows(store)
+    assert next(rows)["k"] == "H000"  # the read transaction is open now
+    writer = sqlite3.connect(tmp_path / "state.db", timeout=0.5, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # "database is locked" if the reader held the write lock
+    writer.execute("UPDATE cursor SET watermark = '2026-11-02T00:00:00'")
+    writer.execute("COMMIT")
+    writer.close()
+    assert len(list(rows)) == 49
+    store.close()
+
+
+def test_unread_candidates_page_by_code_so_a_failed_read_is_not_asked_again_in_a_run(
+    tmp_path: Path,
+) -> None:
+    book = WorkBook(tmp_path / "work.sqlite", "s1")
+    book.add_candidates([(f"K{n}", True, {}) for n in range(5)])
+    first = book.unread(2)
+    assert [k for k, _, _ in first] == ["K0", "K1"]
+    book.record_reads([("K1", {"MaHoSo": "K1"})])  # K0's read failed
+    assert [k for k, _, _ in book.unread(2, after="K1")] == ["K2", "K3"]
+    assert [k for k, _, _ in book.unread(10)] == ["K0", "K2", "K3", "K4"]  # the next run: K0 again
+    book.close(finished=True)
