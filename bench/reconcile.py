@@ -608,7 +608,7 @@ def _timed(method: Callable[..., Any], total: list[float]) -> Callable[..., Any]
 
 async def client_reads(mock: Any, keys: list[str], portal: dict[str, Any]) -> tuple[float, int]:
     """The adapter's PortalClient alone: the same calls, budget and concurrency, all gathered at
-    once (no working file, no chunks of 200)."""
+    once (no working file, no chunks)."""
     from adapter.config import Settings
     from adapter.portal import PortalClient, make_http_client
 
@@ -678,10 +678,12 @@ def read_back(args: argparse.Namespace) -> None:
                 f" ({bare_before[1]:,} found; runs before and after the adapter's:"
                 f" {bare_before[0]:.2f}s, {bare_after[0]:.2f}s)"
             )
+            from adapter.reconcile import portal_check
+
             print(
                 f"  the adapter's PortalClient alone (same budget, all gathered, no working file):"
                 f" {client_s:7.2f}s {client_calls / client_s:8,.1f} calls/s; PortalCheck.read() spent"
-                f" {ours['book_s']:.2f}s in the working file between chunks of 200"
+                f" {ours['book_s']:.2f}s in the working file between chunks of {portal_check.CHUNK}"
             )
             print(
                 f"  adapter / bare = {ours_rate / bare_rate:.2f}x the calls/s (the better bare run);"
