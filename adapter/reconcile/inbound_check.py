@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from adapter.contract import parse_wire_datetime
 from adapter.portal import PortalClient
 from adapter.state import StateStore
 from adapter.state.store import CONFLICT_T, INBOX_T
+from adapter.sync.payment_ledger import wire_to_local_iso
 
 from .categories import CATEGORIES
 from .period import Period, local_iso
@@ -30,11 +30,7 @@ MAX_PAGES = 1000
 
 
 def _wire_local(value: Any) -> str | None:
-    try:
-        parsed = parse_wire_datetime(str(value or ""))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=None).isoformat() if parsed is not None else None
+    return wire_to_local_iso(str(value or ""))
 
 
 def _summary(payload: str) -> dict[str, Any]:

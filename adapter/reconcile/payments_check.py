@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from adapter.contract import StatementRow, parse_wire_datetime
-from adapter.sync.payment_ledger import PaymentLedger, stage_of
+from adapter.contract import StatementRow
+from adapter.sync.payment_ledger import PaymentLedger, stage_of, wire_to_local_iso
 
 from .categories import CATEGORIES
 from .period import Period
@@ -97,7 +97,7 @@ class PaymentsCheck:
                         line.MaNganHang,
                         int(line.SoTien),
                         str(line.TrangThaiGD),
-                        _wire(line.ThoiGianGD),
+                        wire_to_local_iso(line.ThoiGianGD),
                         day.isoformat(),
                     ),
                 )
@@ -242,14 +242,6 @@ def _platform(ref: str, txn: str | None, amount: Any, state: str, moment: str | 
         "TrangThaiGD": f"{state} ({PLATFORM_STATES.get(state, '?')})",
         "ThoiGianGD": moment,
     }
-
-
-def _wire(value: str) -> str | None:
-    try:
-        parsed = parse_wire_datetime(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=None).isoformat() if parsed is not None else None
 
 
 def _short(exc: Exception) -> str:

@@ -20,6 +20,15 @@ def local_iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, VN_TZ).replace(tzinfo=None, microsecond=0).isoformat()
 
 
+def older_than(now: datetime, moment: str, seconds: float, *, unknown: bool) -> bool:
+    """An ISO local time lies more than ``seconds`` before ``now``; ``unknown`` for an unreadable one."""
+    try:
+        began = datetime.fromisoformat(moment)
+    except ValueError:
+        return unknown
+    return (now - began.replace(tzinfo=None)).total_seconds() > seconds
+
+
 def parse_day(value: str, option: str) -> date:
     """``YYYY-MM-DD`` or ``dd/mm/yyyy`` (how reconcilers write dates)."""
     text = value.strip()
@@ -66,4 +75,4 @@ class Period:
         }
 
 
-__all__ = ["Period", "local_iso", "local_now", "parse_day"]
+__all__ = ["Period", "local_iso", "local_now", "older_than", "parse_day"]

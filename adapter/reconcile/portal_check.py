@@ -28,7 +28,7 @@ from adapter.state import StateStore, payload_hash
 from adapter.sync.push import PushJob, history_fingerprint
 
 from .categories import CATEGORIES
-from .period import Period
+from .period import Period, older_than
 from .report import Item
 from .workbook import WorkBook
 
@@ -193,11 +193,7 @@ class PortalCheck:
         self._compare_fields(key, province, state, mapped.dossier, portal, mapped.steps)
 
     def _older_than_stale(self, moment: str) -> bool:
-        try:
-            began = datetime.fromisoformat(moment)
-        except ValueError:
-            return True
-        return (self.now - began).total_seconds() > self.settings.reconcile.stale_after_s
+        return older_than(self.now, moment, self.settings.reconcile.stale_after_s, unknown=True)
 
     def _compare_fields(
         self,

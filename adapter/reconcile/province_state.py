@@ -22,7 +22,7 @@ from adapter.mapping import MappingSet, mask
 from adapter.state import StateStore
 
 from .categories import CATEGORIES
-from .period import Period, local_iso
+from .period import Period, local_iso, older_than
 from .report import Item
 from .workbook import WorkBook
 
@@ -313,11 +313,7 @@ class ProvinceStateCheck:
         return None, ""
 
     def _older_than_stale(self, since: str) -> bool:
-        try:
-            began = datetime.fromisoformat(since)
-        except ValueError:
-            return False
-        return (self.now - began).total_seconds() > self.stale_after_s
+        return older_than(self.now, since, self.stale_after_s, unknown=False)
 
     def _province_evidence(self, p: dict[str, Any]) -> dict[str, Any]:
         return {
