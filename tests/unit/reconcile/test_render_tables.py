@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -293,10 +292,8 @@ def test_twenty_thousand_items_stream_into_both(tmp_path: Path) -> None:
                 )
 
     report = Report(period=base.period, counts=dict.fromkeys(KEYS, per), items=generated)
-    started = time.monotonic()
-    write_xlsx(report, tmp_path / "big.xlsx")
+    write_xlsx(report, tmp_path / "big.xlsx")  # a hang is caught by pytest's timeout, not a clock
     write_csv(report, tmp_path / "big.csv")
-    assert time.monotonic() - started < 30  # a few seconds here; the bound only catches a blow-up
     wb = openpyxl.load_workbook(tmp_path / "big.xlsx", read_only=True)
     for key in KEYS:
         assert wb[sheet_name(key)].max_row == per + 1
