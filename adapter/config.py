@@ -225,6 +225,24 @@ def duration_s(value: str) -> float:
 REPORT_FORMATS = ("html", "xlsx", "csv", "json")
 
 
+def report_formats(value: list[str]) -> list[str]:
+    """The report formats asked for, each one known (shared by ``[reconcile] formats`` and the CLI)."""
+    unknown = [f for f in value if f not in REPORT_FORMATS]
+    if unknown:
+        raise ValueError(
+            f"unknown report format(s) {', '.join(unknown)}; choose from {', '.join(REPORT_FORMATS)}"
+        )
+    return value
+
+
+def portal_check_mode(value: str) -> str:
+    """``all``, ``none`` or ``sample:N`` (N > 0), shared by ``[reconcile] portal_check`` and the CLI."""
+    text = value.strip()
+    if text in ("all", "none") or re.fullmatch(r"sample:[1-9]\d*", text):
+        return text
+    raise ValueError(f"{value!r}: expected all, none or sample:N")
+
+
 class ReconcileSettings(_Section):
     stale_after: str = Field(
         default="24h", description="a province change not on the portal after this long is reported stale"
@@ -261,18 +279,12 @@ class ReconcileSettings(_Section):
     @field_validator("formats")
     @classmethod
     def _formats(cls, value: list[str]) -> list[str]:
-        unknown = [f for f in value if f not in REPORT_FORMATS]
-        if unknown:
-            raise ValueError(f"unknown report format(s) {unknown}; choose from {list(REPORT_FORMATS)}")
-        return value
+        return report_formats(value)
 
     @field_validator("portal_check")
     @classmethod
     def _portal_check(cls, value: str) -> str:
-        text = value.strip()
-        if text in ("all", "none") or re.fullmatch(r"sample:[1-9]\d*", text):
-            return text
-        raise ValueError(f"{value!r}: expected all, none or sample:N")
+        return portal_check_mode(value)
 
     @property
     def stale_after_s(self) -> float:

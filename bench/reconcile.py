@@ -333,7 +333,7 @@ def child_adapter(province: Path, state: Path, read_back: bool, profile: bool) -
             pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(22)
             out["profile"] = text.getvalue()
         out["rows"] = counts.province + counts.state  # read from the two databases
-        out["counts"] = {k: v for k, v in counts.__dict__.items() if k != "by_category"}
+        out["counts"] = dict(counts.__dict__)
         out["findings"] = {k: v for k, v in book.counts().items() if v}
         out["work_file_mb"] = os.path.getsize(book.path) / 1e6
         book.close(finished=True)
@@ -587,7 +587,7 @@ async def adapter_reads(
         "requests": requests,
         "found": found,
         "keys": keys,
-        "counts": {k: v for k, v in check.counts.__dict__.items() if k != "by_category"},
+        "counts": dict(check.counts.__dict__),
         "compare_s": compare_s,
         "findings": findings,
         "rate_limit": settings.portal.rate_limit,

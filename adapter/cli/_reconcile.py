@@ -67,25 +67,25 @@ def reconcile(
     """The mismatch report for a period (default: the last [reconcile] period_days days)."""
     if ctx.invoked_subcommand is not None:
         return
+    from adapter.config import portal_check_mode, report_formats
     from adapter.portal import AuthError, UnreachableError
     from adapter.reconcile import Period, ReconcileOptions, parse_day
     from adapter.reconcile import reconcile as run_reconcile
     from adapter.reconcile.period import local_now
     from adapter.sync.runtime import open_runtime
 
-    overrides: dict[str, Any] = {}
-    settings = _live_settings(**overrides)
+    settings = _live_settings()
     cfg = settings.reconcile
     try:
-        chosen = [f.strip() for f in (formats or ",".join(cfg.formats)).split(",") if f.strip()]
-        unknown = [f for f in chosen if f not in ("html", "xlsx", "csv", "json")]
-        if unknown:
-            raise ValueError(f"--format {','.join(unknown)}: choose among html, xlsx, csv, json")
-        check = (portal_check or cfg.portal_check).strip()
-        if check not in ("all", "none") and not (
-            check.startswith("sample:") and check[7:].isdigit() and int(check[7:]) > 0
-        ):
-            raise ValueError(f"--portal-check {check!r}: expected all, none or sample:N (N > 0)")
+        given = formats.split(",") if formats else cfg.formats
+        try:
+            chosen = report_formats([f.strip() for f in given if f.strip()])
+        except ValueError as exc:
+            raise ValueError(f"--format: {exc}") from None
+        try:
+            check = portal_check_mode(portal_check or cfg.portal_check)
+        except ValueError as exc:
+            raise ValueError(f"--portal-check {exc}") from None
         end = parse_day(until, "--until") if until else local_now().date()
         if since:
             period = Period(parse_day(since, "--since"), end, agency=agency, procedure=procedure)
@@ -243,6 +243,9 @@ def repair(
             )
         )
     else:
+        if not result.outcomes:
+            console.print(f"nothing to repair: the report {path} lists no {category}", highlight=False)
+            raise typer.Exit(0)
         table = Table(title=f"repair {category}{' (dry run)' if dry_run else ''} from {path}")
         table.add_column("ma_ho_so")
         table.add_column("action")

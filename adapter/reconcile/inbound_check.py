@@ -19,9 +19,7 @@ from adapter.state import StateStore
 from adapter.state.store import CONFLICT_T, INBOX_T
 from adapter.sync.payment_ledger import wire_to_local_iso
 
-from .categories import CATEGORIES
 from .period import Period, local_iso
-from .report import Item
 from .workbook import WorkBook
 
 TAKEN_IN = ("applied", "acknowledged")
@@ -44,10 +42,6 @@ def _summary(payload: str) -> dict[str, Any]:
     return {k: body.get(k) for k in ("MaHoSo", "MaTTHC", "NgayNopHoSo", "TrangThaiHoSo") if body.get(k)}
 
 
-def _add(book: WorkBook, category: str, key: str, province: Any, state: Any, portal: Any, since: Any) -> None:
-    book.add(Item(category, key, province, state, portal, since, CATEGORIES[category].repair_command))
-
-
 def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, int]:
     counts = {"portal_dossier_not_taken_in": 0, "withdrawal_conflict": 0}
     with store.reader.connect() as conn:
@@ -67,8 +61,7 @@ def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, 
             if not period.contains(received):
                 continue
             counts["portal_dossier_not_taken_in"] += 1
-            _add(
-                book,
+            book.finding(
                 "portal_dossier_not_taken_in",
                 key,
                 None,
@@ -92,8 +85,7 @@ def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, 
             if not period.contains(when):
                 continue
             counts["withdrawal_conflict"] += 1
-            _add(
-                book,
+            book.finding(
                 "withdrawal_conflict",
                 key,
                 {"status": mine},
@@ -151,8 +143,7 @@ async def check_listing(
             continue  # received: its inbox state says whether it was taken in (check_inbox)
         found += 1
         body = by_code[code]
-        _add(
-            book,
+        book.finding(
             "portal_dossier_not_taken_in",
             code,
             None,

@@ -24,9 +24,7 @@ from pydantic import ValidationError
 from adapter.contract import StatementRow
 from adapter.sync.payment_ledger import PaymentLedger, stage_of, wire_to_local_iso
 
-from .categories import CATEGORIES
 from .period import Period
-from .report import Item
 from .workbook import WorkBook
 
 log = logging.getLogger(__name__)
@@ -52,7 +50,6 @@ class PaymentCounts:
     statement_lines: int = 0
     bad_lines: int = 0
     province_attempts: int = 0
-    by_category: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
@@ -158,17 +155,8 @@ class PaymentsCheck:
             " HAVING COUNT(*) > 1"
         ).fetchall():
             refs_list = sorted(str(refs).split())
-            self.counts.by_category["paid_twice"] = self.counts.by_category.get("paid_twice", 0) + 1
-            self.book.add(
-                Item(
-                    "paid_twice",
-                    ma_ho_so,
-                    {"payments": refs_list},
-                    None,
-                    {"payments": refs_list},
-                    second_paid,
-                    CATEGORIES["paid_twice"].repair_command,
-                )
+            self.book.finding(
+                "paid_twice", ma_ho_so, {"payments": refs_list}, None, {"payments": refs_list}, second_paid
             )
         self.book.flush()
 
@@ -228,10 +216,7 @@ class PaymentsCheck:
             province["note"] = note
         key = str(attempt["ma_ho_so"]) if attempt is not None else None
         first = since or (attempt or {}).get("thoi_gian_ket_qua") or (attempt or {}).get("thoi_gian_tao")
-        self.counts.by_category[category] = self.counts.by_category.get(category, 0) + 1
-        self.book.add(
-            Item(category, key, province, None, platform, first, CATEGORIES[category].repair_command)
-        )
+        self.book.finding(category, key, province, None, platform, first)
 
 
 def _platform(ref: str, txn: str | None, amount: Any, state: str, moment: str | None) -> dict[str, Any]:

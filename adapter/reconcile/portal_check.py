@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +27,7 @@ from adapter.portal import AuthError, PortalClient, PortalError, UnreachableErro
 from adapter.state import StateStore, payload_hash
 from adapter.sync.push import PushJob, history_fingerprint
 
-from .categories import CATEGORIES
 from .period import Period, older_than
-from .report import Item
 from .workbook import WorkBook
 
 log = logging.getLogger(__name__)
@@ -50,7 +48,6 @@ class ReadBackCounts:
     compared: int = 0
     in_flight: int = 0
     listed_unacknowledged: int = 0
-    by_category: dict[str, int] = field(default_factory=dict)
 
 
 class PortalCheck:
@@ -258,11 +255,8 @@ class PortalCheck:
         portal: dict[str, Any] | None,
         since: str | None = None,
     ) -> None:
-        self.counts.by_category[category] = self.counts.by_category.get(category, 0) + 1
-        first = since or (province or {}).get("updated_at") or None
-        self.book.add(
-            Item(category, key, province, state, portal, first, CATEGORIES[category].repair_command)
-        )
+        # when the mismatch began, as far as anyone can tell: the province's last change
+        self.book.finding(category, key, province, state, portal, since or (province or {}).get("updated_at"))
 
 
 def _fees(body: dict[str, Any]) -> list[tuple[str, ...]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +21,7 @@ from adapter.config import Settings
 from adapter.mapping import MappingSet, mask
 from adapter.state import StateStore
 
-from .categories import CATEGORIES
 from .period import Period, local_iso, older_than
-from .report import Item
 from .workbook import WorkBook
 
 PUSH_CURSOR = "push:dossier"
@@ -36,7 +34,6 @@ class MergeCounts:
     state: int = 0
     in_period: int = 0
     candidates: int = 0
-    by_category: dict[str, int] = field(default_factory=dict)
 
 
 def _order(engine: Engine, expression: str) -> str:
@@ -244,13 +241,13 @@ class ProvinceStateCheck:
                 return None
             if self.read_back:
                 return key, False, {"state": state}
-            self._add("unknown_to_province", key, None, state, None, local_iso(s["state_updated_at"]))
+            self.book.finding("unknown_to_province", key, None, state, None, local_iso(s["state_updated_at"]))
             return None
         held_back = False
         if s is not None and s["q_errors"]:
             held_back = True
             errors = _json_list(s["q_errors"])
-            self._add(
+            self.book.finding(
                 "quarantined",
                 key,
                 province,
@@ -260,7 +257,7 @@ class ProvinceStateCheck:
             )
         if s is not None and s["dead"]:
             held_back = True
-            self._add(
+            self.book.finding(
                 "dead_letter",
                 key,
                 province,
@@ -276,7 +273,7 @@ class ProvinceStateCheck:
             return None
         stale_since, reason = self._stale(p, s, watermark)
         if stale_since is not None and self._older_than_stale(stale_since):
-            self._add("stale", key, province, {**(state or {}), "reason": reason}, None, stale_since)
+            self.book.finding("stale", key, province, {**(state or {}), "reason": reason}, None, stale_since)
             return None
         origin = p.get("origin")
         if s is None or not s["on_portal"] or (origin not in (None, "")):
@@ -327,20 +324,6 @@ class ProvinceStateCheck:
             "origin": "dvcqg" if p.get("origin") else "mot_cua",
             "owner": p.get("owner") if self.show_personal else (mask(p["owner"]) if p.get("owner") else None),
         }
-
-    def _add(
-        self,
-        category: str,
-        key: str,
-        province: dict[str, Any] | None,
-        state: dict[str, Any] | None,
-        portal: dict[str, Any] | None,
-        since: str | None,
-    ) -> None:
-        self.counts.by_category[category] = self.counts.by_category.get(category, 0) + 1
-        self.book.add(
-            Item(category, key, province, state, portal, since, CATEGORIES[category].repair_command)
-        )
 
 
 def _state_evidence(s: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from adapter.config import Settings
+from adapter.config import REPORT_FORMATS, Settings
 from adapter.portal import AuthError, UnreachableError
 from adapter.sync.payment_ledger import PaymentLedger
 from adapter.sync.runtime import Runtime
@@ -54,7 +54,7 @@ Progress = Callable[[str, int, int], None]
 class ReconcileOptions:
     period: Period
     out_dir: Path | None = None  # None: a dated folder under [reconcile] out_dir
-    formats: list[str] = field(default_factory=lambda: ["html", "xlsx", "csv", "json"])
+    formats: list[str] = field(default_factory=lambda: list(REPORT_FORMATS))
     portal_check: str = "all"  # all | sample:N | none
     show_personal: bool = False
     seed: int | None = None  # the sample's; None: a new sample each run
@@ -128,7 +128,8 @@ async def reconcile(
     root = settings.reconcile.out_dir
     out = options.out_dir or dated_folder(root, now)
     previous_path = out / JSON_NAME if (out / JSON_NAME).is_file() else latest_report(root)
-    book = WorkBook(root / f".work-{_signature(settings, options)}.sqlite", _signature(settings, options))
+    signature = _signature(settings, options)
+    book = WorkBook(root / f".work-{signature}.sqlite", signature)
     finished = False
     problems: list[str] = []
     stages: dict[str, Any] = {}

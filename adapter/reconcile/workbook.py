@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .categories import KEYS
+from .categories import CATEGORIES, KEYS
 from .report import AGE_BUCKETS, Item, age_bucket
 
 _SCHEMA = """
@@ -97,6 +97,18 @@ class WorkBook:
         )
         if len(self._pending) >= 2000:
             self.flush()
+
+    def finding(
+        self,
+        category: str,
+        key: str | None,
+        province: dict[str, Any] | None = None,
+        state: dict[str, Any] | None = None,
+        portal: dict[str, Any] | None = None,
+        since: str | None = None,
+    ) -> None:
+        """A finding of one comparison, with the category's repair command (if it has one)."""
+        self.add(Item(category, key, province, state, portal, since, CATEGORIES[category].repair_command))
 
     def flush(self) -> None:
         if not self._pending:
