@@ -100,6 +100,8 @@ def test_reconcile_command_reports_repairs_and_compares(
     second = json.loads(after.stdout)
     assert second["resolved_since_last"] == [{"category": "stale", "ma_ho_so": code}]
     assert second["previous"] == document["period"]["generated_at"]
+    nothing = _dvcsync(config, "reconcile", "repair", "stale")  # from the newest report: none left
+    assert nothing.returncode == 0 and "nothing to repair" in nothing.stdout, nothing.stdout
 
     # refusals name what is wrong, change nothing (exit 2)
     for args, says in (
