@@ -5,6 +5,10 @@ Precedence, highest first: explicit overrides (command line) > environment > TOM
 defaults; ``Settings.origin(key)`` says which one a value came from. Unknown keys, in the file or
 as ``DVCSYNC_`` variables, are errors, so a typo never silently falls back to a default. Relative
 paths in a file are relative to that file's folder, not to wherever the command was started.
+
+``[tenants.<code>]`` tables (one per province a deployment serves) override any section for one
+tenant; each tenant's merged settings are built and checked at load time, so a bad key in a
+tenant table is reported like any other (``adapter.tenants`` is the way to them).
 """
 
 from __future__ import annotations
@@ -185,6 +189,12 @@ class StateSettings(_Section):
         gt=0,
         description="delivered payloads and settled inbox bodies older than this keep only codes, hashes"
         " and times",
+    )
+    claim_lease_s: float = Field(
+        default=60.0,
+        ge=1,
+        description="replicas on PostgreSQL: how long a replica's claim on a dossier lasts unless renewed;"
+        " a replica that dies has its dossiers taken over by the others after this",
     )
 
 
@@ -443,8 +453,19 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    tenants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="[tenants.<code>] tables: per-province overrides of any section (see adapter.tenants)",
+    )
 
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+    _tenant: str = PrivateAttr(default="")
+    _tenant_settings: dict[str, Settings] = PrivateAttr(default_factory=dict)
+
+    @property
+    def tenant(self) -> str:
+        """The tenant these settings are for ("" for the top level, or when there are no tenants)."""
+        return self._tenant
 
     @classmethod
     def settings_customise_sources(
@@ -487,20 +508,15 @@ class Settings(BaseSettings):
         for key in _leaves(overrides):
             origins[key] = "command line"
         merged = _merge(_merge(data, env), overrides)
+        tables = merged.pop("tenants", None) or {}
         try:
             settings = cls(**merged)
         except ValidationError as exc:
-            lines = []
-            for error in exc.errors(include_url=False):
-                key = ".".join(str(p) for p in error.get("loc", ()))
-                msg = error.get("msg", "invalid").removeprefix("Value error, ")
-                if error.get("type") == "extra_forbidden":
-                    msg = "unknown key"
-                source = origins.get(key, where)
-                source = source.removeprefix("file ") if source.startswith("file ") else source
-                lines.append(f"{source}: {key}: {msg}")
-            raise ConfigError("\n".join(lines)) from None
+            raise ConfigError(_validation_message(exc, origins, where)) from None
         settings._origins = origins
+        if tables:
+            settings.tenants = _tenant_tables(tables, where)
+            settings._tenant_settings = _build_tenants(cls, settings, merged, origins, where)
         return settings
 
     def origin(self, key: str) -> str:
@@ -509,9 +525,115 @@ class Settings(BaseSettings):
         return self._origins.get(key, "default")
 
 
+def _validation_message(
+    exc: ValidationError, origins: dict[str, str], where: str, tenant: str = ""
+) -> str:
+    """One line per error: the file (or variable) and the key, as the operator wrote them."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [str(p) for p in error.get("loc", ())]
+        key = ".".join(loc)
+        msg = error.get("msg", "invalid").removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            msg = "unknown key"
+        if tenant:
+            source = origins.get(f"tenants.{tenant}.{key}", origins.get(key, where))
+            section = ".".join(["tenants", tenant, *loc[:-1]]) if len(loc) > 1 else f"tenants.{tenant}"
+            shown = f"[{section}] {loc[-1] if len(loc) > 1 else key or '(table)'}"
+        else:
+            source = origins.get(key, where)
+            shown = key
+        source = source.removeprefix("file ") if source.startswith("file ") else source
+        lines.append(f"{source}: {shown}: {msg}")
+    return "\n".join(lines)
+
+
+def _tenant_tables(tables: Any, where: str) -> dict[str, dict[str, Any]]:
+    """The raw ``[tenants.<code>]`` tables, their codes checked (the sections are checked by
+    building each tenant's settings)."""
+    from adapter.tenants import TENANT_CODE
+
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{where}: tenants: expected [tenants.<code>] tables")
+    problems = []
+    for code, table in tables.items():
+        if not TENANT_CODE.match(str(code)):
+            problems.append(
+                f"{where}: [tenants.{code}]: a tenant code is 1-32 of a-z, 0-9, '-' and '_',"
+                " starting with a letter or digit"
+            )
+        elif not isinstance(table, dict):
+            problems.append(f"{where}: tenants.{code}: expected a table of sections")
+        elif "tenants" in table:
+            problems.append(f"{where}: [tenants.{code}] tenants: tenants do not nest")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return {str(code): table for code, table in sorted(tables.items())}
+
+
+def _build_tenants(
+    cls: type[Settings],
+    shared: Settings,
+    merged: dict[str, Any],
+    origins: dict[str, str],
+    where: str,
+) -> dict[str, Settings]:
+    """Each tenant's settings: its table deep-merged over the shared (top-level) values, its
+    state partitioned unless it names its own; two tenants on one state are refused."""
+    from adapter.tenants import state_identity, tenant_state_url
+
+    built: dict[str, Settings] = {}
+    errors: list[str] = []
+    for code, table in shared.tenants.items():
+        own = _merge({}, table)
+        derived = "url" not in (own.get("state") or {})
+        if derived:
+            try:
+                url = tenant_state_url(shared.state.url, code)
+            except ValueError as exc:
+                errors.append(f"{origins.get('state.url', where).removeprefix('file ')}: {exc}")
+                continue
+            own = _merge(own, {"state": {"url": url}})
+        try:
+            settings = cls(**_merge(merged, own))
+        except ValidationError as exc:
+            errors.append(_validation_message(exc, origins, where, tenant=code))
+            continue
+        prefix = f"tenants.{code}."
+        tenant_origins = dict(origins)
+        for key, origin in origins.items():
+            if key.startswith(prefix):
+                tenant_origins[key[len(prefix) :]] = f"{origin} [tenants.{code}]"
+        if derived:
+            tenant_origins["state.url"] = f"derived from state.url for tenant {code}"
+        settings._origins = {k: v for k, v in tenant_origins.items() if not k.startswith("tenants.")}
+        settings._tenant = code
+        built[code] = settings
+    if errors:
+        raise ConfigError("\n".join(errors))
+    seen: dict[tuple[str, ...], str] = {}
+    for code, settings in built.items():
+        identity = state_identity(settings.state.url)
+        if identity in seen:
+            errors.append(
+                f"{where}: tenants {seen[identity]} and {code} share one state"
+                f" ({settings.origin('state.url')}): each tenant needs its own [tenants.<code>.state] url"
+            )
+        seen.setdefault(identity, code)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return built
+
+
 # Variables with the prefix that are not settings: the config file's path and test switches.
 _NOT_SETTINGS = frozenset(
-    {"DVCSYNC_CONFIG", "DVCSYNC_REQUIRE_POSTGRES", "DVCSYNC_REQUIRE_CHROMIUM", "DVCSYNC_HYPOTHESIS"}
+    {
+        "DVCSYNC_CONFIG",
+        "DVCSYNC_TENANT",
+        "DVCSYNC_REQUIRE_POSTGRES",
+        "DVCSYNC_REQUIRE_CHROMIUM",
+        "DVCSYNC_HYPOTHESIS",
+    }
 )
 _PREFIX = "DVCSYNC_"
 
@@ -523,12 +645,19 @@ def _environment(cls: type[BaseSettings]) -> tuple[dict[str, Any], dict[str, str
 
     unknown = []
     names: dict[str, str] = {}
+    tenant_codes: set[str] = set()
     for name in os.environ:
         upper = name.upper()
         if not upper.startswith(_PREFIX) or upper in _NOT_SETTINGS:
             continue
         parts = upper[len(_PREFIX) :].lower().split("__")
-        key = _known_key(cls, parts)
+        if parts[0] == "tenants" and len(parts) > 2:  # DVCSYNC_TENANTS__<CODE>__<SECTION>__<KEY>
+            key = _known_key(cls, parts[2:]) if parts[2] != "tenants" else None
+            if key is not None:
+                tenant_codes.add(parts[1])
+                key = f"tenants.{parts[1]}.{key}"
+        else:
+            key = _known_key(cls, parts)
         if key is None:
             unknown.append(name)
         else:
@@ -544,6 +673,21 @@ def _environment(cls: type[BaseSettings]) -> tuple[dict[str, Any], dict[str, str
     )
     try:
         values = source()
+        if tenant_codes:
+            # each tenant's variables parsed as the top level's are (lists and tables as JSON)
+            raw = values.get("tenants")
+            tables: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            for code in sorted(tenant_codes):
+                own = EnvSettingsSource(
+                    cls,
+                    case_sensitive=False,
+                    env_prefix=f"{_PREFIX}TENANTS__{code.upper()}__",
+                    env_nested_delimiter="__",
+                    env_parse_none_str=None,
+                )()
+                own.pop("tenants", None)
+                tables[code] = _merge(tables.get(code) or {}, own)
+            values["tenants"] = tables
     except Exception as exc:  # a value pydantic-settings cannot parse (bad JSON for a list)
         raise ConfigError(f"environment: {exc}") from None
     return values, names
@@ -597,6 +741,11 @@ def _resolve_paths(
 ) -> None:
     """Relative paths and relative SQLite files in a config file, made absolute against ``base``."""
     for name, value in list(data.items()):
+        if not prefix and name == "tenants" and isinstance(value, dict):
+            for table in value.values():  # each tenant's table holds sections as the top level does
+                if isinstance(table, dict):
+                    _resolve_paths(model, table, base)
+            continue
         field = model.model_fields.get(name)
         if field is None:
             continue  # reported as an unknown key by validation

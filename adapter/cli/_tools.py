@@ -159,8 +159,22 @@ def _commented_config() -> str:
 
     for key, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        assert isinstance(default, BaseModel)
-        section(type(default), key)
+        if isinstance(default, BaseModel):
+            section(type(default), key)
+    out.extend(
+        [
+            "",
+            "[tenants]  # several provinces in one deployment: none by default (docs/tenants.md)",
+            "# One [tenants.<code>.<section>] table per province and section it changes (code: a-z, 0-9,",
+            "# - and _), overriding the values above for that tenant; every command then takes --tenant.",
+            "# Each tenant's state is its own. For example:",
+            "#   [tenants.tinh-a.province]",
+            '#   source_url = "postgresql+psycopg2://dvcsync@onestop-a.example/onestop"',
+            "#   [tenants.tinh-a.portal]",
+            "#   dstcode = ...  # that province's codes and credentials",
+            '#   password_file = "/run/secrets/tinh-a-portal-password"',
+        ]
+    )
     return "\n".join(out) + "\n"
 
 
