@@ -14,6 +14,7 @@ class DossierState(SQLModel, table=True):
     """What the portal holds of one dossier, as far as the adapter knows."""
 
     __tablename__ = "dossier_state"
+    __table_args__ = (Index("ix_dossier_state_claimed_by", "claimed_by"),)  # rev. 0005
 
     record_key: str = Field(primary_key=True, description="MaHoSo")
     source_id: int | None = None
@@ -23,6 +24,8 @@ class DossierState(SQLModel, table=True):
     on_portal: bool = Field(default=False, description="the portal has it: send isUpdating True")
     status: str | None = Field(default=None, description="TrangThaiHoSo of the last payload enqueued")
     updated_at: float = 0.0
+    claimed_by: str | None = Field(default=None, description="the replica delivering its entries (rev. 0005)")
+    claim_until: float | None = Field(default=None, description="the claim's lease: taken over after it")
 
 
 class StepState(SQLModel, table=True):
@@ -100,6 +103,7 @@ class Run(SQLModel, table=True):
     status: str = "running"
     counts: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     error: str | None = None
+    owner: str | None = Field(default=None, description="the replica that ran it (rev. 0005)")
 
 
 class InboxEvent(SQLModel, table=True):
@@ -121,6 +125,8 @@ class InboxEvent(SQLModel, table=True):
     error: str | None = None
     received_at: float = 0.0
     updated_at: float = 0.0
+    claimed_by: str | None = Field(default=None, description="the replica applying it (rev. 0005)")
+    claim_until: float | None = None
 
 
 class Conflict(SQLModel, table=True):

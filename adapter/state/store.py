@@ -24,12 +24,15 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
     func,
     insert,
+    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
@@ -73,6 +76,12 @@ log = logging.getLogger(__name__)
 
 # History entries per outbox entry: a dossier's entries go out in order, one outbox entry a round.
 STEPS_PER_CALL = 10
+# How long a replica's claim on a dossier lasts unless renewed ([state] claim_lease_s).
+CLAIM_LEASE_S = 60.0
+# Enqueue transactions of every process take a transaction-level advisory lock (PostgreSQL), this
+# class and the state's key: two processes comparing one dossier with the state at once would
+# both insert its record.
+ENQUEUE_LOCK_CLASS = int.from_bytes(b"dvce", "big") - 2**31
 # Rows a pruning transaction rewrites: short enough never to hold the write lock for long.
 PRUNE_BATCH = 1000
 INBOX_SETTLED = ("applied", "acknowledged", "rejected")
@@ -178,9 +187,13 @@ def newer_message(url: str, current: str) -> str:
 
 
 class StateStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, claim_lease_s: float = CLAIM_LEASE_S) -> None:
         self.url = url
         self.engine = make_state_engine(url)
+        # Replicas (PostgreSQL): a dossier's entries are delivered by the one replica that claims
+        # it, for ``claim_lease_s`` at a time, renewed while it lives (``renew_claims``).
+        self.claims = self.engine.dialect.name == "postgresql"
+        self.claim_lease_s = claim_lease_s
 
     # ------------------------------------------------------------------ schema
 
@@ -267,6 +280,7 @@ class StateStore:
         counts = EnqueueCounts(records=len(records))
         keys = [r.record_key for r in records]
         with self.engine.begin() as conn:
+            self._serialize_enqueue(conn)
             known = {
                 row.record_key: row
                 for row in conn.execute(
@@ -396,6 +410,17 @@ class StateStore:
                 self._set_cursor(conn, cursor_name, watermark, last_key, now)
         return counts
 
+    def _serialize_enqueue(self, conn: Connection) -> None:
+        """PostgreSQL: one enqueue transaction at a time across replicas and one-off commands
+        (released at commit); SQLite's BEGIN IMMEDIATE already does it."""
+        if self.engine.dialect.name == "postgresql":
+            from .replica import lock_key
+
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:c, :k)"),
+                {"c": ENQUEUE_LOCK_CLASS, "k": lock_key(self.url, "enqueue")},
+            )
+
     def _insert_outbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         existing = {
             row.idem_key
@@ -449,8 +474,31 @@ class StateStore:
         self, kind: str, limit: int, now: float | None = None, record_key: str | None = None
     ) -> list[DueEntry]:
         """Pending entries of ``kind`` whose time has come, oldest first, with what the state
-        knows of their dossier (``on_portal`` decides create vs replace)."""
+        knows of their dossier (``on_portal`` decides create vs replace). On PostgreSQL only the
+        entries of dossiers this replica has claimed (``_claim``): another replica's are left."""
         now = time.time() if now is None else now
+        query = self._due_query(kind, now, record_key)
+        with self.engine.begin() as conn:
+            if self.claims:
+                keys = self._claim(conn, kind, limit, now, record_key)
+                if not keys:
+                    return []
+                query = query.where(OUTBOX_T.c.record_key.in_(keys))
+            return [
+                DueEntry(
+                    row.id,
+                    row.kind,
+                    row.record_key,
+                    row.payload,
+                    row.payload_hash,
+                    row.attempts,
+                    bool(row.on_portal),
+                    bool(row.verify_first),
+                )
+                for row in conn.execute(query.limit(limit))
+            ]
+
+    def _due_query(self, kind: str, now: float, record_key: str | None) -> Any:
         query = (
             select(
                 OUTBOX_T.c.id,
@@ -469,33 +517,111 @@ class StateStore:
                 )
             )
             .order_by(OUTBOX_T.c.id)
-            .limit(limit)
         )
         if kind == "steps":
             # History goes only onto a dossier the portal already has, and in order: the portal
             # keeps arrival order, so a dossier's next entry waits until the one before is done.
-            first_pending = (
-                select(func.min(OUTBOX_T.c.id))
-                .where(and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.kind == "steps"))
-                .group_by(OUTBOX_T.c.record_key)
+            earlier = OUTBOX_T.alias("earlier")
+            query = query.where(
+                DOSSIER_T.c.on_portal.is_(True),
+                ~(
+                    select(earlier.c.id)
+                    .where(
+                        and_(
+                            earlier.c.record_key == OUTBOX_T.c.record_key,
+                            earlier.c.kind == "steps",
+                            earlier.c.state == "pending",
+                            earlier.c.id < OUTBOX_T.c.id,
+                        )
+                    )
+                    .exists()
+                ),
             )
-            query = query.where(DOSSIER_T.c.on_portal.is_(True), OUTBOX_T.c.id.in_(first_pending))
         if record_key is not None:
             query = query.where(OUTBOX_T.c.record_key == record_key)
-        with self.engine.connect() as conn:
-            return [
-                DueEntry(
-                    row.id,
-                    row.kind,
-                    row.record_key,
-                    row.payload,
-                    row.payload_hash,
-                    row.attempts,
-                    bool(row.on_portal),
-                    bool(row.verify_first),
-                )
-                for row in conn.execute(query)
-            ]
+        return query
+
+    def _claim(
+        self, conn: Connection, kind: str, limit: int, now: float, record_key: str | None
+    ) -> list[str]:
+        """Claim the dossiers of up to ``limit`` due entries for this replica: those nobody
+        holds, whose lease ran out (their replica died) or that are ours already. ``FOR UPDATE
+        OF dossier_state SKIP LOCKED`` passes over dossiers another replica is claiming at this
+        instant, and PostgreSQL re-checks a row claimed meanwhile against the claim's own columns
+        (the claim lives on the locked row), so two replicas never hold one dossier. A dossier's
+        entries of every kind go with its claim: never two versions in flight on two replicas."""
+        from .replica import replica_id
+
+        me = replica_id()
+        free = or_(
+            DOSSIER_T.c.claimed_by.is_(None), DOSSIER_T.c.claim_until < now, DOSSIER_T.c.claimed_by == me
+        )
+        candidates = (
+            self._due_query(kind, now, record_key)
+            .with_only_columns(DOSSIER_T.c.record_key)
+            .where(free)
+            .limit(limit)
+            .with_for_update(of=DOSSIER_T, skip_locked=True)
+        )
+        keys = list(dict.fromkeys(conn.execute(candidates).scalars()))
+        if keys:
+            conn.execute(
+                update(DOSSIER_T)
+                .where(DOSSIER_T.c.record_key.in_(keys))
+                .values(claimed_by=me, claim_until=now + self.claim_lease_s)
+            )
+        return keys
+
+    def renew_claims(self, now: float | None = None) -> int:
+        """Extend this replica's claims by a lease (a live replica never loses its dossiers)."""
+        if not self.claims:
+            return 0
+        from .replica import replica_id
+
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(DOSSIER_T)
+                .where(DOSSIER_T.c.claimed_by == replica_id())
+                .values(claim_until=now + self.claim_lease_s)
+            )
+            return int(result.rowcount or 0)
+
+    def release_claims(self) -> int:
+        """Give back this replica's dossiers (end of a delivery): others may take them at once."""
+        if not self.claims:
+            return 0
+        from .replica import replica_id
+
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(DOSSIER_T)
+                .where(DOSSIER_T.c.claimed_by == replica_id())
+                .values(claimed_by=None, claim_until=None)
+            )
+            return int(result.rowcount or 0)
+
+    def _fenced(self, conn: Connection, ids: Sequence[int]) -> list[int]:
+        """Of ``ids``, the entries whose dossier this replica still holds. An answer that comes
+        back after the lease was taken over is not recorded: the new holder settles the entry
+        (history by reading the portal back, see ``mark_in_flight``), so nothing is doubled."""
+        if not self.claims or not ids:
+            return list(ids)
+        from .replica import replica_id
+
+        rows = conn.execute(
+            select(OUTBOX_T.c.id)
+            .join(DOSSIER_T, DOSSIER_T.c.record_key == OUTBOX_T.c.record_key)
+            .where(and_(OUTBOX_T.c.id.in_(list(ids)), DOSSIER_T.c.claimed_by == replica_id()))
+        )
+        kept = [int(i) for i in rows.scalars()]
+        if len(kept) < len(ids):
+            log.warning(
+                "%d answers not recorded: their dossiers' claims were taken over by another replica"
+                " (lease [state] claim_lease_s ran out); the new holder settles them",
+                len(ids) - len(kept),
+            )
+        return kept
 
     def mark_in_flight(self, entry_ids: Sequence[int], now: float | None = None) -> None:
         """Write-ahead for append-only sends: should we die before the answer is recorded, the
@@ -508,7 +634,7 @@ class StateStore:
                 update(OUTBOX_T)
                 .where(OUTBOX_T.c.id.in_(list(entry_ids)))
                 .values(verify_first=True, updated_at=now)
-            )
+            )  # not fenced: marking an entry for read-back is always safe
 
     def record_outcomes(self, outcomes: Iterable[Outcome], now: float | None = None) -> None:
         """Apply the answers of one round in one transaction, as three batched statements
@@ -517,7 +643,8 @@ class StateStore:
         entries: list[dict[str, Any]] = []
         dossiers: list[dict[str, Any]] = []
         steps: list[dict[str, Any]] = []
-        for outcome in outcomes:
+        outcomes_list = list(outcomes)
+        for outcome in outcomes_list:
             entry, dossier, acked = outcome.rows(now)
             entries.append(entry)
             if dossier is not None:
@@ -526,6 +653,16 @@ class StateStore:
         if not entries:
             return
         with self.engine.begin() as conn:
+            if self.claims:
+                kept = set(self._fenced(conn, [e["e_id"] for e in entries]))
+                if len(kept) < len(entries):
+                    keys = {e["e_id"]: o for e, o in zip(entries, outcomes_list, strict=True)}
+                    entries = [e for e in entries if e["e_id"] in kept]
+                    kept_keys = {keys[i].record_key for i in kept}
+                    dossiers = [d for d in dossiers if d["d_key"] in kept_keys]
+                    steps = [r for r in steps if r["s_key"] in kept_keys]
+                    if not entries:
+                        return
             conn.execute(_OUTBOX_OUTCOME, entries)
             if dossiers:
                 conn.execute(_DOSSIER_OUTCOME, dossiers)
@@ -533,16 +670,30 @@ class StateStore:
                 conn.execute(_STEP_ACKED, steps)
 
     def next_attempt_at(self, kind: str, record_key: str | None = None) -> float | None:
-        """When the earliest pending entry of ``kind`` falls due (None: nothing pending)."""
-        query = select(func.min(OUTBOX_T.c.next_attempt_at)).where(
-            and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.kind == kind)
+        """When the earliest pending entry of ``kind`` falls due (None: nothing pending). On
+        PostgreSQL an entry of a dossier another replica holds is due when its lease ends."""
+        when: Any = OUTBOX_T.c.next_attempt_at
+        if self.claims:
+            from .replica import replica_id
+
+            held_elsewhere = and_(
+                DOSSIER_T.c.claimed_by.is_not(None),
+                DOSSIER_T.c.claimed_by != replica_id(),
+                DOSSIER_T.c.claim_until.is_not(None),
+            )
+            when = case(
+                (held_elsewhere, func.greatest(OUTBOX_T.c.next_attempt_at, DOSSIER_T.c.claim_until)),
+                else_=OUTBOX_T.c.next_attempt_at,
+            )
+        query = (
+            select(func.min(when))
+            .join(DOSSIER_T, DOSSIER_T.c.record_key == OUTBOX_T.c.record_key)
+            .where(and_(OUTBOX_T.c.state == "pending", OUTBOX_T.c.kind == kind))
         )
         if record_key is not None:
             query = query.where(OUTBOX_T.c.record_key == record_key)
         if kind == "steps":
-            query = query.join(DOSSIER_T, DOSSIER_T.c.record_key == OUTBOX_T.c.record_key).where(
-                DOSSIER_T.c.on_portal.is_(True)
-            )
+            query = query.where(DOSSIER_T.c.on_portal.is_(True))
         with self.engine.connect() as conn:
             earliest = conn.execute(query).scalar()
         return None if earliest is None else float(earliest)
@@ -617,10 +768,16 @@ class StateStore:
     # ------------------------------------------------------------------ runs
 
     def start_run(self, job: str, now: float | None = None) -> int:
+        from .replica import replica_id
+
         with self.engine.begin() as conn:
             inserted = conn.execute(
                 insert(RUN_T).values(
-                    job=job, started_at=time.time() if now is None else now, status="running", counts="{}"
+                    job=job,
+                    started_at=time.time() if now is None else now,
+                    status="running",
+                    counts="{}",
+                    owner=replica_id(),
                 )
             ).inserted_primary_key
         assert inserted is not None
@@ -1116,7 +1273,13 @@ def make_state_engine(url: str, *, read_only: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         _private_sqlite_file(parsed.database)
-    engine = create_engine(url, future=True, hide_parameters=True)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        from .replica import replica_id
+
+        # a run is "interrupted" once no session of its owner is left (see state_lock)
+        connect_args["application_name"] = replica_id()
+    engine = create_engine(url, future=True, hide_parameters=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

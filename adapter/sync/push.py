@@ -29,11 +29,14 @@ from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateS
 from adapter.state.store import OUTBOX_T, dumps
 from adapter.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
 from adapter.sync.citizen_check import ID_FIELD, NAME_FIELD, CitizenCheck, CitizenCheckCounts
+from adapter.sync.state_lock import job_lock
 
 log = logging.getLogger(__name__)
 
 CURSOR = "push:dossier"
+ENQUEUE_JOB = "push:enqueue"  # the job lock of the replica reading the source
 ProgressFn = Callable[[str, int, int], None]
+CLAIM_POLL_S = 0.2
 
 
 @dataclass
@@ -149,7 +152,26 @@ class PushJob:
 
     async def run_cycle(self) -> PushSummary:
         """Enqueue what changed, then deliver. A backlog larger than one page is read and mapped
-        by a forked producer while this process delivers the pages already committed."""
+        by a forked producer while this process delivers the pages already committed.
+
+        Replicas (PostgreSQL): one at a time reads the source and moves the cursor (the
+        ``push:enqueue`` job lock, held for the cycle); the others only deliver, each the
+        dossiers it claims."""
+        with job_lock(self.store.url, ENQUEUE_JOB) as enqueuing:
+            if not enqueuing:
+                log.info("push: another replica is reading the source; delivering only")
+                return await self.deliver_only()
+            return await self._enqueue_and_deliver()
+
+    async def deliver_only(self) -> PushSummary:
+        """Deliver what is due without reading the source (a replica beside the one enqueuing)."""
+        started = self.clock()
+        summary = PushSummary()
+        await self.deliver(summary)
+        summary.elapsed_s = self.clock() - started
+        return summary
+
+    async def _enqueue_and_deliver(self) -> PushSummary:
         started = self.clock()
         summary = PushSummary()
         until = local_iso(started)
@@ -305,7 +327,29 @@ class PushJob:
         producer: EnqueueProducer | None = None,
     ) -> None:
         """Deliver rounds until nothing is due, the producer (if any) has finished, and no retry
-        falls due within ``wait_for_retries_s``. Dossiers go before history in every round."""
+        falls due within ``wait_for_retries_s``. Dossiers go before history in every round.
+        The dossiers this replica claimed are kept while it works (renewed every third of a
+        lease) and given back at the end, however it ends."""
+        renewing = asyncio.create_task(self._renew_claims()) if self.store.claims else None
+        try:
+            await self._deliver(summary, record_key, producer)
+        finally:
+            if renewing is not None:
+                renewing.cancel()
+                await asyncio.gather(renewing, return_exceptions=True)
+                await asyncio.to_thread(self.store.release_claims)
+
+    async def _renew_claims(self) -> None:
+        while True:
+            await asyncio.sleep(self.store.claim_lease_s / 3)
+            try:
+                await asyncio.to_thread(self.store.renew_claims)
+            except Exception as exc:  # the state unreachable a moment: the next renewal may work
+                log.warning("could not renew this replica's claims: %s", exc)
+
+    async def _deliver(
+        self, summary: PushSummary, record_key: str | None, producer: EnqueueProducer | None
+    ) -> None:
         limit = self.settings.portal.batch_size * self.settings.portal.concurrency * 4
         deadline: float | None = None
         while True:
@@ -338,7 +382,8 @@ class PushJob:
             deadline = deadline if deadline is not None else self.clock() + self.options.wait_for_retries_s
             if self.clock() + min(waits) > deadline:
                 return
-            await asyncio.sleep(min(waits))
+            # replicas: what is due may be another's for a moment (claimed, about to be released)
+            await asyncio.sleep(max(min(waits), CLAIM_POLL_S if self.store.claims else 0.0))
 
     def _next_retry_in(self, kind: str, record_key: str | None = None) -> float | None:
         earliest = self.store.next_attempt_at(kind, record_key)

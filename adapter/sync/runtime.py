@@ -37,7 +37,7 @@ async def open_runtime(settings: Settings, mappings: MappingSet | None = None) -
         payment_http = make_http_client(settings.payment, concurrency=1, timeout=settings.portal.timeout)
         stack.push_async_callback(payment_http.aclose)
         client = PortalClient(settings.portal, portal_http)
-        store = StateStore(settings.state.url)
+        store = StateStore(settings.state.url, claim_lease_s=settings.state.claim_lease_s)
         stack.callback(store.close)
         store.prepare()
         source = make_engine(settings.province.source_url)

@@ -125,15 +125,49 @@ def test_push_from_a_postgresql_province_with_its_state_on_postgresql(
     assert all(stored[code]["TrangThaiHoSo"] == "9" for _, code in moved)
 
 
-def test_one_service_per_postgresql_state(postgres: str) -> None:
+def test_replicas_share_a_postgresql_state_and_an_upgrade_excludes_them(postgres: str) -> None:
+    """Several processes hold the state's lock shared; `db upgrade` (exclusive) waits for none."""
     from adapter.sync.state_lock import StateBusy, acquire
 
     state = create_database(postgres, "dvcsync_lock")
     first = acquire(state)
-    assert first is not None
-    with pytest.raises(StateBusy, match="advisory lock"):
-        acquire(state)
+    second = acquire(state)  # a second replica beside the first
+    assert first is not None and second is not None
+    with pytest.raises(StateBusy, match="advisory lock, shared by replicas"):
+        acquire(state, exclusive=True)
     first.close()
-    again = acquire(state)  # released with its session
-    assert again is not None
-    again.close()
+    second.close()
+    upgrading = acquire(state, exclusive=True)  # released with their sessions
+    assert upgrading is not None
+    with pytest.raises(StateBusy, match="upgrading"):
+        acquire(state)
+    upgrading.close()
+
+
+def test_a_job_runs_on_one_replica_at_a_time(postgres: str) -> None:
+    """`job_lock`: the second holder is told to skip; a tenant's schema is a lock space of its own;
+    the lock goes with the session, and the runs of a replica no longer connected are interrupted."""
+    from adapter.state import StateStore
+    from adapter.sync.state_lock import job_lock
+
+    state = create_database(postgres, "dvcsync_jobs")
+    other_schema = state + "?options=-csearch_path%3Dtenant_b"
+    store = StateStore(state)
+    store.prepare()
+    run_id = store.start_run("pull")
+    with store.begin() as conn:  # a run of a replica killed since: no session of its owner left
+        conn.execute(text("UPDATE run SET owner = 'gone-host:4242:0badc0de' WHERE id = :i"), {"i": run_id})
+    with job_lock(state, "pull") as first:
+        assert first
+        with job_lock(state, "pull") as second, job_lock(other_schema, "pull") as elsewhere:
+            assert not second and elsewhere
+        with job_lock(state, "payments") as another_job:
+            assert another_job
+    with job_lock(state, "pull") as again:
+        assert again
+    assert [r["status"] for r in store.runs() if r["id"] == run_id] == ["interrupted"]
+    live = store.start_run("pull")  # a run whose owner is connected is left alone
+    with job_lock(state, "pull") as taken:
+        assert taken
+    assert [r["status"] for r in store.runs() if r["id"] == live] == ["running"]
+    store.close()
