@@ -186,3 +186,44 @@ def test_racing_replicas_never_hold_one_dossier_together(server: str, as_replica
     assert not errors and not any(t.is_alive() for t in threads)
     assert len(settled) == 2000 and set(settled.values()) == {1}
     store.close()
+
+
+def test_an_inbound_event_received_on_two_replicas_at_once_is_kept_once(server: str, as_replica: object) -> None:
+    """Eight replicas receive the same payment result at the same instant (a platform retrying
+    into a load balancer): one row; while one applies it, the others are told it is taken."""
+    from adapter.state import Inbox
+
+    store = _store(server, "claims_inbox")
+    start = threading.Barrier(8)
+    ids: list[int] = []
+    errors: list[BaseException] = []
+
+    def receive(number: int) -> None:
+        _local.name = f"R{number}"
+        own = StateStore(store.url)
+        try:
+            start.wait(timeout=60)
+            ids.append(Inbox(own).receive("payment_result", "TT-0001", {"MaThamChieu": "TT-0001"}).id)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=receive, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors and len(ids) == 8 and len(set(ids)) == 1
+    inbox = Inbox(store)
+    item = inbox.receive("payment_result", "TT-0001", {})
+    name = as_replica  # type: ignore[assignment]
+    with name("A"), inbox.applying(item) as mine:  # type: ignore[operator]
+        assert mine is not None and mine.state == "received"
+        with name("B"), inbox.applying(item) as theirs:  # type: ignore[operator]
+            assert theirs is None
+        _local.name = "A"
+        inbox.mark(item.id, "applied", local_key="HS-1")
+    with name("B"), inbox.applying(item) as later:  # type: ignore[operator]
+        assert later is not None and later.state == "applied"  # B sees it applied: nothing to do
+    store.close()
