@@ -946,6 +946,7 @@ class StateStore:
         assert record.dossier is not None
         rows: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
+            self._serialize_enqueue(conn)
             if as_new or resend_dossier:
                 values: dict[str, Any] = {
                     "payload_hash": digest,
