@@ -601,6 +601,24 @@ class StateStore:
             )
             return int(result.rowcount or 0)
 
+    def replicas(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Who holds dossiers now (PostgreSQL): each replica's id, how many dossiers it holds and
+        when its lease ends (a lease in the past: a replica that died, to be taken over)."""
+        if not self.claims:
+            return []
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(DOSSIER_T.c.claimed_by, func.count(), func.max(DOSSIER_T.c.claim_until))
+                .where(DOSSIER_T.c.claimed_by.is_not(None))
+                .group_by(DOSSIER_T.c.claimed_by)
+                .order_by(DOSSIER_T.c.claimed_by)
+            )
+            return [
+                {"replica": who, "dossiers": int(n), "lease_ends_in_s": round(float(until) - now, 1)}
+                for who, n, until in rows
+            ]
+
     def _fenced(self, conn: Connection, ids: Sequence[int]) -> list[int]:
         """Of ``ids``, the entries whose dossier this replica still holds. An answer that comes
         back after the lease was taken over is not recorded: the new holder settles the entry

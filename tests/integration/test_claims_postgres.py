@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 
@@ -25,23 +26,23 @@ def server() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def as_replica(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """``with as_replica("A"):`` — what this thread's claims are recorded under."""
+Named = Callable[[str], AbstractContextManager[None]]
+
+
+@pytest.fixture(name="name")
+def as_replica(monkeypatch: pytest.MonkeyPatch) -> Named:
+    """``with name("A"):`` — what this thread's claims are recorded under."""
     monkeypatch.setattr(replica_module, "replica_id", lambda: getattr(_local, "name", "main"))
 
-    class _Name:
-        def __call__(self, name: str) -> _Name:
-            self._name = name
-            return self
-
-        def __enter__(self) -> None:
-            _local.name = self._name
-
-        def __exit__(self, *exc: object) -> None:
+    @contextmanager
+    def named(name: str) -> Iterator[None]:
+        _local.name = name
+        try:
+            yield
+        finally:
             _local.name = "main"
 
-    yield _Name()
+    return named
 
 
 def _records(n: int, steps: int = 0) -> list[MappedRecord]:
@@ -65,40 +66,39 @@ def _store(server: str, name: str, lease: float = 60.0, records: int = 0, steps:
     return store
 
 
-def test_two_replicas_take_different_dossiers_and_leave_each_others(server: str, as_replica: object) -> None:
+def test_two_replicas_take_different_dossiers_and_leave_each_others(server: str, name: Named) -> None:
     store = _store(server, "claims_disjoint", records=30)
-    name = as_replica  # type: ignore[assignment]
-    with name("A"):  # type: ignore[operator]
+    with name("A"):
         a = store.due("dossier", 10, now=1000.0)
-    with name("B"):  # type: ignore[operator]
+    with name("B"):
         b = store.due("dossier", 100, now=1000.0)
     assert len(a) == 10 and len(b) == 20
     assert not {e.record_key for e in a} & {e.record_key for e in b}
-    with name("A"):  # type: ignore[operator]
+    with name("A"):
         again = store.due("dossier", 100, now=1001.0)  # its own, and nothing of B's
     assert {e.record_key for e in again} == {e.record_key for e in a}
-    with name("B"):  # type: ignore[operator]
+    assert [(r["replica"], r["dossiers"]) for r in store.replicas(now=1001.0)] == [("A", 10), ("B", 20)]
+    with name("B"):
         assert store.release_claims() == 20
-    with name("A"):  # type: ignore[operator]
+    with name("A"):
         assert len(store.due("dossier", 100, now=1002.0)) == 30
     store.close()
 
 
-def test_a_dead_replicas_dossiers_are_taken_over_after_the_lease(server: str, as_replica: object) -> None:
+def test_a_dead_replicas_dossiers_are_taken_over_after_the_lease(server: str, name: Named) -> None:
     store = _store(server, "claims_lease", lease=5.0, records=4)
-    name = as_replica  # type: ignore[assignment]
-    with name("dead"):  # type: ignore[operator]
+    with name("dead"):
         taken = store.due("dossier", 10, now=1000.0)
     assert len(taken) == 4
-    with name("B"):  # type: ignore[operator]
+    with name("B"):
         assert store.due("dossier", 10, now=1004.9) == []  # still leased
         assert store.next_attempt_at("dossier") == pytest.approx(1005.0)  # when the lease ends
         over = store.due("dossier", 10, now=1005.1)
     assert [e.id for e in over] == [e.id for e in taken]
     # the dead replica's answer arrives late: not recorded, B's is
-    with name("dead"):  # type: ignore[operator]
+    with name("dead"):
         store.record_outcomes([Outcome(e.id, e.record_key, "dossier", "dead", error="late") for e in taken])
-    with name("B"):  # type: ignore[operator]
+    with name("B"):
         store.record_outcomes(
             [Outcome(e.id, e.record_key, "dossier", "done", payload_hash=e.payload_hash) for e in over]
         )
@@ -106,24 +106,22 @@ def test_a_dead_replicas_dossiers_are_taken_over_after_the_lease(server: str, as
     store.close()
 
 
-def test_a_live_replica_renews_its_claims(server: str, as_replica: object) -> None:
+def test_a_live_replica_renews_its_claims(server: str, name: Named) -> None:
     store = _store(server, "claims_renew", lease=5.0, records=3)
-    name = as_replica  # type: ignore[assignment]
-    with name("A"):  # type: ignore[operator]
+    with name("A"):
         assert len(store.due("dossier", 10, now=1000.0)) == 3
         assert store.renew_claims(now=1004.0) == 3  # until 1009
-    with name("B"):  # type: ignore[operator]
+    with name("B"):
         assert store.due("dossier", 10, now=1006.0) == []
         assert len(store.due("dossier", 10, now=1009.5)) == 3
     store.close()
 
 
-def test_history_is_claimed_with_its_dossier_and_stays_in_order(server: str, as_replica: object) -> None:
+def test_history_is_claimed_with_its_dossier_and_stays_in_order(server: str, name: Named) -> None:
     """25 steps = three history entries of 10, 10, 5: only the first is ever due, and while A
     holds the dossier B gets none of its entries of any kind."""
     store = _store(server, "claims_history", records=2, steps=25)
-    name = as_replica  # type: ignore[assignment]
-    with name("A"):  # type: ignore[operator]
+    with name("A"):
         dossiers = store.due("dossier", 10, now=1000.0)
         store.record_outcomes(
             [Outcome(e.id, e.record_key, "dossier", "done", payload_hash=e.payload_hash) for e in dossiers]
@@ -131,14 +129,16 @@ def test_history_is_claimed_with_its_dossier_and_stays_in_order(server: str, as_
         first = store.due("steps", 10, now=1001.0)
     assert sorted(e.record_key for e in first) == ["HS-00000", "HS-00001"]
     assert all(len(e.history[0]) == 10 for e in first)
-    with name("B"):  # type: ignore[operator]
+    with name("B"):
         assert store.due("steps", 10, now=1001.0) == []
-    with name("A"):  # type: ignore[operator]
-        store.record_outcomes([Outcome(e.id, e.record_key, "steps", "done", step_keys=e.history[0]) for e in first])
+    with name("A"):
+        store.record_outcomes(
+            [Outcome(e.id, e.record_key, "steps", "done", step_keys=e.history[0]) for e in first]
+        )
         store.release_claims()
     seen: list[list[str]] = []
     for who in ("B", "A"):
-        with name(who):  # type: ignore[operator]
+        with name(who):
             entries = [e for e in store.due("steps", 10, now=1002.0) if e.record_key == "HS-00000"]
             seen.extend(e.history[0] for e in entries)
             store.record_outcomes(
@@ -149,7 +149,7 @@ def test_history_is_claimed_with_its_dossier_and_stays_in_order(server: str, as_
     store.close()
 
 
-def test_racing_replicas_never_hold_one_dossier_together(server: str, as_replica: object) -> None:
+def test_racing_replicas_never_hold_one_dossier_together(server: str, name: Named) -> None:
     """Eight threads, each a replica with its own connections, claim, settle and release 2,000
     dossiers at once: every dossier settled exactly once."""
     store = _store(server, "claims_race", records=2000)
@@ -188,7 +188,7 @@ def test_racing_replicas_never_hold_one_dossier_together(server: str, as_replica
     store.close()
 
 
-def test_an_inbound_event_received_on_two_replicas_at_once_is_kept_once(server: str, as_replica: object) -> None:
+def test_an_inbound_event_received_twice_at_once_is_kept_once(server: str, name: Named) -> None:
     """Eight replicas receive the same payment result at the same instant (a platform retrying
     into a load balancer): one row; while one applies it, the others are told it is taken."""
     from adapter.state import Inbox
@@ -217,13 +217,12 @@ def test_an_inbound_event_received_on_two_replicas_at_once_is_kept_once(server: 
     assert not errors and len(ids) == 8 and len(set(ids)) == 1
     inbox = Inbox(store)
     item = inbox.receive("payment_result", "TT-0001", {})
-    name = as_replica  # type: ignore[assignment]
-    with name("A"), inbox.applying(item) as mine:  # type: ignore[operator]
+    with name("A"), inbox.applying(item) as mine:
         assert mine is not None and mine.state == "received"
-        with name("B"), inbox.applying(item) as theirs:  # type: ignore[operator]
+        with name("B"), inbox.applying(item) as theirs:
             assert theirs is None
         _local.name = "A"
         inbox.mark(item.id, "applied", local_key="HS-1")
-    with name("B"), inbox.applying(item) as later:  # type: ignore[operator]
+    with name("B"), inbox.applying(item) as later:
         assert later is not None and later.state == "applied"  # B sees it applied: nothing to do
     store.close()
