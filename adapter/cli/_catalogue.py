@@ -17,8 +17,10 @@ from ._common import (
     _live_settings,
     _load_mappings,
     _print_counts,
+    _redact_url,
     _run_cycles,
     _settings,
+    _TenantTyper,
     _writing,
     app,
     console,
@@ -29,7 +31,7 @@ from ._common import (
 if TYPE_CHECKING:
     from adapter.config import Settings
 
-catalogue_app = typer.Typer(
+catalogue_app = _TenantTyper(
     help="Align the local procedure catalogue with the national one: pull, match, apply a review.",
     no_args_is_help=True,
 )
@@ -151,7 +153,9 @@ def _print_reports(reports: dict[str, list[dict[str, Any]]]) -> None:
 def _national(settings: Settings) -> list[Any]:
     from adapter.state import StateStore
     from adapter.state.catalogue import procedures
+    from adapter.tenants import ensure_schema
 
+    ensure_schema(settings.state.url)  # a tenant's PostgreSQL schema, before its tables are made
     store = StateStore(settings.state.url)
     try:
         store.prepare()
@@ -159,7 +163,8 @@ def _national(settings: Settings) -> list[Any]:
     finally:
         store.close()
     if not found:
-        _say(f"no national catalogue in the state {settings.state.url}: run `dvcsync catalogue pull` first")
+        where = _redact_url(settings.state.url)
+        _say(f"no national catalogue in the state {where}: run `dvcsync catalogue pull` first")
         raise typer.Exit(EXIT_INVALID)
     return found
 

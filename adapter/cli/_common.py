@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,7 +18,57 @@ from rich.table import Table
 
 from adapter.config import ConfigError, Settings, published_secret_problems
 
-app = typer.Typer(
+TENANT_ENV = "DVCSYNC_TENANT"
+TenantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant",
+        metavar="CODE",
+        help="The tenant (a [tenants.CODE] table) to act for; default: $DVCSYNC_TENANT. Needed when"
+        " tenants are configured, except by status and run, which cover them all without it.",
+        show_default=False,
+    ),
+]
+
+
+class _TenantTyper(typer.Typer):
+    """A Typer whose every command takes ``--tenant CODE`` (one place, so no command lacks it):
+    the option is recorded for ``_settings`` and the command itself never sees it."""
+
+    def command(  # type: ignore[override]
+        self, name: str | None = None, *, tenant: bool = True, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(name, **kwargs)
+        if not tenant:
+            return register
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            register(_taking_tenant(func))
+            return func
+
+        return decorator
+
+
+def _taking_tenant(func: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
+    import inspect
+
+    @functools.wraps(func)
+    def command(*args: Any, tenant: str | None = None, **kwargs: Any) -> Any:
+        if tenant is not None:
+            _State.tenant = tenant
+        return func(*args, **kwargs)
+
+    signature = inspect.signature(func, eval_str=True)  # Typer reads the options from the annotations
+    option = inspect.Parameter("tenant", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=TenantOpt)
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), option]
+    )
+    command.__annotations__ = {**func.__annotations__, "tenant": TenantOpt}
+    return command
+
+
+app = _TenantTyper(
     name="dvcsync",
     help="Keep a province's one-stop system in step with the National Public Service Portal "
     "(Cổng Dịch vụ công Quốc gia).",
@@ -30,11 +80,11 @@ app = typer.Typer(
     " arguments, an out-of-date state schema); 3 another dvcsync process holds the state; 4 the"
     " portal could not be reached.",
 )
-mappings_app = typer.Typer(help="Check the mapping specs or export their JSON Schema.", no_args_is_help=True)
-push_app = typer.Typer(help="One-off pushes of single records.", no_args_is_help=True)
-sync_app = typer.Typer(help="Run one cycle of a sync job.", no_args_is_help=True)
-dead_app = typer.Typer(help="Dead letters: list, retry or discard.", no_args_is_help=True)
-db_app = typer.Typer(help="The state store.", no_args_is_help=True)
+mappings_app = _TenantTyper(help="Check the mapping specs or export their JSON Schema.", no_args_is_help=True)
+push_app = _TenantTyper(help="One-off pushes of single records.", no_args_is_help=True)
+sync_app = _TenantTyper(help="Run one cycle of a sync job.", no_args_is_help=True)
+dead_app = _TenantTyper(help="Dead letters: list, retry or discard.", no_args_is_help=True)
+db_app = _TenantTyper(help="The state store.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(push_app, name="push")
 app.add_typer(sync_app, name="sync")
@@ -54,6 +104,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 class _State:
     config: Path | None = None
     verbose: bool = False
+    tenant: str | None = None
 
 
 def _version(value: bool) -> None:
@@ -74,24 +125,106 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    tenant: TenantOpt = None,
 ) -> None:
     _State.config = config
     _State.verbose = verbose
+    _State.tenant = tenant
     from adapter.logs import configure_logging
 
     configure_logging(logging.DEBUG if verbose else logging.WARNING)  # until the settings say more
 
 
-def _settings(**overrides: Any) -> Settings:
+def _loaded(**overrides: Any) -> Settings:
+    """The whole configuration (every tenant's included), or exit 2 saying what is wrong."""
     try:
-        settings = Settings.load(_State.config, **overrides)
+        return Settings.load(_State.config, **overrides)
     except ConfigError as exc:
-        err_console.print(f"[red]configuration error[/red]\n{exc}", soft_wrap=True)
+        err_console.print("[red]configuration error[/red]")
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # [tenants.x] stays
         raise typer.Exit(2) from None
+
+
+def _chosen_tenant() -> tuple[str | None, str]:
+    """``--tenant`` (on the command, else before it), else ``$DVCSYNC_TENANT``; None if neither,
+    and how it was given (for messages)."""
+    import os
+
+    if _State.tenant:
+        return _State.tenant, f"--tenant {_State.tenant}"
+    code = os.environ.get(TENANT_ENV) or None
+    return code, f"{TENANT_ENV}={code}"
+
+
+def _tenant_of(settings: Settings, code: str, given: str) -> Settings:
+    from adapter.tenants import for_tenant, tenant_codes
+
+    if not tenant_codes(settings):
+        _refuse(f"{given}: no tenants are configured ({_where()})")
+    try:
+        return for_tenant(settings, code)
+    except ConfigError as exc:
+        _refuse(f"{given}: {exc}")
+
+
+def _where() -> str:
+    from adapter.config import _config_path
+
+    path = _config_path(_State.config)
+    return f"no [tenants.<code>] tables in {path}" if path is not None else "no configuration file"
+
+
+def _refuse(message: str) -> NoReturn:
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_INVALID)
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The settings a command acts on: the configuration's, or with tenants the chosen tenant's
+    (``--tenant``; exit 2 naming the known codes without one)."""
+    settings = _loaded(**overrides)
+    code, given = _chosen_tenant()
+    if code is not None:
+        settings = _tenant_of(settings, code, given)
+    else:
+        from adapter.tenants import tenant_codes
+
+        codes = tenant_codes(settings)
+        if codes:
+            _refuse(
+                f"this configuration serves {len(codes)} tenants ({', '.join(codes)}):"
+                f" say which with --tenant CODE (or {TENANT_ENV})"
+            )
+    _apply_log(settings)
+    return settings
+
+
+def _every_tenant(**overrides: Any) -> tuple[Settings, dict[str, Settings]]:
+    """For the commands that cover every tenant without ``--tenant`` (status, run): the whole
+    configuration, and the tenants to act for by code (``{"": settings}`` without tenants)."""
+    from adapter.tenants import each_tenant
+
+    settings = _loaded(**overrides)
+    code, given = _chosen_tenant()
+    chosen = {code: _tenant_of(settings, code, given)} if code is not None else each_tenant(settings)
+    _apply_log(next(iter(chosen.values())) if code is not None else settings)
+    return settings, chosen
+
+
+def _apply_log(settings: Settings) -> None:
     from adapter.logs import apply_log_settings
 
     apply_log_settings(settings.log, _State.verbose)  # one-off commands: WARNING unless [log] level
-    return settings
+
+
+def _refuse_published_secrets(settings: Settings) -> None:
+    problems = published_secret_problems(settings)
+    if problems:
+        tenant = f" (tenant {settings.tenant})" if settings.tenant else ""
+        err_console.print(f"[red]refusing to run with the mock's published secrets{tenant}[/red]")
+        for problem in problems:
+            err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
 
 
 def _live_settings(**overrides: Any) -> Settings:
@@ -99,12 +232,7 @@ def _live_settings(**overrides: Any) -> Settings:
     published password or payment secret is refused (exit 2) before anything is done, unless
     everything it would reach stays on this machine."""
     settings = _settings(**overrides)
-    problems = published_secret_problems(settings)
-    if problems:
-        err_console.print("[red]refusing to run with the mock's published secrets[/red]")
-        for problem in problems:
-            err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
+    _refuse_published_secrets(settings)
     return settings
 
 
@@ -172,7 +300,9 @@ EXIT_PROBLEMS, EXIT_INVALID, EXIT_BUSY, EXIT_UNREACHABLE = 1, 2, 3, 4
 def _writing(settings: Settings, what: str) -> Iterator[None]:
     """Hold the state's writer lock for the command (exit 3 when another process keeps it)."""
     from adapter.sync.state_lock import StateBusy, holding_state
+    from adapter.tenants import ensure_schema
 
+    ensure_schema(settings.state.url)  # a tenant's PostgreSQL schema, before anything migrates it
     try:
         with holding_state(settings.state.url, wait_s=settings.state.lock_wait_s, what=what):
             yield

@@ -9,11 +9,24 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel, SecretStr
+from rich.markup import escape
 from rich.table import Table
 
-from ._common import EXIT_PROBLEMS, JsonOpt, _redact_url, _settings, app, console, err_console
+from adapter.config import Settings
 
-config_app = typer.Typer(help="The effective configuration: show it, check it.", no_args_is_help=True)
+from ._common import (
+    EXIT_PROBLEMS,
+    JsonOpt,
+    _every_tenant,
+    _redact_url,
+    _State,
+    _TenantTyper,
+    app,
+    console,
+    err_console,
+)
+
+config_app = _TenantTyper(help="The effective configuration: show it, check it.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 _URL_KEYS = frozenset({"province.source_url", "province.sink_url", "state.url"})
@@ -46,19 +59,31 @@ def config_show(
     changed: Annotated[bool, typer.Option("--changed", help="Only values that are not defaults.")] = False,
 ) -> None:
     """Every setting in effect, with where it came from (command line, environment, file or
-    default). Secrets are masked."""
-    settings = _settings()
-    rows = [(key, value, settings.origin(key)) for key, value in _flatten(settings)]
+    default). Secrets are masked. With tenants: one tenant's merged settings with --tenant,
+    else the shared ones and the tenants' codes."""
+    from adapter.tenants import tenant_codes
+
+    settings, chosen = _every_tenant()
+    shown = next(iter(chosen.values())) if len(chosen) == 1 else settings
+    rows = [(key, value, shown.origin(key)) for key, value in _flatten(shown) if key != "tenants"]
     if changed:
         rows = [row for row in rows if row[2] != "default"]
+    codes = tenant_codes(settings)
+    if shown.tenant:
+        given = "--tenant" if _State.tenant else "environment DVCSYNC_TENANT"
+        rows.insert(0, ("tenant", shown.tenant, given))
+    elif codes:
+        rows.insert(0, ("tenants", codes, "shared values below; --tenant CODE shows one tenant's"))
     if as_json:
         print(json.dumps({k: {"value": v, "from": o} for k, v, o in rows}, ensure_ascii=False, default=str))
         return
-    table = Table(title="dvcsync configuration")
+    title = f"dvcsync configuration (tenant {shown.tenant})" if shown.tenant else "dvcsync configuration"
+    table = Table(title=title)
     for column in ("key", "value", "from"):
         table.add_column(column)
     for key, value, origin in rows:
-        table.add_row(key, str(value), origin)
+        shown_value = ", ".join(value) if key == "tenants" else str(value)
+        table.add_row(escape(key), escape(shown_value), escape(origin))  # "[tenants.x]" is not markup
     console.print(table)
 
 
@@ -66,27 +91,17 @@ def config_show(
 def config_check(as_json: JsonOpt = False) -> None:
     """Load the configuration and the mapping specs, and check what a first run would trip on:
     the mock's published secrets off loopback, an inbound server open to anyone, missing files,
-    an unreachable province database. Exit 0 when nothing was found, 1 otherwise, 2 when the
-    configuration itself is invalid."""
-    from adapter.config import published_secret_problems
-    from adapter.mapping import MappingSpecError, load_mappings
+    an unreachable province database; every tenant's (or the one --tenant names). Exit 0 when
+    nothing was found, 1 otherwise, 2 when the configuration itself is invalid."""
     from adapter.server import listen_problems
 
-    settings = _settings()
-    problems: list[str] = []
-    try:
-        load_mappings(settings.province.mappings)
-    except MappingSpecError as exc:
-        problems.append(f"mappings: {exc}")
-    problems += published_secret_problems(settings)
-    problems += listen_problems(settings.server)
-    for section in (settings.portal, settings.payment):
-        for name in ("ca_bundle", "client_cert", "client_key"):
-            path = getattr(section, name)
-            if path is not None and not Path(path).is_file():
-                where = "portal" if section is settings.portal else "payment"
-                problems.append(f"[{where}] {name} = {str(path)!r}: no such file")
-    problems += _source_problems(settings.province.source_url)
+    settings, chosen = _every_tenant()
+    problems = listen_problems(settings.server)  # one inbound server, however many tenants
+    for code, own in chosen.items():
+        found = _problems(own)
+        if code and own.server != settings.server:
+            found += listen_problems(own.server)
+        problems += [f"tenant {code}: {p}" if code else p for p in found]
     if as_json:
         print(json.dumps({"ok": not problems, "problems": problems}, ensure_ascii=False))
     elif problems:
@@ -94,9 +109,31 @@ def config_check(as_json: JsonOpt = False) -> None:
         for problem in problems:
             err_console.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
     else:
-        console.print("configuration OK", markup=False)
+        tenants = f" ({len(chosen)} tenants)" if "" not in chosen else ""
+        console.print(f"configuration OK{tenants}", markup=False)
     if problems:
         raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _problems(settings: Settings) -> list[str]:
+    """What one tenant's (or the only) settings would trip on, the inbound server aside."""
+    from adapter.config import published_secret_problems
+    from adapter.mapping import MappingSpecError, load_mappings
+
+    problems: list[str] = []
+    try:
+        load_mappings(settings.province.mappings)
+    except MappingSpecError as exc:
+        problems.append(f"mappings: {exc}")
+    problems += published_secret_problems(settings)
+    for section in (settings.portal, settings.payment):
+        for name in ("ca_bundle", "client_cert", "client_key"):
+            path = getattr(section, name)
+            if path is not None and not Path(path).is_file():
+                where = "portal" if section is settings.portal else "payment"
+                problems.append(f"[{where}] {name} = {str(path)!r}: no such file")
+    problems += _source_problems(settings.province.source_url)
+    return problems
 
 
 def _source_problems(url: str) -> list[str]:

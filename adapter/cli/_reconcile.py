@@ -16,15 +16,18 @@ from ._common import (
     EXIT_PROBLEMS,
     EXIT_UNREACHABLE,
     JsonOpt,
+    TenantOpt,
     _live_settings,
     _progress,
+    _State,
+    _TenantTyper,
     _writing,
     app,
     console,
     err_console,
 )
 
-reconcile_app = typer.Typer(
+reconcile_app = _TenantTyper(
     help="Compare the province, dvcsync's state, the portal and the payment platform; write the"
     " mismatch report (HTML, XLSX, CSV, JSON). Exit 1 when mismatches exist, 0 when none.",
     invoke_without_command=True,
@@ -63,8 +66,11 @@ def reconcile(
     ] = True,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the sample (to repeat one).")] = None,
     as_json: JsonOpt = False,
+    tenant: TenantOpt = None,
 ) -> None:
     """The mismatch report for a period (default: the last [reconcile] period_days days)."""
+    if tenant is not None:
+        _State.tenant = tenant  # before a subcommand too: `reconcile --tenant a repair`
     if ctx.invoked_subcommand is not None:
         return
     from adapter.config import portal_check_mode, report_formats

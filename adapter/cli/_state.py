@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +12,9 @@ from rich.table import Table
 from adapter.config import Settings
 
 from ._common import (
+    EXIT_PROBLEMS,
     JsonOpt,
+    _every_tenant,
     _print_counts,
     _redact_url,
     _settings,
@@ -28,17 +29,38 @@ from ._common import (
 
 @app.command("status")
 def status(as_json: JsonOpt = False) -> None:
-    """Backlog, last runs, quarantined records and dead letters."""
-    from adapter.sync.status import collect_status
+    """Backlog, last runs, quarantined records and dead letters; with tenants, one block per
+    tenant (all of them, or the one --tenant names)."""
+    from adapter.sync.status import collect_status, collect_tenants_status
 
-    settings = _settings()
-    if not _state_exists(settings, as_json):
+    settings, chosen = _every_tenant()
+    if list(chosen) == [""]:  # no tenants: the one state, as it always was
+        if not _state_exists(settings, as_json):
+            return
+        data = collect_status(settings)
+        if as_json:
+            print(json.dumps(data, ensure_ascii=False, indent=2))
+            return
+        _print_status(data, f"dvcsync status ({_redact_url(settings.state.url)})")
         return
-    data = collect_status(settings)
+    everything = collect_tenants_status(chosen)
     if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-        return
-    table = Table(title=f"dvcsync status ({_redact_url(settings.state.url)})")
+        print(json.dumps(everything, ensure_ascii=False, indent=2))
+    else:
+        for code, data in everything["tenants"].items():
+            url = _redact_url(chosen[code].state.url)
+            if data.get("error"):
+                console.print(f"tenant {code} ({url}): cannot read the state: {data['error']}", markup=False)
+            elif data.get("state", True) is None:
+                console.print(f"tenant {code}: no state yet at {url}: nothing has run for it", markup=False)
+            else:
+                _print_status(data, f"tenant {code}: dvcsync status ({url})")
+    if any(data.get("error") for data in everything["tenants"].values()):
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _print_status(data: dict[str, Any], title: str) -> None:
+    table = Table(title=title)
     table.add_column("what")
     table.add_column("value", justify="right")
     for key, value in data["backlog"].items():
@@ -188,18 +210,15 @@ def db_prune(
 
 def _state_exists(settings: Settings, as_json: bool, empty: Any = None) -> bool:
     """A read-only command on a state that was never created says so and creates nothing."""
-    from sqlalchemy.engine import make_url
+    from adapter.sync.status import state_exists
 
-    url = make_url(settings.state.url)
-    database = url.database if url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:" or Path(database).exists():
+    if state_exists(settings.state.url):
         return True
+    where = _redact_url(settings.state.url)
     if as_json:
         print(json.dumps(empty if empty is not None else {"state": None}, ensure_ascii=False))
     else:
         console.print(
-            f"no state yet at {database}: nothing has run with this configuration",
-            markup=False,
-            highlight=False,
+            f"no state yet at {where}: nothing has run with this configuration", markup=False, highlight=False
         )
     return False

@@ -178,7 +178,7 @@ def _commented_config() -> str:
     return "\n".join(out) + "\n"
 
 
-@app.command("init")
+@app.command("init", tenant=False)
 def init(
     folder: Annotated[Path, typer.Argument(help="Where to write dvcsync.toml and mappings/.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
@@ -226,7 +226,7 @@ def init(
 # ---------------------------------------------------------------- sample-db
 
 
-@app.command("sample-db")
+@app.command("sample-db", tenant=False)
 def sample_db(
     out: Annotated[Path, typer.Option("--out", "-o", help="SQLite file to create.")] = Path("onestop.db"),
     dossiers: Annotated[int, typer.Option("--dossiers", "-n", min=0, help="Number of dossiers.")] = 2000,
@@ -348,7 +348,7 @@ def _print_check(report: Any, folder: Path, url: str) -> None:
     console.print(table)
 
 
-@mappings_app.command("schema")
+@mappings_app.command("schema", tenant=False)
 def mappings_schema(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
     kind: Annotated[str, typer.Option("--kind", help="'mapping' or 'codes'.")] = "mapping",
@@ -376,7 +376,7 @@ def mappings_schema(
 # ---------------------------------------------------------------- demo
 
 
-@app.command()
+@app.command(tenant=False)  # its own folder and settings, never a configured tenant
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo-out"),
     dossiers: Annotated[int, typer.Option("--dossiers", "-n", min=1)] = 2000,

@@ -14,6 +14,7 @@ from adapter.mapping import MappingSet, load_mappings
 from adapter.portal import PortalClient, make_http_client
 from adapter.province.source import make_engine
 from adapter.state import StateStore
+from adapter.tenants import ensure_schema
 
 
 @dataclass
@@ -39,6 +40,7 @@ async def open_runtime(settings: Settings, mappings: MappingSet | None = None) -
         client = PortalClient(settings.portal, portal_http)
         store = StateStore(settings.state.url, claim_lease_s=settings.state.claim_lease_s)
         stack.callback(store.close)
+        ensure_schema(settings.state.url)  # a tenant's PostgreSQL schema, before its tables are made
         store.prepare()
         source = make_engine(settings.province.source_url)
         stack.callback(source.dispose)

@@ -1,18 +1,63 @@
-"""What `dvcsync status` and `dvcsync dead-letters` read."""
+"""What `dvcsync status` and `dvcsync dead-letters` read: one state, or with tenants one
+state per tenant (each tenant's state is its own, so each is read on its own)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from adapter.config import Settings
 from adapter.state import Inbox, StateStore
+from adapter.tenants import ensure_schema, state_schema
 
 
 def _store(settings: Settings) -> StateStore:
+    ensure_schema(settings.state.url)  # a tenant's PostgreSQL schema, before its tables are made
     store = StateStore(settings.state.url)
     store.prepare()  # an out-of-date schema is reported, never migrated behind the operator's back
     return store
+
+
+def state_exists(url: str) -> bool:
+    """Whether anything has run on this state: its SQLite file, or its tenant's PostgreSQL
+    schema, exists (a read-only command must not create them). True for other states."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        return not database or database == ":memory:" or Path(database).exists()
+    schema = state_schema(url)
+    if schema is None:
+        return True
+    engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": schema})
+            return found.first() is not None
+    finally:
+        engine.dispose()
+
+
+def collect_tenants_status(tenants: dict[str, Settings]) -> dict[str, Any]:
+    """``{"tenants": {code: status}}``, one tenant's state never hiding the others': a state
+    that was never made is ``{"state": None}``, one that cannot be read (database down, schema
+    out of date) ``{"error": why}``."""
+    from sqlalchemy.exc import DBAPIError
+
+    from adapter.state import SchemaOutOfDate
+
+    out: dict[str, Any] = {}
+    for code, settings in tenants.items():
+        try:
+            out[code] = collect_status(settings) if state_exists(settings.state.url) else {"state": None}
+        except (SchemaOutOfDate, DBAPIError) as exc:
+            why = str(exc) if isinstance(exc, SchemaOutOfDate) else f"{type(exc.orig).__name__}: {exc.orig}"
+            out[code] = {"error": why.strip()}
+    return {"tenants": out}
 
 
 def collect_status(settings: Settings) -> dict[str, Any]:
