@@ -96,6 +96,16 @@ def _print_status(data: dict[str, Any], title: str) -> None:
                 str(counts.get("dead", "")),
             )
         console.print(runs)
+    if data.get("replicas"):
+        replicas = Table(title="replicas holding dossiers")
+        for column in ("replica", "dossiers", "lease ends in"):
+            replicas.add_column(column)
+        for held in data["replicas"]:
+            ends = held["lease_ends_in_s"]
+            replicas.add_row(
+                held["replica"], str(held["dossiers"]), f"{ends:g}s" if ends >= 0 else f"ended {-ends:g}s ago"
+            )
+        console.print(replicas)
     for item in data["quarantined"][:20]:
         console.print(
             f"  quarantined {item['record_key']}: {item['reasons'][0]}", markup=False, highlight=False

@@ -83,6 +83,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
             "runs": runs,
             "conflicts": store.conflicts(limit=200),
             "inbox": Inbox(store).counts(),
+            "replicas": store.replicas(),  # PostgreSQL: who holds dossiers now ([] on SQLite)
         }
     finally:
         store.close()
