@@ -204,3 +204,21 @@ def test_errors_in_a_tenant_table_are_shown_whole(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--config", str(config), "status"])
     assert result.exit_code == 2
     assert f"{config}: [tenants.a.portal] timeout: Input should be greater than 0" in result.output
+
+
+def test_run_refuses_a_tenant_with_the_mock_s_published_secrets_off_loopback(two: Path) -> None:
+    text = two.read_text(encoding="utf-8").replace(
+        '[tenants.a.portal]\n', '[tenants.a.portal]\nadapter_url = "https://dvcqg.example.gov.vn/dvcqg"\n'
+    )
+    two.write_text(text, encoding="utf-8")
+    for argv in (["run"], ["run", "--tenant", "a"]):
+        result = runner.invoke(app, ["--config", str(two), *argv])
+        assert result.exit_code == 2, result.output
+        assert "refusing to run with the mock's published secrets (tenant a)" in result.output
+    # b is on loopback with its own password: it is not what is refused
+    assert "(tenant b)" not in runner.invoke(app, ["--config", str(two), "run"]).output
+
+
+def test_run_names_the_known_tenants_for_an_unknown_one(two: Path) -> None:
+    result = runner.invoke(app, ["--config", str(two), "run", "--tenant", "zz"])
+    assert result.exit_code == 2 and "the configured tenants are a, b" in result.output
