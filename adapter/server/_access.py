@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from adapter.config import AccessSettings, Network, ServerSettings
@@ -30,6 +30,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+TENANT_PREFIX = "/t/"
 GROUP_OF_PATH = (("/inbound/payment/", "payment"), ("/inbound/dvcqg/", "portal"))
 OPEN_PATHS = frozenset({"/healthz"})
 CALLBACK_PATH = "/inbound/payment/dpnhankqthanhtoanhs"
@@ -52,6 +53,25 @@ def group_of(path: str) -> str | None:
     return "monitoring"  # /metrics, /readyz, /docs, /openapi.json and anything unknown
 
 
+def split_tenant(path: str) -> tuple[str | None, str]:
+    """``/t/<code>/rest`` → (code, ``/rest``): a tenant's path and the path its own application
+    sees; any other path → (None, path)."""
+    if not path.startswith(TENANT_PREFIX):
+        return None, path
+    code, _, rest = path[len(TENANT_PREFIX) :].partition("/")
+    return code, "/" + rest
+
+
+def contract_refusal(path: str, message: str) -> dict[str, Any]:
+    """A refusal in the shape the path's contract answers in: the payment platform's ``MaLoi``
+    for its callback, an empty bill for its look-up, ``error_code`` -1 for everything else."""
+    if path == CALLBACK_PATH:
+        return {"MaLoi": "99", "MoTaLoi": message}
+    if path == BILL_PATH:
+        return {"error_code": -1, "message": []}
+    return {"error_code": -1, "message": message}
+
+
 class _Rule:
     def __init__(self, access: AccessSettings, mtls: bool) -> None:
         self.networks: list[Network] = list(access.allow or [])
@@ -67,14 +87,21 @@ class _Rule:
 
 
 class AccessGuard:
-    """Allow-list, bearer credential, body cap and in-flight cap for every inbound request."""
+    """Allow-list, bearer credential, body cap and in-flight cap for every inbound request.
+    With ``tenants`` (code → that tenant's server settings), a tenant's paths ``/t/<code>/…``
+    are judged by the tenant's own caller rules; the caps and trusted proxies are the process's."""
 
     def __init__(
-        self, app: ASGIApp, settings: ServerSettings, refused: Counter[tuple[str, int]] | None = None
+        self,
+        app: ASGIApp,
+        settings: ServerSettings,
+        refused: Counter[tuple[str, int]] | None = None,
+        tenants: Mapping[str, ServerSettings] | None = None,
     ) -> None:
         self.app = app
         mtls = settings.tls_client_ca is not None
-        self.rules = {name: _Rule(settings.group(name), mtls) for name in ("payment", "portal", "monitoring")}
+        self.rules = _rules(settings, mtls)
+        self.tenant_rules = {code: _rules(own, mtls) for code, own in (tenants or {}).items()}
         self.trusted: list[Network] = list(settings.trusted_proxies)
         self.max_body = settings.max_body_bytes
         self.max_in_flight = settings.max_requests_in_flight
@@ -88,11 +115,16 @@ class AccessGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        group = group_of(path)
+        code, inner = split_tenant(path)
+        rules = self.tenant_rules.get(code or "")
+        if rules is None:  # not a tenant's path: the process's rules, the whole path
+            rules, inner = self.rules, path
+        scope = {**scope, "dvcsync.route": inner}  # what the refusal's shape goes by
+        group = group_of(inner)
         if group is None:
             await self.app(scope, receive, send)
             return
-        rule = self.rules[group]
+        rule = rules[group]
         client = self.client_address(scope)
         if client is None:
             await self._refuse(
@@ -200,13 +232,7 @@ class AccessGuard:
     ) -> None:
         self.refused[(group, status)] += 1
         self._log(scope, status, why, client)
-        path = scope["path"]
-        if path == CALLBACK_PATH:
-            body: dict[str, Any] = {"MaLoi": "99", "MoTaLoi": message}
-        elif path == BILL_PATH:
-            body = {"error_code": -1, "message": []}
-        else:
-            body = {"error_code": -1, "message": message}
+        body = contract_refusal(scope.get("dvcsync.route", scope["path"]), message)
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="dvcsync"'))
@@ -239,6 +265,10 @@ class AccessGuard:
             why,
             more,
         )
+
+
+def _rules(settings: ServerSettings, mtls: bool) -> dict[str, _Rule]:
+    return {name: _Rule(settings.group(name), mtls) for name in ("payment", "portal", "monitoring")}
 
 
 def _address(text: str) -> Address | None:

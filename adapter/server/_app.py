@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from adapter import metrics
@@ -31,9 +32,11 @@ from adapter.state import Inbox, StateStore
 from adapter.sync.attachments import AttachmentStore, documents_dir, without_content
 from adapter.sync.payment_inbound import REFUSED, BillError, handle_bill_lookup, handle_callback
 from adapter.sync.payment_ledger import PaymentLedger
+from adapter.tenants import ensure_schema
 
 from ._access import AccessGuard
 from ._serve import DROPPED
+from ._tenants import TenantRouter
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,50 @@ RECEIPT_AFTER_MAPPING = "payment_receipt_after"
 
 
 def create_server_app(settings: Settings, mappings: MappingSet, store: StateStore | None = None) -> FastAPI:
-    store = store or StateStore(settings.state.url)
+    """The inbound application of a deployment without tenants: the inbound paths, ``/healthz``,
+    ``/readyz``, ``/metrics`` and ``/docs``, all behind the access guard."""
+    app = _inbound_app(settings, mappings, store)
+    refused: Counter[tuple[str, int]] = Counter()
+    store_engine, sink_engine = app.state.engines
+    _monitoring(app, {"": store_engine}, {"state": store_engine, "province": sink_engine}, refused)
+    app.add_middleware(AccessGuard, settings=settings.server, refused=refused)
+    return app
+
+
+def create_tenants_app(settings: Settings, tenants: Mapping[str, tuple[Settings, MappingSet]]) -> FastAPI:
+    """One inbound server for several tenants: each tenant's inbound application (its own
+    payment secret, mappings, state and province database) under ``/t/<code>/``; ``/healthz``,
+    ``/readyz``, ``/metrics`` (``?tenant=<code>`` for one) and ``/docs`` at the root. Unprefixed
+    inbound paths answer 404 in the contract's shape. The access guard covers every path, with
+    each tenant's ``[tenants.<code>.server]`` caller rules on its own paths."""
+    apps = {code: _inbound_app(own, own_mappings) for code, (own, own_mappings) in tenants.items()}
+    app = FastAPIOffline(title="dvcsync inbound (tenants)", version="1", docs_url="/docs")
+    refused: Counter[tuple[str, int]] = Counter()
+    states = {code: sub.state.engines[0] for code, sub in apps.items()}
+    ready = {
+        f"{code}.{name}": engine
+        for code, sub in apps.items()
+        for name, engine in zip(("state", "province"), sub.state.engines, strict=True)
+    }
+    _monitoring(app, states, ready, refused)
+    app.add_middleware(TenantRouter, tenants=apps)
+    app.add_middleware(
+        AccessGuard,
+        settings=settings.server,
+        refused=refused,
+        tenants={code: own.server for code, (own, _) in tenants.items()},
+    )
+    app.state.engines = tuple(engine for sub in apps.values() for engine in sub.state.engines)
+    return app
+
+
+def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | None = None) -> FastAPI:
+    """The inbound paths of one tenant (or of a deployment without tenants), without the guard
+    and the monitoring paths; ``app.state.engines`` is (state, province), for whoever runs it to
+    dispose of."""
+    if store is None:
+        ensure_schema(settings.state.url)  # a tenant's own PostgreSQL schema, before migrations
+        store = StateStore(settings.state.url)
     store.prepare()
     inbox = Inbox(store)
     sink_engine = make_engine(settings.province.effective_sink_url)
@@ -59,23 +105,6 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     # /docs with its scripts served from here (a province's server often has no Internet access);
     # they live under /static-offline-docs, in the monitoring group like /docs itself.
     app = FastAPIOffline(title="dvcsync inbound", version="1", docs_url="/docs")
-    refused: Counter[tuple[str, int]] = Counter()
-    scraped = metrics.exposition_registry(
-        metrics.StateCollector(store.engine),
-        metrics.TallyCollector(
-            "dvcsync_inbound_refused",
-            "Inbound requests refused by the access guard, by path group and HTTP status.",
-            ["group", "status"],
-            refused,
-        ),
-        metrics.TallyCollector(
-            "dvcsync_inbound_dropped_connections",
-            "Inbound connections closed by the server's limits, by reason (headers, body, connections).",
-            ["reason"],
-            DROPPED,
-        ),
-    )
-    app.add_middleware(AccessGuard, settings=settings.server, refused=refused)
     max_depth = settings.server.max_json_depth
 
     @app.exception_handler(Exception)
@@ -173,6 +202,35 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
             return JSONResponse({"error_code": -1, "message": []}, status_code=500)
         return JSONResponse(reply)
 
+    app.state.engines = (store.engine, sink_engine)  # disposed by whoever runs the server
+    return app
+
+
+def _monitoring(
+    app: FastAPI,
+    states: Mapping[str, Engine],
+    ready: Mapping[str, Engine],
+    refused: Counter[tuple[str, int]],
+) -> None:
+    """``/healthz``, ``/readyz`` (every engine of ``ready`` answers) and ``/metrics`` (the
+    process's metrics, the backlog of the ``states`` by tenant, the guard's and the server's
+    refusals)."""
+    scraped = metrics.exposition_registry(
+        metrics.StateCollector(states),
+        metrics.TallyCollector(
+            "dvcsync_inbound_refused",
+            "Inbound requests refused by the access guard, by path group and HTTP status.",
+            ["group", "status"],
+            refused,
+        ),
+        metrics.TallyCollector(
+            "dvcsync_inbound_dropped_connections",
+            "Inbound connections closed by the server's limits, by reason (headers, body, connections).",
+            ["reason"],
+            DROPPED,
+        ),
+    )
+
     @app.get("/healthz", summary="The process answers")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -180,7 +238,7 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
     @app.get("/readyz", summary="The state store and the province database answer")
     def readyz() -> JSONResponse:
         problems = {}
-        for name, engine in (("state", store.engine), ("province", sink_engine)):
+        for name, engine in ready.items():
             try:
                 with engine.connect() as conn:
                     conn.execute(text("SELECT 1"))
@@ -192,15 +250,15 @@ def create_server_app(settings: Settings, mappings: MappingSet, store: StateStor
 
     @app.get(
         "/metrics",
-        summary="Prometheus metrics: portal requests, cycles, backlog, inbound refusals, the process",
+        summary="Prometheus metrics: portal requests, cycles, backlog, inbound refusals, the process;"
+        " ?tenant=<code> for one tenant's",
         response_class=Response,
     )
-    def metrics_text() -> Response:
+    def metrics_text(tenant: str | None = None) -> Response:
         # a sync route: the backlog queries run in the thread pool, off the event loop
-        return Response(metrics.exposition(scraped), media_type=metrics.CONTENT_TYPE)
-
-    app.state.engines = (store.engine, sink_engine)  # disposed by whoever runs the server
-    return app
+        if tenant is not None and tenant not in states:
+            return Response("no such tenant\n", status_code=404, media_type="text/plain")
+        return Response(metrics.exposition(scraped, tenant=tenant), media_type=metrics.CONTENT_TYPE)
 
 
 def _digest(raw: bytes, code: str) -> dict[str, Any]:

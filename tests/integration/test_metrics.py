@@ -16,11 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapter.config import Settings
 from adapter.mapping import load_mappings
-from adapter.metrics import backlog_sql
+from adapter.metrics import backlog_sql, current_tenant
 from adapter.province.sample import generate
-from adapter.server import create_server_app
+from adapter.server import create_server_app, create_tenants_app
 from adapter.state import StateStore
 from adapter.sync.cycles import run_push
+from adapter.tenants import for_tenant
 from mock_portal.testing import run_mock
 
 from .mock_portal.soap_support import serve
@@ -146,6 +147,73 @@ def test_a_push_moves_the_counters_seen_on_metrics(settings: Settings) -> None:
     # /docs works without the Internet: its script is served here
     assert docs.status_code == 200 and script is not None and "cdn" not in script.group(1)
     assert asset is not None and asset.status_code == 200 and len(asset.content) > 10_000
+
+
+def test_each_tenants_counters_and_backlog_carry_its_label(tmp_path: Path) -> None:
+    """Two tenants pushed in turn (as their scheduler threads would, ``current_tenant`` set):
+    each one's counters and state backlog under its own ``tenant``, nothing unlabelled moved,
+    and ``?tenant=`` shows one tenant's series."""
+    codes = ("metrics-a", "metrics-b")
+    for n, code in enumerate(codes):
+        generate(tmp_path / f"{code}.db", 30, 20 + n)
+    with run_mock() as mock_a, run_mock() as mock_b:
+        settings = Settings.load(
+            None,
+            use_env=False,
+            province={"mappings": str(REPO / "mappings")},
+            state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
+            push={"parallel_enqueue": False},
+            tenants={
+                code: {
+                    "province": {"source_url": f"sqlite:///{tmp_path / f'{code}.db'}"},
+                    "portal": {
+                        "adapter_url": mock.adapter_url,
+                        "soap_url": f"{mock.url}/soap",
+                        "timeout": 5.0,
+                    },
+                }
+                for code, mock in zip(codes, (mock_a, mock_b), strict=True)
+            },
+        )
+        mappings = load_mappings(settings.province.mappings)
+        app = create_tenants_app(settings, {code: (for_tenant(settings, code), mappings) for code in codes})
+        try:
+            with serve(app) as url:
+                before = _families(httpx.get(f"{url}/metrics", timeout=10).text)
+                summaries = {}
+                for code in codes:
+                    token = current_tenant.set(code)
+                    try:
+                        summaries[code] = asyncio.run(run_push(for_tenant(settings, code), mappings))
+                    finally:
+                        current_tenant.reset(token)
+                after = _families(httpx.get(f"{url}/metrics", timeout=10).text)
+                only_a = httpx.get(f"{url}/metrics", params={"tenant": codes[0]}, timeout=10).text
+        finally:
+            for engine in app.state.engines:
+                engine.dispose()
+
+    for code, summary in summaries.items():
+        assert summary.dossiers_pushed > 0
+        pushed = _value(after, "dvcsync_records_pushed_total", kind="dossier", tenant=code)
+        assert pushed == summary.dossiers_pushed  # a tenant of this test only: counted from 0
+        assert (
+            _value(after, "dvcsync_cycles_total", job="push", tenant=code, status="dead-letters")
+            + _value(after, "dvcsync_cycles_total", job="push", tenant=code, status="ok")
+            == 1
+        )
+        assert _sum(after, "dvcsync_portal_requests_total", service="DongBoHoSoMC", tenant=code) > 0
+        # read from the tenant's own state at scrape time
+        assert _sum(after, "dvcsync_outbox_entries", tenant=code, state="dead") == summary.dead
+        assert _value(after, "dvcsync_quarantined_records", tenant=code) == summary.enqueue.quarantined
+    # the pushes counted nothing without a tenant
+    assert _value(after, "dvcsync_records_pushed_total", kind="dossier") == _value(
+        before, "dvcsync_records_pushed_total", kind="dossier"
+    )
+    tenants_in_a = {
+        dict(labels).get("tenant") for samples in _families(only_a).values() for _, labels in samples
+    }
+    assert tenants_in_a == {None, codes[0]}
 
 
 def _plans(state: Path) -> dict[str, list[str]]:
