@@ -260,6 +260,21 @@ def served_tenants(settings: Settings, tenants: list[str] | None = None) -> dict
         raise UnsafeToStart(str(exc)) from None
 
 
+def _tenant_server_problems(code: str, own: Settings, settings: Settings) -> list[str]:
+    """One server listens for every tenant: a tenant's table may set who calls its paths, not
+    where the server listens; and its own caller rules must not leave its paths open."""
+    where = ("host", "port", "tls_cert", "tls_key", "tls_client_ca")
+    problems = [
+        f"[tenants.{code}.server] {name}: one inbound server serves every tenant; set [server] {name}"
+        for name in where
+        if getattr(own.server, name) != getattr(settings.server, name)
+    ]
+    if not problems:
+        problems = [f"[tenants.{code}] {p.removeprefix('[server] ')}" for p in listen_problems(own.server)]
+        problems = [p for p in problems if "no such file" not in p]  # said once, for [server]
+    return problems
+
+
 def _tenant_mappings(
     served: Mapping[str, Settings], settings: Settings, mappings: MappingSet
 ) -> dict[str, MappingSet]:
@@ -280,10 +295,13 @@ def _tenant_mappings(
 async def run_service(settings: Settings, mappings: MappingSet, *, tenants: list[str] | None = None) -> None:
     """Serve until SIGINT or SIGTERM: every configured tenant (or only ``tenants``), each on its
     own jobs thread, and one inbound server for all of them."""
+    served = served_tenants(settings, tenants)
     problems = listen_problems(settings.server)
+    for code, own in served.items():
+        if code:
+            problems += _tenant_server_problems(code, own, settings)
     if problems:
         raise UnsafeToStart("\n".join(problems))
-    served = served_tenants(settings, tenants)
     mapping_sets = _tenant_mappings(served, settings, mappings)
     raise_open_files_limit()
     for own in served.values():

@@ -245,6 +245,8 @@ def test_a_quiet_tenant_keeps_its_interval_beside_a_dead_portal_and_a_backlog(
         text = log.read_text(errors="replace")
         assert service.returncode in (0, -signal.SIGTERM), (service.returncode, text[-3000:])
         assert "Traceback" not in text, text[-3000:]
+        assert f"[quiet] payment {ref} paid (applied)" in text  # the request ran as quiet's
+        assert "[quiet] push: portal unreachable" not in text and "[big] push: portal unreachable" not in text
         # every tenant's loop stopped cleanly: no run left "running", big's cycle recorded cancelled
         for code, state in states.items():
             assert _rows(state, "SELECT COUNT(*) FROM run WHERE status = 'running'") == [(0,)], code
@@ -279,3 +281,22 @@ def test_a_job_another_replica_runs_is_skipped_and_said(caplog: pytest.LogCaptur
         assert "pull: running on another replica; skipped" in caplog.text
         asyncio.run(quiet())  # released: runs here
         assert ran == ["big", "quiet"]
+
+
+def test_a_tenant_cannot_move_the_one_inbound_server(tmp_path: Path) -> None:
+    """Where the server listens is the process's: a tenant's table setting it refuses to start
+    (exit 2 from the command), before any state is locked or port bound."""
+    from adapter.config import Settings
+    from adapter.mapping import load_mappings
+    from adapter.scheduler import UnsafeToStart, run_service
+
+    settings = Settings.load(
+        None,
+        use_env=False,
+        province={"mappings": str(REPO / "mappings")},
+        state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        tenants={"a": {}, "b": {"server": {"port": 9999}}},
+    )
+    with pytest.raises(UnsafeToStart, match=r"\[tenants\.b\.server\] port: one inbound server"):
+        asyncio.run(run_service(settings, load_mappings(settings.province.mappings)))
+    assert not list(tmp_path.iterdir())  # no state made, nothing locked
