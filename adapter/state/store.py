@@ -10,7 +10,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -471,16 +471,23 @@ class StateStore:
     # ------------------------------------------------------------------ delivery
 
     def due(
-        self, kind: str, limit: int, now: float | None = None, record_key: str | None = None
+        self,
+        kind: str,
+        limit: int,
+        now: float | None = None,
+        record_key: str | None = None,
+        exclude: Collection[int] = (),
     ) -> list[DueEntry]:
         """Pending entries of ``kind`` whose time has come, oldest first, with what the state
         knows of their dossier (``on_portal`` decides create vs replace). On PostgreSQL only the
-        entries of dossiers this replica has claimed (``_claim``): another replica's are left."""
+        entries of dossiers this replica has claimed (``_claim``): another replica's are left.
+        ``exclude``: entries this process has in flight or not yet recorded (the deliverer reads
+        the next round while the current one is out)."""
         now = time.time() if now is None else now
-        query = self._due_query(kind, now, record_key)
+        query = self._due_query(kind, now, record_key, exclude)
         with self.engine.begin() as conn:
             if self.claims:
-                if not self._claim(conn, kind, limit, now, record_key):
+                if not self._claim(conn, kind, limit, now, record_key, exclude):
                     return []
                 from .replica import replica_id
 
@@ -501,7 +508,7 @@ class StateStore:
                 for row in conn.execute(query.limit(limit))
             ]
 
-    def _due_query(self, kind: str, now: float, record_key: str | None) -> Any:
+    def _due_query(self, kind: str, now: float, record_key: str | None, exclude: Collection[int] = ()) -> Any:
         query = (
             select(
                 OUTBOX_T.c.id,
@@ -542,10 +549,18 @@ class StateStore:
             )
         if record_key is not None:
             query = query.where(OUTBOX_T.c.record_key == record_key)
+        if exclude:
+            query = query.where(OUTBOX_T.c.id.not_in(list(exclude)))
         return query
 
     def _claim(
-        self, conn: Connection, kind: str, limit: int, now: float, record_key: str | None
+        self,
+        conn: Connection,
+        kind: str,
+        limit: int,
+        now: float,
+        record_key: str | None,
+        exclude: Collection[int] = (),
     ) -> list[str]:
         """Claim the dossiers of up to ``limit`` due entries for this replica: those nobody
         holds, whose lease ran out (their replica died) or that are ours already. ``FOR UPDATE
@@ -560,7 +575,7 @@ class StateStore:
             DOSSIER_T.c.claimed_by.is_(None), DOSSIER_T.c.claim_until < now, DOSSIER_T.c.claimed_by == me
         )
         candidates = (
-            self._due_query(kind, now, record_key)
+            self._due_query(kind, now, record_key, exclude)
             .with_only_columns(DOSSIER_T.c.record_key)
             .where(free)
             .limit(limit)

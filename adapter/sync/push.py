@@ -37,6 +37,9 @@ CURSOR = "push:dossier"
 ENQUEUE_JOB = "push:enqueue"  # the job lock of the replica reading the source
 ProgressFn = Callable[[str, int, int], None]
 CLAIM_POLL_S = 0.2
+# A round is this many waves of `concurrency` calls: the calls of one round finish before the next
+# round's start, so the last wave's idle slots cost at most 1/ROUND_WAVES of the time.
+ROUND_WAVES = 8
 
 
 @dataclass
@@ -351,7 +354,7 @@ class PushJob:
     async def _deliver(
         self, summary: PushSummary, record_key: str | None, producer: EnqueueProducer | None
     ) -> None:
-        limit = self.settings.portal.batch_size * self.settings.portal.concurrency * 4
+        limit = self.settings.portal.batch_size * self.settings.portal.concurrency * ROUND_WAVES
         deadline: float | None = None
         while True:
             if producer is not None and self.progress:
@@ -359,16 +362,7 @@ class PushJob:
                 self.progress("enqueue", summary.enqueue.records + producer.counts.records, 0)
             progressed = False
             for kind in ("dossier", "steps", "status"):
-                due = self.store.due(kind, limit, now=self.clock(), record_key=record_key)
-                if not due:
-                    continue
-                progressed = True
-                if kind == "dossier":
-                    await self._deliver_dossiers(due, summary)
-                elif kind == "steps":
-                    await self._deliver_steps(due, summary)
-                else:
-                    await self._round([self._report_status(entry, summary) for entry in due])
+                progressed = await self._deliver_kind(kind, limit, summary, record_key) or progressed
             if progressed:
                 deadline = None
                 continue
@@ -390,17 +384,71 @@ class PushJob:
         earliest = self.store.next_attempt_at(kind, record_key)
         return None if earliest is None else max(0.0, earliest - self.clock())
 
-    async def _deliver_dossiers(self, due: list[DueEntry], summary: PushSummary) -> None:
-        size = self.settings.portal.batch_size
-        batches: list[list[DueEntry]] = []
-        for updating in (False, True):
-            group = [e for e in due if e.on_portal is updating]
-            batches.extend(group[i : i + size] for i in range(0, len(group), size))
-        await self._round([self._push_dossier_batch(batch, summary) for batch in batches])
+    async def _deliver_kind(
+        self, kind: str, limit: int, summary: PushSummary, record_key: str | None
+    ) -> bool:
+        """Rounds of ``kind`` until none is due; False when none was. A round's calls are in
+        flight while the round before is recorded and the round after is read, both in threads,
+        so the database never stalls the calls: at real latencies the portal is kept as busy as
+        by a loop that does nothing else. An entry is never in two rounds (the next is read
+        without the ids still in flight or unrecorded), and a dossier's next history entry is
+        not due before the one before is recorded, so each dossier's order holds."""
+        busy: set[int] = set()
+        due = await self._due(kind, limit, record_key, busy)
+        if not due:
+            return False
+        recording: asyncio.Future[None] | None = None
+        try:
+            while due:
+                ids = {e.id for e in due}
+                busy |= ids
+                upcoming = asyncio.ensure_future(self._due(kind, limit, record_key, set(busy)))
+                try:
+                    outcomes, failure = await self._send(kind, due, summary)
+                except BaseException:
+                    await _abandon(upcoming)
+                    raise
+                if recording is not None:
+                    await recording  # answers are recorded in the order their rounds went out
+                recording = asyncio.ensure_future(self._record(outcomes, ids, busy))
+                if failure is not None:
+                    await _abandon(upcoming)
+                    raise failure
+                due = await upcoming
+        finally:
+            if recording is not None:
+                await recording
+        return True
 
-    async def _round(self, calls: list[Coroutine[Any, Any, list[Outcome]]]) -> None:
-        """Run a round of calls (``concurrency`` in flight) and record every answer in one
-        transaction; answers that came back are recorded even when another call failed hard."""
+    async def _due(self, kind: str, limit: int, record_key: str | None, busy: set[int]) -> list[DueEntry]:
+        return await asyncio.to_thread(
+            self.store.due, kind, limit, now=self.clock(), record_key=record_key, exclude=busy
+        )
+
+    async def _record(self, outcomes: list[Outcome], ids: set[int], busy: set[int]) -> None:
+        await asyncio.to_thread(self.store.record_outcomes, outcomes, now=self.clock())
+        busy -= ids
+        _observe(outcomes)
+        if self.progress:
+            self._delivered += len(outcomes)
+            self.progress("deliver", self._delivered, 0)
+
+    async def _send(
+        self, kind: str, due: list[DueEntry], summary: PushSummary
+    ) -> tuple[list[Outcome], BaseException | None]:
+        """One round's calls, ``concurrency`` in flight; every answer that came back, and the
+        first hard failure (an unreachable portal), raised once the answers are recorded."""
+        if kind == "dossier":
+            size = self.settings.portal.batch_size
+            batches: list[list[DueEntry]] = []
+            for updating in (False, True):
+                group = [e for e in due if e.on_portal is updating]
+                batches.extend(group[i : i + size] for i in range(0, len(group), size))
+            calls = [self._push_dossier_batch(batch, summary) for batch in batches]
+        elif kind == "steps":
+            calls = await self._steps_calls(due, summary)
+        else:
+            calls = [self._report_status(entry, summary) for entry in due]
 
         async def bounded(call: Coroutine[Any, Any, list[Outcome]]) -> list[Outcome]:
             async with self._semaphore:
@@ -408,14 +456,8 @@ class PushJob:
 
         results = await asyncio.gather(*(bounded(c) for c in calls), return_exceptions=True)
         outcomes = [o for r in results if isinstance(r, list) for o in r]
-        self.store.record_outcomes(outcomes, now=self.clock())
-        _observe(outcomes)
-        if self.progress:
-            self._delivered += len(outcomes)
-            self.progress("deliver", self._delivered, 0)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        return outcomes, failure
 
     async def _push_dossier_batch(self, batch: list[DueEntry], summary: PushSummary) -> list[Outcome]:
         updating = batch[0].on_portal
@@ -526,14 +568,16 @@ class PushJob:
             )
         ]
 
-    async def _deliver_steps(self, due: list[DueEntry], summary: PushSummary) -> None:
+    async def _steps_calls(
+        self, due: list[DueEntry], summary: PushSummary
+    ) -> list[Coroutine[Any, Any, list[Outcome]]]:
         if any(e.verify_first for e in due):
             due = await self._settle_from_portal(due, summary)
         calls = pack_history(due, self.settings.portal.history_batch_size, self.options.history_per_dossier)
         # Write-ahead, one transaction for the round: if we die before the answers are recorded,
         # the next run reads the portal back instead of appending these entries a second time.
-        self.store.mark_in_flight([e.id for e in due], now=self.clock())
-        await self._round([self._push_steps_call(call, summary) for call in calls])
+        await asyncio.to_thread(self.store.mark_in_flight, [e.id for e in due], now=self.clock())
+        return [self._push_steps_call(call, summary) for call in calls]
 
     async def _push_steps_call(self, entries: list[DueEntry], summary: PushSummary) -> list[Outcome]:
         data = "[" + ",".join(e.history[1] for e in entries) + "]"  # stored JSON, joined as is
@@ -632,7 +676,7 @@ class PushJob:
                     True,
                 )
             )
-        self.store.record_outcomes(outcomes, now=self.clock())
+        await asyncio.to_thread(self.store.record_outcomes, outcomes, now=self.clock())
         return keep
 
     async def _portal_history(self, record_key: str) -> Counter[tuple[str, ...]] | None:
@@ -662,6 +706,13 @@ def _observe(outcomes: list[Outcome]) -> None:
         elif outcome.result == "dead":
             metrics.DEAD_LETTERS.labels(outcome.kind).inc()
             log.warning("dead letter: %s %s: %s", outcome.kind, outcome.record_key, outcome.error)
+
+
+async def _abandon(future: asyncio.Future[Any]) -> None:
+    """Drop a round read ahead (its thread finishes on its own; claims it took are released with
+    the rest at the end of the delivery)."""
+    future.cancel()
+    await asyncio.gather(future, return_exceptions=True)
 
 
 def pack_history(due: list[DueEntry], size: int, per_dossier: bool = False) -> list[list[DueEntry]]:

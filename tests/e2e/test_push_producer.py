@@ -167,10 +167,10 @@ def test_a_cycle_that_fails_while_the_producer_reads_stops_the_producer(
 ) -> None:
     import multiprocessing
 
-    async def portal_gone(self: PushJob, due: Any, summary: PushSummary) -> None:
+    async def portal_gone(self: PushJob, kind: str, due: Any, summary: PushSummary) -> None:
         raise RuntimeError("the portal went away")
 
-    monkeypatch.setattr(PushJob, "_deliver_dossiers", portal_gone)
+    monkeypatch.setattr(PushJob, "_send", portal_gone)
     seed_portal(mock, onestop)
     settings = _settings(mock, onestop, tmp_path / "state.db", parallel=True)
     with pytest.raises(RuntimeError, match="went away"):
