@@ -154,23 +154,27 @@ def sync_all(as_json: JsonOpt = False) -> None:
 @app.command("run")
 def run() -> None:
     """Run as a service: push, pull, payments and prune on their [schedule], the inbound server
-    on [server] host and port. Stop with Ctrl-C or SIGTERM. One per state store (exit 3 if
-    another process holds it). Logs at [log] level (INFO by default: one line per cycle, a
-    WARNING per retry and dead letter) in [log] format; -v is DEBUG."""
+    on [server] host and port. Stop with Ctrl-C or SIGTERM. On SQLite one per state (exit 3 if
+    another process holds it); on PostgreSQL several replicas may share one. With tenants: every
+    tenant (or the one --tenant names), each on its own schedule. Logs at [log] level (INFO by
+    default: one line per cycle, a WARNING per retry and dead letter) in [log] format; -v is DEBUG."""
     from rich.markup import escape
 
     from adapter.logs import apply_log_settings
     from adapter.scheduler import UnsafeToStart, run_service
     from adapter.sync.state_lock import StateBusy
 
-    from ._common import _State
+    from ._common import _chosen_tenant, _every_tenant, _refuse_published_secrets, _State
 
-    settings = _live_settings()
+    settings, served = _every_tenant()  # every tenant, or the one --tenant names
+    for own in served.values():
+        _refuse_published_secrets(own)
     # a service's log is its record: [log] level applies, set or not (one-off commands: WARNING)
     apply_log_settings(settings.log, _State.verbose, service=True)
     mset = _load_mappings(settings.province.mappings)
+    only = list(served) if _chosen_tenant()[0] is not None else None
     try:
-        asyncio.run(run_service(settings, mset))
+        asyncio.run(run_service(settings, mset, tenants=only))
     except UnsafeToStart as exc:
         err_console.print(f"[red]refusing to start[/red]\n{escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
