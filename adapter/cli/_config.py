@@ -93,15 +93,15 @@ def config_check(as_json: JsonOpt = False) -> None:
     the mock's published secrets off loopback, an inbound server open to anyone, missing files,
     an unreachable province database; every tenant's (or the one --tenant names). Exit 0 when
     nothing was found, 1 otherwise, 2 when the configuration itself is invalid."""
+    from adapter.scheduler import _tenant_server_problems  # what `run` refuses: checked the same way
     from adapter.server import listen_problems
 
     settings, chosen = _every_tenant()
     problems = listen_problems(settings.server)  # one inbound server, however many tenants
     for code, own in chosen.items():
-        found = _problems(own)
+        problems += [f"tenant {code}: {p}" if code else p for p in _problems(own)]
         if code and own.server != settings.server:
-            found += listen_problems(own.server)
-        problems += [f"tenant {code}: {p}" if code else p for p in found]
+            problems += _tenant_server_problems(code, own, settings)
     if as_json:
         print(json.dumps({"ok": not problems, "problems": problems}, ensure_ascii=False))
     elif problems:

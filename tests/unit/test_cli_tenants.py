@@ -222,3 +222,12 @@ def test_run_refuses_a_tenant_with_the_mock_s_published_secrets_off_loopback(two
 def test_run_names_the_known_tenants_for_an_unknown_one(two: Path) -> None:
     result = runner.invoke(app, ["--config", str(two), "run", "--tenant", "zz"])
     assert result.exit_code == 2 and "the configured tenants are a, b" in result.output
+
+
+def test_config_check_refuses_a_tenant_moving_the_one_inbound_server(two: Path) -> None:
+    two.write_text(two.read_text(encoding="utf-8") + "[tenants.b.server]\nport = 9999\n", encoding="utf-8")
+    result = runner.invoke(app, ["--config", str(two), "config", "check", "--json"])
+    problems = json.loads(result.stdout)["problems"]
+    assert result.exit_code == 1
+    expected = "[tenants.b.server] port: one inbound server serves every tenant"
+    assert any(p.startswith(expected) for p in problems)
