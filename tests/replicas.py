@@ -349,20 +349,67 @@ def claimed_by_pid(state_url: str, pid: int) -> tuple[set[str], Counter[str]]:
         engine.dispose()
 
 
-def claims_by_owner(state_url: str) -> Counter[str]:
-    """Dossiers claimed right now, per claimant."""
+def pending_claims(state_url: str) -> Counter[int]:
+    """Pending outbox entries of claimed dossiers, per claiming process (pid): the work each
+    replica holds right now (its claims on dossiers already delivered are not counted)."""
     engine = create_engine(state_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT claimed_by, count(*) FROM dossier_state WHERE claimed_by IS NOT NULL"
-                    " GROUP BY claimed_by"
+                    "SELECT d.claimed_by, count(*) FROM outbox o JOIN dossier_state d USING (record_key)"
+                    " WHERE o.state = 'pending' AND d.claimed_by IS NOT NULL GROUP BY d.claimed_by"
                 )
             )
-            return Counter({str(who): int(n) for who, n in rows})
+            out: Counter[int] = Counter()
+            for who, n in rows:
+                out[_pid(str(who))] += int(n)
+            return out
     finally:
         engine.dispose()
+
+
+def _pid(replica: str) -> int:
+    parts = replica.split(":")
+    return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else -1
+
+
+@dataclass
+class LeaseWatch:
+    """Polled while replicas run: which processes held claims, and any live replica whose lease
+    ran out (``claim_until`` in the past while it still holds the dossier). A live replica renews
+    its claims every third of a lease, so a lapse means it stalled longer than the lease and
+    another may take its dossiers while its calls are in flight."""
+
+    state_url: str
+    claimants: set[int] = field(default_factory=set)
+    lapsed: dict[int, float] = field(default_factory=dict)  # pid -> most seconds past its lease
+    _engine: Any = None
+
+    def poll(self, live: Iterable[int]) -> None:
+        if self._engine is None:
+            self._engine = create_engine(self.state_url)
+        alive = set(live)
+        with self._engine.connect() as conn:
+            if not inspect(conn).has_table("dossier_state"):
+                return  # the first replica has not made the tables yet
+            rows = conn.execute(
+                text(
+                    "SELECT claimed_by, min(claim_until) FROM dossier_state WHERE claimed_by IS NOT NULL"
+                    " GROUP BY claimed_by"
+                )
+            ).fetchall()
+        now = time.time()
+        for who, until in rows:
+            pid = _pid(str(who))
+            self.claimants.add(pid)
+            late = now - float(until)
+            if pid in alive and late > 0.5:
+                self.lapsed[pid] = max(self.lapsed.get(pid, 0.0), late)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def push_runs_by_owner(state_url: str) -> dict[str, Counter[str]]:
