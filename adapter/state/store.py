@@ -590,8 +590,9 @@ class StateStore:
             )
         return keys
 
-    def renew_claims(self, now: float | None = None) -> int:
-        """Extend this replica's claims by a lease (a live replica never loses its dossiers)."""
+    def renew_claims(self, now: float | None = None, owner: str | None = None) -> int:
+        """Extend this replica's claims (``owner``'s) by a lease: a live replica never loses its
+        dossiers."""
         if not self.claims:
             return 0
         from .replica import replica_id
@@ -600,12 +601,12 @@ class StateStore:
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(DOSSIER_T)
-                .where(DOSSIER_T.c.claimed_by == replica_id())
+                .where(DOSSIER_T.c.claimed_by == (owner or replica_id()))
                 .values(claim_until=now + self.claim_lease_s)
             )
             return int(result.rowcount or 0)
 
-    def release_claims(self) -> int:
+    def release_claims(self, owner: str | None = None) -> int:
         """Give back this replica's dossiers (end of a delivery): others may take them at once."""
         if not self.claims:
             return 0
@@ -614,7 +615,7 @@ class StateStore:
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(DOSSIER_T)
-                .where(DOSSIER_T.c.claimed_by == replica_id())
+                .where(DOSSIER_T.c.claimed_by == (owner or replica_id()))
                 .values(claimed_by=None, claim_until=None)
             )
             return int(result.rowcount or 0)

@@ -30,6 +30,7 @@ are counted in the cycle's summary too.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 import multiprocessing
@@ -336,7 +337,9 @@ class CitizenCheck:
         forked = os.getpid() != self._pid
         rate = self._rate / 2 if forked else self._rate
         with ThreadPoolExecutor(1, thread_name_prefix="dvcsync-citizen-check") as pool:
-            results = pool.submit(asyncio.run, self._lookup_all(owners, rate)).result()
+            # the caller's context goes along: the tenant of its metrics and log lines
+            context = contextvars.copy_context()
+            results = pool.submit(context.run, asyncio.run, self._lookup_all(owners, rate)).result()
         verdicts: dict[str, Verdict] = {}
         down: list[str] = []
         for owner, result in zip(owners, results, strict=True):

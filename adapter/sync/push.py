@@ -29,6 +29,7 @@ from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateS
 from adapter.state.store import OUTBOX_T, dumps
 from adapter.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
 from adapter.sync.citizen_check import ID_FIELD, NAME_FIELD, CitizenCheck, CitizenCheckCounts
+from adapter.sync.claim_keeper import ClaimKeeper
 from adapter.sync.state_lock import job_lock
 
 log = logging.getLogger(__name__)
@@ -332,24 +333,14 @@ class PushJob:
     ) -> None:
         """Deliver rounds until nothing is due, the producer (if any) has finished, and no retry
         falls due within ``wait_for_retries_s``. Dossiers go before history in every round.
-        The dossiers this replica claimed are kept while it works (renewed every third of a
-        lease) and given back at the end, however it ends."""
-        renewing = asyncio.create_task(self._renew_claims()) if self.store.claims else None
-        try:
+        The dossiers this replica claimed are kept while it works (``ClaimKeeper``) and given
+        back at the end, however it ends."""
+        if not self.store.claims:
             await self._deliver(summary, record_key, producer)
-        finally:
-            if renewing is not None:
-                renewing.cancel()
-                await asyncio.gather(renewing, return_exceptions=True)
-                await asyncio.to_thread(self.store.release_claims)
-
-    async def _renew_claims(self) -> None:
-        while True:
-            await asyncio.sleep(self.store.claim_lease_s / 3)
-            try:
-                await asyncio.to_thread(self.store.renew_claims)
-            except Exception as exc:  # the state unreachable a moment: the next renewal may work
-                log.warning("could not renew this replica's claims: %s", exc)
+            return
+        keeper = ClaimKeeper(self.store)
+        with keeper:
+            await self._deliver(summary, record_key, producer)
 
     async def _deliver(
         self, summary: PushSummary, record_key: str | None, producer: EnqueueProducer | None
@@ -451,8 +442,11 @@ class PushJob:
             calls = [self._report_status(entry, summary) for entry in due]
 
         async def bounded(call: Coroutine[Any, Any, list[Outcome]]) -> list[Outcome]:
-            async with self._semaphore:
-                return await call
+            try:
+                async with self._semaphore:
+                    return await call
+            finally:
+                call.close()  # cancelled before its turn (shutdown): never "never awaited"
 
         results = await asyncio.gather(*(bounded(c) for c in calls), return_exceptions=True)
         outcomes = [o for r in results if isinstance(r, list) for o in r]
@@ -709,9 +703,8 @@ def _observe(outcomes: list[Outcome]) -> None:
 
 
 async def _abandon(future: asyncio.Future[Any]) -> None:
-    """Drop a round read ahead (its thread finishes on its own; claims it took are released with
-    the rest at the end of the delivery)."""
-    future.cancel()
+    """Wait out a round read ahead that will not be sent (a thread cannot be cancelled): its
+    claims are then given back with the rest when the delivery ends, not taken after that."""
     await asyncio.gather(future, return_exceptions=True)
 
 

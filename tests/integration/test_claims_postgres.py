@@ -226,3 +226,28 @@ def test_an_inbound_event_received_twice_at_once_is_kept_once(server: str, name:
     with name("B"), inbox.applying(item) as later:
         assert later is not None and later.state == "applied"  # B sees it applied: nothing to do
     store.close()
+
+
+def test_claims_are_kept_by_a_thread_while_the_event_loop_is_stalled(server: str, name: Named) -> None:
+    """The deliverer's loop may be busy for longer than a lease (a first pull taking in thousands
+    of dossiers on the same loop): the keeper's thread renews regardless, and gives everything
+    back at the end."""
+    import time
+
+    from adapter.sync.claim_keeper import ClaimKeeper
+
+    store = _store(server, "claims_keeper", lease=3.0, records=5)
+    with name("A"):
+        taken = store.due("dossier", 10)
+        first_lease = max(r["lease_ends_in_s"] for r in store.replicas())
+        with ClaimKeeper(store) as keeper:
+            deadline = time.monotonic() + 120
+            while keeper.renewals < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)  # this thread does nothing, as a stalled event loop
+            assert keeper.renewals >= 2
+            renewed = max(r["lease_ends_in_s"] for r in store.replicas())
+            assert renewed > first_lease - 1.0  # moved on with the clock, not run down
+            with name("B"):
+                assert store.due("dossier", 10, now=time.time() + 1.0) == []  # still A's
+    assert len(taken) == 5 and store.replicas() == []  # given back
+    store.close()
