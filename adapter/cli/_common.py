@@ -297,14 +297,16 @@ EXIT_PROBLEMS, EXIT_INVALID, EXIT_BUSY, EXIT_UNREACHABLE = 1, 2, 3, 4
 
 
 @contextmanager
-def _writing(settings: Settings, what: str) -> Iterator[None]:
-    """Hold the state's writer lock for the command (exit 3 when another process keeps it)."""
+def _writing(settings: Settings, what: str, *, exclusive: bool = False) -> Iterator[None]:
+    """Hold the state's writer lock for the command (exit 3 when another process keeps it);
+    on PostgreSQL shared with replicas unless ``exclusive`` (a schema upgrade waits for all)."""
     from adapter.sync.state_lock import StateBusy, holding_state
     from adapter.tenants import ensure_schema
 
     ensure_schema(settings.state.url)  # a tenant's PostgreSQL schema, before anything migrates it
     try:
-        with holding_state(settings.state.url, wait_s=settings.state.lock_wait_s, what=what):
+        url, wait_s = settings.state.url, settings.state.lock_wait_s
+        with holding_state(url, wait_s=wait_s, what=what, exclusive=exclusive):
             yield
     except StateBusy as exc:
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)

@@ -169,7 +169,7 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
     from adapter.state import StateStore
 
     settings = _settings()
-    with _writing(settings, "dvcsync db upgrade"):
+    with _writing(settings, "dvcsync db upgrade", exclusive=True):  # replicas stopped first
         store = StateStore(settings.state.url)
         try:
             before, head = store.upgrade()

@@ -171,3 +171,41 @@ def test_a_job_runs_on_one_replica_at_a_time(postgres: str) -> None:
         assert taken
     assert [r["status"] for r in store.runs() if r["id"] == live] == ["running"]
     store.close()
+
+
+def test_db_upgrade_waits_for_the_replicas_and_a_replica_beside_a_one_off_does_not(
+    postgres: str, tmp_path: Path
+) -> None:
+    """`dvcsync db upgrade` takes the state's lock exclusive: with a replica holding it shared it
+    exits 3 naming them; `db prune` (shared) runs beside the same replica."""
+    import os
+    import subprocess
+    import sys
+
+    from adapter.sync.state_lock import acquire
+
+    state = create_database(postgres, "dvcsync_upgrade_lock")
+    env = {**os.environ, "DVCSYNC_STATE__URL": state, "DVCSYNC_STATE__LOCK_WAIT_S": "0"}
+    env.pop("DVCSYNC_CONFIG", None)
+
+    def dvcsync(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "adapter.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert dvcsync("db", "upgrade").returncode == 0
+    replica = acquire(state)
+    try:
+        refused = dvcsync("db", "upgrade")
+        assert refused.returncode == 3, refused.stderr
+        assert "shared by replicas" in refused.stderr
+        beside = dvcsync("db", "prune")
+        assert beside.returncode == 0, beside.stderr
+    finally:
+        assert replica is not None
+        replica.close()
