@@ -28,8 +28,8 @@ from adapter.contract import ThongBaoKhuyenMai, UntrustedInput, check_strings, e
 from adapter.mapping import MappingSet
 from adapter.province.sink import SinkError, SqlSink
 from adapter.province.source import SqlSource, make_engine
-from adapter.state import Inbox, StateStore
-from adapter.sync.attachments import AttachmentStore, documents_dir, without_content
+from adapter.state import Inbox, InboxItem, StateStore
+from adapter.sync.attachments import AttachmentStore, TakenAttachments, documents_dir, without_content
 from adapter.sync.payment_inbound import REFUSED, BillError, handle_bill_lookup, handle_callback
 from adapter.sync.payment_ledger import PaymentLedger
 from adapter.tenants import ensure_schema
@@ -143,6 +143,21 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
         item = inbox.receive("promotion", code, without_content(body) if result.ok else _digest(raw, code))
         if item.state in ("applied", "acknowledged"):
             return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
+        # replicas: the same notification delivered to two of them at once is taken in by one
+        with inbox.applying(item) as claimed:
+            if claimed is None:
+                return JSONResponse(
+                    {"error_code": -1, "message": f"hồ sơ {code} đang được tiếp nhận, gửi lại sau"},
+                    status_code=503,
+                    headers={"Retry-After": "5"},
+                )
+            if claimed.state in ("applied", "acknowledged"):
+                return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
+            return _apply_promotion(code, item, taken, result, promotion.spec.output)
+
+    def _apply_promotion(
+        code: str, item: InboxItem, taken: TakenAttachments, result: Any, table: str
+    ) -> JSONResponse:
         for refusal in taken.refused:
             event = inbox.receive(
                 "attachment",
@@ -159,7 +174,7 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
             inbox.mark(item.id, "rejected", error=reason[:1000])
             return _answer(-1, reason)
         try:
-            _, created = sink.create(promotion.spec.output, result.value)
+            _, created = sink.create(table, result.value)
         except SinkError as exc:
             inbox.mark(item.id, "received", error=str(exc))
             log.warning("promotion %s not taken in: %s", escape_for_log(code), exc)

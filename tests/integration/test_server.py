@@ -188,3 +188,36 @@ def test_pushed_promotion_attachments_are_stored_once_and_bad_ones_refused(
     ]
     assert "ke-hoach.pdf" in refused[0][2] and "passwd" in refused[1][2]
     assert PROMOTION["TaiLieuNop"][0]["Base64"] not in kept  # the state keeps no file content
+
+
+def test_a_promotion_another_replica_is_taking_in_is_answered_retry_later(
+    server: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Replicas behind one load balancer: the portal's retry of a notification lands on a second
+    replica while the first is still taking it in. The second answers 503 with Retry-After and
+    takes in nothing; once the first's lease has ended (it died), the next delivery takes it in,
+    once."""
+    from sqlalchemy import text
+
+    from adapter.state import Inbox, StateStore
+
+    url, onestop = server
+    endpoint = f"{url}/inbound/dvcqg/hoso"
+    body = promotion(7)
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    item = Inbox(store).receive("promotion", body["MaHoSo"], {"MaHoSo": body["MaHoSo"]})
+    with store.begin() as conn:  # the other replica, mid-way through taking it in
+        conn.execute(
+            text("UPDATE inbox SET claimed_by = 'other-host:1:0badc0de', claim_until = :t WHERE id = :i"),
+            {"t": time.time() + 600, "i": item.id},
+        )
+    busy = httpx.post(endpoint, json=body)
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+    assert busy.json()["error_code"] == -1 and _rows(onestop, body["MaHoSo"]) == []
+    with store.begin() as conn:  # it died: its lease has ended
+        ended = {"t": time.time() - 1, "i": item.id}
+        conn.execute(text("UPDATE inbox SET claim_until = :t WHERE id = :i"), ended)
+    taken = httpx.post(endpoint, json=body)  # taken over: taken in now, once
+    assert taken.json()["error_code"] == 0 and len(_rows(onestop, body["MaHoSo"])) == 1
+    assert httpx.post(endpoint, json=body).json()["error_code"] == 1
+    store.close()
