@@ -131,6 +131,9 @@ class Meter:
         self.pg_s = _tree_cpu(self.pg_pid) - pg0
         self.busy = (busy - busy0) / max(total - total0, 1)  # share of all cores
 
+    def run(self, label: str, records: int, wall_s: float, calls: dict[str, int]) -> Run:
+        return Run(label, records, wall_s, self.mock_s, self.pg_s, self.busy, calls)
+
 
 # ---------------------------------------------------------------- runs
 
@@ -375,18 +378,12 @@ def run_replicas(
                 procs.append(subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env, cwd=work))
         cpu, ended, samples = wait_all(procs, start, lambda: sum(mock_calls(mock).values()))
         wall = max(ended)
-    run = Run(
-        label,
-        backlog.records,
-        wall,
-        mock_cpu_s=meter.mock_s,
-        pg_cpu_s=meter.pg_s,
-        busy=meter.busy,
-        calls=mock_calls(mock),
-        exits=[p.returncode for p in procs],
-        per_process_cpu_s=cpu,
-        ended_s=ended,
-        samples=samples,
+    run = meter.run(label, backlog.records, wall, mock_calls(mock))
+    run.exits, run.per_process_cpu_s, run.ended_s, run.samples = (
+        [p.returncode for p in procs],
+        cpu,
+        ended,
+        samples,
     )
     pushed = steps = 0
     for proc, (out, err) in zip(procs, outs, strict=True):
@@ -471,17 +468,8 @@ def run_bare(
         wall = time.perf_counter() - start
         for worker in workers:
             worker.join()
-    run = Run(
-        label,
-        backlog.records,
-        wall,
-        mock_cpu_s=meter.mock_s,
-        pg_cpu_s=meter.pg_s,
-        busy=meter.busy,
-        calls=mock_calls(mock),
-        cycles_s=[e for e, _ in results],
-    )
-    run.per_process_cpu_s = [c for _, c in results]
+    run = meter.run(label, backlog.records, wall, mock_calls(mock))
+    run.cycles_s, run.per_process_cpu_s = [e for e, _ in results], [c for _, c in results]
     check(run, mock, backlog, held)
     return run
 
@@ -518,7 +506,9 @@ def postgres() -> Iterator[str | None]:
 
 
 def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b else "n/a"
+    """``n/a`` where a side has no figure (e.g. three replicas never all delivering at once for a
+    second: a --quick backlog is too small for that)."""
+    return f"{a / b:.2f}x" if a and b else "n/a"
 
 
 def session(args: argparse.Namespace, work: Path, server: str | None) -> None:
