@@ -26,7 +26,7 @@ from adapter.mapping import MappingSet
 from adapter.portal import AmbiguousError, AuthError, Backoff, PortalClient, PortalError, UnreachableError
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
-from adapter.state.store import OUTBOX_T, dumps
+from adapter.state.store import OUTBOX_T, STEPS_PER_CALL, dumps
 from adapter.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
 from adapter.sync.citizen_check import ID_FIELD, NAME_FIELD, CitizenCheck, CitizenCheckCounts
 from adapter.sync.claim_keeper import ClaimKeeper
@@ -73,7 +73,6 @@ class PushOptions:
     retry_base_s: float = 1.0  # outbox backoff once the client's own retries gave up
     retry_cap_s: float = 300.0
     parallel_enqueue: bool = True  # a backlog over one page is read and mapped by a forked producer
-    history_per_dossier: bool = False  # one dossier a CapNhatTienDoHoSoMC call: the benchmark's "before"
 
 
 def local_iso(moment: float) -> str:
@@ -345,7 +344,16 @@ class PushJob:
     async def _deliver(
         self, summary: PushSummary, record_key: str | None, producer: EnqueueProducer | None
     ) -> None:
-        limit = self.settings.portal.batch_size * self.settings.portal.concurrency * ROUND_WAVES
+        portal = self.settings.portal
+        # a round's size in entries, so that it is ROUND_WAVES waves of calls whatever the kind: a
+        # dossier call carries batch_size entries, a status report one, a history call whole
+        # outbox entries of up to STEPS_PER_CALL steps (a round of history counted like dossiers
+        # was 65-80 waves: a replica read ahead two of them while the others found nothing due)
+        per_call = {
+            "dossier": portal.batch_size,
+            "steps": max(1, portal.history_batch_size // STEPS_PER_CALL),
+            "status": 1,
+        }
         deadline: float | None = None
         while True:
             if producer is not None and self.progress:
@@ -353,6 +361,7 @@ class PushJob:
                 self.progress("enqueue", summary.enqueue.records + producer.counts.records, 0)
             progressed = False
             for kind in ("dossier", "steps", "status"):
+                limit = per_call[kind] * portal.concurrency * ROUND_WAVES
                 progressed = await self._deliver_kind(kind, limit, summary, record_key) or progressed
             if progressed:
                 deadline = None
@@ -567,7 +576,7 @@ class PushJob:
     ) -> list[Coroutine[Any, Any, list[Outcome]]]:
         if any(e.verify_first for e in due):
             due = await self._settle_from_portal(due, summary)
-        calls = pack_history(due, self.settings.portal.history_batch_size, self.options.history_per_dossier)
+        calls = pack_history(due, self.settings.portal.history_batch_size)
         # Write-ahead, one transaction for the round: if we die before the answers are recorded,
         # the next run reads the portal back instead of appending these entries a second time.
         await asyncio.to_thread(self.store.mark_in_flight, [e.id for e in due], now=self.clock())
@@ -708,15 +717,13 @@ async def _abandon(future: asyncio.Future[Any]) -> None:
     await asyncio.gather(future, return_exceptions=True)
 
 
-def pack_history(due: list[DueEntry], size: int, per_dossier: bool = False) -> list[list[DueEntry]]:
+def pack_history(due: list[DueEntry], size: int) -> list[list[DueEntry]]:
     """Group due history entries into ``CapNhatTienDoHoSoMC`` calls of at most ``size`` entries,
     several dossiers a call (the contract keys each entry by ``MaHoSo``). An outbox entry is never
     split: a dossier has at most one entry due at a time (the next waits for this one's answer),
     so its order holds whichever call carries it. Best fit, largest first (calls kept by the
     room they have left, so a round of hundreds of entries packs in linear time): dossiers of 6
     and 4 steps share calls instead of a 6 going alone because the next 6 did not fit."""
-    if per_dossier:
-        return [[entry] for entry in due]
     calls: list[list[DueEntry]] = []
     by_room: dict[int, list[int]] = {}  # room left → the calls with that much
     for entry in sorted(due, key=lambda e: len(e.history[0]), reverse=True):
