@@ -25,7 +25,9 @@ class DossierState(SQLModel, table=True):
     status: str | None = Field(default=None, description="TrangThaiHoSo of the last payload enqueued")
     updated_at: float = 0.0
     claimed_by: str | None = Field(default=None, description="the replica delivering its entries (rev. 0005)")
-    claim_until: float | None = Field(default=None, description="the claim's lease: taken over after it")
+    claim_until: float | None = Field(
+        default=None, description="the claim holds until then, and after it while its replica's lease does"
+    )
 
 
 class StepState(SQLModel, table=True):
@@ -104,6 +106,17 @@ class Run(SQLModel, table=True):
     counts: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     error: str | None = None
     owner: str | None = Field(default=None, description="the replica that ran it (rev. 0005)")
+
+
+class ReplicaLease(SQLModel, table=True):
+    """A replica that holds dossiers, alive while its lease is renewed (rev. 0005). One row a
+    replica, so that renewing it never touches (or waits for) the dossiers' rows."""
+
+    __tablename__ = "replica_lease"
+
+    replica: str = Field(primary_key=True, description="host:pid:random (its sessions' application_name)")
+    lease_until: float
+    renewed_at: float
 
 
 class InboxEvent(SQLModel, table=True):

@@ -35,7 +35,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 
 from .models import (
     CatalogueAgency,
@@ -48,6 +50,7 @@ from .models import (
     InboxEvent,
     OutboxEntry,
     Quarantine,
+    ReplicaLease,
     Run,
     SatisfactionSent,
     StepState,
@@ -61,6 +64,7 @@ QUARANTINE_T = Quarantine.__table__  # type: ignore[attr-defined]
 RUN_T = Run.__table__  # type: ignore[attr-defined]
 INBOX_T = InboxEvent.__table__  # type: ignore[attr-defined]
 CONFLICT_T = Conflict.__table__  # type: ignore[attr-defined]
+LEASE_T = ReplicaLease.__table__  # type: ignore[attr-defined]
 CATALOGUE_TABLES = (
     CataloguePull.__table__,  # type: ignore[attr-defined]
     CatalogueProcedure.__table__,  # type: ignore[attr-defined]
@@ -70,12 +74,15 @@ CATALOGUE_TABLES = (
 STATE_TABLES = (
     DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T, *CATALOGUE_TABLES,
     SatisfactionSent.__table__,  # type: ignore[attr-defined]
+    LEASE_T,
 )
 
 log = logging.getLogger(__name__)
 
 # History entries per outbox entry: a dossier's entries go out in order, one outbox entry a round.
 STEPS_PER_CALL = 10
+# A transaction PostgreSQL rolled back to break a deadlock is run again this many times at most.
+DEADLOCK_RETRIES = 3
 # How long a replica's claim on a dossier lasts unless renewed ([state] claim_lease_s).
 CLAIM_LEASE_S = 60.0
 # Enqueue transactions of every process take a transaction-level advisory lock (PostgreSQL), this
@@ -390,7 +397,7 @@ class StateStore:
                 )
             if new_states:
                 conn.execute(insert(DOSSIER_T), new_states)
-            for row in changed_states:
+            for row in sorted(changed_states, key=lambda r: r["record_key"]):  # lock order: by key
                 conn.execute(
                     update(DOSSIER_T)
                     .where(DOSSIER_T.c.record_key == row["record_key"])
@@ -485,6 +492,10 @@ class StateStore:
         the next round while the current one is out)."""
         now = time.time() if now is None else now
         query = self._due_query(kind, now, record_key, exclude)
+        if self.claims:
+            # committed before any claim of ours: a claim past its claim_until is only as good as
+            # this row, so another replica must be able to see it (see _claim)
+            self.renew_claims(now=now)
         with self.engine.begin() as conn:
             if self.claims:
                 if not self._claim(conn, kind, limit, now, record_key, exclude):
@@ -567,12 +578,19 @@ class StateStore:
         OF dossier_state SKIP LOCKED`` passes over dossiers another replica is claiming at this
         instant, and PostgreSQL re-checks a row claimed meanwhile against the claim's own columns
         (the claim lives on the locked row), so two replicas never hold one dossier. A dossier's
-        entries of every kind go with its claim: never two versions in flight on two replicas."""
+        entries of every kind go with its claim: never two versions in flight on two replicas.
+
+        A claim holds until its ``claim_until`` (a lease from now, on the row itself), and after
+        that as long as its replica's row in ``replica_lease`` is renewed: renewing is then one
+        row a replica, which never waits for (or deadlocks with) the dossiers' rows. That row is
+        committed before the replica's first claim, so it is visible to any claim made after."""
         from .replica import replica_id
 
         me = replica_id()
         free = or_(
-            DOSSIER_T.c.claimed_by.is_(None), DOSSIER_T.c.claim_until < now, DOSSIER_T.c.claimed_by == me
+            DOSSIER_T.c.claimed_by.is_(None),
+            DOSSIER_T.c.claimed_by == me,
+            and_(DOSSIER_T.c.claim_until < now, ~_lease_alive(DOSSIER_T.c.claimed_by, now)),
         )
         candidates = (
             self._due_query(kind, now, record_key, exclude)
@@ -591,33 +609,47 @@ class StateStore:
         return keys
 
     def renew_claims(self, now: float | None = None, owner: str | None = None) -> int:
-        """Extend this replica's claims (``owner``'s) by a lease: a live replica never loses its
-        dossiers."""
+        """Extend this replica's (``owner``'s) lease: a live replica never loses its dossiers.
+        One row, its own transaction."""
         if not self.claims:
             return 0
         from .replica import replica_id
 
         now = time.time() if now is None else now
+        until = now + self.claim_lease_s
+        values = {"replica": owner or replica_id(), "lease_until": until, "renewed_at": now}
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(DOSSIER_T)
-                .where(DOSSIER_T.c.claimed_by == (owner or replica_id()))
-                .values(claim_until=now + self.claim_lease_s)
+            conn.execute(
+                pg_insert(LEASE_T)
+                .values(**values)
+                .on_conflict_do_update(
+                    index_elements=["replica"],
+                    set_={"lease_until": values["lease_until"], "renewed_at": now},
+                )
             )
-            return int(result.rowcount or 0)
+        return 1
 
     def release_claims(self, owner: str | None = None) -> int:
-        """Give back this replica's dossiers (end of a delivery): others may take them at once."""
+        """Give back this replica's dossiers (end of a delivery): others may take them at once.
+        The rows are locked in key order, as every multi-row update of them is."""
         if not self.claims:
             return 0
         from .replica import replica_id
 
+        me = owner or replica_id()
         with self.engine.begin() as conn:
+            mine = (
+                select(DOSSIER_T.c.record_key)
+                .where(DOSSIER_T.c.claimed_by == me)
+                .order_by(DOSSIER_T.c.record_key)
+                .with_for_update()
+            )
             result = conn.execute(
                 update(DOSSIER_T)
-                .where(DOSSIER_T.c.claimed_by == (owner or replica_id()))
+                .where(DOSSIER_T.c.record_key.in_(mine.scalar_subquery()))
                 .values(claimed_by=None, claim_until=None)
             )
+            conn.execute(delete(LEASE_T).where(LEASE_T.c.replica == me))
             return int(result.rowcount or 0)
 
     def replicas(self, now: float | None = None) -> list[dict[str, Any]]:
@@ -626,9 +658,11 @@ class StateStore:
         if not self.claims:
             return []
         now = time.time() if now is None else now
+        until = func.coalesce(func.max(LEASE_T.c.lease_until), func.max(DOSSIER_T.c.claim_until))
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(DOSSIER_T.c.claimed_by, func.count(), func.max(DOSSIER_T.c.claim_until))
+                select(DOSSIER_T.c.claimed_by, func.count(), until)
+                .select_from(DOSSIER_T.outerjoin(LEASE_T, LEASE_T.c.replica == DOSSIER_T.c.claimed_by))
                 .where(DOSSIER_T.c.claimed_by.is_not(None))
                 .group_by(DOSSIER_T.c.claimed_by)
                 .order_by(DOSSIER_T.c.claimed_by)
@@ -689,6 +723,25 @@ class StateStore:
             steps.extend(acked)
         if not entries:
             return
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                self._record(entries, dossiers, steps, outcomes_list, now)
+                return
+            except DBAPIError as exc:
+                # PostgreSQL broke a lock cycle by rolling this transaction back (another process
+                # updating the same rows in another order): nothing of it was applied; again
+                if getattr(exc.orig, "pgcode", None) != "40P01" or attempt == DEADLOCK_RETRIES:
+                    raise
+                log.info("recording a round's answers: deadlock, attempt %d of %d", attempt, DEADLOCK_RETRIES)
+
+    def _record(
+        self,
+        entries: list[dict[str, Any]],
+        dossiers: list[dict[str, Any]],
+        steps: list[dict[str, Any]],
+        outcomes_list: list[Outcome],
+        now: float,
+    ) -> None:
         with self.engine.begin() as conn:
             if self.claims:
                 kept = set(self._fenced(conn, [e["e_id"] for e in entries]))
@@ -721,8 +774,14 @@ class StateStore:
                 DOSSIER_T.c.claimed_by != replica_id(),
                 DOSSIER_T.c.claim_until.is_not(None),
             )
+            lease = (
+                select(LEASE_T.c.lease_until)
+                .where(LEASE_T.c.replica == DOSSIER_T.c.claimed_by)
+                .scalar_subquery()
+            )
+            held_until = func.greatest(DOSSIER_T.c.claim_until, func.coalesce(lease, 0.0))
             when = case(
-                (held_elsewhere, func.greatest(OUTBOX_T.c.next_attempt_at, DOSSIER_T.c.claim_until)),
+                (held_elsewhere, func.greatest(OUTBOX_T.c.next_attempt_at, held_until)),
                 else_=OUTBOX_T.c.next_attempt_at,
             )
         query = (
@@ -1216,6 +1275,15 @@ _STEP_ACKED = (
 
 
 
+def _lease_alive(replica: Any, now: float) -> Any:
+    """The claimant's lease row is there and not over."""
+    return (
+        select(LEASE_T.c.replica)
+        .where(and_(LEASE_T.c.replica == replica, LEASE_T.c.lease_until >= now))
+        .exists()
+    )
+
+
 def _record_as_arrays(
     conn: Connection,
     entries: list[dict[str, Any]],
@@ -1226,7 +1294,9 @@ def _record_as_arrays(
     """PostgreSQL: a round's answers as three statements over ``unnest`` of arrays, one round
     trip each. An executemany is one statement per row (psycopg2 pages them, still ~0.05 ms
     each: a round of 800 dossiers with six history entries each is 5,600 statements); the
-    replicas' benchmark measured the difference."""
+    replicas' benchmark measured the difference. Rows in id and key order: every multi-row
+    update of these tables locks in that order, so two never wait for each other in a cycle."""
+    entries = sorted(entries, key=lambda e: int(e["e_id"]))
     conn.execute(
         text(
             "UPDATE outbox AS o SET state = v.state, last_error = v.error,"
@@ -1250,7 +1320,9 @@ def _record_as_arrays(
         },
     )
     if dossiers:
-        last = {d["d_key"]: d for d in dossiers}  # one row each: the last answer wins, as one by one
+        # one row each (the last answer wins, as one by one), locked in key order like every
+        # multi-row update of dossier_state (no deadlock with a replica giving its claims back)
+        last = dict(sorted({d["d_key"]: d for d in dossiers}.items()))
         conn.execute(
             text(
                 "UPDATE dossier_state AS d SET on_portal = v.on_portal,"

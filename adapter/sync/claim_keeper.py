@@ -29,10 +29,19 @@ class ClaimKeeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dvcsync-claims", daemon=True)
         self.renewals = 0
+        self.valid_until = 0.0
 
     def __enter__(self) -> ClaimKeeper:
+        self._renew()
         self._thread.start()
         return self
+
+    def holding(self) -> bool:
+        """Whether this replica's claims are surely still its own for the next calls: a third of
+        a lease or more left since the last renewal that worked. When not (the state unreachable
+        for two thirds of a lease), the deliverer stops rather than send what another replica may
+        be taking over."""
+        return time.time() < self.valid_until - self.store.claim_lease_s / 3
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -42,13 +51,18 @@ class ClaimKeeper:
         except Exception as error:  # the state unreachable: the claims end with their lease
             log.warning("could not give back this replica's claims (they end with their lease): %s", error)
 
+    def _renew(self) -> None:
+        asked = time.time()
+        self.store.renew_claims(now=asked, owner=self.owner)
+        self.valid_until = asked + self.store.claim_lease_s
+        self.renewals += 1
+
     def _run(self) -> None:
         every = self.store.claim_lease_s / 3
         while not self._stop.wait(every):
             started = time.monotonic()
             try:
-                self.store.renew_claims(owner=self.owner)
-                self.renewals += 1
+                self._renew()
             except Exception as error:  # the state unreachable a moment: the next renewal may work
                 log.warning("could not renew this replica's claims: %s", error)
             if time.monotonic() - started > every:

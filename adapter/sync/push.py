@@ -43,6 +43,10 @@ CLAIM_POLL_S = 0.2
 ROUND_WAVES = 8
 
 
+class ClaimsLost(RuntimeError):
+    """This replica's claims may have passed to another (its lease could not be renewed)."""
+
+
 @dataclass
 class PushSummary:
     enqueue: EnqueueCounts = field(default_factory=EnqueueCounts)
@@ -139,6 +143,7 @@ class PushJob:
         )
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
         self._delivered = 0
+        self._keeper: ClaimKeeper | None = None
         self.citizen = (
             CitizenCheck(
                 settings,
@@ -337,9 +342,11 @@ class PushJob:
         if not self.store.claims:
             await self._deliver(summary, record_key, producer)
             return
-        keeper = ClaimKeeper(self.store)
-        with keeper:
-            await self._deliver(summary, record_key, producer)
+        with ClaimKeeper(self.store) as self._keeper:
+            try:
+                await self._deliver(summary, record_key, producer)
+            finally:
+                self._keeper = None
 
     async def _deliver(
         self, summary: PushSummary, record_key: str | None, producer: EnqueueProducer | None
@@ -403,6 +410,12 @@ class PushJob:
                 ids = {e.id for e in due}
                 busy |= ids
                 upcoming = asyncio.ensure_future(self._due(kind, limit, record_key, set(busy)))
+                if self._keeper is not None and not self._keeper.holding():
+                    await _abandon(upcoming)
+                    raise ClaimsLost(
+                        "this replica could not renew its claims for two thirds of a lease"
+                        " ([state] claim_lease_s): stopped before sending what another replica may take over"
+                    )
                 try:
                     outcomes, failure = await self._send(kind, due, summary)
                 except BaseException:

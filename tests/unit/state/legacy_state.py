@@ -193,6 +193,7 @@ STATE_TABLES = {
     "catalogue_agency",
     "catalogue_sector",
     "satisfaction_sent",
+    "replica_lease",
 }
 
 
