@@ -376,10 +376,10 @@ def _pid(replica: str) -> int:
 
 @dataclass
 class LeaseWatch:
-    """Polled while replicas run: which processes held claims, and any live replica whose lease
-    ran out (``claim_until`` in the past while it still holds the dossier). A live replica renews
-    its claims every third of a lease, so a lapse means it stalled longer than the lease and
-    another may take its dossiers while its calls are in flight."""
+    """Polled while replicas run: which processes held claims, and any live replica whose claim
+    ran out while it still holds the dossier: past the row's ``claim_until`` and past its lease in
+    ``replica_lease`` (renewed every third of a lease by a thread of the replica). A lapse means
+    another replica may take its dossiers while its calls are in flight."""
 
     state_url: str
     claimants: set[int] = field(default_factory=set)
@@ -393,9 +393,14 @@ class LeaseWatch:
         with self._engine.connect() as conn:
             if not inspect(conn).has_table("dossier_state"):
                 return  # the first replica has not made the tables yet
+            leases = inspect(conn).has_table("replica_lease")
             rows = conn.execute(
                 text(
-                    "SELECT claimed_by, min(claim_until) FROM dossier_state WHERE claimed_by IS NOT NULL"
+                    "SELECT d.claimed_by, greatest(min(d.claim_until), coalesce(max(l.lease_until), 0))"
+                    " FROM dossier_state d LEFT JOIN replica_lease l ON l.replica = d.claimed_by"
+                    " WHERE d.claimed_by IS NOT NULL GROUP BY d.claimed_by"
+                    if leases
+                    else "SELECT claimed_by, min(claim_until) FROM dossier_state WHERE claimed_by IS NOT NULL"
                     " GROUP BY claimed_by"
                 )
             ).fetchall()
