@@ -75,6 +75,9 @@ CREATE TABLE IF NOT EXISTS ho_so (
     updated_at       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_ho_so_updated ON ho_so (updated_at, id);
+-- a portal-submitted dossier is found by the portal's code (pull, withdrawals): without this each
+-- lookup read the whole table (a first pull of 8,371 dossiers over 50,000 took 6.5 min)
+CREATE INDEX IF NOT EXISTS ix_ho_so_ma_ho_so_qg ON ho_so (ma_ho_so_qg);
 CREATE TABLE IF NOT EXISTS qua_trinh_xu_ly (
     id          INTEGER PRIMARY KEY,
     ho_so_id    INTEGER NOT NULL REFERENCES ho_so(id),
