@@ -18,15 +18,7 @@ from adapter.tenants import (
     tenant_state_url,
 )
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("DVCSYNC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def _config(tmp_path: Path, text: str, name: str = "dvcsync.toml") -> Path:
