@@ -63,7 +63,8 @@ def load_mappings(folder: str | Path) -> MappingSet:
         raise MappingSpecError([(root, None, "", "mappings folder not found")])
     problems: list[Problem] = []
     code_docs = _load_docs(sorted((root / "codes").glob("*.yaml")), problems)
-    spec_docs = _load_docs(sorted(root.glob("*.yaml")), problems)
+    # province.yaml is the province schema (adapter.province.schema), not a mapping spec
+    spec_docs = _load_docs(sorted(p for p in root.glob("*.yaml") if p.name != "province.yaml"), problems)
 
     codes: dict[str, CodeTable] = {}
     code_specs: dict[str, tuple[CodeTableSpec, LocatedDocument]] = {}
