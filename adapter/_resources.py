@@ -6,6 +6,9 @@ from importlib.resources import files
 from pathlib import Path
 
 MAPPINGS_PACKAGE = "adapter.bundled_mappings"
+# One-stop systems dvcsync ships mappings for: ``sample`` is the shipped folder itself, any other
+# its sub-folder of that name (``mappings/opencps/``), which the sample's loader never reads.
+PROFILES = ("sample", "opencps")
 
 
 def default_mappings() -> Path:
@@ -17,3 +20,11 @@ def default_mappings() -> Path:
     if not isinstance(folder, Path):  # a zip import: the adapter needs a real folder to read
         raise RuntimeError(f"{MAPPINGS_PACKAGE} is not on the file system ({folder!r})")
     return folder
+
+
+def profile_mappings(profile: str) -> Path:
+    """The shipped mappings of one profile (``PROFILES``); ValueError naming the known ones."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    root = default_mappings()
+    return root if profile == "sample" else root / profile

@@ -232,10 +232,21 @@ def sample_db(
     dossiers: Annotated[int, typer.Option("--dossiers", "-n", min=0, help="Number of dossiers.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same data.")] = 42,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+    profile: Annotated[
+        str, typer.Option("--profile", help="Which one-stop system: sample (dvcsync's own) or opencps (v2).")
+    ] = "sample",
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a sample one-stop database (realistic, deterministic for a seed)."""
-    from adapter.province.sample import generate
+    from adapter._resources import PROFILES
+
+    if profile not in PROFILES:
+        err_console.print(f"[red]unknown --profile {profile!r}[/red]; known: {', '.join(PROFILES)}")
+        raise typer.Exit(2)
+    if profile == "opencps":
+        from adapter.province.sample.opencps import generate
+    else:
+        from adapter.province.sample import generate  # type: ignore[assignment]
 
     if out.exists() and not overwrite:
         err_console.print(f"[red]{out} exists[/red]; pass --overwrite to replace it")

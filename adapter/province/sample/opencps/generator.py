@@ -1,0 +1,849 @@
+"""Generate a sample OpenCPS v2 database: the dossier-management tables of a province running
+OpenCPS, filled with N realistic dossiers, for ``dvcsync sample-db --profile opencps``.
+
+Why a second sample: dvcsync claims any one-stop schema is configuration; OpenCPS v2 (open source,
+Liferay on MySQL/MariaDB, run by several provinces) is the real schema it is proven on. Tables and
+columns are the real ones (see ``schema.py`` for the source file, ``tables.sql`` of
+``backend-dossiermgt-service`` in VietOpenCPS/opencps-v2); the values follow what OpenCPS writes,
+as read in its DVCQG integration (``DVCQGIntegrationActionImpl``):
+
+- ``opencps_dossier``: ``dossierNo`` (→ MaHoSo), ``dossierStatus``/``dossierSubStatus`` (``new``,
+  ``receiving``, ``processing``, ``waiting``, ``paying``, ``denied``, ``cancelled``,
+  ``unresolved``, ``releasing``, ``done``; sub-statuses ``<status>_<n>``), ``serviceCode``,
+  ``govAgencyCode``, ``applicantIdType`` (``citizen``/``business``), ``online_``, ``viaPostal``
+  (2: the result is posted), ``fromViaPostal``, ``originality`` (1 online, 3 at the counter),
+  ``submitDate``/``receiveDate``/``dueDate``/``releaseDate``/``finishDate``/``cancellingDate``,
+  ``modifiedDate`` (moves whenever the dossier or one of its rows changes). Every dossier has a
+  ``referenceUid`` (a UUID); one received from the national portal has ``systemId = 5`` and the
+  portal's code as both ``referenceUid`` and ``dossierNo``. Drafts (created online, never
+  submitted) have an empty ``dossierStatus``, no ``dossierNo`` and ``submitting = 0``.
+- ``opencps_dossieraction``: the history, one row an action (``actionUser``, ``actionName``,
+  ``actionNote``, ``stepCode``/``stepName``, ``fromStepCode``, ``createDate``, ``dueDate``,
+  ``previousActionId``/``nextActionId``); the dossier's ``dossierActionId`` is the last one.
+- ``opencps_paymentfile``: one a fee (``paymentFee`` its name, ``feeAmount`` for a charge,
+  ``serviceAmount`` for a fee, ``advanceAmount`` when collected up front, ``paymentAmount``),
+  ``paymentStatus`` 0 requested / 2 confirmed, ``paymentMethod`` (``KeyPayDVCQG`` online).
+- ``opencps_dossierfile``: ``dossierPartType`` 1 submitted / 2 result, ``dossierPartNo``,
+  ``displayName``, ``removed``, ``signCheck`` (a signed digital copy), ``referenceUid``.
+- ``opencps_serviceinfo``/``opencps_serviceinfomapping`` (serviceCode → serviceCodeDVCQG),
+  ``opencps_processstep`` and ``opencps_dossierstatusmapping`` (statusCode/subStatusCode →
+  statusCodeDVCQG), from which the shipped ``mappings/opencps/codes`` tables are exported.
+
+Deterministic: the same seed and N give the same rows (dates from the seed, never the wall clock).
+The lifecycle, names, catalogue and agencies are the sample's (``lifecycle.plan_dossier``,
+``names``, ``catalogue``): the same province, run on OpenCPS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from random import Random
+from typing import Any
+
+from .. import catalogue, names
+from ..calendar import BASE, DAY, DAY_YYMMDD, iso, yymmdd
+from ..catalogue import Agency
+from ..generator import _prepare_procedures, _ProcInfo, _step_text, _submissions
+from ..lifecycle import (
+    APPLICANT,
+    CANCELLED,
+    DENIED,
+    DONE,
+    HEAD,
+    LEADER,
+    NEW,
+    ONESTOP,
+    ONLINE,
+    PAID,
+    PAYING,
+    POSTAL,
+    PROCESSING,
+    RECEIVING,
+    RELEASING,
+    SPECIALIST,
+    WAITING,
+    plan_dossier,
+)
+from ..places import REFORM_DAY, Geography, place_of
+from ..staff import Staff, staff_for
+from .schema import (
+    APPLICANT_TYPES,
+    COLUMNS,
+    INDEXES,
+    ORIGINALITY_ONESTOP,
+    ORIGINALITY_ONLINE,
+    PART_RESULT,
+    PART_SUBMITTED,
+    PAYMENT_CONFIRMED,
+    PAYMENT_REQUESTED,
+    STATUS_TEXT,
+    STATUSES,
+    STEPS,
+    SYSTEM_PORTAL,
+    UNMAPPED_SUB_STATUSES,
+    VIA_POSTAL_NONE,
+    VIA_POSTAL_YES,
+    Step,
+    ddl,
+)
+
+GROUP_ID, COMPANY_ID, SERVICE_PROCESS_ID = 35417, 20099, 1
+CLERK_USER = (20139, "Quản trị hệ thống")
+DRAFT_SHARE = 0.08  # online dossiers left as drafts (created, never submitted)
+PORTAL_SHARE = 0.4  # online dossiers submitted on the national portal (national code needed)
+DOCUMENTS_URL = "https://motcua.h40.example.vn/o/rest/v2/dossiers"
+CHUNK = 2_000
+TABLES = (
+    "opencps_serviceinfo",
+    "opencps_serviceinfomapping",
+    "opencps_processstep",
+    "opencps_dossierstatusmapping",
+    "opencps_dossier",
+    "opencps_dossieraction",
+    "opencps_paymentfile",
+    "opencps_dossierfile",
+    "counter",
+)
+_TRANSITION_DAYS, _TRANSITION_SHARE = 14, 0.2
+_PER_UNIT = {"PHI-CT-BS": (1, 12), "PHI-HT-BS": (1, 3), "PHI-GD-BS": (1, 3)}
+_COMPANY_FORM = {"DKKD-DN-01": "Công ty TNHH MTV", "DKKD-DN-02": "Công ty Cổ phần"}
+_ORGANISATIONS = ("Hội Nông dân", "Hội Liên hiệp Phụ nữ", "Hội Cựu chiến binh", "Đoàn Thanh niên")
+_MODELS = {  # Liferay counter names of the ids drawn here
+    "opencps_dossier": "org.opencps.dossiermgt.model.Dossier",
+    "opencps_dossieraction": "org.opencps.dossiermgt.model.DossierAction",
+    "opencps_paymentfile": "org.opencps.dossiermgt.model.PaymentFile",
+    "opencps_dossierfile": "org.opencps.dossiermgt.model.DossierFile",
+}
+
+
+@dataclass(frozen=True)
+class OpenCPSStats:
+    """What ``generate`` wrote: rows per table and the time it took."""
+
+    path: Path
+    seed: int
+    rows: dict[str, int] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+
+    @property
+    def dossiers(self) -> int:
+        return self.rows.get("opencps_dossier", 0)
+
+
+def dt(ts: int) -> str:
+    """``2025-03-04 09:15:00``: a MySQL DATETIME as OpenCPS's database returns it."""
+    text = iso(ts)
+    return f"{text[:10]} {text[11:]}"
+
+
+def _opt(ts: int | None) -> str | None:
+    return None if ts is None else dt(ts)
+
+
+def _row(table: str, values: dict[str, Any]) -> tuple[Any, ...]:
+    unknown = set(values) - set(COLUMNS[table])
+    if unknown:  # a typo would silently write NULL otherwise
+        raise KeyError(f"{table} has no column {', '.join(sorted(unknown))}")
+    return tuple(values.get(name) for name in COLUMNS[table])
+
+
+def _step_of(status: int, previous: int, role: int) -> Step:
+    if status == PROCESSING:
+        if previous == WAITING:
+            return STEPS["resumed"]
+        if previous == PAYING:
+            return STEPS["paid"]
+        if role == HEAD:
+            return STEPS["review"]
+        if role == LEADER:
+            return STEPS["sign"]
+    return STEPS[STATUSES[status]]
+
+
+class _Writer:
+    def __init__(self, rng: Random, seed: int, infos: list[_ProcInfo], geo: Geography) -> None:
+        self.rng = rng
+        self.ids = Random(f"opencps-uuid:{seed}")
+        self.infos = infos
+        self.geo = geo
+        self.staff: dict[str, Staff] = {k: staff_for(a, seed) for k, a in geo.by_key.items()}
+        self.users: dict[str, int] = {}
+        self.serials: dict[tuple[str, str], int] = {}
+        self.portal_serials: dict[str, int] = {}
+        self.next_id = dict.fromkeys(_MODELS, 0)
+        self.file_entry = 70_000
+        self.reform = (REFORM_DAY - BASE.date()).days
+        self.rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _MODELS}
+
+    def flush(self, conn: sqlite3.Connection, counts: dict[str, int]) -> None:
+        for table, rows in self.rows.items():
+            if rows:
+                width = len(COLUMNS[table])
+                conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", rows)
+                counts[table] += len(rows)
+                rows.clear()
+
+    def _id(self, table: str) -> int:
+        self.next_id[table] += 1
+        return self.next_id[table]
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.ids.getrandbits(128), version=4))
+
+    def _user(self, name: str) -> int:
+        return self.users.setdefault(name, 30_101 + len(self.users))
+
+    def _handler(self, info: _ProcInfo, day_no: int) -> Agency:
+        rng = self.rng
+        day = BASE.date() + timedelta(days=day_no)
+        agency = self.geo.handler(rng, info.proc.cap_thuc_hien, info.proc.co_quan, day)
+        if (
+            agency.cap == "xa"
+            and agency.valid_to is None
+            and self.reform <= day_no < self.reform + _TRANSITION_DAYS
+            and rng.random() < _TRANSITION_SHARE
+        ):
+            agency = self.geo.predecessor(rng, agency)  # the clerk still picked the pre-merger commune
+        return agency
+
+    def dossier(self, submitted: int, arrival: int, proc_index: int, channel: int) -> None:
+        rng = self.rng
+        info = self.infos[proc_index]
+        proc = info.proc
+        day_no = submitted // DAY
+        agency = self._handler(info, day_no)
+        staff = self.staff[agency.ma_don_vi]
+        home = self.geo.home(rng, agency, BASE.date() + timedelta(days=day_no))
+        place = place_of(home)
+        online = channel == ONLINE
+        draft = online and rng.random() < DRAFT_SHARE
+
+        # --- the applicant (OpenCPS knows citizens and businesses only)
+        owner_type = proc.doi_tuong
+        if owner_type == "doanh_nghiep" and rng.random() < 0.08:
+            owner_type = "cong_dan"
+        who = names.person(rng, 1955, 2004)
+        id_date: str | None = None
+        if owner_type == "cong_dan":
+            applicant = who.full_name
+            id_number: str | None = names.citizen_id(rng, who, rng.random() < 0.93)
+            issued = BASE + timedelta(seconds=submitted - (400 + int(rng.random() * 3000)) * DAY)
+            id_date = f"{issued:%Y-%m-%d} 00:00:00"
+            email = names.personal_email(rng, who) if rng.random() < (0.75 if online else 0.35) else None
+        elif owner_type == "doanh_nghiep":
+            company = names.business(rng, _COMPANY_FORM.get(proc.ma_thu_tuc))
+            applicant, id_number = company.name, company.tax_code
+            email = names.business_email(rng, company) if rng.random() < 0.85 else None
+        else:
+            short = home.ten_don_vi.removeprefix("Ủy ban nhân dân ").split(",")[0]
+            applicant = f"{_ORGANISATIONS[int(rng.random() * len(_ORGANISATIONS))]} {short}"
+            id_number, email = None, None
+        phone = names.phone(rng) if rng.random() < 0.95 else None
+        address = names.street_address(rng, place)
+        note = f"{proc.ten_thu_tuc} - {applicant}"
+
+        # --- fees, then the plan
+        fees = []
+        prepaid = postpaid = 0
+        for fee in proc.phi_le_phi:
+            amount = fee.so_tien
+            units = _PER_UNIT.get(fee.ma_phi)
+            if units:
+                amount *= units[0] + int(rng.random() * (units[1] - units[0] + 1))
+            fees.append((fee, amount))
+            if fee.hinh_thuc_thu == "thu_truoc":
+                prepaid += amount
+            elif fee.hinh_thuc_thu == "thu_sau":
+                postpaid += amount
+        dossier_id = self._id("opencps_dossier")
+        reference = self._uuid()
+        created = submitted - 300 - int(rng.random() * 3 * 3600) if online else submitted
+        base = {"groupId": GROUP_ID, "companyId": COMPANY_ID}
+        if draft:
+            self._files(
+                dossier_id,
+                info,
+                [c for c in info.components if not c[3]][:2],
+                -1,
+                False,
+                False,
+                created,
+                base,
+            )
+            last_change = created + int(rng.random() * 2 * DAY)
+            self._dossier_row(
+                dossier_id,
+                reference,
+                base,
+                proc,
+                agency,
+                applicant,
+                owner_type,
+                id_number,
+                id_date,
+                address,
+                place,
+                phone,
+                email,
+                note,
+                who.full_name,
+                created,
+                last_change,
+                status="",
+                sub=None,
+                extra={"submitting": 0, "online_": 1, "originality": ORIGINALITY_ONLINE},
+            )
+            return
+        plan = plan_dossier(
+            rng,
+            channel,
+            submitted,
+            arrival,
+            proc.so_ngay_xu_ly,
+            prepaid if online else 0,
+            postpaid,
+            info.needs_paying,
+        )
+        final = plan.steps[-1][0]
+
+        # --- identity: the local number, or the portal's code for a dossier received from it
+        yymmdd_ = DAY_YYMMDD[day_no]
+        portal = online and rng.random() < PORTAL_SHARE and proc.ma_tthc_qg is not None
+        if portal:
+            serial = self.portal_serials.get(yymmdd_, 0) + 1
+            self.portal_serials[yymmdd_] = serial
+            number = reference = f"G22.99-{yymmdd_}-{serial:06d}"
+        else:
+            serial = self.serials.get((agency.ma_qg, yymmdd_), 0) + 1
+            self.serials[(agency.ma_qg, yymmdd_)] = serial
+            number = f"{agency.ma_qg}-{yymmdd_}-{serial:04d}"
+        by_post = (channel == POSTAL and rng.random() < 0.8) or (online and rng.random() < 0.12)
+
+        # --- the actions
+        specialist = staff.specialists[int(rng.random() * len(staff.specialists))]
+        leader = staff.leaders[0][0] if rng.random() < 0.75 else staff.leaders[1][0]
+        head = staff.heads[int(rng.random() * len(staff.heads))] if staff.heads else staff.leaders[0][0]
+        division = staff.division(proc.ma_linh_vuc)
+        due = _opt(plan.due)
+        previous_status, previous_step = -1, None
+        action_id = 0
+        actions: list[dict[str, Any]] = []
+        processed: int | None = None
+        cancelled_at: int | None = None
+        for status, moment, role, reason in plan.steps:
+            if role == APPLICANT:
+                actor = who.full_name if owner_type == "cong_dan" else applicant
+            elif role == ONESTOP:
+                actor = staff.onestop[int(rng.random() * len(staff.onestop))]
+            elif role == SPECIALIST:
+                actor = specialist
+            elif role == HEAD:
+                actor = head
+            else:
+                actor = leader
+            step = _step_of(status, previous_status, role)
+            text = _step_text(
+                status,
+                previous_status,
+                role,
+                channel,
+                "dvcqg" if portal else "mot_cua",
+                division,
+                by_post,
+                reason,
+            )
+            if status == PROCESSING and processed is None:
+                processed = moment
+            if status == CANCELLED:
+                cancelled_at = moment
+            previous_id, action_id = action_id, self._id("opencps_dossieraction")
+            if actions:
+                actions[-1]["nextActionId"] = action_id
+            actions.append(
+                {
+                    "uuid_": self._uuid(),
+                    "dossierActionId": action_id,
+                    **base,
+                    "userId": self._user(actor),
+                    "userName": actor,
+                    "createDate": dt(moment),
+                    "modifiedDate": dt(moment),
+                    "dossierId": dossier_id,
+                    "serviceProcessId": SERVICE_PROCESS_ID,
+                    "previousActionId": previous_id,
+                    "fromStepCode": previous_step.code if previous_step else "",
+                    "fromStepName": previous_step.name if previous_step else "",
+                    "fromSequenceNo": previous_step.code if previous_step else "",
+                    "actionCode": step.action_code,
+                    "actionUser": actor[:50],
+                    "actionName": step.action_name,
+                    "actionNote": text,
+                    "actionOverdue": 0,
+                    "syncActionCode": "",
+                    "pending": 0,
+                    "rollbackable": int(status in (RECEIVING, PROCESSING)),
+                    "stepCode": step.code,
+                    "stepName": step.name,
+                    "sequenceNo": step.code,
+                    "dueDate": due if status not in (NEW, DENIED) else None,
+                    "nextActionId": 0,
+                    "payload": "{}",
+                    "stepInstruction": "",
+                    "state_": 1,
+                    "eventStatus": 0,
+                }
+            )
+            previous_status, previous_step = status, step
+        for values in actions:
+            self.rows["opencps_dossieraction"].append(_row("opencps_dossieraction", values))
+        assert previous_step is not None
+        latest = plan.steps[-1][1]
+
+        # --- payment files: one a fee, settled at the counter or through the payment platform
+        phase_paid = {phase: (state == PAID, settled) for _a, state, _c, settled, phase in plan.payments}
+        for fee, amount in fees:
+            if amount <= 0:
+                continue
+            ahead = fee.hinh_thuc_thu == "thu_truoc"
+            settled = (ahead and plan.prepaid) or (not ahead and plan.postpaid)
+            paid_online, paid_at = phase_paid.get(0 if ahead else 1, (False, None))
+            asked = (
+                plan.steps[0][1]
+                if ahead
+                else next((t for s, t, _r, _x in plan.steps if s == PAYING), plan.finished)
+            )
+            if asked is None:
+                continue  # not asked for yet
+            method = "KeyPayDVCQG" if online and (paid_online or not settled) else "Tiền mặt"
+            confirm = (
+                (paid_at if paid_online and paid_at else asked + 600 + int(rng.random() * 3600))
+                if settled
+                else None
+            )
+            if confirm is not None:
+                latest = max(latest, confirm)
+            payment_id = self._id("opencps_paymentfile")
+            self.rows["opencps_paymentfile"].append(
+                _row(
+                    "opencps_paymentfile",
+                    {
+                        "uuid_": self._uuid(),
+                        "paymentFileId": payment_id,
+                        **base,
+                        "userId": CLERK_USER[0],
+                        "userName": CLERK_USER[1],
+                        "createDate": dt(asked),
+                        "modifiedDate": dt(confirm or asked),
+                        "dossierId": dossier_id,
+                        "referenceUid": self._uuid(),
+                        "govAgencyCode": agency.ma_don_vi,
+                        "govAgencyName": agency.ten_don_vi,
+                        "paymentFee": fee.ten_phi,
+                        "advanceAmount": amount if ahead else 0,
+                        "feeAmount": amount if fee.loai_phi == "le_phi" else 0,
+                        "serviceAmount": amount if fee.loai_phi == "phi" else 0,
+                        "shipAmount": 0,
+                        "paymentAmount": amount,
+                        "paymentNote": fee.ten_phi,
+                        "epaymentProfile": json.dumps(
+                            {"keypayGoodCode": f"H40{yymmdd(asked)}{payment_id:07d}"}
+                        )
+                        if method == "KeyPayDVCQG"
+                        else None,
+                        "bankInfo": None,
+                        "paymentStatus": PAYMENT_CONFIRMED if settled else PAYMENT_REQUESTED,
+                        "paymentMethod": method,
+                        "confirmDatetime": _opt(confirm),
+                        "confirmNote": "Đã thanh toán" if settled else None,
+                        "approveDatetime": _opt(confirm + 300) if confirm else None,
+                        "invoiceNo": f"{payment_id:07d}" if settled else None,
+                    },
+                )
+            )
+
+        # --- dossier files
+        comps = [c for c in info.components if not c[3] or rng.random() < 0.5]
+        replaced = int(rng.random() * len(comps)) if plan.supplemented and comps else -1
+        self._files(
+            dossier_id,
+            info,
+            comps,
+            replaced,
+            rng.random() < 0.6,
+            final in (RELEASING, DONE),
+            plan.steps[0][1],
+            base,
+        )
+
+        # --- the dossier row
+        postal = (
+            {
+                "postalServiceCode": "VNPOST",
+                "postalServiceName": "Bưu điện Việt Nam",
+                "postalAddress": address,
+                "postalTelNo": phone,
+            }
+            if by_post
+            else {}
+        )
+        self._dossier_row(
+            dossier_id,
+            reference,
+            base,
+            proc,
+            agency,
+            applicant,
+            owner_type,
+            id_number,
+            id_date,
+            address,
+            place,
+            phone,
+            email,
+            note,
+            who.full_name,
+            created,
+            latest,
+            status=STATUSES[final],
+            sub=previous_step.sub_status,
+            extra={
+                "dossierNo": number,
+                "submitting": 1,
+                "online_": int(online),
+                "originality": ORIGINALITY_ONLINE if online else ORIGINALITY_ONESTOP,
+                "systemId": SYSTEM_PORTAL if portal else 0,
+                "fromViaPostal": int(channel == POSTAL),
+                "viaPostal": VIA_POSTAL_YES if by_post else VIA_POSTAL_NONE,
+                **postal,
+                "submitDate": dt(submitted if online else arrival),
+                "receiveDate": _opt(plan.received),
+                "dueDate": due,
+                "processDate": _opt(processed),
+                "cancellingDate": _opt(cancelled_at),
+                "releaseDate": _opt(plan.finished) if final in (RELEASING, DONE) else None,
+                "finishDate": _opt(plan.returned),
+                "dossierActionId": action_id,
+                "counter": serial,
+                "dossierCounter": f"{serial:04d}",
+                "durationCount": float(proc.so_ngay_xu_ly),
+                "durationUnit": 0,
+            },
+        )
+
+    def _files(
+        self,
+        dossier_id: int,
+        info: _ProcInfo,
+        comps: list[tuple[str, str, str, bool]],
+        replaced: int,
+        signed: bool,
+        result: bool,
+        moment: int,
+        base: dict[str, Any],
+    ) -> None:
+        rng = self.rng
+        entries = [
+            (code, name, k == replaced, signed, PART_SUBMITTED)
+            for k, (code, name, _s, _o) in enumerate(comps)
+        ]
+        if replaced >= 0:
+            code, name, _s, _o = comps[replaced]
+            entries.append((code, f"Bổ sung - {name}", False, True, PART_SUBMITTED))
+        if result:
+            entries.append((info.proc.ma_ket_qua, info.result_file, False, True, PART_RESULT))
+        for code, name, removed, signed_copy, part in entries:
+            self.file_entry += 1
+            self.rows["opencps_dossierfile"].append(
+                _row(
+                    "opencps_dossierfile",
+                    {
+                        "uuid_": self._uuid(),
+                        "dossierFileId": self._id("opencps_dossierfile"),
+                        **base,
+                        "userId": CLERK_USER[0],
+                        "userName": CLERK_USER[1],
+                        "createDate": dt(moment),
+                        "modifiedDate": dt(moment),
+                        "dossierId": dossier_id,
+                        "referenceUid": self._uuid(),
+                        "dossierTemplateNo": info.proc.ma_thu_tuc,
+                        "dossierPartNo": code if part == PART_RESULT or rng.random() < 0.85 else "",
+                        "dossierPartType": part,
+                        "fileTemplateNo": code,
+                        "displayName": name,
+                        "formData": "",
+                        "fileEntryId": self.file_entry,
+                        "original": 1,
+                        "eForm": 0,
+                        "isNew": int(not removed),
+                        "removed": int(removed),
+                        "signCheck": int(signed_copy),
+                        "deliverableCode": f"{info.proc.ma_ket_qua}-{self.file_entry}"
+                        if part == PART_RESULT
+                        else "",
+                    },
+                )
+            )
+
+    def _dossier_row(
+        self,
+        dossier_id: int,
+        reference: str,
+        base: dict[str, Any],
+        proc: catalogue.Procedure,
+        agency: Agency,
+        applicant: str,
+        owner_type: str,
+        id_number: str | None,
+        id_date: str | None,
+        address: str,
+        place: str,
+        phone: str | None,
+        email: str | None,
+        note: str,
+        submitter: str,
+        created: int,
+        modified: int,
+        *,
+        status: str,
+        sub: str | None,
+        extra: dict[str, Any],
+    ) -> None:
+        ward = place.split(",")[0]
+        self.rows["opencps_dossier"].append(
+            _row(
+                "opencps_dossier",
+                {
+                    "uuid_": self._uuid(),
+                    "dossierId": dossier_id,
+                    **base,
+                    "userId": self._user(submitter),
+                    "userName": submitter,
+                    "createDate": dt(created),
+                    "modifiedDate": dt(modified),
+                    "referenceUid": reference,
+                    "serviceCode": proc.ma_thu_tuc,
+                    "serviceName": proc.ten_thu_tuc,
+                    "govAgencyCode": agency.ma_don_vi,
+                    "govAgencyName": agency.ten_don_vi,
+                    "applicantName": applicant,
+                    "applicantIdType": APPLICANT_TYPES[owner_type],
+                    "applicantIdNo": id_number,
+                    "applicantIdDate": id_date,
+                    "address": address,
+                    "cityCode": "99",
+                    "cityName": "Tỉnh Sơn Hà",
+                    "wardName": ward,
+                    "contactName": submitter,
+                    "contactTelNo": phone,
+                    "contactEmail": email,
+                    "delegateType": 0,
+                    "delegateName": submitter,
+                    "delegateTelNo": phone,
+                    "delegateEmail": email,
+                    "delegateAddress": address,
+                    "dossierTemplateNo": proc.ma_thu_tuc,
+                    "dossierTemplateName": proc.ten_thu_tuc,
+                    "dossierNote": note,
+                    "dossierName": proc.ten_thu_tuc,
+                    "briefNote": "",
+                    "dossierStatus": status,
+                    "dossierStatusText": STATUS_TEXT[status],
+                    "dossierSubStatus": sub or "",
+                    "dossierSubStatusText": _sub_text(sub),
+                    "folderId": 0,
+                    "notification": 1,
+                    "original": 1,
+                    "serverNo": "SERVER_H40",
+                    "lockState": "",
+                    "originDossierId": 0,
+                    "sampleCount": 0,
+                    "metaData": "{}",
+                    "vnpostalStatus": 0,
+                    "fromViaPostal": 0,
+                    "viaPostal": VIA_POSTAL_NONE,
+                    "systemId": 0,
+                    **extra,
+                },
+            )
+        )
+
+
+def _sub_text(sub: str | None) -> str:
+    return next((s.name for s in STEPS.values() if s.sub_status == sub), "") if sub else ""
+
+
+def _static_rows(procs: tuple[catalogue.Procedure, ...]) -> dict[str, list[tuple[Any, ...]]]:
+    """The catalogue, its DVCQG mapping, the process steps and the status mapping table."""
+    stamp = "2023-12-15 08:00:00"
+    base = {
+        "groupId": GROUP_ID,
+        "companyId": COMPANY_ID,
+        "userId": CLERK_USER[0],
+        "userName": CLERK_USER[1],
+        "createDate": stamp,
+        "modifiedDate": stamp,
+    }
+    ids = Random("opencps-static")
+
+    def new_uuid() -> str:
+        return str(uuid.UUID(int=ids.getrandbits(128), version=4))
+
+    info = [
+        _row(
+            "opencps_serviceinfo",
+            {
+                "uuid_": new_uuid(),
+                "serviceInfoId": n,
+                **base,
+                "serviceCode": p.ma_thu_tuc,
+                "serviceName": p.ten_thu_tuc,
+                "durationText": f"{p.so_ngay_xu_ly} ngày làm việc",
+                "domainCode": p.ma_linh_vuc,
+                "domainName": p.ten_linh_vuc,
+                "maxLevel": 4 if "truc_tuyen" in p.kenh else 2,
+                "public_": 1,
+                "isNotarization": 0,
+                "serviceNameTitle": p.ten_thu_tuc,
+            },
+        )
+        for n, p in enumerate(procs, 1)
+    ]
+    mapped = [p for p in procs if p.ma_tthc_qg]
+    mapping = [
+        _row(
+            "opencps_serviceinfomapping",
+            {
+                "serviceInfoMappingId": n,
+                **base,
+                "serviceCode": p.ma_thu_tuc,
+                "serviceCodeDVCQG": p.ma_tthc_qg,
+                "serviceNameDVCQG": p.ten_thu_tuc,
+                "synced": 1,
+            },
+        )
+        for n, p in enumerate(mapped, 1)
+    ]
+    steps = [
+        _row(
+            "opencps_processstep",
+            {
+                "uuid_": new_uuid(),
+                "processStepId": n,
+                **base,
+                "stepCode": s.code,
+                "serviceProcessId": SERVICE_PROCESS_ID,
+                "stepName": s.name,
+                "sequenceNo": s.code,
+                "dossierStatus": s.status,
+                "dossierSubStatus": s.sub_status,
+                "durationCount": 0.0,
+                "editable": 0,
+                "lockState": "",
+                "checkInput": 0,
+            },
+        )
+        for n, s in enumerate(STEPS.values(), 1)
+    ]
+    status_rows = [(status, "", str(number)) for number, status in enumerate(STATUSES, 1)]
+    status_rows += [
+        (s.status, s.sub_status, str(STATUSES.index(s.status) + 1))
+        for s in STEPS.values()
+        if s.sub_status not in UNMAPPED_SUB_STATUSES
+    ]
+    statuses = [
+        _row(
+            "opencps_dossierstatusmapping",
+            {
+                "dossierStatusMappingId": n,
+                **{k: v for k, v in base.items() if k != "uuid_"},
+                "statusCode": code,
+                "statusCodeDVCQG": national,
+                "subStatusCode": sub,
+            },
+        )
+        for n, (code, sub, national) in enumerate(status_rows, 1)
+    ]
+    return {
+        "opencps_serviceinfo": info,
+        "opencps_serviceinfomapping": mapping,
+        "opencps_processstep": steps,
+        "opencps_dossierstatusmapping": statuses,
+    }
+
+
+def generate(
+    out: str | Path,
+    dossiers: int,
+    seed: int = 42,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> OpenCPSStats:
+    """Create a new OpenCPS v2 sample database at ``out`` with ``dossiers`` rows in
+    ``opencps_dossier`` (drafts included). Refuses an existing file unless ``overwrite``; the file
+    appears only when complete, in WAL mode."""
+    if dossiers < 0:
+        raise ValueError(f"dossiers must be >= 0, got {dossiers}")
+    started = time.perf_counter()
+    target = Path(out)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory, not a database file")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+
+    procs = catalogue.procedures()
+    geo = Geography(catalogue.agencies())
+    infos = _prepare_procedures(procs)
+    rng = Random(f"opencps:{seed}")
+    counts = dict.fromkeys(TABLES, 0)
+    if progress:
+        progress(0, dossiers)
+    conn = sqlite3.connect(partial, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.executescript(ddl())
+        conn.execute("BEGIN")
+        for table, rows in _static_rows(procs).items():
+            conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(COLUMNS[table]))})", rows)
+            counts[table] = len(rows)
+        writer = _Writer(rng, seed, infos, geo)
+        for number, (submitted, arrival, proc_index, channel) in enumerate(
+            _submissions(rng, dossiers, infos), 1
+        ):
+            writer.dossier(submitted, arrival, proc_index, channel)
+            if number % CHUNK == 0:
+                writer.flush(conn, counts)
+                if progress:
+                    progress(number, dossiers)
+        writer.flush(conn, counts)
+        counters = [(_MODELS[t], n) for t, n in writer.next_id.items()]
+        conn.executemany("INSERT INTO counter VALUES (?, ?)", counters)
+        counts["counter"] = len(counters)
+        conn.execute("COMMIT")
+        for statement in INDEXES:
+            conn.execute(statement)
+        conn.execute("PRAGMA journal_mode=WAL")
+    except BaseException:
+        conn.close()
+        partial.unlink(missing_ok=True)
+        raise
+    conn.close()
+    if overwrite:
+        for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+            stale.unlink(missing_ok=True)
+    os.replace(partial, target)
+    if progress:
+        progress(dossiers, dossiers)
+    return OpenCPSStats(target, seed, counts, time.perf_counter() - started)
