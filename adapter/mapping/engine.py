@@ -22,10 +22,14 @@ from adapter.contract import (
     parse_local_iso,
     parse_wire_datetime,
 )
+from adapter.source_spec import Condition, describe_filter, filter_matches
 
 from .codes import CodeLookupError, CodeSkipped, CodeTable
 from .errors import FieldError, show
-from .spec import FieldSpec, MappingSpec
+from .spec import FieldSpec, MappingSpec, template_fields
+
+# A record its source's ``where`` leaves out is not this mapping's: said so, not mapped.
+OUTSIDE_WHERE = "not sent: outside the source's where"
 
 _MISSING = object()
 
@@ -130,6 +134,15 @@ class CompiledMapping:
             (name, fs, self._compile(fs)) for name, fs in spec.fields.items()
         ]
         self.personal_fields = frozenset(name for name, fs, _ in self._fields if fs.personal)
+        source = spec.source
+        self._where = source.where if source is not None and source.where else None
+        self._outside = f"{OUTSIDE_WHERE} ({describe_filter(self._where)})" if self._where else ""
+
+    def applies(self, record: Mapping[str, Any]) -> bool:
+        """Whether this mapping's ``applies_to`` takes ``record`` (False without one): a source row
+        it maps instead of the default mapping (e.g. a portal-submitted dossier's status report)."""
+        applies_to = self.spec.applies_to
+        return applies_to is not None and applies_to.matches(record)
 
     # ------------------------------------------------------------------ compile
 
@@ -173,29 +186,73 @@ class CompiledMapping:
                 return None
 
             return first
+        if fs.first_of is not None:
+            return self._first_of_getter(fs.first_of)
         if fs.template is not None:
-            template = fs.template
-
-            def fill(ctx: _Context) -> Any:
-                view = _TemplateView(ctx)
-                try:
-                    return template.format_map(view)
-                except (KeyError, ValueError, IndexError) as exc:
-                    raise _Problem(f"template {template!r} failed: {exc}") from None
-
-            return fill
+            return self._template_getter(fs.template)
         if fs.exists is not None:
-            child, where = fs.exists, fs.where or {}
+            child, where = fs.exists, fs.where
 
             def exists(ctx: _Context) -> Any:
                 items = ctx.record.get(child) or []
-                return "1" if any(_matches(item, where) for item in items) else "0"
+                return "1" if any(filter_matches(where, item) for item in items) else "0"
 
             return exists
         if fs.each is not None:
-            return self._each_getter(fs)
+            assert fs.mapping is not None
+            return self._list_getter([(fs.each, fs.mapping, fs.where)])
+        if fs.concat is not None:
+            return self._list_getter([(part.each, part.mapping, part.where) for part in fs.concat])
         const = fs.const
         return lambda ctx: const
+
+    def _template_getter(self, template: str) -> Getter:
+        """``{path}`` placeholders read like ``path`` (``{parent.x}`` too); empty is ``""``."""
+        pieces = [
+            (literal, self._path_getter(name) if name is not None else None, spec, conversion)
+            for literal, name, spec, conversion in template_fields(template)
+        ]
+
+        def fill(ctx: _Context) -> Any:
+            out: list[str] = []
+            for literal, getter, spec, conversion in pieces:
+                out.append(literal)
+                if getter is None:
+                    continue
+                value = getter(ctx)
+                value = "" if value is None else value
+                if conversion:
+                    value = {"r": repr, "a": ascii}.get(conversion, str)(value)
+                try:
+                    out.append(format(value, spec))
+                except (ValueError, TypeError) as exc:
+                    raise _Problem(f"template {template!r} failed: {exc}") from None
+            return "".join(out)
+
+        return fill
+
+    def _first_of_getter(self, alternatives: list[FieldSpec]) -> Getter:
+        """The first alternative that gives a non-empty value without failing; a failing one (no
+        code for a sub-status, say) falls through to the next, a code table's skip does not."""
+        compiled = [(alt, self._compile(alt)) for alt in alternatives]
+
+        def first(ctx: _Context) -> Any:
+            reasons: list[str] = []
+            for alt, getter in compiled:
+                try:
+                    value = getter(ctx)
+                except _Skipped:
+                    raise
+                except _Problem as exc:
+                    reasons.append(f"{_source_label(alt) or 'const'}: {exc.reason}")
+                    continue
+                if not _is_empty(value):
+                    return value
+            if reasons:
+                raise _Problem("no alternative gave a value (" + "; ".join(reasons) + ")")
+            return None
+
+        return first
 
     def _path_getter(self, path: str) -> Getter:
         parts = tuple(path.split("."))
@@ -212,27 +269,29 @@ class CompiledMapping:
             return column
         return lambda ctx: _get(ctx.record, parts)
 
-    def _each_getter(self, fs: FieldSpec) -> Getter:
-        assert fs.each is not None and fs.mapping is not None
-        child_name, mapping_name, where = fs.each, fs.mapping, fs.where or {}
+    def _list_getter(self, parts: list[tuple[str, str, dict[str, Condition] | None]]) -> Getter:
+        """One list from its parts, in order: each part's (matching) child items through its
+        mapping. ``each`` is one part; ``concat`` several (several child lists, or one child
+        list through several mappings: one row → several items)."""
 
-        def each(ctx: _Context) -> Any:
-            child = self._resolve(mapping_name)
+        def items(ctx: _Context) -> Any:
             out: list[Any] = []
             problems: list[FieldError] = []
-            for index, item in enumerate(ctx.record.get(child_name) or []):
-                if where and not _matches(item, where):
-                    continue
-                result = child.map(item, parent=ctx.record, record_key=ctx.record_key, validate=False)
-                if result.errors:
-                    position = len(out)
-                    problems.extend(_nest(err, f"[{position}]", index) for err in result.errors)
-                out.append(result.value)
+            for child_name, mapping_name, where in parts:
+                child = self._resolve(mapping_name)
+                for index, item in enumerate(ctx.record.get(child_name) or []):
+                    if where and not filter_matches(where, item):
+                        continue
+                    result = child.map(item, parent=ctx.record, record_key=ctx.record_key, validate=False)
+                    if result.errors:
+                        position = len(out)
+                        problems.extend(_nest(err, f"[{position}]", index) for err in result.errors)
+                    out.append(result.value)
             if problems:
                 raise _ChildProblems(problems, out)
             return out
 
-        return each
+        return items
 
     def _compile_steps(self, fs: FieldSpec) -> list[Callable[[Any, _Context], Any]]:
         steps: list[Callable[[Any, _Context], Any]] = []  # the UTF-8 check runs first, in _compile
@@ -320,6 +379,9 @@ class CompiledMapping:
         validate: bool = True,
     ) -> MapResult:
         key = record_key if record_key is not None else self._key_of(record)
+        if self._where is not None and not filter_matches(self._where, record):
+            error = FieldError(key, "(record)", "", "", self._outside)
+            return MapResult(record=key, errors=[error], skipped=self._outside)
         ctx = _Context(record=record, parent=parent, record_key=key)
         out: dict[str, Any] = {}
         errors: list[FieldError] = []
@@ -401,30 +463,6 @@ class _ChildProblems(Exception):
     def __init__(self, problems: list[FieldError], partial: list[Any]) -> None:
         super().__init__(f"{len(problems)} problems in child items")
         self.problems, self.partial = problems, partial
-
-
-class _TemplateView(dict[str, Any]):
-    """Lets ``{so_ho_so}`` and ``{parent.so_ho_so}`` read from the record being mapped."""
-
-    def __init__(self, ctx: _Context) -> None:
-        super().__init__()
-        self._ctx = ctx
-
-    def __missing__(self, key: str) -> Any:
-        parts = tuple(key.split("."))
-        value = _get(self._ctx.parent, parts[1:]) if parts[0] == "parent" else _get(self._ctx.record, parts)
-        return "" if value is None else value
-
-
-def _matches(item: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
-    for column, wanted in where.items():
-        value = item.get(column)
-        if isinstance(wanted, list):
-            if value not in wanted:
-                return False
-        elif value != wanted:
-            return False
-    return True
 
 
 def _check_text(value: Any, ctx: _Context) -> Any:
@@ -518,19 +556,29 @@ def _source_label(fs: FieldSpec | None) -> str:
         return fs.path
     if fs.paths is not None:
         return " | ".join(fs.paths)
+    if fs.first_of is not None:
+        return " | ".join(label for label in map(_source_label, fs.first_of) if label)
     if fs.each is not None:
         return fs.each
+    if fs.concat is not None:
+        return " + ".join(part.each for part in fs.concat)
     if fs.exists is not None:
         return fs.exists
     return ""
 
 
+def _read(path: str, ctx: _Context) -> Any:
+    parts = tuple(path.split("."))
+    return _get(ctx.parent, parts[1:]) if parts[0] == "parent" else _get(ctx.record, parts)
+
+
 def _raw_source(fs: FieldSpec, ctx: _Context) -> Any:
     if fs.path is not None:
-        parts = tuple(fs.path.split("."))
-        return _get(ctx.parent, parts[1:]) if parts[0] == "parent" else _get(ctx.record, parts)
+        return _read(fs.path, ctx)
     if fs.paths is not None:
-        return [_get(ctx.record, tuple(p.split("."))) for p in fs.paths]
+        return [_read(p, ctx) for p in fs.paths]
+    if fs.first_of is not None:
+        return [_raw_source(alt, ctx) for alt in fs.first_of]
     return None
 
 

@@ -1,7 +1,8 @@
 """Load and check a mappings folder: every problem is reported with its file, line and key.
 
 Checks happen at load time, never halfway through a sync: spec shapes (pydantic, extra keys
-forbidden), then cross-references (code tables, child mappings, output models, attributes).
+forbidden), then cross-references (code tables, child mappings, output models, attributes), then,
+with ``require``, what the jobs need (``required.py``: a missing or empty spec is an error).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from ._yaml import LocatedDocument, YamlSyntaxError, load_located
 from .codes import CodeTable
 from .engine import CompiledMapping
 from .errors import MappingSpecError
-from .spec import CodeTableSpec, MappingSpec
+from .required import required_problems, why_needed
+from .spec import CodeTableSpec, FieldSpec, MappingSpec
 
 Problem = tuple[Path, int | None, str, str]
 
@@ -55,9 +57,11 @@ class MappingSet:
         return sorted(self.specs)
 
 
-def load_mappings(folder: str | Path) -> MappingSet:
+def load_mappings(folder: str | Path, *, require: Iterable[str] = ()) -> MappingSet:
     """Load ``folder/*.yaml`` (mappings) and ``folder/codes/*.yaml`` (code tables), or raise
-    ``MappingSpecError`` listing every problem found."""
+    ``MappingSpecError`` listing every problem found. ``require``: jobs (``required.JOBS``) whose
+    specs must be there, complete; commands pass every job, a test may load a partial folder."""
+    require = tuple(require)
     root = Path(folder)
     if not root.is_dir():
         raise MappingSpecError([(root, None, "", "mappings folder not found")])
@@ -69,6 +73,8 @@ def load_mappings(folder: str | Path) -> MappingSet:
     codes: dict[str, CodeTable] = {}
     code_specs: dict[str, tuple[CodeTableSpec, LocatedDocument]] = {}
     for doc in code_docs:
+        if _empty(doc, problems, None):
+            continue
         spec = _validate(CodeTableSpec, doc, problems)
         if spec is None:
             continue
@@ -82,6 +88,9 @@ def load_mappings(folder: str | Path) -> MappingSet:
     spec_docs_by_name: dict[str, LocatedDocument] = {}
     invalid: set[str] = set()
     for doc in spec_docs:
+        if _empty(doc, problems, why_needed(doc.path.stem, require)):
+            invalid.add(doc.path.stem)
+            continue
         mspec = _validate(MappingSpec, doc, problems)
         if mspec is None:
             invalid.add(doc.path.stem)  # already reported; references to it are not new problems
@@ -100,9 +109,32 @@ def load_mappings(folder: str | Path) -> MappingSet:
         doc = spec_docs_by_name[name]
         known = {**specs, **dict.fromkeys(invalid)}
         models[name] = _check_references(mspec, doc, known, code_specs, problems)
+    if require:
+        present = {doc.path for doc in (*spec_docs, *code_docs)}
+
+        def line_of(name: str, loc: tuple[str, ...]) -> int | None:
+            doc = spec_docs_by_name.get(name)
+            return doc.line_of(loc) if doc is not None else None
+
+        known_codes = {name: spec for name, (spec, _) in code_specs.items()}
+        problems += required_problems(root, require, specs, known_codes, present, line_of)
     if problems:
         raise MappingSpecError(problems)
     return MappingSet(root, specs, codes, models)
+
+
+def _empty(doc: LocatedDocument, problems: list[Problem], needed: str | None) -> bool:
+    """An empty file (or comments only) said so, with what needs it, instead of three 'Field
+    required' lines."""
+    if doc.data not in ({}, None, ""):
+        return False
+    what = needed or (
+        "a mapping spec needs name, output and fields"
+        if doc.path.parent.name != "codes"
+        else "a code table needs name and entries"
+    )
+    problems.append((doc.path, None, "", f"empty: {what}"))
+    return True
 
 
 def _load_docs(paths: Iterable[Path], problems: list[Problem]) -> list[LocatedDocument]:
@@ -197,51 +229,7 @@ def _check_references(
                     )
                 )
     for name, fs in mspec.fields.items():
-        base = ("fields", name)
-        if fs.code is not None:
-            table = code_specs.get(fs.code)
-            if table is None:
-                problems.append(
-                    (
-                        doc.path,
-                        doc.line_of((*base, "code")),
-                        f"fields.{name}.code",
-                        f"no code table {fs.code!r}",
-                    )
-                )
-            elif fs.attr is not None and not fs.reverse:
-                overlay = next((t for t, _ in code_specs.values() if t.overlays == fs.code), None)
-                _check_attr(
-                    table[0], fs.attr, doc, (*base, "attr"), f"fields.{name}.attr", problems, overlay
-                )
-            if table is not None and fs.as_of is not None and not table[0].dated:
-                problems.append(
-                    (
-                        doc.path,
-                        doc.line_of((*base, "as_of")),
-                        f"fields.{name}.as_of",
-                        f"code table {fs.code!r} is not dated",
-                    )
-                )
-        if fs.mapping is not None and fs.mapping not in specs:
-            problems.append(
-                (
-                    doc.path,
-                    doc.line_of((*base, "mapping")),
-                    f"fields.{name}.mapping",
-                    f"no mapping {fs.mapping!r}",
-                )
-            )
-        for child_key, child in (("each", fs.each), ("exists", fs.exists)):
-            if child is not None and children is not None and child not in children:
-                problems.append(
-                    (
-                        doc.path,
-                        doc.line_of((*base, child_key)),
-                        f"fields.{name}.{child_key}",
-                        f"{child!r} is not a child of the source (children: {sorted(children)})",
-                    )
-                )
+        _check_field(fs, ("fields", name), doc, specs, code_specs, children, problems)
     if model is not None:
         known = set(model.model_fields)
         for name in mspec.fields:
@@ -255,6 +243,84 @@ def _check_references(
                     )
                 )
     return model
+
+
+def _check_field(
+    fs: FieldSpec,
+    base: tuple[Any, ...],
+    doc: LocatedDocument,
+    specs: dict[str, MappingSpec | None],
+    code_specs: dict[str, tuple[CodeTableSpec, LocatedDocument]],
+    children: set[str] | None,
+    problems: list[Problem],
+) -> None:
+    """One field's references (code tables, attributes, mappings, child lists), its
+    ``first_of`` alternatives' and ``concat`` parts' included."""
+    label = ".".join(str(part) for part in base)
+    if fs.code is not None:
+        table = code_specs.get(fs.code)
+        if table is None:
+            problems.append(
+                (
+                    doc.path,
+                    doc.line_of((*base, "code")),
+                    f"{label}.code",
+                    f"no code table {fs.code!r}",
+                )
+            )
+        elif fs.attr is not None and not fs.reverse:
+            overlay = next((t for t, _ in code_specs.values() if t.overlays == fs.code), None)
+            _check_attr(table[0], fs.attr, doc, (*base, "attr"), f"{label}.attr", problems, overlay)
+        if table is not None and fs.as_of is not None and not table[0].dated:
+            problems.append(
+                (
+                    doc.path,
+                    doc.line_of((*base, "as_of")),
+                    f"{label}.as_of",
+                    f"code table {fs.code!r} is not dated",
+                )
+            )
+    if fs.mapping is not None and fs.mapping not in specs:
+        problems.append(
+            (
+                doc.path,
+                doc.line_of((*base, "mapping")),
+                f"{label}.mapping",
+                f"no mapping {fs.mapping!r}",
+            )
+        )
+    for child_key, child in (("each", fs.each), ("exists", fs.exists)):
+        if child is not None and children is not None and child not in children:
+            problems.append(
+                (
+                    doc.path,
+                    doc.line_of((*base, child_key)),
+                    f"{label}.{child_key}",
+                    f"{child!r} is not a child of the source (children: {sorted(children)})",
+                )
+            )
+    for index, alternative in enumerate(fs.first_of or ()):
+        _check_field(alternative, (*base, "first_of", index), doc, specs, code_specs, children, problems)
+    for index, part in enumerate(fs.concat or ()):
+        where = (*base, "concat", index)
+        if part.mapping not in specs:
+            problems.append(
+                (
+                    doc.path,
+                    doc.line_of((*where, "mapping")),
+                    f"{label}.concat.{index}.mapping",
+                    f"no mapping {part.mapping!r}",
+                )
+            )
+        if children is not None and part.each not in children:
+            problems.append(
+                (
+                    doc.path,
+                    doc.line_of((*where, "each")),
+                    f"{label}.concat.{index}.each",
+                    f"{part.each!r} is not a child of the source (children: {sorted(children)})",
+                )
+            )
 
 
 def _check_attr(

@@ -1,20 +1,23 @@
 """The mapping-spec format: pydantic models that reject anything unknown at load time.
 
 A spec says how one provincial record becomes one contract record (or, inbound, one provincial
-row). Every field takes its value from exactly one *source* (``path``, ``paths``, ``const``,
-``template``, ``each``, ``exists``) and then goes through optional transforms (``code``,
-``map_values``, ``format``, ``default``, ``max_length``) and checks (``required``).
+row). Every field takes its value from exactly one *source* (``path``, ``paths``, ``first_of``,
+``const``, ``template``, ``each``, ``concat``, ``exists``) and then goes through optional
+transforms (``code``, ``map_values``, ``format``, ``default``, ``max_length``) and checks
+(``required``). Row tests (``where``, ``applies_to``) are the language of ``adapter.source_spec``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
+from string import Formatter
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
-from adapter.source_spec import Identifier, SourceSpec
+from adapter.source_spec import Condition, Identifier, RowFilter, SourceSpec, condition_from
 
 DottedPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
 Scalar = str | int | bool | None
@@ -36,19 +39,62 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SOURCES = ("path", "paths", "first_of", "const", "template", "each", "concat", "exists")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def template_fields(template: str) -> list[tuple[str, str | None, str, str | None]]:
+    """A template's pieces (literal text, placeholder path, format spec, conversion), or
+    ValueError saying what is wrong with it: placeholders are column paths (``{so_ho_so}``,
+    ``{parent.so_ho_so}``, ``{DiaChi.MaTinh}``), never positions, indexes or nested fields."""
+    try:
+        pieces = list(Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"template {template!r}: {exc}") from None
+    out: list[tuple[str, str | None, str, str | None]] = []
+    for literal, name, spec, conversion in pieces:
+        if name is not None:
+            if not _DOTTED.fullmatch(name):
+                raise ValueError(f"template placeholder {{{name}}} must be a column path")
+            if spec and "{" in spec:
+                raise ValueError(f"template placeholder {{{name}}}: nested placeholders are not supported")
+        out.append((literal, name, spec or "", conversion))
+    return out
+
+
+class ListPart(_Strict):
+    """One part of a ``concat`` list: a child list through a mapping, optionally filtered."""
+
+    each: Identifier = Field(description="child list")
+    mapping: Identifier = Field(description="mapping applied to each of its (matching) items")
+    where: RowFilter | None = Field(default=None, description="only the items passing these tests")
+
+
 class FieldSpec(_Strict):
     """How one output field is made."""
 
     # --- sources (exactly one)
     path: DottedPath | None = Field(default=None, description="column, child.column or parent.column")
     paths: list[DottedPath] | None = Field(default=None, description="first non-empty of these")
+    first_of: list[FieldSpec] | None = Field(
+        default=None,
+        min_length=1,
+        description="alternatives, each with its own source and transforms: the first that gives a"
+        " value without failing (e.g. a sub-status through its code table, else the status)",
+    )
     const: Scalar = Field(default=None, description="a constant value")
     template: str | None = Field(default=None, description="Python format string over the record")
     each: Identifier | None = Field(default=None, description="child list to map item by item")
+    concat: list[ListPart] | None = Field(
+        default=None,
+        min_length=1,
+        description="one list from several parts, in order: several child lists, or one child list"
+        " through several mappings (one row → several items)",
+    )
     exists: Identifier | None = Field(default=None, description="child list: '1' if any item matches")
     # --- for each / exists
     mapping: Identifier | None = Field(default=None, description="mapping applied to each child item")
-    where: dict[Identifier, Scalar | list[Scalar]] | None = None
+    where: RowFilter | None = Field(default=None, description="only the child items passing these tests")
     # --- transforms
     code: Identifier | None = Field(default=None, description="code table (mappings/codes/<name>.yaml)")
     attr: Identifier | None = Field(default=None, description="attribute of an object-valued code entry")
@@ -66,16 +112,14 @@ class FieldSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
-        sources = [
-            name
-            for name in ("path", "paths", "const", "template", "each", "exists")
-            if getattr(self, name) is not None
-        ]
+        sources = [name for name in SOURCES if getattr(self, name) is not None]
         if len(sources) != 1:
             found = ", ".join(sources) or "none"
-            raise ValueError(
-                f"a field needs exactly one of path, paths, const, template, each, exists (found: {found})"
-            )
+            raise ValueError(f"a field needs exactly one of {', '.join(SOURCES)} (found: {found})")
+        for index, alternative in enumerate(self.first_of or ()):
+            nested = [name for name in ("each", "concat", "exists", "first_of") if getattr(alternative, name)]
+            if nested:
+                raise ValueError(f"first_of[{index}]: an alternative gives one value, not '{nested[0]}'")
         if self.each is not None and self.mapping is None:
             raise ValueError("'each' needs 'mapping': the mapping applied to every child item")
         if self.mapping is not None and self.each is None:
@@ -87,9 +131,7 @@ class FieldSpec(_Strict):
         if self.code is not None and self.map_values is not None:
             raise ValueError("use either 'code' or 'map_values', not both")
         if self.template is not None:
-            for name in re.findall(r"{([^}:!]*)", self.template):
-                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
-                    raise ValueError(f"template placeholder {{{name}}} must be a column path")
+            template_fields(self.template)
         return self
 
 
@@ -101,9 +143,43 @@ class ItemsOf(_Strict):
 
 
 class AppliesTo(_Strict):
-    """This mapping takes the records whose ``column`` is filled (e.g. portal-submitted dossiers)."""
+    """This mapping takes, instead of the default one, the records of the same source whose
+    ``column`` passes one test: ``filled`` (not null, not blank) when none is written, else one
+    of ``equals``, ``in``, ``not``, ``not_in``, ``not_null``, ``filled`` (e.g. OpenCPS marks
+    portal-submitted dossiers by ``{column: systemId, equals: 5}``)."""
 
     column: Identifier
+    equals: Scalar = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    not_: Scalar = Field(default=None, alias="not")
+    not_in: list[Scalar] | None = None
+    not_null: bool | None = None
+    filled: bool | None = None
+    _test: Condition = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _one_test(self) -> AppliesTo:
+        given = sorted(name for name in self.model_fields_set if name != "column")
+        if len(given) > 1:
+            shown = [name.rstrip("_") for name in given]
+            raise ValueError(f"applies_to takes one test, not {shown}")
+        self._test = (
+            condition_from(given[0].rstrip("_"), getattr(self, given[0]))
+            if given
+            else condition_from("filled", True)
+        )
+        return self
+
+    @property
+    def test(self) -> Condition:
+        return self._test
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Whether this mapping takes ``record`` (a row of the source) instead of the default one."""
+        return self._test.matches(record.get(self.column))
+
+    def describe(self) -> str:
+        return f"{self.column} {self._test.describe()}"
 
 
 class MappingSpec(_Strict):
