@@ -135,20 +135,20 @@ class PaymentsCheck:
             self.period.since.isoformat(), self.period.until.isoformat()
         ):
             self.counts.province_attempts += 1
-            if attempt["trang_thai"] != PAID_PROVINCE:
+            if attempt["state"] != PAID_PROVINCE:
                 continue
             self._paid(
-                str(attempt["ma_ho_so"]),
-                str(attempt["ma_tham_chieu"]),
-                attempt["thoi_gian_ket_qua"] or attempt["thoi_gian_tao"],
+                str(attempt["dossier"]),
+                str(attempt["reference"]),
+                attempt["settled"] or attempt["created"],
             )
             line = self.db.execute(
-                "SELECT txn, amount, state, moment FROM stmt WHERE ref = ?", (attempt["ma_tham_chieu"],)
+                "SELECT txn, amount, state, moment FROM stmt WHERE ref = ?", (attempt["reference"],)
             ).fetchone()
             if line is None and complete:
                 self._add("paid_in_province_only", attempt, None, note="not on the platform's statement")
             elif line is not None and line[2] != PAID_PLATFORM:
-                self._add("paid_in_province_only", attempt, _platform(attempt["ma_tham_chieu"], *line))
+                self._add("paid_in_province_only", attempt, _platform(attempt["reference"], *line))
         for ma_ho_so, refs, second_paid in self.db.execute(
             # one payment up front and one after processing is the plan, not a double payment
             "SELECT ma_ho_so, GROUP_CONCAT(ref, ' '), MAX(moment) FROM paid GROUP BY ma_ho_so, stage"
@@ -179,10 +179,10 @@ class PaymentsCheck:
         if state != PAID_PLATFORM:
             return  # pending or failed there: the province's side is checked in the second pass
         if attempt is not None:
-            self._paid(str(attempt["ma_ho_so"]), ref, moment)
-        if attempt is None or attempt["trang_thai"] != PAID_PROVINCE:
+            self._paid(str(attempt["dossier"]), ref, moment)
+        if attempt is None or attempt["state"] != PAID_PROVINCE:
             self._add("paid_on_platform_only", attempt, platform, ref=ref, since=moment)
-        elif int(attempt["so_tien"]) != int(amount):
+        elif int(attempt["amount"]) != int(amount):
             self._add("amount_differs", attempt, platform, since=moment)
 
     def _paid(self, ma_ho_so: str, ref: str, moment: str | None) -> None:
@@ -202,11 +202,11 @@ class PaymentsCheck:
     ) -> None:
         province = (
             {
-                "MaThamChieu": attempt["ma_tham_chieu"],
-                "so_tien": attempt["so_tien"],
-                "trang_thai": attempt["trang_thai"],
-                "thoi_gian_tao": attempt["thoi_gian_tao"],
-                "thoi_gian_ket_qua": attempt["thoi_gian_ket_qua"],
+                "MaThamChieu": attempt["reference"],
+                "so_tien": attempt["amount"],
+                "trang_thai": attempt["state"],
+                "thoi_gian_tao": attempt["created"],
+                "thoi_gian_ket_qua": attempt["settled"],
                 "agency": attempt["agency"],
             }
             if attempt is not None
@@ -214,8 +214,8 @@ class PaymentsCheck:
         )
         if note:
             province["note"] = note
-        key = str(attempt["ma_ho_so"]) if attempt is not None else None
-        first = since or (attempt or {}).get("thoi_gian_ket_qua") or (attempt or {}).get("thoi_gian_tao")
+        key = str(attempt["dossier"]) if attempt is not None else None
+        first = since or (attempt or {}).get("settled") or (attempt or {}).get("created")
         self.book.finding(category, key, province, None, platform, first)
 
 

@@ -191,7 +191,7 @@ async def _repair_payments(runtime: Runtime, items: list[Item], result: RepairRe
                     RepairOutcome(item.ma_ho_so, f"{ref or '?'}: no such attempt in the province", False)
                 )
                 continue
-            if attempt.trang_thai == "paid":
+            if attempt.state == "paid":
                 result.outcomes.append(RepairOutcome(item.ma_ho_so, f"{ref}: already paid", False))
                 continue
             if dry_run:

@@ -24,14 +24,16 @@ from starlette.concurrency import run_in_threadpool
 
 from adapter import metrics
 from adapter.config import Settings
-from adapter.contract import ThongBaoKhuyenMai, UntrustedInput, check_strings, escape_for_log, parse_json
+from adapter.contract import ThongBaoKhuyenMai, UntrustedInput, check_strings, parse_json
 from adapter.mapping import MappingSet
-from adapter.province.sink import SinkError, SqlSink
+from adapter.province.payments import PaymentLedger
+from adapter.province.schema import load_schema
+from adapter.province.sink import SqlSink
 from adapter.province.source import SqlSource, make_engine
-from adapter.state import Inbox, InboxItem, StateStore
-from adapter.sync.attachments import AttachmentStore, TakenAttachments, documents_dir, without_content
+from adapter.state import Inbox, StateStore
+from adapter.sync.attachments import AttachmentStore, documents_dir
 from adapter.sync.payment_inbound import REFUSED, BillError, handle_bill_lookup, handle_callback
-from adapter.sync.payment_ledger import PaymentLedger
+from adapter.sync.take_in import TakeIn
 from adapter.tenants import ensure_schema
 
 from ._access import AccessGuard
@@ -93,14 +95,20 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
     store.prepare()
     inbox = Inbox(store)
     sink_engine = make_engine(settings.province.effective_sink_url)
-    sink = SqlSink(sink_engine)
-    promotion = mappings.get(PROMOTION_MAPPING) if PROMOTION_MAPPING in mappings else None
-    ledger = PaymentLedger(sink_engine)
+    schema = load_schema(mappings.folder)
+    # a pushed dossier is found in the province by the portal's code, as the pull finds its own
+    sink = SqlSink(sink_engine, schema, key_column=schema.dossiers.portal_code)
+    ledger = PaymentLedger(sink_engine, schema)
     receipt = mappings.get(RECEIPT_MAPPING) if RECEIPT_MAPPING in mappings else None
     receipt_after = mappings.get(RECEIPT_AFTER_MAPPING) if RECEIPT_AFTER_MAPPING in mappings else None
     receipt_spec = mappings.specs[RECEIPT_MAPPING].source if receipt is not None else None
     receipt_source = SqlSource(sink_engine, receipt_spec) if receipt_spec is not None else None
     attachments = AttachmentStore(documents_dir(settings))
+    take_in = (
+        TakeIn("promotion", inbox, mappings.get(PROMOTION_MAPPING), sink, attachments)
+        if PROMOTION_MAPPING in mappings
+        else None
+    )
 
     # /docs with its scripts served from here (a province's server often has no Internet access);
     # they live under /static-offline-docs, in the monitoring group like /docs itself.
@@ -130,61 +138,26 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
         return await run_in_threadpool(_take_in_promotion, body, raw)  # database work off the event loop
 
     def _take_in_promotion(body: dict[str, Any], raw: bytes) -> JSONResponse:
-        if promotion is None:
+        if take_in is None:
             return _answer(-1, f"không có mapping {PROMOTION_MAPPING}")
         code = str(body["MaHoSo"])
-        # attachments first (content-addressed, atomic: a second delivery stores nothing new); the
-        # dossier's documents then point at the stored copies, refused files are left out and said
-        taken = attachments.take(code, body.get("TaiLieuNop"))
-        mapped_body = {**body, "TaiLieuNop": taken.items} if taken.stored or taken.refused else body
-        result = promotion.map(mapped_body)
-        # a body the province refuses is kept as a digest only: it is the caller's data, not ours;
-        # an accepted one without the files' content (the documents folder has it)
-        item = inbox.receive("promotion", code, without_content(body) if result.ok else _digest(raw, code))
-        if item.state in ("applied", "acknowledged"):
+        # a body the province refuses is kept as a digest only: it is the caller's data, not ours
+        taken = take_in(code, body, refused_payload=_digest(raw, code))
+        if taken.outcome == "created":
+            return _answer(0, f"Đã tiếp nhận hồ sơ {code}")
+        if taken.outcome == "duplicate":
             return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
-        # replicas: the same notification delivered to two of them at once is taken in by one
-        with inbox.applying(item) as claimed:
-            if claimed is None:
-                return JSONResponse(
-                    {"error_code": -1, "message": f"hồ sơ {code} đang được tiếp nhận, gửi lại sau"},
-                    status_code=503,
-                    headers={"Retry-After": "5"},
-                )
-            if claimed.state in ("applied", "acknowledged"):
-                return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
-            return _apply_promotion(code, item, taken, result, promotion.spec.output)
-
-    def _apply_promotion(
-        code: str, item: InboxItem, taken: TakenAttachments, result: Any, table: str
-    ) -> JSONResponse:
-        for refusal in taken.refused:
-            event = inbox.receive(
-                "attachment",
-                f"{refusal.dossier}#{refusal.index}",
-                {"MaHoSo": refusal.dossier, "TenTepDinhKem": refusal.name, "LyDo": refusal.reason},
-            )
-            if event.state != "rejected":
-                inbox.mark(event.id, "rejected", error=str(refusal)[:1000])
-                log.warning(
-                    "promotion %s: attachment refused: %s", escape_for_log(code), escape_for_log(str(refusal))
-                )
-        if not result.ok:
-            reason = "; ".join(str(e) for e in result.errors)
-            inbox.mark(item.id, "rejected", error=reason[:1000])
-            return _answer(-1, reason)
-        try:
-            _, created = sink.create(table, result.value)
-        except SinkError as exc:
-            inbox.mark(item.id, "received", error=str(exc))
-            log.warning("promotion %s not taken in: %s", escape_for_log(code), exc)
+        if taken.outcome == "rejected":
+            return _answer(-1, taken.reason)
+        if taken.outcome == "busy":  # replicas: another one is taking the same notification in
             return JSONResponse(
-                {"error_code": -1, "message": "hệ thống một cửa tạm thời không nhận được hồ sơ"},
+                {"error_code": -1, "message": f"hồ sơ {code} đang được tiếp nhận, gửi lại sau"},
                 status_code=503,
+                headers={"Retry-After": "5"},
             )
-        inbox.mark(item.id, "applied", local_key=str(result.value["so_ho_so"]))
-        return _answer(
-            0 if created else 1, f"Đã tiếp nhận hồ sơ {code}" if created else f"Hồ sơ {code} đã có"
+        return JSONResponse(
+            {"error_code": -1, "message": "hệ thống một cửa tạm thời không nhận được hồ sơ"},
+            status_code=503,
         )
 
     @app.post(

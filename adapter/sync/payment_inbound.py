@@ -34,7 +34,7 @@ from adapter.mapping import CompiledMapping
 from adapter.province.source import SqlSource
 from adapter.state import Inbox
 
-from .payment_ledger import PAID_AHEAD, PaymentLedger, wire_to_local_iso
+from .payment_ledger import PAID, PaymentLedger, wire_to_local_iso
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,13 @@ def handle_callback(
     attempt = ledger.attempt(callback.MaThamChieu)
     if attempt is None:
         return _refuse(inbox, raw, body, f"không có giao dịch MaThamChieu {callback.MaThamChieu}", callback)
-    if callback.SoTien != attempt.so_tien:
+    if callback.SoTien != attempt.amount:
         return _refuse(
             inbox,
             raw,
             body,
-            f"SoTien {callback.SoTien} khác số tiền yêu cầu {attempt.so_tien}"
-            f" (MaThamChieu {attempt.ma_tham_chieu})",
+            f"SoTien {callback.SoTien} khác số tiền yêu cầu {attempt.amount}"
+            f" (MaThamChieu {attempt.reference})",
             callback,
         )
 
@@ -100,17 +100,17 @@ def handle_callback(
     when = wire_to_local_iso(callback.ThoiGianGD)
     if callback.paid:
         applied = ledger.apply_paid(callback.MaThamChieu, callback.MaGiaoDich, callback.MaNganHang, when)
-        inbox.mark(item.id, "applied", local_key=attempt.so_ho_so)
+        inbox.mark(item.id, "applied", local_key=attempt.dossier_key)
         log.info("payment %s paid (%s)", callback.MaThamChieu, "applied" if applied else "already applied")
         return _reply(ACCEPTED, "Đã ghi nhận thanh toán" if applied else "Đã ghi nhận trước đó", callback)
     changed = ledger.mark_failed(callback.MaThamChieu, when)
-    inbox.mark(item.id, "applied", local_key=attempt.so_ho_so)
+    inbox.mark(item.id, "applied", local_key=attempt.dossier_key)
     current = ledger.attempt(callback.MaThamChieu)
-    if not changed and current is not None and current.trang_thai == "paid":
+    if not changed and current is not None and current.state == PAID:
         # The platform owns the result, but a paid attempt is never unpaid silently: the reconciler decides.
         inbox.store.record_conflict(
-            attempt.so_ho_so,
-            f"thanh_toan[{callback.MaThamChieu}].trang_thai",
+            attempt.dossier_key,
+            f"{ledger.schema.payments.table}[{callback.MaThamChieu}].{ledger.schema.payments.state}",
             "paid",
             f"failed (MaLoi {callback.MaLoi})",
             "the platform reported a failure for an attempt the province holds as paid; not applied",
@@ -179,7 +179,7 @@ def handle_bill_lookup(
     if owed is None:
         return BillLookupReply(error_code=-1, message=[]).to_wire()
     stage, amount = owed
-    chosen = mapping if stage == PAID_AHEAD else after
+    chosen = mapping if stage == ledger.ahead else after
     if amount <= 0 or chosen is None:
         return BillLookupReply(error_code=0, message=[]).to_wire()
     bill = build_bill(chosen, source, request.MaHoSo)

@@ -36,10 +36,11 @@ from adapter.contract import (
 from adapter.mapping import MappingSet
 from adapter.portal import ReplyTooLarge
 from adapter.portal._http import describe, read_capped, tls_problem
+from adapter.province.schema import load_schema
 from adapter.province.source import SqlSource
 
 from .payment_inbound import BillError, build_bill
-from .payment_ledger import PAID_AHEAD, Attempt, Due, PaymentLedger, now_local_iso, wire_to_local_iso
+from .payment_ledger import CREATED, Attempt, Due, PaymentLedger, now_local_iso, wire_to_local_iso
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class PaymentJob:
         self.settings = settings
         self.payment = settings.payment
         self.secret = settings.payment.secret.get_secret_value()
-        self.ledger = PaymentLedger(engine)
+        self.ledger = PaymentLedger(engine, load_schema(mappings.folder))
         self.mapping = mappings.get(RECEIPT_MAPPING)
         # a mapping folder without the after-processing bill bills only what is owed up front
         self.mapping_after = (
@@ -134,21 +135,21 @@ class PaymentJob:
             await self._init_one(due, summary)
 
     async def _init_one(self, due: Due, summary: PaymentSummary) -> None:
-        mapping = self.mapping if due.stage == PAID_AHEAD else self.mapping_after
+        mapping = self.mapping if due.stage == self.ledger.ahead else self.mapping_after
         if mapping is None:
             return  # no bill for fees after processing in these mappings: nothing is asked
         try:
-            bill = await asyncio.to_thread(build_bill, mapping, self.source, due.so_ho_so)
+            bill = await asyncio.to_thread(build_bill, mapping, self.source, due.dossier_key)
         except BillError as exc:
             summary.errors += 1
-            summary.problems.append(f"{due.so_ho_so}: receipt data: {exc}")
+            summary.problems.append(f"{due.dossier_key}: receipt data: {exc}")
             return
         if bill is None:
             return
         if bill.total != due.amount:  # the mapping and the query disagree: never ask a wrong amount
             summary.errors += 1
             summary.problems.append(
-                f"{due.so_ho_so}: DSKhoanNop adds up to {bill.total}, fees to {due.amount}"
+                f"{due.dossier_key}: DSKhoanNop adds up to {bill.total}, fees to {due.amount}"
             )
             return
         now = datetime.now(VN_TZ).replace(microsecond=0)
@@ -157,9 +158,9 @@ class PaymentJob:
         )
         request = InitRequest(
             MaDoiTac=self.payment.partner_code,
-            MaThamChieu=attempt.ma_tham_chieu,
+            MaThamChieu=attempt.reference,
             SoTien=due.amount,
-            ThongTinGiaoDich=f"Thanh toan phi le phi ho so {due.so_ho_so}",
+            ThongTinGiaoDich=f"Thanh toan phi le phi ho so {due.dossier_key}",
             ThoiGianGD=format_wire_datetime(now),
             Ip="127.0.0.1",
             ThongTinBienLai=bill,
@@ -170,7 +171,7 @@ class PaymentJob:
         except PaymentCallError as exc:
             if exc.sent:  # may have arrived: the poll settles it
                 summary.init_unanswered += 1
-                summary.problems.append(f"{attempt.ma_tham_chieu}: INIT unanswered, left created: {exc}")
+                summary.problems.append(f"{attempt.reference}: INIT unanswered, left created: {exc}")
                 return
             await self._refused(attempt, f"INIT not sent: {exc}", summary)
             return
@@ -181,21 +182,21 @@ class PaymentJob:
             await self._refused(attempt, f"INIT refused: MaLoi {result.MaLoi} {result.MoTaLoi}", summary)
             return
         summary.initiated += 1
-        summary.payment_urls[attempt.ma_tham_chieu] = result.UrlThanhToan or ""
-        log.info("payment %s created for %s: %s", attempt.ma_tham_chieu, due.so_ho_so, result.UrlThanhToan)
+        summary.payment_urls[attempt.reference] = result.UrlThanhToan or ""
+        log.info("payment %s created for %s: %s", attempt.reference, due.dossier_key, result.UrlThanhToan)
 
     async def _refused(self, attempt: Attempt, reason: str, summary: PaymentSummary) -> None:
-        await asyncio.to_thread(self.ledger.mark_failed, attempt.ma_tham_chieu)
+        await asyncio.to_thread(self.ledger.mark_failed, attempt.reference)
         summary.init_refused += 1
-        summary.problems.append(f"{attempt.ma_tham_chieu}: {reason}")
-        log.warning("payment %s failed: %s", attempt.ma_tham_chieu, reason)
+        summary.problems.append(f"{attempt.reference}: {reason}")
+        log.warning("payment %s failed: %s", attempt.reference, reason)
 
     # ------------------------------------------------------------------ QUERY
 
     async def poll(self, summary: PaymentSummary) -> None:
         """QUERY the attempts still ``created`` whose age lies in the configured window."""
         now = datetime.now(VN_TZ)
-        for attempt in await asyncio.to_thread(self.ledger.attempts, "created"):
+        for attempt in await asyncio.to_thread(self.ledger.attempts, CREATED):
             age = attempt.age_s(now)
             if not self.payment.poll_min_age_s <= age <= self.payment.poll_max_age_s:
                 continue
@@ -204,8 +205,8 @@ class PaymentJob:
     async def query_one(self, attempt: Attempt, summary: PaymentSummary) -> None:
         request = QueryRequest(
             MaDoiTac=self.payment.partner_code,
-            MaThamChieu=attempt.ma_tham_chieu,
-            ThoiGianGD=format_wire_datetime(parse_local_iso(attempt.thoi_gian_tao)),
+            MaThamChieu=attempt.reference,
+            ThoiGianGD=format_wire_datetime(parse_local_iso(attempt.created)),
         ).signed(self.secret)
         summary.polled += 1
         try:
@@ -213,33 +214,33 @@ class PaymentJob:
             reply = QueryReply.model_validate(response.json())
         except (PaymentCallError, ValueError) as exc:
             summary.errors += 1
-            summary.problems.append(f"{attempt.ma_tham_chieu}: QUERY: {_reply_problem(exc)}")
+            summary.problems.append(f"{attempt.reference}: QUERY: {_reply_problem(exc)}")
             return
         if reply.MaLoi != "00":
             summary.errors += 1
             summary.problems.append(
-                f"{attempt.ma_tham_chieu}: QUERY refused: MaLoi {reply.MaLoi} {reply.MoTaLoi}"
+                f"{attempt.reference}: QUERY refused: MaLoi {reply.MaLoi} {reply.MoTaLoi}"
             )
             return
         if reply.TrangThaiGD == PAID:
-            if reply.SoTien is not None and reply.SoTien != attempt.so_tien:
+            if reply.SoTien is not None and reply.SoTien != attempt.amount:
                 summary.errors += 1
                 summary.problems.append(
-                    f"{attempt.ma_tham_chieu}: QUERY says paid {reply.SoTien},"
-                    f" asked {attempt.so_tien}: not applied"
+                    f"{attempt.reference}: QUERY says paid {reply.SoTien},"
+                    f" asked {attempt.amount}: not applied"
                 )
                 return
             when = wire_to_local_iso(reply.ThoiGianGD or "")
             await asyncio.to_thread(
                 self.ledger.apply_paid,
-                attempt.ma_tham_chieu,
+                attempt.reference,
                 reply.MaGiaoDich or "",
                 reply.MaNganHang or "",
                 when,
             )
             summary.paid += 1
         elif reply.TrangThaiGD == FAILED:
-            await asyncio.to_thread(self.ledger.mark_failed, attempt.ma_tham_chieu)
+            await asyncio.to_thread(self.ledger.mark_failed, attempt.reference)
             summary.failed += 1
         else:
             summary.pending += 1
@@ -250,21 +251,21 @@ class PaymentJob:
         for attempt in await asyncio.to_thread(self.ledger.without_receipt):
             request = GetBillRequest(
                 MaDoiTac=self.payment.partner_code,
-                MaThamChieu=attempt.ma_tham_chieu,
-                ThoiGianGD=format_wire_datetime(parse_local_iso(attempt.thoi_gian_tao)),
+                MaThamChieu=attempt.reference,
+                ThoiGianGD=format_wire_datetime(parse_local_iso(attempt.created)),
             ).signed(self.secret)
             try:
                 response = await self._post(self.payment.bill_url, request.to_wire())
             except PaymentCallError as exc:
                 summary.errors += 1
-                summary.problems.append(f"{attempt.ma_tham_chieu}: GET_BILL: {exc}")
+                summary.problems.append(f"{attempt.reference}: GET_BILL: {exc}")
                 continue
             if not response.content.startswith(b"%PDF"):
                 summary.errors += 1
-                summary.problems.append(f"{attempt.ma_tham_chieu}: GET_BILL answered {response.text[:200]!r}")
+                summary.problems.append(f"{attempt.reference}: GET_BILL answered {response.text[:200]!r}")
                 continue
-            path = await asyncio.to_thread(self._save, attempt.ma_tham_chieu, response.content)
-            await asyncio.to_thread(self.ledger.record_receipt, attempt.ma_tham_chieu, str(path))
+            path = await asyncio.to_thread(self._save, attempt.reference, response.content)
+            await asyncio.to_thread(self.ledger.record_receipt, attempt.reference, str(path))
             summary.receipts += 1
 
     def _save(self, ref: str, pdf: bytes | bytearray) -> Path:

@@ -6,7 +6,7 @@ A dossier the province could not take stays unacknowledged, so the portal lists 
 taken in but not acknowledged (the answer was lost) is found in the province and acknowledged.
 
 Attachments that come with their content (``TaiLieuNop[].Base64``) are stored in the documents
-folder before the dossier is written, and its ``tai_lieu`` rows point at them
+folder before the dossier is written, and its document rows point at them
 (``adapter.sync.attachments``); a refused one is recorded in the inbox and the rest is taken in.
 
 Withdrawals are read back in two ways: dossiers the province pushed, one ``TraCuuHoSo`` each (a
@@ -26,26 +26,20 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from adapter import metrics
 from adapter.config import Settings
-from adapter.contract import LEGAL_MOVES, escape_for_log
+from adapter.contract import LEGAL_MOVES
 from adapter.mapping import MappingSet
 from adapter.portal import AuthError, PortalClient, PortalError, UnreachableError
+from adapter.province.schema import ProvinceSchema, load_schema
 from adapter.province.sink import SinkError, SqlSink
-from adapter.state import Inbox, InboxItem, StateStore
-from adapter.sync.attachments import AttachmentStore, Refusal, documents_dir, without_content
+from adapter.state import Inbox, StateStore
+from adapter.sync.attachments import AttachmentStore, documents_dir
+from adapter.sync.take_in import TakeIn
 
 log = logging.getLogger(__name__)
 
 WITHDRAWN = "7"
 WITHDRAWAL_CURSOR = "pull:withdrawals"
-# The province's step recording a withdrawal made on the portal (sample one-stop schema columns).
-WITHDRAWAL_STEP = {
-    "can_bo": "Cổng DVC quốc gia",
-    "chuc_danh": "Công dân",
-    "phong_ban": None,
-    "noi_dung": "Công dân yêu cầu rút hồ sơ trên Cổng DVC quốc gia",
-}
 
 
 @dataclass
@@ -84,6 +78,7 @@ class PullJob:
         withdrawal_batch: int = 500,
         clock: Callable[[], float] = time.time,
         attachments: AttachmentStore | None = None,
+        schema: ProvinceSchema | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -91,12 +86,15 @@ class PullJob:
         self.mappings = mappings
         self.inbox = Inbox(store)
         self.withdrawal_batch = withdrawal_batch
-        self.mapping = mappings.get(mapping)
-        self.table = mappings.specs[mapping].output
-        self.sink = SqlSink(sink_engine, key_column="ma_ho_so_qg")  # the portal's code identifies it
+        self.schema = schema or load_schema(mappings.folder)
+        # a portal dossier is found in the province by the portal's code
+        self.sink = SqlSink(sink_engine, self.schema, key_column=self.schema.dossiers.portal_code)
         self.page_size = page_size
         self.clock = clock
         self.attachments = attachments or AttachmentStore(documents_dir(settings))
+        self.take_in = TakeIn(
+            "portal_dossier", self.inbox, mappings.get(mapping), self.sink, self.attachments
+        )
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
 
     async def run_cycle(self) -> PullSummary:
@@ -104,18 +102,27 @@ class PullJob:
         summary = PullSummary()
         listed = await self._list_all()
         summary.listed = len(listed)
-        acks: list[tuple[InboxItem, str]] = []
+        acks: list[tuple[int, str, str]] = []  # (inbox id, portal code, local key)
         for raw in listed:
             code = str(raw.get("MaHoSo") or "")
             if not code:
                 summary.rejected += 1
                 log.warning("a listed portal dossier has no MaHoSo; skipped")
                 continue
-            item = self.inbox.receive("portal_dossier", code, without_content(raw))
-            local = self._take_in(item, raw, summary)
-            if local is not None:
-                acks.append((item, local))
-        await asyncio.gather(*(self._acknowledge(item, local, summary) for item, local in acks))
+            taken = self.take_in(code, raw)
+            summary.attachments_stored += taken.attachments_stored
+            summary.attachments_refused += taken.attachments_refused
+            if taken.outcome == "created":
+                summary.created += 1
+            elif taken.outcome == "duplicate":
+                summary.already_in_province += 1
+            elif taken.outcome == "rejected":
+                summary.rejected += 1
+            else:  # failed, or another replica is taking it in: not acknowledged, comes again
+                summary.failed += 1
+            if taken.local_key is not None and taken.inbox_id is not None:
+                acks.append((taken.inbox_id, code, taken.local_key))
+        await asyncio.gather(*(self._acknowledge(*ack, summary) for ack in acks))
         if self.withdrawal_batch > 0:
             await self._withdrawals(summary)
             await self._portal_withdrawals(summary)
@@ -134,9 +141,7 @@ class PullJob:
         self.store.set_cursor(WITHDRAWAL_CURSOR, keys[-1] if len(keys) == self.withdrawal_batch else "")
         if not keys:
             return
-        statuses = self.mappings.codes["statuses"]
-        local_withdrawn = statuses.reverse_lookup(WITHDRAWN)
-        local_allowed = frozenset(statuses.reverse_lookup(code) for code in withdrawable)
+        local_withdrawn, local_allowed = self._local_withdrawal()
 
         async def portal_status(key: str) -> tuple[str, str | None]:
             async with self._semaphore:
@@ -159,10 +164,7 @@ class PullJob:
         own dossiers in status 7 (acknowledged or not); each is applied once, or is a conflict when
         the province has moved on. An item not marked 7 is ignored, so a portal that ignores the
         ``trangthai`` filter (and sends its ordinary listing) changes nothing."""
-        statuses = self.mappings.codes["statuses"]
-        withdrawable = sorted(code for code, moves in LEGAL_MOVES.items() if WITHDRAWN in moves)
-        local_withdrawn = statuses.reverse_lookup(WITHDRAWN)
-        local_allowed = frozenset(statuses.reverse_lookup(code) for code in withdrawable)
+        local_withdrawn, local_allowed = self._local_withdrawal()
         page = 1
         while True:
             reply = await self.client.call(
@@ -179,11 +181,26 @@ class PullJob:
                 if code and str(raw.get("TrangThaiHoSo")) == WITHDRAWN:
                     summary.checked_for_withdrawal += 1
                     self._apply_withdrawal(
-                        code, local_withdrawn, local_allowed, summary, key_column=self.sink.key_column
+                        code,
+                        local_withdrawn,
+                        local_allowed,
+                        summary,
+                        key_column=self.schema.dossiers.portal_code,
                     )
             if len(batch) < self.page_size:
                 return
             page += 1
+
+    def _local_withdrawal(self) -> tuple[str, frozenset[str]]:
+        """The local status a withdrawal writes and those it may be applied from: the schema's
+        when it names them, else the statuses code table's values of the national codes."""
+        configured = self.schema.statuses
+        withdrawable = sorted(code for code, moves in LEGAL_MOVES.items() if WITHDRAWN in moves)
+        statuses = self.mappings.codes["statuses"]
+        withdrawn = configured.withdrawn or statuses.reverse_lookup(WITHDRAWN)
+        if configured.withdrawable is not None:
+            return withdrawn, frozenset(configured.withdrawable)
+        return withdrawn, frozenset(statuses.reverse_lookup(code) for code in withdrawable)
 
     def _apply_withdrawal(
         self,
@@ -192,15 +209,14 @@ class PullJob:
         allowed: frozenset[str],
         summary: PullSummary,
         *,
-        key_column: str = "so_ho_so",
+        key_column: str | None = None,
     ) -> None:
         item = self.inbox.receive("withdrawal", key, {"MaHoSo": key, "TrangThaiHoSo": WITHDRAWN})
         if item.state in ("applied", "conflict"):
             return
-        step = {**WITHDRAWAL_STEP, "trang_thai": local_withdrawn}
         try:
             applied, before, step_id = self.sink.withdraw(
-                key, allowed=allowed, status=local_withdrawn, step=step, key_column=key_column
+                key, allowed=allowed, status=local_withdrawn, key_column=key_column
             )
         except SinkError as exc:
             self.inbox.mark(item.id, "received", error=str(exc))
@@ -260,69 +276,21 @@ class PullJob:
                 return items
             page += 1
 
-    def _take_in(self, item: InboxItem, raw: dict[str, Any], summary: PullSummary) -> str | None:
-        """Create the dossier in the province (or find it there); the local key, or None. The
-        attachments' files are written first, so a row only ever points at a whole file."""
-        taken = self.attachments.take(item.natural_key, raw.get("TaiLieuNop"))
-        summary.attachments_stored += sum(1 for f in taken.stored if f.written)
-        for refusal in taken.refused:
-            self._record_refusal(refusal, summary)
-        if taken.stored or taken.refused:
-            raw = {**raw, "TaiLieuNop": taken.items}
-        result = self.mapping.map(raw)
-        if not result.ok:
-            summary.rejected += 1
-            self.inbox.mark(item.id, "rejected", error="; ".join(str(e) for e in result.errors))
-            return None
-        row = result.value
-        try:
-            _, created = self.sink.create(self.table, row)
-        except SinkError as exc:
-            summary.failed += 1
-            self.inbox.mark(item.id, "received", error=str(exc))
-            log.warning("portal dossier %s not taken in: %s", item.natural_key, exc)
-            return None
-        local = str(row["so_ho_so"])
-        if created:
-            summary.created += 1
-            metrics.RECORDS_PULLED.inc()
-        else:
-            summary.already_in_province += 1
-        self.inbox.mark(item.id, "applied", local_key=local)
-        return local
-
-    def _record_refusal(self, refusal: Refusal, summary: PullSummary) -> None:
-        """One refused attachment, recorded once (a second delivery finds it): an inbox event of
-        its own, rejected, whose error names the dossier, the file and the reason."""
-        key = f"{refusal.dossier}#{refusal.index}"
-        event = self.inbox.receive(
-            "attachment",
-            key,
-            {"MaHoSo": refusal.dossier, "TenTepDinhKem": refusal.name, "LyDo": refusal.reason},
-        )
-        if event.state == "rejected":
-            return
-        summary.attachments_refused += 1
-        self.inbox.mark(event.id, "rejected", error=str(refusal)[:1000])
-        log.warning("%s", escape_for_log(str(refusal)))
-
-    async def _acknowledge(self, item: InboxItem, local: str, summary: PullSummary) -> None:
+    async def _acknowledge(self, inbox_id: int, code: str, local: str, summary: PullSummary) -> None:
         async with self._semaphore:
             try:
-                reply = await self.client.call(
-                    "XacNhanHoSo", {"mahoso": item.natural_key, "mahosodonvi": local}
-                )
+                reply = await self.client.call("XacNhanHoSo", {"mahoso": code, "mahosodonvi": local})
             except (AuthError, UnreachableError):
                 raise
             except PortalError as exc:
                 summary.ack_failed += 1  # taken in already: the next cycle finds it and acknowledges again
-                self.inbox.mark(item.id, "applied", error=f"acknowledgement failed: {exc}")
+                self.inbox.mark(inbox_id, "applied", error=f"acknowledgement failed: {exc}")
                 return
         if reply.ok:
             summary.acknowledged += 1
-            self.inbox.mark(item.id, "acknowledged")
+            self.inbox.mark(inbox_id, "acknowledged")
         else:
             summary.ack_failed += 1
             self.inbox.mark(
-                item.id, "applied", error=f"XacNhanHoSo error_code {reply.error_code}: {reply.message}"
+                inbox_id, "applied", error=f"XacNhanHoSo error_code {reply.error_code}: {reply.message}"
             )
