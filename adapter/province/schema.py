@@ -139,8 +139,9 @@ class Statuses(_Strict):
 
     paying: str = Field(default="paying", description="a dossier in it is billed for its unpaid fees")
     withdrawn: str | None = Field(
-        default=None, description="written when the citizen withdraws on the portal; null: the statuses"
-        " code table's local value of national 7"
+        default=None,
+        description="written when the citizen withdraws on the portal; null: the statuses"
+        " code table's local value of national 7",
     )
     withdrawable: list[str] | None = Field(
         default=None, description="local statuses a withdrawal is applied from; null: from the code table"
