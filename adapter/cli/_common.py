@@ -237,10 +237,13 @@ def _live_settings(**overrides: Any) -> Settings:
 
 
 def _load_mappings(folder: Path) -> Any:
+    """The folder's specs with everything the jobs need (``adapter.mapping.required``: every job
+    runs under ``dvcsync run``), or exit 2 naming each bad or missing file."""
     from adapter.mapping import MappingSpecError, load_mappings
+    from adapter.mapping.required import JOBS
 
     try:
-        return load_mappings(folder)
+        return load_mappings(folder, require=JOBS)
     except MappingSpecError as exc:
         err_console.print(f"[red]invalid mapping specs in {folder}[/red]")
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # file:line stays whole

@@ -15,6 +15,7 @@ from rich.table import Table
 from adapter.config import Settings
 
 from ._common import (
+    EXIT_INVALID,
     EXIT_PROBLEMS,
     JsonOpt,
     _every_tenant,
@@ -92,18 +93,22 @@ def config_check(as_json: JsonOpt = False) -> None:
     """Load the configuration and the mapping specs, and check what a first run would trip on:
     the mock's published secrets off loopback, an inbound server open to anyone, missing files,
     an unreachable province database; every tenant's (or the one --tenant names). Exit 0 when
-    nothing was found, 1 otherwise, 2 when the configuration itself is invalid."""
+    nothing was found, 1 otherwise, 2 when the configuration itself is invalid (mapping specs
+    included: a bad, missing or empty spec a job needs)."""
     from adapter.scheduler import _tenant_server_problems  # what `run` refuses: checked the same way
     from adapter.server import listen_problems
 
     settings, chosen = _every_tenant()
     problems = listen_problems(settings.server)  # one inbound server, however many tenants
+    invalid = False  # invalid mapping specs are invalid configuration: exit 2, as every command
     for code, own in chosen.items():
-        problems += [f"tenant {code}: {p}" if code else p for p in _problems(own)]
+        mapping_problems = _mapping_problems(own)
+        invalid = invalid or bool(mapping_problems)
+        problems += [f"tenant {code}: {p}" if code else p for p in mapping_problems + _problems(own)]
         if code and own.server != settings.server:
             problems += _tenant_server_problems(code, own, settings)
     if as_json:
-        print(json.dumps({"ok": not problems, "problems": problems}, ensure_ascii=False))
+        print(json.dumps({"ok": not problems, "invalid": invalid, "problems": problems}, ensure_ascii=False))
     elif problems:
         err_console.print(f"{len(problems)} problem(s):", markup=False)
         for problem in problems:
@@ -112,19 +117,28 @@ def config_check(as_json: JsonOpt = False) -> None:
         tenants = f" ({len(chosen)} tenants)" if "" not in chosen else ""
         console.print(f"configuration OK{tenants}", markup=False)
     if problems:
-        raise typer.Exit(EXIT_PROBLEMS)
+        raise typer.Exit(EXIT_INVALID if invalid else EXIT_PROBLEMS)
+
+
+def _mapping_problems(settings: Settings) -> list[str]:
+    """The mapping specs as every command loads them: each bad, missing or empty file a job
+    needs (adapter.mapping.required), one problem a line with its file, line and key."""
+    from adapter.mapping import MappingSpecError, load_mappings
+    from adapter.mapping.required import JOBS
+
+    try:
+        load_mappings(settings.province.mappings, require=JOBS)
+    except MappingSpecError as exc:
+        return [f"mappings: {line}" for line in str(exc).splitlines()]
+    return []
 
 
 def _problems(settings: Settings) -> list[str]:
-    """What one tenant's (or the only) settings would trip on, the inbound server aside."""
+    """What one tenant's (or the only) settings would trip on, the inbound server and the
+    mapping specs aside."""
     from adapter.config import published_secret_problems
-    from adapter.mapping import MappingSpecError, load_mappings
 
     problems: list[str] = []
-    try:
-        load_mappings(settings.province.mappings)
-    except MappingSpecError as exc:
-        problems.append(f"mappings: {exc}")
     problems += published_secret_problems(settings)
     for section in (settings.portal, settings.payment):
         for name in ("ca_bundle", "client_cert", "client_key"):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._common import (
@@ -297,8 +298,10 @@ def mappings_check(
 ) -> None:
     """Run every mapping over the configured source; print a per-field failure table.
 
-    Exit code 0 when every record maps, 1 when some do not, 2 when the specs or configuration
-    are invalid.
+    Every spec is run as its job runs it (outbound, applies_to, steps, payments, the inbound
+    dossier as a round trip); records left out on purpose (a code table's skip, a source's
+    where) are listed apart. Exit code 0 when every record maps or is left out on purpose, 1 when
+    some fail, 2 when the specs (a missing one a job needs included) or configuration are invalid.
     """
     from adapter.sync.mapping_check import check_mappings
 
@@ -334,15 +337,35 @@ def mappings_check(
 
 def _print_check(report: Any, folder: Path, url: str) -> None:
     totals = Table(title=f"mappings {folder} over {_redact_url(url)}")
-    for column in ("mapping", "records", "mapped", "failed"):
+    for column in ("mapping", "records", "mapped", "left out", "failed"):
         totals.add_column(column, justify="right" if column != "mapping" else "left")
     for name, count in sorted(report.records.items()):
-        failed = report.failed.get(name, 0)
-        totals.add_row(name, str(count), str(count - failed), f"[red]{failed}[/red]" if failed else "0")
+        failed, skipped = report.failed.get(name, 0), report.skipped.get(name, 0)
+        totals.add_row(
+            name,
+            str(count),
+            str(count - failed - skipped),
+            str(skipped),
+            f"[red]{failed}[/red]" if failed else "0",
+        )
     console.print(totals)
+    coverage = Table(title="how each spec was checked")
+    for column in ("mapping", "run over"):
+        coverage.add_column(column, overflow="fold")
+    for name, how in report.coverage.items():
+        coverage.add_row(name, escape(how))
+    console.print(coverage)
+    skips = report.skip_rows()
+    if skips:
+        table = Table(title="left out on purpose (not failures)")
+        for column in ("mapping", "reason", "records", "example"):
+            table.add_column(column, overflow="fold")
+        for skip in skips:
+            table.add_row(skip.mapping, escape(skip.reason), str(skip.count), escape(skip.examples[0]))
+        console.print(table)
     rows = report.rows()
     if not rows:
-        console.print("[green]every record maps[/green]")
+        console.print("[green]every record maps[/green]" + (" (or is left out on purpose)" if skips else ""))
         return
     table = Table(title="failures by field")
     for column in ("mapping", "field", "source", "records", "example"):
@@ -351,10 +374,10 @@ def _print_check(report: Any, folder: Path, url: str) -> None:
         example = failure.examples[0]
         table.add_row(
             failure.mapping,
-            failure.field,
+            escape(failure.field),
             failure.source,
             str(failure.count),
-            f"{example.record}: {example.value}: {example.reason}",
+            escape(f"{example.record}: {example.value}: {example.reason}"),
         )
     console.print(table)
 
