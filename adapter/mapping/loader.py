@@ -152,9 +152,13 @@ def _validate(model: type[Any], doc: LocatedDocument, problems: list[Problem]) -
         return model.model_validate(doc.data)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
-            loc = _strip_union_noise(error.get("loc", ()), doc)
-            key = ".".join(str(part) for part in loc)
+            raw_loc = tuple(error.get("loc", ()))
+            loc = _strip_union_noise(raw_loc, doc)
             message = error.get("msg", "invalid").removeprefix("Value error, ")
+            if error.get("type") == "missing" and raw_loc and isinstance(raw_loc[-1], str):
+                # a required key that is not written: named (the line is its parent's)
+                loc, message = (*loc, raw_loc[-1]), f"missing key {raw_loc[-1]!r} (required)"
+            key = ".".join(str(part) for part in loc)
             if error.get("type") == "extra_forbidden":
                 message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
             problems.append((doc.path, doc.line_of(loc), key, message))
