@@ -17,15 +17,16 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from adapter.config import Settings
+from adapter.config import ReconcileSettings, Settings
 from adapter.mapping import MappingSet, mask
+from adapter.province import reconcile as province
+from adapter.province.schema import ProvinceSchema, load_schema
 from adapter.state import StateStore
 
 from .period import Period, local_iso, older_than
 from .workbook import WorkBook
 
 PUSH_CURSOR = "push:dossier"
-STATUS_COLUMN = "trang_thai"  # fixed by DESIGN.md: the local status keyword
 
 
 @dataclass
@@ -42,8 +43,23 @@ def _order(engine: Engine, expression: str) -> str:
     return f'{expression} COLLATE "C"' if engine.dialect.name == "postgresql" else expression
 
 
-def _quote(engine: Engine, name: str) -> str:
-    return engine.dialect.identifier_preparer.quote(name)
+def dossier_columns(settings: Settings, schema: ProvinceSchema) -> province.DossierColumns:
+    """The province schema's dossier columns; a ``[reconcile] *_column`` setting changed from its
+    default still wins (configurations written before ``province.yaml``)."""
+    cfg, defaults = settings.reconcile, ReconcileSettings.model_fields
+    base = province.DossierColumns.of(schema)
+
+    def pick(name: str, own: str | None) -> str | None:
+        value = getattr(cfg, name)
+        return str(value) if value != defaults[name].default else own
+
+    return province.DossierColumns(
+        received=pick("received_column", base.received),
+        agency=pick("agency_column", base.agency) or base.agency,
+        procedure=pick("procedure_column", base.procedure) or base.procedure,
+        owner=pick("owner_column", base.owner),
+        portal_code=pick("origin_column", base.portal_code) or base.portal_code,
+    )
 
 
 def province_rows(
@@ -52,52 +68,20 @@ def province_rows(
     """Every dossier of the province (filters applied), by the portal's code: the local number,
     or the portal's own code for a dossier submitted there. Unfiltered by date: a state record
     without a province row must be told apart from one merely outside the period."""
-    spec = mappings.specs["dossier"].source
-    assert spec is not None
-    cfg = settings.reconcile
-    q = lambda name: _quote(engine, name)  # noqa: E731
-    origin, local = q(cfg.origin_column), q(spec.record_key)
-    key = f"CASE WHEN {origin} IS NOT NULL AND {origin} <> '' THEN {origin} ELSE {local} END"
-    received = q(cfg.received_column) if cfg.received_column else "NULL"
-    updated = q(spec.updated_at) if spec.updated_at else "NULL"
-    owner = q(cfg.owner_column) if cfg.owner_column else "NULL"
-    where, params = [], {}
-    if period.agency:
-        where.append(f"{q(cfg.agency_column)} = :agency")
-        params["agency"] = period.agency
-    if period.procedure:
-        where.append(f"{q(cfg.procedure_column)} = :procedure")
-        params["procedure"] = period.procedure
-    sql = (
-        f"SELECT {key} AS k, {local} AS local_key, {updated} AS updated_at, {received} AS received_at,"
-        f" {q(STATUS_COLUMN)} AS status, {q(cfg.agency_column)} AS agency,"
-        f" {q(cfg.procedure_column)} AS procedure, {origin} AS origin, {owner} AS owner FROM {q(spec.table)}"
-        + (f" WHERE {' AND '.join(where)}" if where else "")
-        + f" ORDER BY {_order(engine, f'({key})')}"  # PostgreSQL orders by an expression, not an alias
+    schema = load_schema(mappings.folder)
+    return province.dossier_rows(
+        engine,
+        schema,
+        dossier_columns(settings, schema),
+        agency=period.agency,
+        procedure=period.procedure,
     )
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=5000).execute(text(sql), params)
-        names = list(result.keys())
-        for row in result:
-            yield dict(zip(names, row, strict=True))
 
 
 def held_portal_codes(engine: Engine, mappings: MappingSet, settings: Settings, codes: list[str]) -> set[str]:
     """Which of the portal's codes the province holds (taken in, acknowledged or not)."""
-    spec = mappings.specs["dossier"].source
-    assert spec is not None
-    origin = _quote(engine, settings.reconcile.origin_column)
-    held: set[str] = set()
-    with engine.connect() as conn:
-        for start in range(0, len(codes), 500):
-            chunk = codes[start : start + 500]
-            marks = ", ".join(f":c{n}" for n in range(len(chunk)))
-            rows = conn.execute(
-                text(f"SELECT {origin} FROM {_quote(engine, spec.table)} WHERE {origin} IN ({marks})"),
-                {f"c{n}": code for n, code in enumerate(chunk)},
-            )
-            held.update(str(row[0]) for row in rows)
-    return held
+    schema = load_schema(mappings.folder)
+    return province.held_portal_codes(engine, schema, codes, dossier_columns(settings, schema).portal_code)
 
 
 def state_rows(store: StateStore) -> Iterator[dict[str, Any]]:
@@ -314,14 +298,14 @@ class ProvinceStateCheck:
 
     def _province_evidence(self, p: dict[str, Any]) -> dict[str, Any]:
         return {
-            "so_ho_so": p["local_key"],
+            "local_key": p["local_key"],
             "status": p["status"],
             "TrangThaiHoSo": self._status_code(p["status"]),
             "updated_at": p["updated_at"],
             "received_at": p["received_at"],
             "agency": p["agency"],
             "procedure": p["procedure"],
-            "origin": "dvcqg" if p.get("origin") else "mot_cua",
+            "origin": "portal" if p.get("origin") else "province",
             "owner": p.get("owner") if self.show_personal else (mask(p["owner"]) if p.get("owner") else None),
         }
 

@@ -94,7 +94,7 @@ async def _repair_dossier(
     runtime: Runtime, job: PushJob, item: Item, tag: str, dry_run: bool
 ) -> RepairOutcome:
     key = item.ma_ho_so or ""
-    local = (item.province or {}).get("so_ho_so") or key
+    local = (item.province or {}).get("local_key") or key
     record = job.source.get(str(local))
     if record is None:
         return RepairOutcome(key, "no longer in the province's database", False)
