@@ -183,6 +183,9 @@ def _commented_config() -> str:
 def init(
     folder: Annotated[Path, typer.Argument(help="Where to write dvcsync.toml and mappings/.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+    profile: Annotated[
+        str, typer.Option("--profile", help="Whose mappings: sample (dvcsync's own schema) or opencps (v2).")
+    ] = "sample",
 ) -> None:
     """Start a configuration: an editable copy of the shipped mappings and a commented dvcsync.toml.
 
@@ -191,11 +194,14 @@ def init(
     """
     import shutil
 
-    from adapter._resources import default_mappings
+    from adapter._resources import PROFILES, profile_mappings
 
+    if profile not in PROFILES:
+        err_console.print(f"[red]unknown --profile {profile!r}[/red]; known: {', '.join(PROFILES)}")
+        raise typer.Exit(2)
     folder = folder.resolve()
     config, mappings = folder / _INIT_CONFIG, folder / _INIT_MAPPINGS
-    shipped = default_mappings()
+    shipped = profile_mappings(profile)
     files = sorted(p.relative_to(shipped) for p in shipped.rglob("*.yaml"))
     existing = [str(config)] if config.exists() else []
     clashes = sum((mappings / f).exists() for f in files)

@@ -135,10 +135,10 @@ class PushJob:
             if step_spec is not None and step_spec.items_of is not None
             else None
         )
-        # A mapping that "applies_to" records with a column filled takes them instead (portal-
-        # submitted dossiers: their status goes back with DongBoTrangThaiHoSo, not DongBoHoSoMC).
+        # A mapping whose "applies_to" test a record passes takes it instead (portal-submitted
+        # dossiers: their status goes back with DongBoTrangThaiHoSo, not DongBoHoSoMC).
         self._status = next(
-            ((mappings.get(name), s.applies_to.column) for name, s in mappings.specs.items() if s.applies_to),
+            ((mappings.get(name), s.applies_to) for name, s in mappings.specs.items() if s.applies_to),
             None,
         )
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
@@ -205,7 +205,7 @@ class PushJob:
 
     def map_record(self, record: Record) -> MappedRecord:
         assert self.source.spec.updated_at is not None
-        if self._status is not None and record.get(self._status[1]) not in (None, ""):
+        if self._status is not None and self._status[1].matches(record):
             report = self._status[0].map(record)
             return MappedRecord(
                 record_key=report.record,

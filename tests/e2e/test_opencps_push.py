@@ -1,0 +1,205 @@
+"""The OpenCPS v2 profile end to end, as a new user runs it: ``sample-db --profile opencps``,
+``init --profile opencps``, then ``sync push`` against the mock portal over real HTTP. Every
+submitted dossier that is the province's own arrives once with its whole history; drafts never
+leave; dossiers received from the portal (systemId 5) are reported by DongBoTrangThaiHoSo under
+the portal's code; a second push sends exactly what changed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from adapter.cli import app
+from adapter.config import Settings
+from adapter.demo import seed_portal_side
+from adapter.mapping import MappingSet, load_mappings
+from adapter.province.source import SqlSource, make_engine
+from adapter.sync.cycles import run_push
+from mock_portal.testing import RunningMock
+
+DOSSIERS = 500
+ADMIN_KEYS = {
+    "QuaTrinhXuLy",
+    "writes",
+    "writes_by_service",
+    "warnings",
+    "created_at",
+    "updated_at",
+    "admin_edits",
+}
+
+
+@pytest.fixture
+def opencps(tmp_path: Path) -> tuple[Path, Path]:
+    """An OpenCPS database and the folder `dvcsync init --profile opencps` wrote, by the CLI."""
+    runner = CliRunner()
+    db = tmp_path / "opencps.db"
+    made = runner.invoke(app, ["sample-db", "--profile", "opencps", "-n", str(DOSSIERS), "--out", str(db)])
+    assert made.exit_code == 0, made.output
+    written = runner.invoke(app, ["init", str(tmp_path / "conf"), "--profile", "opencps"])
+    assert written.exit_code == 0, written.output
+    return db, tmp_path / "conf" / "mappings"
+
+
+def _settings(mock: RunningMock, db: Path, mappings: Path, state: Path) -> Settings:
+    return Settings.load(
+        None,
+        use_env=False,
+        province={"source_url": f"sqlite:///{db}", "mappings": str(mappings)},
+        portal={
+            "adapter_url": mock.adapter_url,
+            "soap_url": f"{mock.url}/soap",
+            "timeout": 5.0,
+            "batch_size": 100,
+            "concurrency": 4,
+            "rate_limit": 1000,
+        },
+        state={"url": f"sqlite:///{state}"},
+    )
+
+
+def _expected(
+    db: Path, mset: MappingSet
+) -> tuple[dict[str, tuple[dict[str, Any], list[dict[str, Any]]]], dict[str, str]]:
+    """What the profile makes of the database, read without its row filter: (the province's own
+    dossiers that map → their DongBoHoSoMC item and history, portal code → reported status)."""
+    spec = mset.specs["dossier"]
+    assert spec.source is not None
+    own, reported = {}, {}
+    engine = make_engine(f"sqlite:///{db}")
+    for page in SqlSource(engine, spec.source).iter_pages(1000, where="1 = 1"):
+        for record in page:
+            if not record["dossierStatus"]:
+                continue  # a draft: never sent
+            if record["systemId"] == 5:
+                report = mset.get("status_report").map(record)
+                assert report.ok, report.errors
+                reported[record["referenceUid"]] = report.value.to_wire()["TrangThai"]
+                continue
+            dossier = mset.get("dossier").map(record)
+            if not dossier.ok:
+                continue
+            steps = [
+                mset.get("step").map(a, parent=record, record_key=dossier.record) for a in record["steps"]
+            ]
+            assert all(s.ok for s in steps), [s.errors for s in steps if not s.ok]
+            own[dossier.record] = (dossier.value.to_wire(), [s.value.to_wire() for s in steps])
+    engine.dispose()
+    return own, reported
+
+
+def _stored(client: httpx.Client) -> dict[str, dict[str, Any]]:
+    codes: list[str] = []
+    page = 1
+    while True:
+        listing = client.get("/_admin/dossiers", params={"size": 1000, "page": page}).json()
+        codes += [item["MaHoSo"] for item in listing["items"]]
+        if len(codes) >= listing["total"] or not listing["items"]:
+            break
+        page += 1
+    return {code: client.get(f"/_admin/dossiers/{code}").json() for code in codes}
+
+
+def _assert_portal_holds(
+    client: httpx.Client, own: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> None:
+    stored = _stored(client)
+    assert set(stored) == set(own)
+    for code, (dossier, history) in own.items():
+        body = stored[code]
+        assert {k: v for k, v in body.items() if k not in ADMIN_KEYS} == dossier, code
+        assert len(body["QuaTrinhXuLy"]) == len(history), f"{code}: history stored twice or lost"
+        assert [
+            {k: e.get(k, "") for k in h} for e, h in zip(body["QuaTrinhXuLy"], history, strict=True)
+        ] == history
+
+
+def test_opencps_profile_pushes_with_configuration_alone(
+    mock: RunningMock, opencps: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, mappings = opencps
+    settings = _settings(mock, db, mappings, tmp_path / "state.db")
+    mset = load_mappings(mappings)
+    own, reported = _expected(db, mset)
+    with sqlite3.connect(db) as conn:
+        drafts = conn.execute("SELECT COUNT(*) FROM opencps_dossier WHERE dossierStatus = ''").fetchone()[0]
+        unmapped = conn.execute(
+            "SELECT COUNT(*) FROM opencps_dossier d WHERE dossierStatus <> '' AND systemId <> 5"
+            " AND NOT EXISTS (SELECT 1 FROM opencps_serviceinfomapping m WHERE m.serviceCode = d.serviceCode)"
+        ).fetchone()[0]
+        sub_statuses = {r[0] for r in conn.execute("SELECT DISTINCT dossierSubStatus FROM opencps_dossier")}
+    assert drafts > 10 and len(reported) > 30 and len(own) == DOSSIERS - drafts - len(reported) - unmapped
+    assert {"processing_1", "done_1", "releasing_0"} <= sub_statuses
+    assert seed_portal_side(mock.url, f"sqlite:///{db}", mset) == len(reported)
+
+    first = asyncio.run(run_push(settings, mset))
+    assert first.dossiers_pushed == len(own)
+    assert first.steps_pushed == sum(len(h) for _, h in own.values())
+    assert first.statuses_reported == len(reported)
+    assert first.enqueue.quarantined == unmapped  # local procedures with no national code, named
+    assert first.dead == 0
+    with httpx.Client(base_url=mock.url, timeout=30) as client:
+        _assert_portal_holds(client, own)
+        for code, status in reported.items():  # under the portal's code, never as DongBoHoSoMC
+            assert client.get(f"/_admin/portal-dossiers/{code}").json()["status"] == status
+
+    quiet = asyncio.run(run_push(settings, mset))
+    assert (quiet.dossiers_pushed, quiet.steps_pushed, quiet.statuses_reported) == (0, 0, 0)
+
+    # OpenCPS moves five of its own dossiers on (a new action, status and sub-status, modifiedDate)
+    # and one received from the portal is returned: only those go out
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT dossierId, dossierNo, dossierActionId FROM opencps_dossier"
+            " WHERE dossierStatus = 'processing' AND systemId = 0"
+            " AND serviceCode IN (SELECT serviceCode FROM opencps_serviceinfomapping)"
+            " ORDER BY dossierId LIMIT 5"
+        ).fetchall()
+        assert len(rows) == 5
+        (next_id,) = conn.execute("SELECT MAX(dossierActionId) FROM opencps_dossieraction").fetchone()
+        for n, (dossier_id, _no, last_action) in enumerate(rows, 1):
+            conn.execute(
+                "INSERT INTO opencps_dossieraction (dossierActionId, dossierId, previousActionId, actionCode,"
+                " actionUser, actionName, actionNote, stepCode, stepName, createDate, modifiedDate)"
+                " VALUES (?, ?, ?, '5100', 'Đỗ Thị Mai', 'Chuyển trả kết quả', 'Đã có kết quả', '900',"
+                " 'Chờ trả kết quả', '2026-11-20 10:00:00', '2026-11-20 10:00:00')",
+                (next_id + n, dossier_id, last_action),
+            )
+            conn.execute(
+                "UPDATE opencps_dossier SET dossierStatus = 'releasing', dossierSubStatus = 'releasing_0',"
+                " releaseDate = '2026-11-20 10:00:00', dossierActionId = ?,"
+                " modifiedDate = '2026-11-20 10:00:01'"
+                " WHERE dossierId = ?",
+                (next_id + n, dossier_id),
+            )
+        portal_row = conn.execute(
+            "SELECT dossierId, referenceUid FROM opencps_dossier"
+            " WHERE systemId = 5 AND dossierStatus = 'releasing'"
+            " ORDER BY dossierId LIMIT 1"
+        ).fetchone()
+        assert portal_row is not None
+        conn.execute(
+            "UPDATE opencps_dossier SET dossierStatus = 'done', dossierSubStatus = 'done_1',"
+            " finishDate = '2026-11-20 10:05:00', modifiedDate = '2026-11-20 10:05:00' WHERE dossierId = ?",
+            (portal_row[0],),
+        )
+    changed = {no for _id, no, _a in rows}
+    with httpx.Client(base_url=mock.url, timeout=30) as client:
+        before = _stored(client)
+        second = asyncio.run(run_push(settings, mset))
+        assert (second.dossiers_pushed, second.steps_pushed, second.statuses_reported) == (5, 5, 1)
+        after = _stored(client)
+        for code in changed:
+            assert after[code]["TrangThaiHoSo"] == "9"
+            assert len(after[code]["QuaTrinhXuLy"]) == len(before[code]["QuaTrinhXuLy"]) + 1
+        assert all(after[c]["writes"] == before[c]["writes"] for c in after if c not in changed)
+        assert client.get(f"/_admin/portal-dossiers/{portal_row[1]}").json()["status"] == "10"
+    _own, _ = _expected(db, mset)
+    with httpx.Client(base_url=mock.url, timeout=30) as client:
+        _assert_portal_holds(client, _own)
