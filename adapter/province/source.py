@@ -8,20 +8,101 @@ is a few queries per page, not per record.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult
 
+from adapter.province.instants import (
+    DEFAULT_TIMEZONE,
+    InstantError,
+    column_value,
+    day_text,
+    naive_text,
+    parse_instant,
+)
 from adapter.source_spec import SourceSpec
 
 Record = dict[str, Any]
+VN_ZONE = ZoneInfo(DEFAULT_TIMEZONE)
+_SEPARATORS = ("T", " ")
 
 
 class SourceUnavailable(RuntimeError):
     """The province database cannot be opened; the message says which and why."""
+
+
+class SourceDataError(ValueError):
+    """A source value the reader cannot place (an ``updated_at`` that is no date-time); the
+    message names the table, the row and the value."""
+
+
+@dataclass
+class ChangedPage:
+    """Changed records, and the ``(updated_at instant, id)`` of the last: the cursor after them."""
+
+    records: list[Record]
+    last: tuple[datetime, Any]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """``(after, until]`` in ``(instant, id)`` terms; ``after`` None: from the first row."""
+
+    after: tuple[datetime, Any] | None
+    until: datetime
+    zone: tzinfo
+
+    def holds(self, position: tuple[datetime, Any]) -> bool:
+        return (self.after is None or position > self.after) and position[0] <= self.until
+
+    def day_text(self, moment: datetime, days: int) -> str:
+        return day_text(moment, self.zone, days)
+
+
+class _Names:
+    """The quoted table, key and change column."""
+
+    def __init__(self, conn: Connection, table: str, key: str, column: str) -> None:
+        self.table, self.key, self.upd = _quote(conn, table), _quote(conn, key), _quote(conn, column)
+
+
+def _text_separator(conn: Connection, q: _Names, window: _Window) -> str | None:
+    """How the text values of the window (a range a few days wider) are written: ``"T"`` or
+    ``" "`` when all are naive with that separator (text order is time order), ``"mixed"``
+    otherwise, None when there are none. One pass over the index range of the window."""
+    clauses, bind = [f"{q.upd} < :hi"], {"hi": window.day_text(window.until, 3)}
+    if window.after is not None:
+        clauses.append(f"{q.upd} >= :lo")
+        bind["lo"] = window.day_text(window.after[0], -2)
+    time_part = f"SUBSTR({q.upd}, 11)"
+    zoned = " OR ".join(
+        [
+            f"{q.upd} LIKE :zulu",
+            f"{q.upd} LIKE :zulu_lower",
+            f"{time_part} LIKE :plus",
+            f"{time_part} LIKE :minus",
+        ]
+    )
+    bind.update(zulu="%Z", zulu_lower="%z", plus="%+%", minus="%-%")
+    row = conn.execute(
+        text(
+            f"SELECT COUNT({q.upd}), MIN(SUBSTR({q.upd}, 11, 1)), MAX(SUBSTR({q.upd}, 11, 1)),"
+            f" SUM(CASE WHEN {zoned} THEN 1 ELSE 0 END) FROM {q.table} WHERE {' AND '.join(clauses)}"
+        ),
+        bind,
+    ).one()
+    count, low, high, zoned_count = row
+    if not count:
+        return None
+    if low == high and low in _SEPARATORS and not zoned_count:
+        return str(low)
+    return "mixed"
 
 
 def make_engine(url: str) -> Engine:
@@ -97,33 +178,153 @@ class SqlSource:
                 last = rows[-1][self.spec.key]
 
     def iter_changed(
-        self, watermark: str, last_key: int, *, lookback: str = "", until: str, page_size: int = 500
-    ) -> Generator[list[Record], None, None]:
-        """Rows changed after the cursor ``(watermark, last_key)``, in ``(updated_at, id)`` order,
-        up to ``until`` (the cycle's start: rows written during the cycle wait for the next one).
+        self,
+        watermark: datetime | None,
+        last_key: int,
+        *,
+        lookback: datetime | None = None,
+        until: datetime,
+        zone: tzinfo = VN_ZONE,
+        page_size: int = 500,
+    ) -> Generator[ChangedPage, None, None]:
+        """Rows changed after the cursor ``(watermark, last_key)`` (None: from the first row), in
+        the order of ``(updated_at instant, id)``, up to ``until`` included (the cycle's start:
+        rows written during the cycle wait for the next one). Timestamps are compared as instants
+        whatever the column's type or text form (see ``adapter.province.instants``); naive ones
+        are in ``zone``.
 
-        ``lookback`` (an earlier watermark) re-reads a window before the cursor, for rows whose
+        ``lookback`` (an earlier instant) re-reads a window before the cursor, for rows whose
         ``updated_at`` was set before a slow transaction committed; re-read rows cost a hash
-        comparison, not a push.
+        comparison, not a push. Every page but the last holds ``page_size`` records.
         """
         column = self.spec.updated_at
         if column is None:
             raise ValueError(f"source table {self.spec.table!r} declares no updated_at column")
-        start_w, start_k = (lookback, 0) if lookback and lookback < watermark else (watermark, last_key)
+        after: tuple[datetime, Any] | None = None
+        if watermark is not None:
+            after = (watermark, last_key)
+        if lookback is not None and (watermark is None or lookback < watermark):
+            after = (lookback, 0)
         with self.engine.connect() as conn:
-            table, key, upd = _quote(conn, self.spec.table), _quote(conn, self.spec.key), _quote(conn, column)
-            cursor_w, cursor_k = start_w, start_k
-            while True:
-                sql = (
-                    f"SELECT * FROM {table} WHERE ({upd} > :w OR ({upd} = :w AND {key} > :k)) "
-                    f"AND {upd} <= :until ORDER BY {upd}, {key} LIMIT {int(page_size)}"
+            q = _Names(conn, self.spec.table, self.spec.key, column)
+            sample = conn.execute(
+                text(f"SELECT {q.upd} FROM {q.table} WHERE {q.upd} IS NOT NULL LIMIT 1")
+            ).first()
+            if sample is None:
+                return
+            window = _Window(after, until, zone)
+            rows: Iterator[tuple[tuple[datetime, Any], Record]]
+            if isinstance(sample[0], datetime):
+                aware = sample[0].tzinfo is not None
+                rows = self._keyset(
+                    conn,
+                    q,
+                    window,
+                    (column_value(after[0], zone, aware=aware), after[1]) if after else None,
+                    ("<=", column_value(until, zone, aware=aware)),
+                    page_size,
                 )
-                rows = _dicts(conn.execute(text(sql), {"w": cursor_w, "k": cursor_k, "until": until}))
-                if not rows:
-                    return
-                self._attach_children(conn, rows)
-                yield rows
-                cursor_w, cursor_k = rows[-1][column], rows[-1][self.spec.key]
+            elif isinstance(sample[0], str):
+                separator = _text_separator(conn, q, window)
+                if separator is None:
+                    return  # nothing in the window
+                if separator in _SEPARATORS:
+                    top = until.replace(microsecond=0) + timedelta(seconds=1)
+                    rows = self._keyset(
+                        conn,
+                        q,
+                        window,
+                        (naive_text(after[0], zone, separator), after[1]) if after else None,
+                        ("<", naive_text(top, zone, separator)),
+                        page_size,
+                    )
+                else:
+                    rows = self._listed(conn, q, window, page_size)
+            else:
+                raise SourceDataError(
+                    f"{self.spec.table}.{column} holds {type(sample[0]).__name__} values: expected"
+                    " date-times (a timestamp or datetime column, or ISO 8601 text)"
+                )
+            page: list[Record] = []
+            position: tuple[datetime, Any] | None = None
+            for position, record in rows:
+                page.append(record)
+                if len(page) == page_size:
+                    self._attach_children(conn, page)
+                    yield ChangedPage(page, position)
+                    page = []
+            if page and position is not None:
+                self._attach_children(conn, page)
+                yield ChangedPage(page, position)
+
+    def _keyset(
+        self,
+        conn: Connection,
+        q: _Names,
+        window: _Window,
+        first: tuple[Any, Any] | None,
+        top: tuple[str, Any],
+        page_size: int,
+    ) -> Iterator[tuple[tuple[datetime, Any], Record]]:
+        """Keyset pages over ``(updated_at, id)`` between bounds in the column's own terms (a
+        superset of the window), filtered to the window exactly."""
+        column, key = self.spec.updated_at, self.spec.key
+        assert column is not None
+        cursor = first
+        while True:
+            clauses, bind = [f"{q.upd} {top[0]} :top"], {"top": top[1]}
+            if cursor is not None:
+                clauses.append(f"({q.upd} > :w OR ({q.upd} = :w AND {q.key} > :k))")
+                bind.update(w=cursor[0], k=cursor[1])
+            sql = (
+                f"SELECT * FROM {q.table} WHERE {' AND '.join(clauses)}"
+                f" ORDER BY {q.upd}, {q.key} LIMIT {int(page_size)}"
+            )
+            rows = _dicts(conn.execute(text(sql), bind))
+            for row in rows:
+                position = (self._instant(row[column], row[key], window.zone), row[key])
+                if window.holds(position):
+                    yield position, row
+            if len(rows) < page_size:
+                return
+            cursor = (rows[-1][column], rows[-1][key])
+
+    def _listed(
+        self, conn: Connection, q: _Names, window: _Window, page_size: int
+    ) -> Iterator[tuple[tuple[datetime, Any], Record]]:
+        """A text column of mixed forms: the window's ``(updated_at, id)`` listed through the index
+        (a text range wide enough for any form), sorted by instant, rows read by id."""
+        clauses, bind = [f"{q.upd} < :hi"], {"hi": window.day_text(window.until, 3)}
+        if window.after is not None:
+            clauses.append(f"{q.upd} >= :lo")
+            bind["lo"] = window.day_text(window.after[0], -2)
+        listing = conn.execute(
+            text(f"SELECT {q.upd}, {q.key} FROM {q.table} WHERE {' AND '.join(clauses)}"), bind
+        )
+        positions = sorted(
+            position
+            for value, row_key in listing
+            if window.holds(position := (self._instant(value, row_key, window.zone), row_key))
+        )
+        for start in range(0, len(positions), page_size):
+            chunk = positions[start : start + page_size]
+            placeholders = ", ".join(f":i{n}" for n in range(len(chunk)))
+            sql = f"SELECT * FROM {q.table} WHERE {q.key} IN ({placeholders})"
+            found = {
+                row[self.spec.key]: row
+                for row in _dicts(conn.execute(text(sql), {f"i{n}": p[1] for n, p in enumerate(chunk)}))
+            }
+            for position in chunk:
+                if position[1] in found:  # deleted since it was listed: gone
+                    yield position, found[position[1]]
+
+    def _instant(self, value: Any, row_key: Any, tz: tzinfo) -> datetime:
+        try:
+            return parse_instant(value, tz)
+        except InstantError as exc:
+            raise SourceDataError(
+                f"{self.spec.table} {self.spec.key}={row_key}: {self.spec.updated_at} {exc}"
+            ) from None
 
     def get(self, record_key: str) -> Record | None:
         """One record by its record key (e.g. ``so_ho_so``), with its children."""
