@@ -1,74 +1,39 @@
-"""The province's own procedure catalogue, read from its database, and what the mapping makes of
-each local code today (the national code the dossiers are pushed with, or why none).
-
-The sample one-stop system keeps its catalogue in ``thu_tuc`` and the fees charged per dossier in
-``le_phi``; ``LocalSchema`` names those tables and columns, so another province's schema is a
-matter of options, not code.
+"""The province's own procedure catalogue, read from its database through the province boundary
+(``adapter.province.catalogue``: the tables and columns are ``catalogue`` and ``fees`` of
+``mappings/province.yaml``), and what the mapping makes of each local code today (the national
+code the dossiers are pushed with, or why none).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from adapter.mapping import CodeLookupError, MappingSet
 from adapter.mapping.codes import CodeSkipped
+from adapter.province.catalogue import fees_charged, local_procedures
+from adapter.province.schema import ProvinceSchema
 
 from .matcher import LocalProcedure
 
 
-@dataclass(frozen=True)
-class LocalSchema:
-    procedures: str = "thu_tuc"
-    code: str = "ma_thu_tuc"
-    name: str = "ten_thu_tuc"
-    national_code: str = "ma_tthc_qg"
-    unverified: str = "chua_xac_minh"
-    sector_code: str = "ma_linh_vuc"
-    sector_name: str = "ten_linh_vuc"
-    days: str = "so_ngay_xu_ly"
-    # fees charged: one row per fee of a dossier, joined to the dossier for its procedure code
-    fees: str = "le_phi"
-    fee_amount: str = "so_tien"
-    fee_dossier: str = "ho_so_id"
-    dossiers: str = "ho_so"
-    dossier_id: str = "id"
-    dossier_procedure: str = "ma_thu_tuc"
-
-
-def read_local(engine: Engine, schema: LocalSchema | None = None) -> list[LocalProcedure]:
+def read_local(engine: Engine, schema: ProvinceSchema | None = None) -> list[LocalProcedure]:
     """Every local procedure, with the fee most often charged for it (none when it was never)."""
-    s = schema or LocalSchema()
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                f"SELECT {s.code}, {s.name}, {s.national_code}, {s.unverified}, {s.sector_code},"
-                f" {s.sector_name}, {s.days} FROM {s.procedures} ORDER BY {s.code}"
-            )
-        ).all()
-        charged: dict[str, Counter[int]] = {}
-        for code, amount, count in conn.execute(
-            text(
-                f"SELECT d.{s.dossier_procedure}, f.{s.fee_amount}, COUNT(*) FROM {s.fees} f"
-                f" JOIN {s.dossiers} d ON d.{s.dossier_id} = f.{s.fee_dossier} GROUP BY 1, 2"
-            )
-        ):
-            charged.setdefault(str(code), Counter())[int(amount)] += int(count)
+    charged = fees_charged(engine, schema)
     out = []
-    for code, name, national, unverified, sector_code, sector_name, days in rows:
-        fees = charged.get(str(code))
+    for row in local_procedures(engine, schema):
+        fees = charged.get(row.code)
         out.append(
             LocalProcedure(
-                code=str(code),
-                name=str(name),
-                national_code=national or None,
-                unverified=bool(unverified),
-                sector_code=sector_code,
-                sector_name=sector_name,
+                code=row.code,
+                name=row.name,
+                national_code=row.national_code,
+                unverified=row.unverified,
+                sector_code=row.sector_code,
+                sector_name=row.sector_name,
                 fees=(fees.most_common(1)[0][0],) if fees else (),
-                days=float(days) if days is not None else None,
+                days=row.days,
             )
         )
     return out

@@ -198,6 +198,7 @@ def catalogue_match(
     from adapter.catalogue.local import decided, mapped_code, read_local
     from adapter.catalogue.matcher import Matcher, NationalProcedure
     from adapter.catalogue.review import ReviewRow, write_review
+    from adapter.province.schema import load_schema
     from adapter.province.source import make_engine
 
     settings = _settings()
@@ -213,7 +214,7 @@ def catalogue_match(
     )
     engine = make_engine(settings.province.source_url)
     try:
-        local = read_local(engine)
+        local = read_local(engine, load_schema(mset.folder))
         reports = None if as_json else _reports(settings, mset, engine)
     except Exception as exc:
         from adapter.province.sink import db_error_text
@@ -295,6 +296,7 @@ def catalogue_apply(
     from adapter.catalogue.decisions import ATTRIBUTES, Accepted, default_user, overlay_path, write_decisions
     from adapter.catalogue.local import procedure_table, read_local
     from adapter.catalogue.review import ReviewError, decisions
+    from adapter.province.schema import load_schema
     from adapter.province.source import make_engine
 
     settings = _settings()
@@ -310,7 +312,7 @@ def catalogue_apply(
     national = {p.code: p for p in _national(settings)}
     engine = make_engine(settings.province.source_url)
     try:
-        local_codes = {p.code for p in read_local(engine)}
+        local_codes = {p.code for p in read_local(engine, load_schema(mset.folder))}
     finally:
         engine.dispose()
     base, _attr = procedure_table(mset)

@@ -25,6 +25,7 @@ from adapter.config import Settings
 from adapter.contract import VN_TZ, CoQuan, LinhVuc, ThuTuc, ThuTucTomTat
 from adapter.mapping import CodeLookupError, MappingSet
 from adapter.portal import PortalClient, PortalError
+from adapter.province.schema import load_schema
 from adapter.state import EnqueueCounts, StateStore
 from adapter.state.catalogue import (
     AgencyRecord,
@@ -170,7 +171,7 @@ def local_reports(
     unknown: list[dict[str, Any]] = []
     fees: list[dict[str, Any]] = []
     if national and source is not None:
-        for local in read_local(source):
+        for local in read_local(source, load_schema(mappings.folder)):
             code = mapped_code(mappings, local.code).code
             if code is None:
                 continue

@@ -22,18 +22,20 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapter.catalogue.local import mapped_code
 from adapter.config import Settings
 from adapter.contract import VN_TZ, DanhGia
 from adapter.mapping import CodeLookupError, MappingSet
+from adapter.province.ratings import ratings_between
+from adapter.province.schema import ProvinceSchema, load_schema
 from adapter.state import StateStore
 from adapter.state.models import SatisfactionSent
 
@@ -46,25 +48,12 @@ SERVICE = "DongBoDanhGia"
 DEFAULT_MONTHS = 12
 SENT_T = SatisfactionSent.__table__  # type: ignore[attr-defined]
 
-# The contract's three levels, best first, as the sample one-stop system writes them.
-LEVELS = ("rat_hai_long", "hai_long", "chua_hai_long")
+# The contract's three levels, best first, as the province writes them (province.yaml's ratings.levels;
+# these are the shipped defaults).
+LEVELS: tuple[str, str, str] = ProvinceSchema().ratings.levels
 
 Month = tuple[int, int]  # (year, month)
 Counts = tuple[int, int, int]  # ratings per level, in LEVELS order
-
-
-@dataclass(frozen=True)
-class RatingSchema:
-    """Where the one-stop system keeps ratings: options, so another province's schema needs no code."""
-
-    ratings: str = "danh_gia"
-    dossier_ref: str = "ho_so_id"
-    level: str = "muc_do"
-    moment: str = "thoi_diem"
-    dossiers: str = "ho_so"
-    dossier_id: str = "id"
-    procedure: str = "ma_thu_tuc"
-    agency: str = "ma_don_vi"
 
 
 @dataclass(frozen=True)
@@ -172,6 +161,7 @@ def tally(
     ratings: Iterable[Rating],
     procedure_of: Callable[[str], tuple[str, str] | None],
     agency_of: Callable[[str, date], tuple[str, str] | None],
+    levels: Sequence[str] = LEVELS,
 ) -> Tally:
     """Count ratings per month (of the rating), national procedure and national agency.
 
@@ -182,7 +172,7 @@ def tally(
     agencies: dict[tuple[str, date], tuple[str, str] | None] = {}
     for rating in ratings:
         out.ratings += 1
-        if rating.level not in LEVELS:
+        if rating.level not in levels:
             out.unknown_level += 1
             continue
         month = (int(rating.moment[0:4]), int(rating.moment[5:7]))
@@ -201,7 +191,7 @@ def tally(
             continue
         out.names[("p", procedure[0])] = procedure[1]
         out.names[("a", agency[0])] = agency[1]
-        out.counts.setdefault((month, procedure[0], agency[0]), [0, 0, 0])[LEVELS.index(rating.level)] += 1
+        out.counts.setdefault((month, procedure[0], agency[0]), [0, 0, 0])[levels.index(rating.level)] += 1
     return out
 
 
@@ -232,17 +222,11 @@ def figures_hash(item: dict[str, str]) -> str:
 # ---------------------------------------------------------------- reading the province and the mapping
 
 
-def read_ratings(engine: Engine, start: date, end: date, schema: RatingSchema | None = None) -> list[Rating]:
+def read_ratings(
+    engine: Engine, start: date, end: date, schema: ProvinceSchema | None = None
+) -> list[Rating]:
     """Ratings made from ``start`` (included) to ``end`` (excluded), with their dossier's codes."""
-    s = schema or RatingSchema()
-    sql = text(
-        f"SELECT d.{s.procedure}, d.{s.agency}, r.{s.level}, r.{s.moment} FROM {s.ratings} r"
-        f" JOIN {s.dossiers} d ON d.{s.dossier_id} = r.{s.dossier_ref}"
-        f" WHERE r.{s.moment} >= :start AND r.{s.moment} < :end ORDER BY r.{s.moment}"
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(sql, {"start": start.isoformat(), "end": end.isoformat()}).all()
-    return [Rating(str(p), str(a), str(level).strip(), str(moment)) for p, a, level, moment in rows]
+    return [Rating(*row) for row in ratings_between(engine, start, end, schema)]
 
 
 def procedure_resolver(mappings: MappingSet) -> Callable[[str], tuple[str, str] | None]:
@@ -344,8 +328,11 @@ async def send_figures(rt: Runtime, months: list[Month]) -> SatisfactionSummary:
     """Aggregate the months and send the figures that are new or differ from what was sent."""
     started = time.perf_counter()
     summary = SatisfactionSummary(months=[month_label(m) for m in months])
-    ratings = read_ratings(rt.source, month_start(months[0]), next_month_start(months[-1]))
-    counted = tally(ratings, procedure_resolver(rt.mappings), agency_resolver(rt.mappings))
+    schema = load_schema(rt.mappings.folder)
+    ratings = read_ratings(rt.source, month_start(months[0]), next_month_start(months[-1]), schema)
+    counted = tally(
+        ratings, procedure_resolver(rt.mappings), agency_resolver(rt.mappings), schema.ratings.levels
+    )
     figures = figures_of(counted)
     summary.ratings, summary.figures = counted.ratings, len(figures)
     summary.skipped = {
