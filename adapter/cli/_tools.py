@@ -424,11 +424,20 @@ def demo(
     mappings: Annotated[
         Path | None, typer.Option("--mappings", help="Mapping folder; default: the ones dvcsync ships.")
     ] = None,
+    profile: Annotated[
+        str, typer.Option("--profile", help="Which one-stop system: sample (dvcsync's own) or opencps (v2).")
+    ] = "sample",
 ) -> None:
     """Run the main job on the embedded defaults: a sample one-stop database pushed to the mock portal.
 
     It reads no configuration file and no DVCSYNC_ variable: everything it writes stays in --out.
     """
+    from adapter._resources import PROFILES
     from adapter.demo import run_demo
 
-    raise typer.Exit(run_demo(out, dossiers=dossiers, seed=seed, console=console, mappings=mappings))
+    if profile not in PROFILES:
+        err_console.print(f"[red]unknown --profile {profile!r}[/red]; known: {', '.join(PROFILES)}")
+        raise typer.Exit(2)
+    raise typer.Exit(
+        run_demo(out, dossiers=dossiers, seed=seed, console=console, mappings=mappings, profile=profile)
+    )
