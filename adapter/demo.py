@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from adapter._resources import profile_mappings
 from adapter.config import Settings
 from adapter.mapping import MappingSet, MappingSpecError, load_mappings
 from adapter.province.sample import generate
+from adapter.reconcile.period import local_now
 from adapter.sync.cycles import run_payments, run_pull, run_push
 
 
@@ -175,24 +177,30 @@ _GIVEN = ("Minh Anh", "Thu Hà", "Quốc Bảo", "Ngọc Lan", "Đức Thịnh",
 _FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi")
 
 
-def new_portal_dossiers(mappings: MappingSet, count: int) -> list[dict[str, Any]]:
+def new_portal_dossiers(
+    mappings: MappingSet, count: int, *, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """Dossiers "submitted on the portal" for the demo: procedures the province offers, fictitious
-    applicants (deterministic)."""
+    applicants (deterministic), submitted in the minutes before ``now`` (the province's local wall
+    clock unless given): a report on "the last days" finds them whatever day the demo runs, and a
+    test passes its own ``now`` so that two calls give the same dossiers."""
+    now = (now or local_now()).replace(microsecond=0)
     procedures = mappings.codes["procedures"]
     codes = [procedures.lookup(key)["ma_tthc"] for key in list(procedures)[:8]]
     out = []
     for n in range(count):
         name = f"{_FAMILY[n % len(_FAMILY)]} {_GIVEN[(n * 3) % len(_GIVEN)]}"
+        submitted = now - timedelta(minutes=5 * (count - n))  # oldest first, the last 5 minutes ago
         out.append(
             {
-                "MaHoSo": f"G22.99-261123-{900000 + n:06d}",
+                "MaHoSo": f"G22.99-{submitted:%y%m%d}-{900000 + n:06d}",
                 "MaTTHC": codes[n % len(codes)],
                 "ChuHoSo": name,
                 "LoaiDoiTuong": "1",
                 "SoGiayToChuHoSo": f"0221{n:08d}",
                 "SoDienThoai": f"0912{n:06d}",
                 "TrichYeuHoSo": f"Hồ sơ nộp trực tuyến của {name}",
-                "NgayNopHoSo": f"20261123{8 + n % 9:02d}{n % 60:02d}00",
+                "NgayNopHoSo": f"{submitted:%Y%m%d%H%M%S}",
                 # the application form with its content, as a portal that sends files inline does:
                 # the pull stores it in the documents folder (adapter.sync.attachments)
                 "TaiLieuNop": [
@@ -235,7 +243,6 @@ def _demo_payment(mock_url: str, settings: Settings, mappings: MappingSet) -> di
     """INIT what waits for payment; the citizen pays one on the platform; the next cycle learns it
     by QUERY (the demo runs no callback server), applies it once and saves the e-receipt."""
     import sqlite3
-    from datetime import datetime
 
     from sqlalchemy.engine import make_url
 
@@ -255,7 +262,7 @@ def _demo_payment(mock_url: str, settings: Settings, mappings: MappingSet) -> di
             )
             conn.execute(
                 "UPDATE ho_so SET trang_thai = 'paying', updated_at = ? WHERE id = ?",
-                (datetime.now().isoformat(timespec="seconds"), row[0]),
+                (local_now().isoformat(timespec="seconds"), row[0]),  # the schema's local time
             )
     first = asyncio.run(run_payments(settings, mappings))
     result: dict[str, Any] = {"initiated": first.initiated, "paid": 0, "receipts": 0}

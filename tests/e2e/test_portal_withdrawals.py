@@ -14,6 +14,7 @@ import httpx
 from adapter.demo import new_portal_dossiers
 from adapter.mapping import load_mappings
 from adapter.province.sample import generate
+from adapter.reconcile.period import local_now
 from adapter.state import StateStore
 from adapter.sync.cycles import run_pull, run_push
 from mock_portal.testing import run_mock_process
@@ -28,11 +29,10 @@ def test_portal_submitted_withdrawal_applied_once_and_conflict_recorded(tmp_path
         settings = settings_for(mock, onestop, tmp_path / "state.db", rate_limit=2000)
         mappings = load_mappings(settings.province.mappings)
         seed_portal(mock, onestop)
-        applied_code, conflict_code, untouched = (d["MaHoSo"] for d in new_portal_dossiers(mappings, 3))
+        dossiers = new_portal_dossiers(mappings, 3)
+        applied_code, conflict_code, untouched = (d["MaHoSo"] for d in dossiers)
         seeded = httpx.post(
-            f"{mock.url}/_admin/portal-dossiers",
-            params={"push": "false"},
-            json={"dossiers": new_portal_dossiers(mappings, 3)},
+            f"{mock.url}/_admin/portal-dossiers", params={"push": "false"}, json={"dossiers": dossiers}
         )
         assert seeded.status_code == 201, seeded.text
         taken = asyncio.run(run_pull(settings, mappings))
@@ -43,9 +43,8 @@ def test_portal_submitted_withdrawal_applied_once_and_conflict_recorded(tmp_path
             assert reply.status_code == 200, reply.text
         with sqlite3.connect(onestop) as conn:  # meanwhile the province finishes the second one
             conn.execute(
-                "UPDATE ho_so SET trang_thai = 'releasing', updated_at = '2026-11-24T10:00:00'"
-                " WHERE ma_ho_so_qg = ?",
-                (conflict_code,),
+                "UPDATE ho_so SET trang_thai = 'releasing', updated_at = ? WHERE ma_ho_so_qg = ?",
+                (local_now().isoformat(), conflict_code),
             )
 
         first = asyncio.run(run_pull(settings, mappings))

@@ -238,7 +238,7 @@ def test_every_category_planted_is_found_exactly_then_repaired(
     )
     asyncio.run(run_pull(settings, mset))
     # a dossier submitted on the portal after the last pull
-    newcomer = new_portal_dossiers(mset, 1)[0]
+    newcomer = new_portal_dossiers(mset, 1, now=now)[0]  # dated within the period, whatever the day
     newcomer["MaHoSo"] = "G22.RECON-000001"
     assert admin.post("/portal-dossiers", params={"push": "false"}, json=newcomer).status_code == 201
 
