@@ -86,18 +86,21 @@ class Child(_Strict):
     dossier: Identifier = Field(default="ho_so_id", description="the column naming the dossier's id")
 
 
+_WITHDRAWAL_STEP: dict[str, Scalar] = {
+    "can_bo": "Cổng DVC quốc gia",
+    "chuc_danh": "Công dân",
+    "phong_ban": None,
+    "noi_dung": "Công dân yêu cầu rút hồ sơ trên Cổng DVC quốc gia",
+}
+
+
 class Steps(Child):
     table: Identifier = "qua_trinh_xu_ly"
     order: Identifier | None = Field(default="thu_tu", description="1, 2, ... within a dossier; null: none")
     status: Identifier = "trang_thai"
     moment: Identifier = "thoi_diem"
     withdrawal: dict[Identifier, Scalar] = Field(
-        default_factory=lambda: {
-            "can_bo": "Cổng DVC quốc gia",
-            "chuc_danh": "Công dân",
-            "phong_ban": None,
-            "noi_dung": "Công dân yêu cầu rút hồ sơ trên Cổng DVC quốc gia",
-        },
+        default_factory=lambda: dict(_WITHDRAWAL_STEP),
         description="the other columns of the step that records a withdrawal made on the portal",
     )
 

@@ -47,9 +47,9 @@ class BillError(ValueError):
     """The dossier's bill cannot be built from the mapping (the message names record and field)."""
 
 
-def build_bill(mapping: CompiledMapping, source: SqlSource, so_ho_so: str) -> BienLai | None:
+def build_bill(mapping: CompiledMapping, source: SqlSource, dossier_key: str) -> BienLai | None:
     """The ``payment_receipt`` mapping applied to the dossier with its fees; None when unknown."""
-    record = source.get(so_ho_so)
+    record = source.get(dossier_key)
     if record is None:
         return None
     result = mapping.map(record)

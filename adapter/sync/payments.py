@@ -1,7 +1,7 @@
 """The payment job: INIT for dossiers that ask for payment, QUERY for attempts whose result never
 came, GET_BILL for paid attempts without a saved receipt (payment-platform.md §1, §3).
 
-Every attempt is written to the province (``thanh_toan``, ``created``) before INIT leaves, so a
+Every attempt is written to the province (an attempt row, created) before INIT leaves, so a
 crash never loses a reference; a paid QUERY answer goes through the same ``apply_paid`` as a paid
 callback, so it is applied once whichever arrives first.
 """
