@@ -172,3 +172,30 @@ def test_mappings_check_lists_deliberate_skips_apart_from_failures(
     assert coverage["fee"].startswith("within dossier.DanhSachLePhi")
     table = runner.invoke(app, ["--config", str(config), "mappings", "check"])
     assert "left out on purpose" in table.stdout and "how each spec was checked" in table.stdout
+
+
+def test_a_parent_placeholder_runs_through_mappings_check_and_push_dry_run(
+    tmp_path: Path, sample_db: Path, mappings: Path
+) -> None:
+    step = mappings / "step.yaml"
+    step.write_text(
+        step.read_text(encoding="utf-8").replace(
+            "NoiDungXuLy: {path: noi_dung, format: text, required: true}",
+            'NoiDungXuLy: {template: "{noi_dung} ({parent.so_ho_so})"}',
+        ),
+        encoding="utf-8",
+    )
+    config = _config(tmp_path, sample_db, mappings)
+    checked = runner.invoke(app, ["--config", str(config), "mappings", "check", "--json"])
+    assert checked.exit_code in (0, 1), checked.output  # no AttributeError on {parent.x}
+    report = json.loads(checked.stdout)
+    assert report["records"]["step"] > 0 and report["failed"].get("step", 0) == 0
+    with sqlite3.connect(sample_db) as conn:
+        number = conn.execute(
+            "SELECT so_ho_so FROM ho_so WHERE ma_ho_so_qg IS NULL AND ma_thu_tuc = 'HT-KS-01'"
+            " AND id IN (SELECT ho_so_id FROM qua_trinh_xu_ly) LIMIT 1"
+        ).fetchone()[0]
+    result = runner.invoke(app, ["--config", str(config), "push", "dossier", number, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.stdout)["CapNhatTienDoHoSoMC"]["data"]
+    assert entries and all(entry["NoiDungXuLy"].endswith(f"({number})") for entry in entries)
