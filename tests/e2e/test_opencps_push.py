@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -203,3 +205,75 @@ def test_opencps_profile_pushes_with_configuration_alone(
     _own, _ = _expected(db, mset)
     with httpx.Client(base_url=mock.url, timeout=30) as client:
         _assert_portal_holds(client, _own)
+
+
+def test_opencps_profile_takes_in_portal_dossiers_and_reports_their_status(
+    mock: RunningMock, opencps: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Pull writes OpenCPS rows as its own DVCQG intake would (ids from Liferay's counter, systemId
+    5, the portal code as dossierNo and referenceUid); the next push reports them, not as its own."""
+    from adapter.sync.cycles import run_pull
+
+    db, mappings = opencps
+    settings = _settings(mock, db, mappings, tmp_path / "state.db")
+    mset = load_mappings(mappings)
+    with sqlite3.connect(db) as conn:
+        (counter,) = conn.execute(
+            "SELECT currentId FROM counter WHERE name = 'org.opencps.dossiermgt.model.Dossier'"
+        ).fetchone()
+    submitted = [
+        {
+            "MaHoSo": f"G22.99-261120-{950000 + n:06d}",
+            "MaTTHC": "1.001193",
+            "ChuHoSo": f"Nguyễn Văn {name}",
+            "LoaiDoiTuong": "1",
+            "SoGiayToChuHoSo": f"0402{n:08d}",
+            "SoDienThoai": f"0912{n:06d}",
+            "TrichYeuHoSo": f"Đăng ký khai sinh cho cháu {name}",
+            "NgayNopHoSo": f"2026112009{n:02d}00",
+        }
+        for n, name in enumerate(("An", "Bình", "Chi"))
+    ]
+    seeded = seed_portal_side(mock.url, f"sqlite:///{db}", mset)  # the sample's, submitted earlier
+    httpx.post(
+        f"{mock.url}/_admin/portal-dossiers",
+        params={"push": "false"},
+        json={"dossiers": submitted},
+        timeout=30,
+    ).raise_for_status()
+    pulled = asyncio.run(run_pull(settings, mset))
+    assert (pulled.created, pulled.already_in_province) == (3, seeded)
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT * FROM opencps_dossier WHERE dossierId > ? ORDER BY dossierId", (counter,)
+        ).fetchall()
+        (after,) = conn.execute(
+            "SELECT currentId FROM counter WHERE name = 'org.opencps.dossiermgt.model.Dossier'"
+        ).fetchone()
+    assert [r["dossierId"] for r in rows] == [counter + 1, counter + 2, counter + 3] and after == counter + 3
+    for row, sent in zip(rows, submitted, strict=True):
+        assert row["dossierNo"] == row["referenceUid"] == sent["MaHoSo"]
+        assert (row["systemId"], row["dossierStatus"], row["serviceCode"], row["online_"]) == (
+            5,
+            "new",
+            "HT-KS-01",
+            1,
+        )
+        assert row["createDate"] and row["modifiedDate"]
+
+    pushed = asyncio.run(run_push(settings, mset))  # the three are new on both sides: nothing to say
+    assert (pushed.statuses_reported, pushed.dead) == (seeded, 0)
+    # OpenCPS receives the first one, stamping its wall clock (after the pull's stamps, as in real life)
+    stamp = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d %H:%M:%S")
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE opencps_dossier SET dossierStatus = 'receiving', dossierSubStatus = 'receiving_1',"
+            " receiveDate = ?, modifiedDate = ? WHERE dossierNo = ?",
+            (stamp, stamp, submitted[0]["MaHoSo"]),
+        )
+    moved = asyncio.run(run_push(settings, mset))
+    assert (moved.dossiers_pushed, moved.statuses_reported, moved.dead) == (0, 1, 0)
+    with httpx.Client(base_url=mock.url, timeout=30) as client:
+        assert not {sent["MaHoSo"] for sent in submitted} & set(_stored(client))  # never as its own
+        assert client.get(f"/_admin/portal-dossiers/{submitted[0]['MaHoSo']}").json()["status"] == "2"
