@@ -60,6 +60,7 @@ def _fees(conn: sqlite3.Connection, hid: int, kind: str) -> tuple[int, int]:
 def test_fees_after_processing_are_billed_after_those_up_front_each_once(
     mock: RunningMock, onestop: Path, tmp_path: Path
 ) -> None:
+    started = local_now()  # the report below covers every day the test ran on, midnight or not
     settings = _settings(mock, onestop, tmp_path)
     mset = load_mappings(settings.province.mappings)
     with sqlite3.connect(onestop) as conn:
@@ -129,8 +130,8 @@ def test_fees_after_processing_are_billed_after_those_up_front_each_once(
 
     async def report() -> dict[str, int]:
         async with open_runtime(settings, mset) as runtime:
-            today = local_now().date()
-            options = ReconcileOptions(period=Period(today, today), formats=["json"], portal_check="none")
+            period = Period(started.date(), local_now().date())
+            options = ReconcileOptions(period=period, formats=["json"], portal_check="none")
             return (await reconcile(runtime, options)).report.counts
 
     counts = asyncio.run(report())

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from adapter.cli import app
 from adapter.mapping import CodeLookupError, load_mappings
+from adapter.sync import satisfaction
 from adapter.sync.satisfaction import run_satisfaction
 from mock_portal.testing import RunningMock
 
@@ -142,7 +144,15 @@ def test_twelve_months_sent_once_and_a_correction_replaces(
     assert _writes(mock) == writes + 1
 
 
-def test_cli_sends_then_sends_nothing(mock: RunningMock, onestop: Path, tmp_path: Path) -> None:
+def test_cli_sends_then_sends_nothing(
+    mock: RunningMock, onestop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command has no --today: its months are counted back from TODAY, as if run that day (on
+    # the wall clock a fixed window over the fixed sample would empty out some year).
+    real = satisfaction.complete_months
+    monkeypatch.setattr(
+        satisfaction, "complete_months", lambda count, today=None: real(count, today or TODAY)
+    )
     config = tmp_path / "dvcsync.toml"
     config.write_text(
         f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{REPO / "mappings"}"\n'
@@ -154,12 +164,12 @@ def test_cli_sends_then_sends_nothing(mock: RunningMock, onestop: Path, tmp_path
     runs = []
     for _ in range(2):
         result = CliRunner().invoke(
-            app, ["--config", str(config), "sync", "satisfaction", "--months", "120", "--json"]
+            app, ["--config", str(config), "sync", "satisfaction", "--months", "12", "--json"]
         )
         assert result.exit_code == 0, result.output
         runs.append(json.loads(result.stdout))
     first, second = runs
-    assert len(first["months"]) == 120
+    assert sorted(first["months"]) == sorted(MONTHS)
     assert first["sent"] == first["figures"] > 0 and first["failed"] == 0
     assert second["sent"] == second["resent"] == second["calls"] == 0
     assert second["unchanged"] == first["figures"]
