@@ -414,7 +414,17 @@ class Portal:
         assert isinstance(request, TraCuuHoSoRequest)
         stored = self.store.dossier(request.mahoso)
         if stored is None:
-            return self._ok("Không tìm thấy hồ sơ", [])
+            # (choice) a dossier submitted on the portal is found too, with its current status:
+            # a province reading back before it reports a status must see what was reported
+            portal = self.store.portal_dossier(request.mahoso)
+            if portal is None:
+                return self._ok("Không tìm thấy hồ sơ", [])
+            body = dict(portal["body"])
+            body["TrangThaiHoSo"] = portal["status"]
+            if portal["MaHoSoDonVi"]:
+                body["MaHoSoDonVi"] = portal["MaHoSoDonVi"]
+            body["QuaTrinhXuLy"] = []
+            return self._ok("Thành công", [body])
         dossier = stored["body"]
         dossier["QuaTrinhXuLy"] = self.store.history_of(request.mahoso)
         return self._ok("Thành công", [dossier])

@@ -12,7 +12,7 @@ import time
 
 from adapter.config import ConfigError
 
-from . import _catalogue, _config, _mock, _reconcile, _satisfaction, _state, _sync, _tools
+from . import _adopt, _catalogue, _config, _mock, _reconcile, _satisfaction, _state, _sync, _tools
 from ._common import app, console, err_console
 
 __all__ = ["app", "console", "err_console", "main"]

@@ -291,9 +291,12 @@ class StateStore:
             known = {
                 row.record_key: row
                 for row in conn.execute(
-                    select(DOSSIER_T.c.record_key, DOSSIER_T.c.payload_hash).where(
-                        DOSSIER_T.c.record_key.in_(keys)
-                    )
+                    select(
+                        DOSSIER_T.c.record_key,
+                        DOSSIER_T.c.payload_hash,
+                        DOSSIER_T.c.acked_hash,
+                        DOSSIER_T.c.on_portal,
+                    ).where(DOSSIER_T.c.record_key.in_(keys))
                 )
             }
             steps_known: dict[tuple[str, str], str] = {
@@ -343,6 +346,11 @@ class StateStore:
                 if state is not None and state.payload_hash == digest and not fresh_steps:
                     counts.unchanged += 1
                     continue
+                # First contact: the state has no evidence of what the portal holds of this
+                # dossier (a new or lost state, a province coming from another integration). Its
+                # entries are read back before anything is sent (sync.first_contact): the portal
+                # may hold it already, and it never removes a history entry.
+                unseen = is_first_contact(state)
                 if state is None or state.payload_hash != digest:
                     counts.dossiers_enqueued += 1
                     outbox_rows.append(
@@ -353,6 +361,7 @@ class StateStore:
                             digest,
                             now,
                             after=state.payload_hash if state is not None else None,
+                            verify_first=unseen,
                         )
                     )
                     if state is not None:
@@ -376,7 +385,14 @@ class StateStore:
                         chunk = fresh_steps[start : start + STEPS_PER_CALL]
                         payload = {"keys": [k for k, _, _ in chunk], "entries": [e for _, e, _ in chunk]}
                         outbox_rows.append(
-                            _outbox_row("steps", record.record_key, payload, payload_hash(payload), now)
+                            _outbox_row(
+                                "steps",
+                                record.record_key,
+                                payload,
+                                payload_hash(payload),
+                                now,
+                                verify_first=unseen,
+                            )
                         )
                     new_steps.extend(
                         {"record_key": record.record_key, "step_key": k, "entry_hash": d, "acked": False}
@@ -484,21 +500,23 @@ class StateStore:
         now: float | None = None,
         record_key: str | None = None,
         exclude: Collection[int] = (),
+        first_contact: bool = False,
     ) -> list[DueEntry]:
         """Pending entries of ``kind`` whose time has come, oldest first, with what the state
         knows of their dossier (``on_portal`` decides create vs replace). On PostgreSQL only the
         entries of dossiers this replica has claimed (``_claim``): another replica's are left.
         ``exclude``: entries this process has in flight or not yet recorded (the deliverer reads
-        the next round while the current one is out)."""
+        the next round while the current one is out). ``first_contact``: only entries waiting
+        for a read-back (``verify_first``), as ``dvcsync adopt`` settles them."""
         now = time.time() if now is None else now
-        query = self._due_query(kind, now, record_key, exclude)
+        query = self._due_query(kind, now, record_key, exclude, first_contact)
         if self.claims:
             # committed before any claim of ours: a claim past its claim_until is only as good as
             # this row, so another replica must be able to see it (see _claim)
             self.renew_claims(now=now)
         with self.engine.begin() as conn:
             if self.claims:
-                if not self._claim(conn, kind, limit, now, record_key, exclude):
+                if not self._claim(conn, kind, limit, now, record_key, exclude, first_contact):
                     return []
                 from .replica import replica_id
 
@@ -519,7 +537,14 @@ class StateStore:
                 for row in conn.execute(query.limit(limit))
             ]
 
-    def _due_query(self, kind: str, now: float, record_key: str | None, exclude: Collection[int] = ()) -> Any:
+    def _due_query(
+        self,
+        kind: str,
+        now: float,
+        record_key: str | None,
+        exclude: Collection[int] = (),
+        first_contact: bool = False,
+    ) -> Any:
         query = (
             select(
                 OUTBOX_T.c.id,
@@ -562,6 +587,8 @@ class StateStore:
             query = query.where(OUTBOX_T.c.record_key == record_key)
         if exclude:
             query = query.where(OUTBOX_T.c.id.not_in(list(exclude)))
+        if first_contact:
+            query = query.where(OUTBOX_T.c.verify_first.is_(True))
         return query
 
     def _claim(
@@ -572,6 +599,7 @@ class StateStore:
         now: float,
         record_key: str | None,
         exclude: Collection[int] = (),
+        first_contact: bool = False,
     ) -> list[str]:
         """Claim the dossiers of up to ``limit`` due entries for this replica: those nobody
         holds, whose lease ran out (their replica died) or that are ours already. ``FOR UPDATE
@@ -593,7 +621,7 @@ class StateStore:
             and_(DOSSIER_T.c.claim_until < now, ~_lease_alive(DOSSIER_T.c.claimed_by, now)),
         )
         candidates = (
-            self._due_query(kind, now, record_key, exclude)
+            self._due_query(kind, now, record_key, exclude, first_contact)
             .with_only_columns(DOSSIER_T.c.record_key)
             .where(free)
             .limit(limit)
@@ -607,6 +635,37 @@ class StateStore:
                 .values(claimed_by=me, claim_until=now + self.claim_lease_s)
             )
         return keys
+
+    def pending_history(self, record_keys: Collection[str]) -> list[DueEntry]:
+        """Every pending history entry of these dossiers, in order, whenever due: a read-back
+        of a dossier met for the first time settles all of its history at once."""
+        if not record_keys:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    OUTBOX_T.c.id,
+                    OUTBOX_T.c.record_key,
+                    OUTBOX_T.c.payload,
+                    OUTBOX_T.c.payload_hash,
+                    OUTBOX_T.c.attempts,
+                    OUTBOX_T.c.verify_first,
+                )
+                .where(
+                    and_(
+                        OUTBOX_T.c.record_key.in_(list(record_keys)),
+                        OUTBOX_T.c.kind == "steps",
+                        OUTBOX_T.c.state == "pending",
+                    )
+                )
+                .order_by(OUTBOX_T.c.id)
+            )
+            return [
+                DueEntry(
+                    r.id, "steps", r.record_key, r.payload, r.payload_hash, r.attempts, False, r.verify_first
+                )
+                for r in rows
+            ]
 
     def renew_claims(self, now: float | None = None, owner: str | None = None) -> int:
         """Extend this replica's (``owner``'s) lease: a live replica never loses its dossiers.
@@ -991,6 +1050,21 @@ class StateStore:
         return len(rows), int(rows[-1].id)
 
     # ------------------------------------------------------------------ reading
+
+    def count_first_contacts(self) -> int:
+        """Dossiers still waiting for their first read-back (``dvcsync adopt``'s backlog)."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        and_(
+                            OUTBOX_T.c.state == "pending",
+                            OUTBOX_T.c.kind.in_(["dossier", "status"]),
+                            OUTBOX_T.c.verify_first.is_(True),
+                        )
+                    )
+                ).scalar_one()
+            )
 
     def backlog(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -1414,8 +1488,21 @@ _OUTBOX_PRUNE = (
 _INBOX_PRUNE = update(INBOX_T).where(INBOX_T.c.id == bindparam("p_id")).values(payload=bindparam("p_payload"))
 
 
+def is_first_contact(state: Any) -> bool:
+    """A dossier the state knows nothing of the portal's copy: never seen, or enqueued but never
+    acknowledged nor read back (``acked_hash`` empty and not known to be on the portal)."""
+    return state is None or (state.acked_hash is None and not state.on_portal)
+
+
 def _outbox_row(
-    kind: str, record_key: str, payload: Any, digest: str, now: float, *, after: str | None = None
+    kind: str,
+    record_key: str,
+    payload: Any,
+    digest: str,
+    now: float,
+    *,
+    after: str | None = None,
+    verify_first: bool = False,
 ) -> dict[str, Any]:
     """``after``: the hash this version replaces. A dossier can come back to an earlier version
     (A → B → A); keyed by its hash alone, the return to A would find A's old key and never be
@@ -1434,6 +1521,7 @@ def _outbox_row(
         "attempts": 0,
         "next_attempt_at": 0.0,
         "last_error": None,
+        "verify_first": verify_first,
         "created_at": now,
         "updated_at": now,
     }

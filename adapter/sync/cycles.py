@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from adapter import metrics
@@ -16,6 +17,7 @@ from adapter.portal import UnreachableError
 from adapter.province.sink import db_error_text
 from adapter.province.source import make_engine
 
+from .adopt import AdoptJob, AdoptSummary
 from .payments import PaymentJob, PaymentSummary
 from .pull import PullJob, PullSummary
 from .push import ProgressFn, PushJob, PushSummary
@@ -92,6 +94,28 @@ async def run_push(
 
     return await _recorded(
         "push", settings, mappings, cycle, lambda s: "ok" if s.dead == 0 else "dead-letters"
+    )
+
+
+async def run_adopt(
+    settings: Settings,
+    mappings: MappingSet,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    progress: ProgressFn | None = None,
+) -> AdoptSummary:
+    """Read the portal back for the province's dossiers, seed the state, enqueue only what
+    differs (``adopt``); nothing is written to the portal."""
+
+    async def cycle(rt: Runtime) -> AdoptSummary:
+        job = AdoptJob(
+            settings, mappings, rt.store, rt.client, rt.source, since=since, until=until, progress=progress
+        )
+        return await job.run()
+
+    return await _recorded(
+        "adopt", settings, mappings, cycle, lambda s: "ok" if s.unsettled == 0 else "unsettled"
     )
 
 

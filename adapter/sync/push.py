@@ -14,22 +14,25 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
 from adapter import metrics
 from adapter.config import Settings
-from adapter.contract import HoSoDaLuu
+from adapter.contract import VN_TZ, HoSoDaLuu
 from adapter.mapping import MappingSet
 from adapter.portal import AmbiguousError, AuthError, Backoff, PortalClient, PortalError, UnreachableError
+from adapter.province import instants
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
 from adapter.state.store import OUTBOX_T, STEPS_PER_CALL, dumps
 from adapter.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
 from adapter.sync.citizen_check import ID_FIELD, NAME_FIELD, CitizenCheck, CitizenCheckCounts
 from adapter.sync.claim_keeper import ClaimKeeper
+from adapter.sync.first_contact import FirstContact, FirstContactCounts
+from adapter.sync.readback import history_fingerprint
 from adapter.sync.state_lock import job_lock
 
 log = logging.getLogger(__name__)
@@ -58,11 +61,13 @@ class PushSummary:
     dead: int = 0
     ambiguous_resolved: int = 0
     citizen: CitizenCheckCounts = field(default_factory=CitizenCheckCounts)  # [citizen_check]
+    first_contact: FirstContactCounts = field(default_factory=FirstContactCounts)  # read-backs
     calls: int = 0
     elapsed_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["first_contact"] = self.first_contact.as_dict()
         data["elapsed_s"] = round(self.elapsed_s, 3)
         return data
 
@@ -80,19 +85,17 @@ class PushOptions:
 
 
 def local_iso(moment: float) -> str:
-    """An epoch time as the sample schema's ``updated_at`` text (ISO 8601, local, seconds)."""
-    from adapter.contract import VN_TZ
-
+    """An epoch time as the sample schema's ``updated_at`` text (ISO 8601, Vietnam's wall clock,
+    seconds). As a cycle's ``until`` it is read back in that zone, so it names the same
+    instant whatever ``[province] timezone`` says."""
     return datetime.fromtimestamp(moment, VN_TZ).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _lookback(watermark: str, seconds: float) -> str:
-    if not watermark or seconds <= 0:
-        return ""
-    try:
-        return (datetime.fromisoformat(watermark) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
-    except ValueError:
-        return ""
+def _lookback(watermark: datetime | None, seconds: float) -> datetime | None:
+    """The instant ``seconds`` before the cursor (elapsed time); None without a cursor."""
+    if watermark is None or seconds <= 0:
+        return None
+    return instants.earlier(watermark, seconds)
 
 
 class PushJob:
@@ -142,6 +145,7 @@ class PushJob:
             None,
         )
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
+        self.first_contact = FirstContact(store, client, self._semaphore, clock, self.backoff)
         self._delivered = 0
         self._keeper: ClaimKeeper | None = None
         self.citizen = (
@@ -288,25 +292,33 @@ class PushJob:
         max_pages: int | None = None,
         on_page: Callable[[EnqueueCounts], None] | None = None,
     ) -> bool:
-        """Enqueue pages into ``counts``; True when it stopped at ``max_pages`` with more to read."""
-        watermark, last_key = self.store.cursor(CURSOR)
-        column = self.source.spec.updated_at
-        assert column is not None
+        """Enqueue pages into ``counts``; True when it stopped at ``max_pages`` with more to read.
+        The cursor and ``until`` are instants (``adapter.province.instants``): the stored
+        watermark is read in any form written before and written back in the canonical one."""
+        zone = instants.zone(self.settings.province.timezone)
+        stored, last_key = self.store.cursor(CURSOR)
+        try:
+            watermark = instants.read_cursor(stored, zone)
+        except instants.InstantError as exc:
+            raise ValueError(f"the state's cursor {CURSOR!r} cannot be read: {exc}") from None
         pages = self.source.iter_changed(
             watermark,
             last_key,
-            lookback=_lookback(watermark, self.options.lookback_s) if lookback else "",
-            until=until,
+            lookback=_lookback(watermark, self.options.lookback_s) if lookback else None,
+            until=instants.parse_instant(until, VN_TZ),
+            zone=zone,
             page_size=self.options.page_size,
         )
         try:
-            for number, page in enumerate(pages, start=1):
+            for number, changed in enumerate(pages, start=1):
+                page = changed.records
                 mapped = self._check_citizens(page, [self.map_record(record) for record in page])
-                last = page[-1]
-                new_cursor = max((watermark, last_key), (str(last[column]), int(last[self.source.spec.key])))
-                watermark, last_key = new_cursor
+                # a look-back page lies before the cursor: the cursor never moves back
+                if watermark is None or changed.last > (watermark, last_key):
+                    watermark, last_key = changed.last[0], int(changed.last[1])
+                stored = instants.cursor_text(watermark, zone)
                 page_counts = self.store.enqueue_page(
-                    mapped, cursor_name=CURSOR, watermark=watermark, last_key=last_key
+                    mapped, cursor_name=CURSOR, watermark=stored, last_key=last_key
                 )
                 counts.add(page_counts)
                 if on_page is not None:
@@ -451,6 +463,11 @@ class PushJob:
     ) -> tuple[list[Outcome], BaseException | None]:
         """One round's calls, ``concurrency`` in flight; every answer that came back, and the
         first hard failure (an unreachable portal), raised once the answers are recorded."""
+        first = [e for e in due if e.verify_first and kind in ("dossier", "status")]
+        if first:  # met for the first time: read the portal's copy back before sending anything
+            summary.calls += len({e.record_key for e in first})
+            due = [e for e in due if not e.verify_first] + await self.first_contact.settle(first, send=True)
+            summary.first_contact = self.first_contact.counts
         if kind == "dossier":
             size = self.settings.portal.batch_size
             batches: list[list[DueEntry]] = []
@@ -752,13 +769,6 @@ def pack_history(due: list[DueEntry], size: int) -> list[list[DueEntry]]:
         if left > 0:
             by_room.setdefault(left, []).append(index)
     return calls
-
-
-def history_fingerprint(entry: dict[str, Any]) -> tuple[str, ...]:
-    """What identifies a history entry on the portal, which gives entries no id of their own."""
-    return tuple(
-        str(entry.get(k, "")) for k in ("MaHoSo", "ThoiDiemXuLy", "NguoiXuLy", "NoiDungXuLy", "TrangThai")
-    )
 
 
 def _says_exists(message: str) -> bool:
