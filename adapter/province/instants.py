@@ -22,6 +22,10 @@ How a bound reaches the source's SQL (``SqlSource.iter_changed`` chooses per cal
   ``day_text``), parsed, sorted by instant, and its rows read by id: correct for any mix of
   forms, for the cost of one list of the window per cycle.
 
+Text bounds rely on the ISO digits sorting like time, which holds under byte order and under the
+usual locale collations (they compare the digits first). In a zone with clock changes a naive
+value of the repeated hour is ambiguous; it is read as its first occurrence.
+
 The cursor is stored as ``cursor_text`` (ISO 8601 with the offset, so it names one instant
 whatever the zone setting later says); ``read_cursor`` also accepts the forms stored before
 (the source's own text, naive).

@@ -267,14 +267,16 @@ class SqlSource:
         page_size: int,
     ) -> Iterator[tuple[tuple[datetime, Any], Record]]:
         """Keyset pages over ``(updated_at, id)`` between bounds in the column's own terms (a
-        superset of the window), filtered to the window exactly."""
+        superset of the window), filtered to the window exactly. The keyset is written
+        ``upd >= w AND (upd > w OR id > k)``: one range on the ``(updated_at, id)`` index, read in
+        its order (``upd > w OR (upd = w AND id > k)`` made SQLite merge two ranges and sort)."""
         column, key = self.spec.updated_at, self.spec.key
         assert column is not None
         cursor = first
         while True:
             clauses, bind = [f"{q.upd} {top[0]} :top"], {"top": top[1]}
             if cursor is not None:
-                clauses.append(f"({q.upd} > :w OR ({q.upd} = :w AND {q.key} > :k))")
+                clauses.append(f"{q.upd} >= :w AND ({q.upd} > :w OR {q.key} > :k)")
                 bind.update(w=cursor[0], k=cursor[1])
             sql = (
                 f"SELECT * FROM {q.table} WHERE {' AND '.join(clauses)}"

@@ -5,6 +5,7 @@ re-reads a late commit inside the look-back."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from adapter.province.instants import parse_instant
 from adapter.province.source import SourceDataError, SqlSource, make_engine
@@ -233,3 +234,31 @@ def test_numbers_in_the_column_are_a_clear_error(tmp_path: Path) -> None:
     made = _raw(_sqlite(tmp_path), "INTEGER", [1765115999])
     with pytest.raises(SourceDataError, match=r"items\.updated_at holds int values"):
         made.changed(None, until=BASE + timedelta(days=1))
+
+
+@pytest.mark.parametrize(("form", "listed"), [("T", False), ("space", False), ("mixed-T-and-space", True)])
+def test_one_form_keeps_the_keyset_on_the_index_and_mixed_forms_are_listed(
+    tmp_path: Path, form: str, listed: bool
+) -> None:
+    made = Source(_sqlite(tmp_path), "TEXT", TEXT_FORMS[form])
+    _fill(made, 30)
+    seen: list[tuple[str, Any]] = []
+
+    @event.listens_for(made.engine, "before_cursor_execute")
+    def _capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    cursor = (made.times[20], 20)
+    pages = made.changed(cursor, lookback=cursor[0] - timedelta(seconds=300), until=BASE + timedelta(days=1))
+    assert pages
+    keyset = [(s, p) for s, p in seen if "ORDER BY updated_at, id" in s]
+    listing = [s for s, _ in seen if s.startswith("SELECT updated_at, id FROM items")]
+    assert bool(listing) == listed and bool(keyset) != listed
+    for statement, parameters in keyset:
+        where = statement.split(" WHERE ", 1)[1]
+        assert not re.search(r"\w\(\s*updated_at", where), where  # no function of the column
+        with made.engine.connect() as conn:
+            plan = " ".join(
+                str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+        assert "ix_items_updated" in plan and "TEMP B-TREE" not in plan, plan
