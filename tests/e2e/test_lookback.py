@@ -124,8 +124,14 @@ def _cursor(state: str) -> datetime:
 
 
 def _late_commit_sent_once(
-    mock: RunningMock, source_url: str, state: str, stamp: Callable[[datetime], object]
+    mock: RunningMock,
+    source_url: str,
+    state: str,
+    stamp: Callable[[datetime], object],
+    legacy_cursor: Callable[[datetime], str] | None = None,
 ) -> None:
+    """``legacy_cursor``: the cursor rewritten after the first cycle as an older dvcsync stored
+    it (the source's own text), which must be read as the same instant."""
     settings = _settings(mock, source_url, state)
     mappings = load_mappings(REPO / "mappings")
     seed_portal_side(mock.url, source_url, mappings)  # the dossiers submitted there exist there
@@ -133,6 +139,11 @@ def _late_commit_sent_once(
     assert first.dossiers_pushed > 50 and first.dead == 0
 
     cursor = _cursor(state)
+    if legacy_cursor is not None:
+        store = StateStore(state)
+        _, last_key = store.cursor(CURSOR)
+        store.set_cursor(CURSOR, legacy_cursor(cursor), last_key)
+        store.close()
     code = _late_commit(source_url, cursor, stamp(cursor - timedelta(seconds=60)))
     before = _portal(mock, code)
 
@@ -178,3 +189,20 @@ def test_postgresql_late_commit_sent_once(
         return moment if column_type == "timestamptz" else moment.astimezone(VN).replace(tzinfo=None)
 
     _late_commit_sent_once(mock, source, f"sqlite:///{tmp_path / 'state.db'}", stamp)
+
+
+@pytest.mark.parametrize("form", ["T", "space"])
+def test_a_cursor_stored_by_an_older_version_is_read_as_its_instant(
+    mock: RunningMock, small_sample: Path, tmp_path: Path, form: str
+) -> None:
+    onestop = tmp_path / "onestop.db"
+    shutil.copy(small_sample, onestop)
+    render = FORMS[form]
+    _rewrite_sqlite(onestop, render)
+    _late_commit_sent_once(
+        mock,
+        f"sqlite:///{onestop}",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        lambda m: render(m, 2),
+        legacy_cursor=lambda m: render(m, 2),
+    )
