@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from adapter._resources import default_mappings
+from adapter.province.instants import zone
 
 CONFIG_ENV = "DVCSYNC_CONFIG"
 DEFAULT_CONFIG = Path("dvcsync.toml")
@@ -56,6 +57,17 @@ class ProvinceSettings(_Section):
         description="where attachments received from the portal are stored; default: documents/ beside"
         " the state file",
     )
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh",
+        description="the source's time zone: naive timestamps (DATETIME, timestamp, text without an offset)"
+        " are wall-clock times there",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)  # an unknown zone fails at load, naming the key
+        return value
 
     @property
     def effective_sink_url(self) -> str:

@@ -24,6 +24,7 @@ from adapter.config import Settings
 from adapter.contract import HoSoDaLuu
 from adapter.mapping import MappingSet
 from adapter.portal import AuthError, PortalClient, PortalError, UnreachableError
+from adapter.province.instants import later, zone
 from adapter.state import StateStore, payload_hash
 from adapter.sync.push import PushJob, history_fingerprint
 
@@ -165,7 +166,8 @@ class PortalCheck:
         digest = payload_hash(mapped.dossier)
         if info["pending"] or digest != info["acked_hash"]:
             updated = str(info.get("updated_at") or "")
-            if info["pending"] or digest == info["payload_hash"] or updated > info.get("watermark", ""):
+            after_cursor = later(updated, info.get("watermark", ""), zone(self.settings.province.timezone))
+            if info["pending"] or digest == info["payload_hash"] or after_cursor:
                 self.counts.in_flight += 1
                 return
             # Changed without the push seeing it (edited in place, or committed behind its cursor):

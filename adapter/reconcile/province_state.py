@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 from adapter.config import ReconcileSettings, Settings
 from adapter.mapping import MappingSet, mask
 from adapter.province import reconcile as province
+from adapter.province.instants import later, zone
 from adapter.province.schema import ProvinceSchema, load_schema
 from adapter.state import StateStore
 
@@ -284,8 +285,11 @@ class ProvinceStateCheck:
         updated = str(p["updated_at"] or "")
         if s is not None and s["pending"]:
             return local_iso(s["pending_since"]), "waiting in the outbox"
-        seen = s is not None and bool(s["source_updated_at"]) and str(s["source_updated_at"]) >= updated
-        if updated and updated > watermark and not seen:  # a one-off push or repair saw it already
+        tz = zone(self.settings.province.timezone)  # instants, not text (T and space forms differ)
+        seen = (
+            s is not None and bool(s["source_updated_at"]) and not later(updated, s["source_updated_at"], tz)
+        )
+        if updated and later(updated, watermark, tz) and not seen:  # a one-off push or repair saw it already
             return updated, "changed after the last push read"
         if s is None:
             return updated or None, "never recorded by the push"
