@@ -13,6 +13,11 @@ Then the same with portal latency injected, a cycle with nothing changed, and th
 memory. The mock runs in its own process and knows the sample's portal-submitted dossiers. Usage:
 
   .venv/bin/python -P bench/push.py [--dossiers 100000] [--latency-ms 5,10,20,100] [--naive 2000]
+                                   [--profile sample|opencps]
+
+--profile opencps runs the same on an OpenCPS v2 database (``dvcsync sample-db --profile opencps``)
+with the shipped ``mappings/opencps``; the quiet cycle at scale (state filled by SQL over the
+sample's own tables) is the sample's only.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
+from adapter._resources import PROFILES
 from adapter.config import Settings
 from adapter.demo import seed_portal_side
 from adapter.mapping import load_mappings
-from adapter.province.sample import generate
+from adapter.province.sample import generate as generate_sample
+from adapter.province.sample.opencps import generate as generate_opencps
 from adapter.province.source import make_engine
 from adapter.sync.push import PushJob
 from mock_portal.testing import RunningMock, run_mock_process
@@ -44,6 +51,16 @@ from mock_portal.testing import RunningMock, run_mock_process
 REPO = Path(__file__).resolve().parents[1]
 BATCH, CONCURRENCY = 100, 8
 STEPS_PER_CALL = 10  # --history-batch
+PROFILE = "sample"  # --profile
+MAPPINGS = REPO / "mappings"  # the profile's shipped mappings
+
+
+def generate(db: Path, dossiers: int, seed: int) -> None:
+    """The profile's database (the sample's one-stop schema, or OpenCPS v2)."""
+    if PROFILE == "opencps":
+        generate_opencps(db, dossiers, seed)
+    else:
+        generate_sample(db, dossiers, seed)
 
 
 @dataclass
@@ -63,13 +80,13 @@ def mapper(db: Path) -> tuple[PushJob, Engine]:
     """A push job used only for its ``map_record``: the bodies are the adapter's, byte for byte."""
     settings = Settings.load(
         None,
-        province={"source_url": f"sqlite:///{db}", "mappings": str(REPO / "mappings")},
+        province={"source_url": f"sqlite:///{db}", "mappings": str(MAPPINGS)},
         portal={"adapter_url": "http://127.0.0.1:9/unused"},
         state={"url": "sqlite://"},
     )
     engine = make_engine(settings.province.source_url)
     unused: Any = None  # no state, no client: map_record needs neither
-    return PushJob(settings, load_mappings(REPO / "mappings"), unused, unused, engine), engine
+    return PushJob(settings, load_mappings(MAPPINGS), unused, unused, engine), engine
 
 
 def prepare(db: Path) -> Prepared:
@@ -193,13 +210,18 @@ async def naive(mock: RunningMock, db: Path, limit: int) -> tuple[int, float]:
 def adapter_push(mock: RunningMock, db: Path, state: Path) -> dict[str, Any]:
     config = state.with_suffix(".toml")
     config.write_text(
-        f'[province]\nsource_url = "sqlite:///{db}"\nmappings = "{REPO / "mappings"}"\n'
+        f'[province]\nsource_url = "sqlite:///{db}"\nmappings = "{MAPPINGS}"\n'
         f'[portal]\nadapter_url = "{mock.adapter_url}"\nbatch_size = {BATCH}\nconcurrency = {CONCURRENCY}\n'
         f"rate_limit = 100000\ntimeout = 60\nhistory_batch_size = {STEPS_PER_CALL}\n"
         f'[state]\nurl = "sqlite:///{state}"\n',
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
+    if not state.exists():  # a push never creates its state: a new province starts one this way
+        subprocess.run(
+            [sys.executable, "-m", "adapter.cli", "--config", str(config), "db", "upgrade"],
+            check=True, capture_output=True, env=env, cwd=REPO,
+        )
     proc = subprocess.Popen(
         [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push", "--json"],
         stdout=subprocess.PIPE,
@@ -305,7 +327,7 @@ def quiet_cycle_at_scale(work: Path, mock: RunningMock, synced: int) -> float:
         )
     settings = Settings.load(
         None,
-        province={"source_url": f"sqlite:///{db}", "mappings": str(REPO / "mappings")},
+        province={"source_url": f"sqlite:///{db}", "mappings": str(MAPPINGS)},
         portal={"adapter_url": mock.adapter_url},
         state={"url": f"sqlite:///{state}"},
     )
@@ -313,7 +335,7 @@ def quiet_cycle_at_scale(work: Path, mock: RunningMock, synced: int) -> float:
     async def cycle() -> float:
         client = PortalClient(settings.portal, make_http_client(settings.portal))
         source = make_engine(settings.province.source_url)
-        job = PushJob(settings, load_mappings(REPO / "mappings"), store, client, source)
+        job = PushJob(settings, load_mappings(MAPPINGS), store, client, source)
         start = time.perf_counter()
         summary = await job.run_cycle()
         elapsed = time.perf_counter() - start
@@ -331,7 +353,7 @@ def quiet_cycle_at_scale(work: Path, mock: RunningMock, synced: int) -> float:
 def reset(mock: RunningMock, db: Path) -> None:
     """An empty portal that knows the sample's portal-submitted dossiers (as a real one would)."""
     httpx.post(f"{mock.url}/_admin/reset", timeout=60).raise_for_status()
-    seed_portal_side(mock.url, f"sqlite:///{db}", load_mappings(REPO / "mappings"))
+    seed_portal_side(mock.url, f"sqlite:///{db}", load_mappings(MAPPINGS))
 
 
 def main() -> None:
@@ -352,9 +374,14 @@ def main() -> None:
         help="history entries per call of the ceiling run (the mock's batch limit); 0 skips it",
     )
     parser.add_argument("--quiet-sizes", default="100000,1000000", help="synced sizes for the quiet cycle")
+    parser.add_argument("--profile", choices=PROFILES, default="sample", help="whose database and mappings")
     args = parser.parse_args()
-    global STEPS_PER_CALL
-    STEPS_PER_CALL = args.history_batch
+    global STEPS_PER_CALL, PROFILE, MAPPINGS
+    STEPS_PER_CALL, PROFILE = args.history_batch, args.profile
+    MAPPINGS = REPO / "mappings" if PROFILE == "sample" else REPO / "mappings" / PROFILE
+    if PROFILE != "sample":
+        args.quiet_sizes = ""  # fills the sample's own tables by SQL
+    print(f"profile: {PROFILE} ({MAPPINGS.relative_to(REPO)})")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
     print(f"history entries per call: {STEPS_PER_CALL}, dossiers per call: {BATCH}, in flight: {CONCURRENCY}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -383,7 +410,9 @@ def main() -> None:
             reset(mock, db)
             pushed = adapter_push(mock, db, work / "state.db")
             quiet = adapter_push(mock, db, work / "state.db")
-        sent = pushed["dossiers_pushed"] + pushed["statuses_reported"]
+        # a status the portal already holds (read back on first contact) needs no report
+        same = pushed.get("first_contact", {}).get("status_same", 0)
+        sent = pushed["dossiers_pushed"] + pushed["statuses_reported"] + same
         assert sent == n and pushed["dead"] == 0, f"the adapter sent {sent} of {n}: {pushed}"
         adapter_rate, bare_rate, naive_rate = n / pushed["elapsed_s"], n / bare_s, naive_n / naive_s
         print(f"  adapter (dvcsync sync push)            {adapter_rate:10,.0f} records/s")
