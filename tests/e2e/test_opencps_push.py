@@ -277,3 +277,18 @@ def test_opencps_profile_takes_in_portal_dossiers_and_reports_their_status(
     with httpx.Client(base_url=mock.url, timeout=30) as client:
         assert not {sent["MaHoSo"] for sent in submitted} & set(_stored(client))  # never as its own
         assert client.get(f"/_admin/portal-dossiers/{submitted[0]['MaHoSo']}").json()["status"] == "2"
+
+
+def test_demo_runs_end_to_end_on_the_opencps_profile(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--profile", "opencps", "-n", "300", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "OpenCPS v2 database" in result.output and "payments: not run on the opencps profile" in result.output
+    )
+    with sqlite3.connect(tmp_path / "onestop.db") as conn:  # the 20 portal dossiers of the demo, taken in
+        (taken,) = conn.execute(
+            "SELECT COUNT(*) FROM opencps_dossier WHERE systemId = 5 AND dossierNo LIKE 'G22.99-%-9000%'"
+        ).fetchone()
+    assert taken == 20
+    unknown = CliRunner().invoke(app, ["demo", "--profile", "nope", "--out", str(tmp_path / "x")])
+    assert unknown.exit_code == 2 and "unknown --profile 'nope'" in unknown.output
