@@ -140,14 +140,21 @@ class FirstContact:
             log.warning("read-back of %s refused: error_code %s: %s", key, reply.error_code, reply.message)
             self.counts.read_failed += 1
             return _FAILED
-        self.counts.read += 1
         items = reply.result or []
-        first = items[0] if items else None
-        if first is None:
+        if not items:
+            self.counts.read += 1
             return None
+        first = items[0]
         if hasattr(first, "model_dump"):
             first = first.model_dump(mode="json", exclude_none=True)
-        return first if isinstance(first, dict) else None
+        if not isinstance(first, dict):
+            # an unreadable copy says nothing of what the portal holds: taken for "absent", the
+            # whole history would go again onto a dossier that may hold it
+            log.warning("read-back of %s unreadable: a %s, not a dossier", key, type(first).__name__)
+            self.counts.read_failed += 1
+            return _FAILED
+        self.counts.read += 1
+        return first
 
     # ------------------------------------------------------------------ deciding
 
@@ -264,9 +271,11 @@ class FirstContact:
             settled.conflicts.append((record_key, describe_entry(entry)))
 
     def _commit(self, settled: Settled) -> None:
-        self.store.record_outcomes(settled.outcomes, now=self.clock())
+        # conflicts first (kept once each): a process dying in between reads the dossier back
+        # again and finds them recorded, instead of settled entries whose conflicts are lost
         for record_key, described in settled.conflicts:
             self.store.record_conflict(record_key, HISTORY_FIELD, None, described, PORTAL_ONLY_NOTE)
+        self.store.record_outcomes(settled.outcomes, now=self.clock())
 
 
 _FAILED = object()
