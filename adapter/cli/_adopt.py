@@ -69,6 +69,7 @@ def adopt(
                 settings,
                 "dvcsync adopt",
                 lambda: run_adopt(settings, mset, since=first, until=last, progress=report.update),
+                create=True,
             )
     except KeyboardInterrupt:
         err_console.print(

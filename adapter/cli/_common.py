@@ -300,27 +300,70 @@ EXIT_PROBLEMS, EXIT_INVALID, EXIT_BUSY, EXIT_UNREACHABLE = 1, 2, 3, 4
 
 
 @contextmanager
-def _writing(settings: Settings, what: str, *, exclusive: bool = False) -> Iterator[None]:
+def _writing(
+    settings: Settings, what: str, *, exclusive: bool = False, create: bool = False, identity: bool = True
+) -> Iterator[None]:
     """Hold the state's writer lock for the command (exit 3 when another process keeps it);
-    on PostgreSQL shared with replicas unless ``exclusive`` (a schema upgrade waits for all)."""
+    on PostgreSQL shared with replicas unless ``exclusive`` (a schema upgrade waits for all).
+    Only a command that ``create``s may meet a state that does not exist (else exit 2, nothing
+    created on the way); a state of another province or portal is refused (exit 2)."""
     from adapter.sync.state_lock import StateBusy, holding_state
     from adapter.tenants import ensure_schema
 
+    if not create:
+        _require_state(settings, what)
     ensure_schema(settings.state.url)  # a tenant's PostgreSQL schema, before anything migrates it
     try:
         url, wait_s = settings.state.url, settings.state.lock_wait_s
         with holding_state(url, wait_s=wait_s, what=what, exclusive=exclusive):
+            if identity:
+                _check_identity(settings, create=create)
             yield
     except StateBusy as exc:
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BUSY) from None
 
 
-def _run_cycles(settings: Settings, what: str, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def _require_state(settings: Settings, what: str) -> None:
+    """Exit 2 naming the path and the commands that create a state, when there is none."""
+    from adapter.sync.state_guard import StateMissing, require_state
+
+    try:
+        require_state(settings, what)
+    except StateMissing as exc:
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _check_identity(settings: Settings, *, create: bool = False) -> None:
+    """Record the configuration's identity on the state, or exit 2 when it serves another.
+    ``create``: an empty state is made first (adopt); a state at another revision is left to
+    the command (it refuses it, or migrates it)."""
+    from adapter.state import StateStore
+    from adapter.sync.state_guard import IdentityMismatch, check_identity
+
+    store = StateStore(settings.state.url)
+    try:
+        current, head = store.schema_status()
+        if current is None and create:
+            store.prepare()
+            current = head
+        if current == head:
+            check_identity(store, settings)
+    except IdentityMismatch as exc:
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    finally:
+        store.close()
+
+
+def _run_cycles(
+    settings: Settings, what: str, make: Callable[[], Coroutine[Any, Any, T]], *, create: bool = False
+) -> T:
     """Run a command's cycles under the state lock; an unreachable portal is exit 4, said plainly."""
     from adapter.portal import UnreachableError
 
-    with _writing(settings, what):
+    with _writing(settings, what, create=create):
         try:
             return asyncio.run(make())
         except UnreachableError as exc:

@@ -17,8 +17,10 @@ from ._common import (
     EXIT_UNREACHABLE,
     JsonOpt,
     TenantOpt,
+    _check_identity,
     _live_settings,
     _progress,
+    _require_state,
     _State,
     _TenantTyper,
     _writing,
@@ -81,6 +83,8 @@ def reconcile(
     from adapter.sync.runtime import open_runtime
 
     settings = _live_settings()
+    _require_state(settings, "dvcsync reconcile")
+    _check_identity(settings)
     cfg = settings.reconcile
     try:
         given = formats.split(",") if formats else cfg.formats
@@ -198,6 +202,8 @@ def repair(
     from adapter.sync.runtime import open_runtime
 
     settings = _live_settings()
+    _require_state(settings, "dvcsync reconcile")
+    _check_identity(settings)
     if category not in KEYS:
         err_console.print(
             f"unknown category {category!r}; repairable: {', '.join(repairable())}",

@@ -14,6 +14,7 @@ from adapter.config import Settings
 from ._common import (
     EXIT_PROBLEMS,
     JsonOpt,
+    _check_identity,
     _every_tenant,
     _print_counts,
     _redact_url,
@@ -37,6 +38,7 @@ def status(as_json: JsonOpt = False) -> None:
     if list(chosen) == [""]:  # no tenants: the one state, as it always was
         if not _state_exists(settings, as_json):
             return
+        _check_identity(settings)
         data = collect_status(settings)
         if as_json:
             print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -122,6 +124,7 @@ def dead_list(as_json: JsonOpt = False) -> None:
     settings = _settings()
     if not _state_exists(settings, as_json, empty=[]):
         return
+    _check_identity(settings)
     rows = list_dead(settings)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -167,12 +170,18 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
     """Create the state store's tables or migrate them to this dvcsync's revision. The other
     commands refuse a state store at another revision: schema changes happen only here."""
     from adapter.state import StateStore
+    from adapter.sync.state_guard import IdentityMismatch, check_identity
 
     settings = _settings()
-    with _writing(settings, "dvcsync db upgrade", exclusive=True):  # replicas stopped first
+    # replicas stopped first; the identity is recorded once the tables are there
+    with _writing(settings, "dvcsync db upgrade", exclusive=True, create=True, identity=False):
         store = StateStore(settings.state.url)
         try:
             before, head = store.upgrade()
+            check_identity(store, settings)  # a new state records whom it serves
+        except IdentityMismatch as exc:
+            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         finally:
             store.close()
     url = _redact_url(settings.state.url)
@@ -184,6 +193,44 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
         console.print(
             f"state store {url} upgraded from {before or 'empty'} to {head}", markup=False, highlight=False
         )
+
+
+@db_app.command("rebind")
+def db_rebind(
+    yes: Annotated[bool, typer.Option("--yes", help="Record it without asking (scripts).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record this configuration's province and portal as the state's identity, after a
+    deliberate move (a new database host, a new portal address). Other commands refuse a state
+    whose identity differs from the configuration's, so a mistyped path never passes for it."""
+    settings = _settings()
+    with _writing(settings, "dvcsync db rebind", identity=False):
+        _rebind(settings, yes=yes, as_json=as_json)
+
+
+def _rebind(settings: Settings, *, yes: bool, as_json: bool) -> None:
+    from adapter.state import StateStore
+    from adapter.sync.state_guard import identity_of
+
+    store = StateStore(settings.state.url)
+    try:
+        before = store.identity()
+        wanted = identity_of(settings)
+        if before == wanted:
+            after = before
+        else:
+            if not yes and not as_json:
+                for key in wanted:
+                    console.print(f"{key}: {before.get(key)!r} -> {wanted[key]!r}", markup=False)
+                if not typer.confirm("record the configuration's identity on this state?"):
+                    raise typer.Exit(1)
+            after = store.record_identity(wanted, replace=True)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps({"before": before, "after": after}, ensure_ascii=False))
+    else:
+        console.print("state identity recorded", markup=False)
 
 
 @db_app.command("prune")
@@ -229,6 +276,9 @@ def _state_exists(settings: Settings, as_json: bool, empty: Any = None) -> bool:
         print(json.dumps(empty if empty is not None else {"state": None}, ensure_ascii=False))
     else:
         console.print(
-            f"no state yet at {where}: nothing has run with this configuration", markup=False, highlight=False
+            f"no state yet at {where}: nothing has run with this configuration (a new state is made by"
+            " `dvcsync db upgrade`, `init` or `adopt`)",
+            markup=False,
+            highlight=False,
         )
     return False

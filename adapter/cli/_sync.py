@@ -12,11 +12,13 @@ import typer
 from ._common import (
     EXIT_BUSY,
     JsonOpt,
+    _check_identity,
     _live_settings,
     _load_mappings,
     _print_counts,
     _progress,
     _report,
+    _require_state,
     _run_cycles,
     _settings,
     app,
@@ -172,6 +174,9 @@ def run() -> None:
     # a service's log is its record: [log] level applies, set or not (one-off commands: WARNING)
     apply_log_settings(settings.log, _State.verbose, service=True)
     mset = _load_mappings(settings.province.mappings)
+    for own in served.values():  # a service never starts a state of its own (a mistyped url)
+        _require_state(own, "dvcsync run")
+        _check_identity(own)
     only = list(served) if _chosen_tenant()[0] is not None else None
     try:
         asyncio.run(run_service(settings, mset, tenants=only))

@@ -223,7 +223,9 @@ def init(
         f"  1. edit {config}: [province] source_url, [portal] adapter_url, username, dstcode, madonvi;\n"
         "     secrets as files: [portal] password_file, [payment] secret_file, [server] token_file\n"
         f"  2. adapt {mappings}/ to your one-stop schema, then: dvcsync{option} mappings check\n"
-        f"  3. dvcsync{option} db upgrade, then dvcsync{option} sync push, then dvcsync{option} run",
+        f"  3. dvcsync{option} db upgrade (or, when another integration has pushed this province's\n"
+        f"     dossiers already: dvcsync{option} adopt),\n"
+        f"     then dvcsync{option} sync push, then dvcsync{option} run",
         soft_wrap=True,
         highlight=False,
         markup=False,

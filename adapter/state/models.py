@@ -238,3 +238,18 @@ class SatisfactionSent(SQLModel, table=True):
     figures: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     sends: int = Field(default=1, description="how many times these keys were sent (1 + corrections)")
     sent_at: float = 0.0
+
+
+# ---------------------------------------------------------------- the state's identity (rev. 0006)
+
+
+class StateIdentity(SQLModel, table=True):
+    """Whom this state serves (source, portal, madonvi, dstcode, tenant), written when it is
+    created or first used: a state pointed at another province or portal by mistake is refused
+    instead of taken for a first contact with everything."""
+
+    __tablename__ = "state_identity"
+
+    key: str = Field(primary_key=True)
+    value: str
+    recorded_at: float = 0.0

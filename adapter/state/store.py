@@ -53,6 +53,7 @@ from .models import (
     ReplicaLease,
     Run,
     SatisfactionSent,
+    StateIdentity,
     StepState,
 )
 
@@ -65,6 +66,7 @@ RUN_T = Run.__table__  # type: ignore[attr-defined]
 INBOX_T = InboxEvent.__table__  # type: ignore[attr-defined]
 CONFLICT_T = Conflict.__table__  # type: ignore[attr-defined]
 LEASE_T = ReplicaLease.__table__  # type: ignore[attr-defined]
+IDENTITY_T = StateIdentity.__table__  # type: ignore[attr-defined]
 CATALOGUE_TABLES = (
     CataloguePull.__table__,  # type: ignore[attr-defined]
     CatalogueProcedure.__table__,  # type: ignore[attr-defined]
@@ -75,6 +77,7 @@ STATE_TABLES = (
     DOSSIER_T, STEP_T, OUTBOX_T, CURSOR_T, QUARANTINE_T, RUN_T, INBOX_T, CONFLICT_T, *CATALOGUE_TABLES,
     SatisfactionSent.__table__,  # type: ignore[attr-defined]
     LEASE_T,
+    IDENTITY_T,
 )
 
 log = logging.getLogger(__name__)
@@ -260,6 +263,27 @@ class StateStore:
         self.engine.dispose()
         if "reader" in self.__dict__ and self.reader is not self.engine:
             self.reader.dispose()
+
+    # ------------------------------------------------------------------ identity
+
+    def identity(self) -> dict[str, str]:
+        """Whom this state serves, as recorded (empty for a state made before rev. 0006)."""
+        with self.engine.connect() as conn:
+            return {row.key: row.value for row in conn.execute(select(IDENTITY_T.c.key, IDENTITY_T.c.value))}
+
+    def record_identity(self, values: dict[str, str], *, replace: bool = False) -> dict[str, str]:
+        """Record the keys not recorded yet (all of them with ``replace``, `dvcsync db rebind`);
+        returns the identity as it stands. Two processes binding at once keep the first."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            held = {row.key: row.value for row in conn.execute(select(IDENTITY_T.c.key, IDENTITY_T.c.value))}
+            if replace:
+                conn.execute(delete(IDENTITY_T))
+                held = {}
+            fresh = [{"key": k, "value": v, "recorded_at": now} for k, v in values.items() if k not in held]
+            if fresh:
+                conn.execute(insert(IDENTITY_T), fresh)
+            return held | {row["key"]: row["value"] for row in fresh}
 
     # ------------------------------------------------------------------ cursor
 

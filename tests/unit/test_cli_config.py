@@ -100,6 +100,8 @@ def test_state_writing_commands_wait_for_the_lock_then_exit_3(tmp_path: Path) ->
 
     config = tmp_path / "dvcsync.toml"
     config.write_text("[state]\nlock_wait_s = 0\n", encoding="utf-8")
+    # the state exists (commands other than db upgrade refuse to create one)
+    assert runner.invoke(app, ["--config", str(config), "db", "upgrade"]).exit_code == 0
     held = acquire(f"sqlite:///{tmp_path / 'dvcsync-state.db'}", what="dvcsync run")
     try:
         for args in (

@@ -194,6 +194,7 @@ STATE_TABLES = {
     "catalogue_sector",
     "satisfaction_sent",
     "replica_lease",
+    "state_identity",
 }
 
 
