@@ -277,6 +277,25 @@ def test_opencps_profile_takes_in_portal_dossiers_and_reports_their_status(
     with httpx.Client(base_url=mock.url, timeout=30) as client:
         assert not {sent["MaHoSo"] for sent in submitted} & set(_stored(client))  # never as its own
         assert client.get(f"/_admin/portal-dossiers/{submitted[0]['MaHoSo']}").json()["status"] == "2"
+        # the citizen withdraws it on the portal: the pull writes status and action into OpenCPS
+        assert client.post(f"/_admin/dossiers/{submitted[0]['MaHoSo']}/withdraw").status_code == 200
+    withdrawn = asyncio.run(run_pull(settings, mset))
+    assert withdrawn.withdrawn == 1
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute(
+            "SELECT * FROM opencps_dossier WHERE dossierNo = ?", (submitted[0]["MaHoSo"],)
+        ).fetchone()
+        actions = conn.execute(
+            "SELECT * FROM opencps_dossieraction WHERE dossierId = ? ORDER BY dossierActionId",
+            (row["dossierId"],),
+        ).fetchall()
+    # OpenCPS's sub-status is left as it was: keyed with its status, it no longer decides
+    assert (row["dossierStatus"], row["dossierSubStatus"]) == ("cancelled", "receiving_1")
+    assert [(a["stepCode"], a["actionName"]) for a in actions] == [("cancelled", "Rút hồ sơ")]
+    assert mset.get("status_report").map(dict(row)).value.to_wire()["TrangThai"] == "7"
+    after = asyncio.run(run_push(settings, mset))
+    assert after.dead == 0
 
 
 def test_demo_runs_end_to_end_on_the_opencps_profile(tmp_path: Path) -> None:
