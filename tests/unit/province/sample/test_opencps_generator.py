@@ -282,3 +282,30 @@ def test_refuses_an_existing_file(tmp_path: Path) -> None:
         generate(target, 1, 1)
     with pytest.raises(ValueError, match="dossiers must be >= 0"):
         generate(tmp_path / "y.db", -1, 1)
+
+
+@pytest.mark.parametrize(
+    ("status", "sub", "national"),
+    [
+        ("processing", "processing_2", "4"),  # mapped with its status
+        ("processing", "processing_4", "4"),  # left out of the mapping table: its status decides
+        ("releasing", "releasing_0", "9"),
+        ("cancelled", "receiving_1", "7"),  # a stale sub-status never wins over its status
+        ("done", "", "10"),
+    ],
+)
+def test_the_shipped_profile_reads_sub_statuses_as_opencps_does(status: str, sub: str, national: str) -> None:
+    from adapter.mapping import load_mappings
+
+    report = load_mappings(REPO / "mappings" / "opencps").get("status_report")
+    record = {
+        "systemId": 5,
+        "referenceUid": "G22.99-261120-000001",
+        "dossierNo": "G22.99-261120-000001",
+        "dossierStatus": status,
+        "dossierSubStatus": sub,
+        "modifiedDate": "2026-11-20 10:00:00",
+    }
+    mapped = report.map(record)
+    assert mapped.ok, mapped.errors
+    assert mapped.value.to_wire()["TrangThai"] == national
