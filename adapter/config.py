@@ -14,6 +14,7 @@ tenant table is reported like any other (``adapter.tenants`` is the way to them)
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -27,6 +28,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -265,6 +267,16 @@ def portal_check_mode(value: str) -> str:
     raise ValueError(f"{value!r}: expected all, none or sample:N")
 
 
+# [reconcile] settings that named the province's columns before province.yaml, and its key now
+DEPRECATED_COLUMNS = {
+    "received_column": "received",
+    "agency_column": "agency",
+    "procedure_column": "procedure",
+    "owner_column": "owner",
+    "origin_column": "portal_code",
+}
+
+
 class ReconcileSettings(_Section):
     stale_after: str = Field(
         default="24h", description="a province change not on the portal after this long is reported stale"
@@ -282,15 +294,31 @@ class ReconcileSettings(_Section):
     html_max_rows: int = Field(
         default=20_000, ge=100, description="rows in the HTML table; the XLSX and CSV hold every row"
     )
-    received_column: str = Field(
-        default="ngay_tiep_nhan", description="the dossier's receipt time in the province's table"
+    # Deprecated: the dossier columns reconcile reads are named in province.yaml (`dossiers`); a
+    # configuration written before that file may still set them, and a value set here still wins.
+    received_column: str | None = Field(
+        default=None, description="deprecated: province.yaml dossiers.received"
     )
-    agency_column: str = Field(default="ma_don_vi", description="the processing agency's code")
-    procedure_column: str = Field(default="ma_thu_tuc", description="the local procedure code")
-    owner_column: str = Field(default="chu_ho_so", description="the owner's name (masked in reports)")
-    origin_column: str = Field(
-        default="ma_ho_so_qg", description="filled for dossiers submitted on the portal (its MaHoSo)"
+    agency_column: str | None = Field(default=None, description="deprecated: province.yaml dossiers.agency")
+    procedure_column: str | None = Field(
+        default=None, description="deprecated: province.yaml dossiers.procedure"
     )
+    owner_column: str | None = Field(default=None, description="deprecated: province.yaml dossiers.owner")
+    origin_column: str | None = Field(
+        default=None, description="deprecated: province.yaml dossiers.portal_code"
+    )
+
+    @field_validator(*DEPRECATED_COLUMNS)
+    @classmethod
+    def _deprecated_column(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            logging.getLogger(__name__).warning(
+                "[reconcile] %s is deprecated: name the column in province.yaml (dossiers.%s);"
+                " the setting still wins over it",
+                info.field_name,
+                DEPRECATED_COLUMNS[str(info.field_name)],
+            )
+        return value
 
     @field_validator("stale_after")
     @classmethod
