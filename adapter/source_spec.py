@@ -211,7 +211,7 @@ class ChildSpec(_Strict):
     table: Identifier
     key: Identifier = Field(description="the child row's identity column (e.g. a step's id)")
     foreign_key: Identifier = Field(description="the child's column holding the parent's key")
-    order_by: list[Identifier] = Field(min_length=1, description="the children's order (e.g. [thu_tu])")
+    order_by: list[Identifier] = Field(min_length=1, description="the children's order (e.g. a step number)")
 
 
 class SourceSpec(_Strict):
@@ -219,7 +219,7 @@ class SourceSpec(_Strict):
 
     table: Identifier
     key: Identifier = Field(description="the table's primary key column (keyset paging, children)")
-    record_key: Identifier = Field(description="column that names the record in errors, e.g. so_ho_so")
+    record_key: Identifier = Field(description="column that names the record in errors (the local number)")
     updated_at: Identifier | None = Field(default=None, description="change-tracking column")
     where: RowFilter | None = Field(
         default=None,

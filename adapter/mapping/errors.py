@@ -26,7 +26,7 @@ def show(value: Any, *, personal: bool) -> str:
 class FieldError:
     """One field of one record that could not be mapped."""
 
-    record: str  # the record's key (e.g. the dossier's so_ho_so)
+    record: str  # the record's key (e.g. the dossier's local number)
     field: str  # output field, with list positions (DanhSachLePhi[1].Gia)
     source: str  # where the value came from in the source (column path), "" if not from a column
     value: str  # the offending value, already masked when it is personal data

@@ -45,8 +45,8 @@ _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 def template_fields(template: str) -> list[tuple[str, str | None, str, str | None]]:
     """A template's pieces (literal text, placeholder path, format spec, conversion), or
-    ValueError saying what is wrong with it: placeholders are column paths (``{so_ho_so}``,
-    ``{parent.so_ho_so}``, ``{DiaChi.MaTinh}``), never positions, indexes or nested fields."""
+    ValueError saying what is wrong with it: placeholders are column paths (``{number}``,
+    ``{parent.number}``, ``{DiaChi.MaTinh}``), never positions, indexes or nested fields."""
     try:
         pieces = list(Formatter().parse(template))
     except ValueError as exc:

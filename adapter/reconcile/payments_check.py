@@ -203,10 +203,10 @@ class PaymentsCheck:
         province = (
             {
                 "MaThamChieu": attempt["reference"],
-                "so_tien": attempt["amount"],
-                "trang_thai": attempt["state"],
-                "thoi_gian_tao": attempt["created"],
-                "thoi_gian_ket_qua": attempt["settled"],
+                "amount": attempt["amount"],
+                "state": attempt["state"],
+                "created": attempt["created"],
+                "settled": attempt["settled"],
                 "agency": attempt["agency"],
             }
             if attempt is not None

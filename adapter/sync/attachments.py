@@ -3,7 +3,7 @@ stored as the province's documents.
 
 Everything about an attachment is the sender's word, so nothing of it is trusted:
 
-* the **name** only labels the document (``tai_lieu.ten_tep``); a name that tries to leave its
+* the **name** only labels the document (the file name of its document row); a name that tries to leave its
   folder (``../``, ``/``, ``\\``, a drive) or carries control characters is refused, and the file on
   disk is named by its content's SHA-256 with the extension of the *detected* type, so no name can
   choose where a file goes;
@@ -15,7 +15,7 @@ Everything about an attachment is the sender's word, so nothing of it is trusted
 A refusal affects that attachment only: the dossier is still taken in, and the refusal is
 returned (dossier, file name, reason) for the caller to record. Files are written to a temporary
 name, flushed and renamed, so a crash leaves either the whole file or none under its real name,
-and a file only becomes referenced (a ``tai_lieu`` row) after it is complete. The same content
+and a file only becomes referenced (a document row) after it is complete. The same content
 received again finds its file and writes nothing.
 """
 

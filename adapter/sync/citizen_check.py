@@ -7,8 +7,8 @@ service being down never stops the push: the dossier goes unchecked and is count
 What is checked: dossiers of the push kind (not the statuses of portal-submitted dossiers, whose
 owner the portal already identified) owned by a citizen (``LoaiDoiTuong`` "1"), and only when their
 payload is new or changed against the state: an unchanged dossier was checked when it last changed.
-The sample one-stop schema carries no birth date (``ho_so`` has ``so_giay_to`` and ``chu_ho_so``),
-so by default the ID and name are compared; ``birth_date_column`` names a source column when a
+The sample one-stop schema carries no birth date (only the owner's ID number and name), so by
+default the ID and name are compared; ``birth_date_column`` names a source column when a
 province has one.
 
 One lookup asks by ID only and the name and birth date are compared here (NFC, case and runs of

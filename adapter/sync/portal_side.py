@@ -11,8 +11,8 @@ from adapter.mapping import MappingSet
 
 def portal_side_dossiers(source_url: str, mappings: MappingSet) -> list[dict[str, Any]]:
     """The portal's records (``HoSoCongDVC``) of the source's dossiers submitted on the portal (those
-    the mapping with ``applies_to`` takes: ``ma_ho_so_qg`` filled in the sample, ``systemId = 5``
-    on OpenCPS), under the portal's code (that mapping's ``MaHoSo`` column): what a real portal
+    the mapping with ``applies_to`` takes: the portal's code filled in the sample, ``systemId =
+    5`` on OpenCPS), under the portal's code (that mapping's ``MaHoSo`` column): what a real portal
     holds for them before the province reports their status."""
     from adapter.contract import HoSoCongDVC
     from adapter.province.source import SqlSource, make_engine
