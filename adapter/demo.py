@@ -22,9 +22,14 @@ from rich.table import Table
 from adapter._resources import profile_mappings
 from adapter.config import Settings
 from adapter.mapping import MappingSet, MappingSpecError, load_mappings
+from adapter.province.payments import CREATED, PaymentLedger
 from adapter.province.sample import generate
+from adapter.province.schema import ProvinceSchema, load_schema
+from adapter.province.source import make_engine
 from adapter.reconcile.period import local_now
 from adapter.sync.cycles import run_payments, run_pull, run_push
+
+PROCESSING = "4"  # the national status "being processed" (Đang xử lý)
 
 
 def run_demo(
@@ -62,8 +67,9 @@ def run_demo(
         made += f"{rows['opencps_dossieraction']:,} actions"
     else:
         rows = generate(db, dossiers, seed, overwrite=True).rows
-        made = f"sample one-stop database {db}: {rows['ho_so']:,} dossiers, "
-        made += f"{rows['qua_trinh_xu_ly']:,} processing steps"
+        sample = ProvinceSchema()  # the shipped defaults are the sample schema's names
+        made = f"sample one-stop database {db}: {rows[sample.dossiers.table]:,} dossiers, "
+        made += f"{rows[sample.steps.table]:,} processing steps"
     console.print(f"[bold]1.[/bold] {made} ({time.perf_counter() - started:.1f}s)")
     with run_mock_process(state=str(mock_state)) as mock:
         console.print(f"[bold]2.[/bold] mock national portal running at {mock.url} (state {mock_state})")
@@ -242,45 +248,27 @@ def _demo_pdf(line: str) -> bytes:
 def _demo_payment(mock_url: str, settings: Settings, mappings: MappingSet) -> dict[str, Any]:
     """INIT what waits for payment; the citizen pays one on the platform; the next cycle learns it
     by QUERY (the demo runs no callback server), applies it once and saves the e-receipt."""
-    import sqlite3
-
-    from sqlalchemy.engine import make_url
-
     settings = settings.model_copy(
         update={"payment": settings.payment.model_copy(update={"poll_min_age_s": 0.0})}
     )
-    db = make_url(settings.province.source_url).database
-    with sqlite3.connect(str(db)) as conn:  # the one-stop system asks one applicant to pay now
-        row = conn.execute(
-            "SELECT h.id FROM ho_so h JOIN le_phi l ON l.ho_so_id = h.id WHERE h.trang_thai = 'processing'"
-            " AND l.hinh_thuc_thu = 'thu_truoc' AND l.so_tien > 0 ORDER BY h.id LIMIT 1"
-        ).fetchone()
-        if row is not None:
-            conn.execute(
-                "UPDATE le_phi SET da_thanh_toan = 0 WHERE ho_so_id = ? AND hinh_thuc_thu = 'thu_truoc'",
-                (row[0],),
-            )
-            conn.execute(
-                "UPDATE ho_so SET trang_thai = 'paying', updated_at = ? WHERE id = ?",
-                (local_now().isoformat(timespec="seconds"), row[0]),  # the schema's local time
-            )
-    first = asyncio.run(run_payments(settings, mappings))
-    result: dict[str, Any] = {"initiated": first.initiated, "paid": 0, "receipts": 0}
-    with sqlite3.connect(str(db)) as conn:
-        row = conn.execute(
-            "SELECT ma_tham_chieu FROM thanh_toan WHERE trang_thai = 'created' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    if row is None:
-        return result
-    paid = httpx.post(f"{mock_url}/_admin/payments/{row[0]}/pay", json={}, timeout=30)
-    if paid.status_code >= 300:
-        return result
-    second = asyncio.run(run_payments(settings, mappings))
-    with sqlite3.connect(str(db)) as conn:
-        receipt = conn.execute(
-            "SELECT bien_lai FROM thanh_toan WHERE ma_tham_chieu = ?", (row[0],)
-        ).fetchone()
+    engine = make_engine(settings.province.source_url)
+    try:  # the one-stop system asks one applicant (of a dossier being processed) to pay now
+        ledger = PaymentLedger(engine, load_schema(mappings.folder))
+        ledger.request_payment(mappings.codes["statuses"].reverse_lookup(PROCESSING))
+        first = asyncio.run(run_payments(settings, mappings))
+        result: dict[str, Any] = {"initiated": first.initiated, "paid": 0, "receipts": 0}
+        created = ledger.attempts(CREATED)
+        if not created:
+            return result
+        ref = created[-1].reference
+        paid = httpx.post(f"{mock_url}/_admin/payments/{ref}/pay", json={}, timeout=30)
+        if paid.status_code >= 300:
+            return result
+        second = asyncio.run(run_payments(settings, mappings))
+        attempt = ledger.attempt(ref)
+    finally:
+        engine.dispose()
     result.update(
-        paid=second.paid, receipts=second.receipts, paid_ref=row[0], receipt=receipt[0] if receipt else None
+        paid=second.paid, receipts=second.receipts, paid_ref=ref, receipt=attempt.receipt if attempt else None
     )
     return result

@@ -352,6 +352,37 @@ class PaymentLedger:
             ).rowcount
         return bool(moved == 1)
 
+    def request_payment(self, from_status: str) -> str | None:
+        """Play the one-stop system asking an applicant to pay now (the demo and tests do): the
+        first dossier in ``from_status`` with fees collected up front (> 0) gets those fees
+        unpaid and the paying status, its audit column bumped, in one transaction. Its local
+        number, or None when no dossier fits."""
+        with self.engine.begin() as conn:
+            n = self._names(conn)
+            row = conn.execute(
+                text(
+                    f"SELECT h.{n['d_id']}, h.{n['d_key']} FROM {n['D']} h WHERE h.{n['d_status']} = :s"
+                    f" AND EXISTS (SELECT 1 FROM {n['F']} l WHERE l.{n['f_dossier']} = h.{n['d_id']}"
+                    f" AND l.{n['f_coll']} = :ahead AND l.{n['f_amount']} > 0) ORDER BY h.{n['d_id']}"
+                ),
+                {"s": from_status, "ahead": self.ahead},
+            ).first()
+            if row is None:
+                return None
+            conn.execute(
+                text(
+                    f"UPDATE {n['F']} SET {n['f_paid']} = :no WHERE {n['f_dossier']} = :h"
+                    f" AND {n['f_coll']} = :ahead"
+                ),
+                {"no": self.schema.fees.paid_no, "h": row[0], "ahead": self.ahead},
+            )
+            bump = f", {n['d_updated']} = :t" if n["d_updated"] else ""
+            conn.execute(
+                text(f"UPDATE {n['D']} SET {n['d_status']} = :paying{bump} WHERE {n['d_id']} = :h"),
+                {"paying": self.schema.statuses.paying, "t": now_local_iso(), "h": row[0]},
+            )
+        return str(row[1])
+
     def record_receipt(self, ref: str, path: str) -> None:
         with self.engine.begin() as conn:
             n = self._names(conn)
