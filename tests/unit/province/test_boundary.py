@@ -1,17 +1,15 @@
 """The province boundary knows the schema only from configuration: the same writes on the sample
 schema and on a deterministic renaming of every table and column (ids and audit columns too),
-described only by a renamed province.yaml; an invalid province.yaml names file, line and key; no
-sample identifier in the boundary's code outside the shipped defaults."""
+described only by a renamed province.yaml (tests/renamed_schema.py); an invalid province.yaml names
+file, line and key. (No sample identifier in adapter/: tests/unit/test_no_sample_names.py.)"""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from adapter.province.payments import PaymentLedger
 from adapter.province.sample.schema import DDL
@@ -19,53 +17,7 @@ from adapter.province.schema import ProvinceSchema, ProvinceSchemaError, load_sc
 from adapter.province.sink import SqlSink
 from adapter.province.source import make_engine
 
-ROOT = Path(__file__).resolve().parents[3]
-IDENT = re.compile(r"\b[a-z][a-z0-9_]*\b")
-SQL_WORDS = {
-    "create", "table", "if", "not", "exists", "integer", "primary", "key", "text", "null", "unique",
-    "references", "default", "index", "on", "collate",
-}  # fmt: skip
-
-
-def sample_identifiers() -> set[str]:
-    """Every table and column name of the sample DDL (comments left out)."""
-    code = "\n".join(line.split("--")[0] for line in DDL.splitlines())
-    code = re.sub(r"'[^']*'", "", code)
-    return {w for w in IDENT.findall(code) if w not in SQL_WORDS and not w.startswith("ix_")}
-
-
-def rename(name: str) -> str:
-    return f"q{name[::-1]}"
-
-
-def renamed_ddl() -> str:
-    names = sample_identifiers()
-    out = []
-    for line in DDL.splitlines():
-        code, _, _ = line.partition("--")
-        out.append(IDENT.sub(lambda m: rename(m.group(0)) if m.group(0) in names else m.group(0), code))
-    return "\n".join(out)
-
-
-def renamed_schema_file(folder: Path) -> Path:
-    names = sample_identifiers()
-    data: Any = yaml.safe_load((ROOT / "mappings" / "province.yaml").read_text(encoding="utf-8"))
-
-    def walk(node: Any, key: str = "") -> Any:
-        if isinstance(node, dict):
-            # values of the withdrawal step are data; its keys are columns
-            return {
-                (rename(k) if key == "withdrawal" and k in names else k): walk(v, k) for k, v in node.items()
-            }
-        if isinstance(node, list):
-            return [walk(v, key) for v in node]
-        if isinstance(node, str) and key not in ("withdrawal", "levels") and node in names:
-            return rename(node)
-        return node
-
-    path = folder / "province.yaml"
-    path.write_text(yaml.safe_dump(walk(data), allow_unicode=True), encoding="utf-8")
-    return path
+from ...renamed_schema import ROOT, rename, renamed_ddl, renamed_schema_file
 
 
 def _db(path: Path, ddl: str) -> str:
@@ -167,41 +119,3 @@ def test_invalid_schema_names_file_line_key(tmp_path: Path) -> None:
     text = str(caught.value)
     assert f"{tmp_path / 'province.yaml'}:3: dossiers.id_column: unknown key 'id_column'" in text
     assert "province.yaml:5: steps.ids:" in text and "needs 'sequence'" in text
-
-
-BOUNDARY_FILES = [
-    "adapter/province/sink.py",
-    "adapter/province/_sql.py",
-    "adapter/province/payments.py",
-    "adapter/province/reconcile.py",
-    "adapter/province/catalogue.py",
-    "adapter/province/ratings.py",
-    "adapter/sync/take_in.py",
-    "adapter/sync/pull.py",
-    "adapter/sync/payment_ledger.py",
-    "adapter/sync/payments.py",
-    "adapter/sync/payment_inbound.py",
-    "adapter/sync/satisfaction.py",
-    "adapter/server/_app.py",
-    "adapter/reconcile/province_state.py",
-    "adapter/reconcile/repair.py",
-    "adapter/catalogue/local.py",
-]
-
-
-# the state store's own columns (outbox, dossier_state), and the reconcile stream's row key for a
-# dossier's last change, share a name with the sample's audit column
-ALLOWED = {
-    "adapter/reconcile/province_state.py": {"created_at", "updated_at"},
-    "adapter/province/reconcile.py": {"updated_at"},
-}
-
-
-@pytest.mark.parametrize("name", BOUNDARY_FILES)
-def test_no_sample_identifier_in_code(name: str) -> None:
-    """The sample's table and column names live in province.yaml and schema.py's defaults only.
-    (Files of adapter/ not listed here still carry some: see the issue's remaining items.)"""
-    names = sample_identifiers() - {"id", "name", "cap"} - ALLOWED.get(name, set())
-    code = (ROOT / name).read_text(encoding="utf-8")
-    found = sorted({w for w in re.findall(r"\b[a-z][a-z0-9_]*\b", code) if w in names})
-    assert not found, f"{name}: {found}"
