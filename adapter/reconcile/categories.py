@@ -89,6 +89,15 @@ _ALL = (
         "Ask the portal's operator to remove the duplicates",
     ),
     Category(
+        "history_portal_only",
+        "Bước xử lý chỉ có trên Cổng",
+        "History entries only on the portal",
+        "dossier",
+        False,
+        "Đối chiếu với hệ thống tích hợp trước; Cổng giữ nguyên các bước này",
+        "Check with the previous integration; the portal keeps these entries",
+    ),
+    Category(
         "stale",
         "Đã thay đổi nhưng chưa đồng bộ",
         "Changed but not synced",

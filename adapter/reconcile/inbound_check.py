@@ -43,7 +43,7 @@ def _summary(payload: str) -> dict[str, Any]:
 
 
 def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, int]:
-    counts = {"portal_dossier_not_taken_in": 0, "withdrawal_conflict": 0}
+    counts = {"portal_dossier_not_taken_in": 0, "withdrawal_conflict": 0, "history_portal_only": 0}
     with store.reader.connect() as conn:
         rows = conn.execute(
             select(
@@ -93,8 +93,37 @@ def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, 
                 {"TrangThaiHoSo": theirs},
                 when,
             )
+        # read back at first contact (adoption, a new state): entries the portal holds and the
+        # province does not, kept on the portal (it never removes one), never sent again
+        portal_only = conn.execute(
+            select(
+                CONFLICT_T.c.record_key,
+                CONFLICT_T.c.portal_value,
+                CONFLICT_T.c.note,
+                CONFLICT_T.c.detected_at,
+            )
+            .where(CONFLICT_T.c.field == "QuaTrinhXuLy")
+            .order_by(CONFLICT_T.c.record_key, CONFLICT_T.c.id)
+        )
+        for key, theirs, note, detected in portal_only:
+            when = local_iso(detected)
+            if not (period.contains(when) or period.contains(_entry_day(theirs))):
+                continue
+            counts["history_portal_only"] += 1
+            book.finding("history_portal_only", key, None, {"note": note}, {"QuaTrinhXuLy": theirs}, when)
     book.flush()
     return counts
+
+
+def _entry_day(described: str | None) -> str | None:
+    """The day of a described history entry (``ThoiDiemXuLy`` yyyyMMdd…) as ISO, if readable."""
+    try:
+        moment = str(json.loads(described or "{}").get("ThoiDiemXuLy", ""))
+    except (ValueError, AttributeError):
+        return None
+    if len(moment) < 8 or not moment[:8].isdigit():
+        return None
+    return f"{moment[:4]}-{moment[4:6]}-{moment[6:8]}"
 
 
 async def check_listing(

@@ -45,6 +45,7 @@ SHEET_NAMES: dict[str, str] = {
     "fees_differ": "Phí, lệ phí khác nhau",
     "history_missing": "Thiếu bước xử lý trên Cổng",
     "history_duplicated": "Bước xử lý ghi trùng",
+    "history_portal_only": "Bước chỉ có trên Cổng",
     "stale": "Chưa đồng bộ",
     "quarantined": "Dữ liệu không hợp lệ",
     "dead_letter": "Gửi thất bại",

@@ -19,7 +19,10 @@ from adapter.demo import new_portal_dossiers
 from adapter.mapping import MappingSet, load_mappings
 from adapter.reconcile import KEYS, Period, ReconcileOptions, Report, reconcile, repair, repairable
 from adapter.reconcile.period import local_now
+from adapter.state import StateStore
 from adapter.sync.cycles import run_payments, run_pull, run_push
+from adapter.sync.first_contact import HISTORY_FIELD, PORTAL_ONLY_NOTE
+from adapter.sync.readback import describe_entry
 from adapter.sync.runtime import open_runtime
 from mock_portal.testing import RunningMock
 
@@ -130,6 +133,7 @@ def _pick(province: Province, mock: RunningMock | None, mset: MappingSet, taken:
         "quarantined": one(),
         "dead_letter": one("done"),
         "withdrawal_conflict": one("processing"),
+        "history_portal_only": one(steps=1),
     }
 
 
@@ -239,6 +243,16 @@ def test_every_category_planted_is_found_exactly_then_repaired(
         picks["withdrawal_conflict"], trang_thai="done", updated_at=_iso(now - timedelta(minutes=10))
     )
     asyncio.run(run_pull(settings, mset))
+    # an entry only the portal holds, found when the dossier was read back at first contact (a
+    # previous integration wrote it): recorded in the state as the read-back records it
+    store = StateStore(settings.state.url)
+    try:
+        entry = {"ThoiDiemXuLy": now.strftime("%Y%m%d%H%M%S"), "NguoiXuLy": "Hệ thống cũ", "TrangThai": "4"}
+        store.record_conflict(
+            picks["history_portal_only"], HISTORY_FIELD, None, describe_entry(entry), PORTAL_ONLY_NOTE
+        )
+    finally:
+        store.close()
     # a dossier submitted on the portal after the last pull
     newcomer = new_portal_dossiers(mset, 1, now=now)[0]  # dated within the period, whatever the day
     newcomer["MaHoSo"] = "G22.RECON-000001"

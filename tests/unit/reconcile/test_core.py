@@ -32,7 +32,7 @@ def test_a_period_holds_its_days_inclusive_whatever_the_time_format() -> None:
 
 
 def test_every_category_has_labels_and_the_repairable_ones_a_command() -> None:
-    assert len(KEYS) == 16
+    assert len(KEYS) == 17
     for key, cat in CATEGORIES.items():
         assert cat.label_vi and cat.label_en and cat.action_vi and cat.action_en
         assert cat.repair_command == (f"dvcsync reconcile repair {key}" if cat.repairable else None)

@@ -91,7 +91,7 @@ def test_sheet_names_are_names_excel_accepts() -> None:
 
 def test_xlsx_category_sheets_header_frozen_filtered_fitted(sample_xlsx: openpyxl.Workbook) -> None:
     report = _sample()
-    for key in KEYS:
+    for key in (k for k in KEYS if report.counts[k]):  # a category the sample has no finding of has no sheet
         ws = sample_xlsx[sheet_name(key)]
         rows = _rows(ws)
         assert rows[0] == ITEM_HEADERS
