@@ -712,6 +712,39 @@ class StateStore:
             )
         return 1
 
+    def reprove_claims(
+        self, record_keys: Collection[str], now: float | None = None, owner: str | None = None
+    ) -> set[str]:
+        """The fence before a send, after this replica's lease may have lapsed (a pause longer
+        than a lease, the state unreachable): which of these dossiers are still its own. Their
+        claims are extended under the rows' locks (taken in key order, as every multi-row update
+        of them is), so no other replica can take them before the calls leave; a dossier another
+        replica took meanwhile is not returned and must not be sent."""
+        keys = sorted(set(record_keys))
+        if not self.claims or not keys:
+            return set(keys)
+        from .replica import replica_id
+
+        me = owner or replica_id()
+        now = time.time() if now is None else now
+        self.renew_claims(now=now, owner=me)  # the lease row first: the claims then hold again
+        with self.engine.begin() as conn:
+            held = list(
+                conn.execute(
+                    select(DOSSIER_T.c.record_key)
+                    .where(and_(DOSSIER_T.c.record_key.in_(keys), DOSSIER_T.c.claimed_by == me))
+                    .order_by(DOSSIER_T.c.record_key)
+                    .with_for_update()
+                ).scalars()
+            )
+            if held:
+                conn.execute(
+                    update(DOSSIER_T)
+                    .where(DOSSIER_T.c.record_key.in_(held))
+                    .values(claim_until=now + self.claim_lease_s)
+                )
+        return set(held)
+
     def release_claims(self, owner: str | None = None) -> int:
         """Give back this replica's dossiers (end of a delivery): others may take them at once.
         The rows are locked in key order, as every multi-row update of them is."""

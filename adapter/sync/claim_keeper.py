@@ -30,6 +30,9 @@ class ClaimKeeper:
         self._thread = threading.Thread(target=self._run, name="dvcsync-claims", daemon=True)
         self.renewals = 0
         self.valid_until = 0.0
+        # times a renewal found the lease already over (a pause, the state unreachable): claims
+        # taken before then are re-proven before anything is sent for them (``reprove``)
+        self.lapses = 0
 
     def __enter__(self) -> ClaimKeeper:
         self._renew()
@@ -51,9 +54,21 @@ class ClaimKeeper:
         except Exception as error:  # the state unreachable: the claims end with their lease
             log.warning("could not give back this replica's claims (they end with their lease): %s", error)
 
+    def reprove(self, record_keys: set[str]) -> set[str]:
+        """Which of these dossiers are still this replica's, their claims extended (the fence
+        before a send after a lapse; ``StateStore.reprove_claims``)."""
+        asked = time.time()
+        if asked > self.valid_until:
+            self.lapses += 1
+        mine = self.store.reprove_claims(record_keys, now=asked, owner=self.owner)
+        self.valid_until = max(self.valid_until, asked + self.store.claim_lease_s)
+        return mine
+
     def _renew(self) -> None:
         asked = time.time()
         self.store.renew_claims(now=asked, owner=self.owner)
+        if self.valid_until and asked > self.valid_until:
+            self.lapses += 1  # another replica may have taken dossiers over meanwhile
         self.valid_until = asked + self.store.claim_lease_s
         self.renewals += 1
 

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 CURSOR = "push:dossier"
 ENQUEUE_JOB = "push:enqueue"  # the job lock of the replica reading the source
 ProgressFn = Callable[[str, int, int], None]
+Send = Callable[[list["DueEntry"]], Coroutine[Any, Any, list["Outcome"]]]  # one call for these entries
 CLAIM_POLL_S = 0.2
 # A round is this many waves of `concurrency` calls: the calls of one round finish before the next
 # round's start, so the last wave's idle slots cost at most 1/ROUND_WAVES of the time.
@@ -148,6 +149,7 @@ class PushJob:
         self.first_contact = FirstContact(store, client, self._semaphore, clock, self.backoff)
         self._delivered = 0
         self._keeper: ClaimKeeper | None = None
+        self._claimed_at: dict[int, int] = {}  # entry id -> the keeper's lapses when it was claimed
         self.citizen = (
             CitizenCheck(
                 settings,
@@ -422,12 +424,6 @@ class PushJob:
                 ids = {e.id for e in due}
                 busy |= ids
                 upcoming = asyncio.ensure_future(self._due(kind, limit, record_key, set(busy)))
-                if self._keeper is not None and not self._keeper.holding():
-                    await _abandon(upcoming)
-                    raise ClaimsLost(
-                        "this replica could not renew its claims for two thirds of a lease"
-                        " ([state] claim_lease_s): stopped before sending what another replica may take over"
-                    )
                 try:
                     outcomes, failure = await self._send(kind, due, summary)
                 except BaseException:
@@ -446,13 +442,51 @@ class PushJob:
         return True
 
     async def _due(self, kind: str, limit: int, record_key: str | None, busy: set[int]) -> list[DueEntry]:
-        return await asyncio.to_thread(
+        lapses = self._keeper.lapses if self._keeper is not None else 0  # before the claims are taken
+        due = await asyncio.to_thread(
             self.store.due, kind, limit, now=self.clock(), record_key=record_key, exclude=busy
         )
+        for entry in due:
+            self._claimed_at[entry.id] = lapses
+        return due
+
+    async def _fence(self, entries: list[DueEntry]) -> list[DueEntry]:
+        """Replicas: the entries of dossiers this replica surely holds at this moment, checked
+        just before their call leaves. While its lease has not lapsed since the claims were
+        taken, all of them; after a lapse (a pause longer than the lease: a frozen VM or
+        container, a long GC, the state unreachable) each call's dossiers are re-proven in the
+        state first, and those another replica took over meanwhile are not sent (it settles
+        them, reading the portal back). Only a call already on the wire when the lease lapsed
+        stays ambiguous, and that is settled by read-back too."""
+        keeper = self._keeper
+        if keeper is None or not entries:
+            return entries
+        taken = min(self._claimed_at.get(e.id, -1) for e in entries)
+        if keeper.holding() and taken == keeper.lapses:
+            return entries
+        try:
+            mine = await asyncio.to_thread(keeper.reprove, {e.record_key for e in entries})
+        except Exception as exc:  # the state unreachable: nothing is sent that may not be ours
+            raise ClaimsLost(
+                "this replica could not re-prove its claims after its lease lapsed ([state]"
+                f" claim_lease_s): stopped before sending what another replica may have taken over ({exc})"
+            ) from exc
+        kept = [e for e in entries if e.record_key in mine]
+        if len(kept) < len(entries):
+            log.warning(
+                "%d entries not sent: their dossiers were taken over by another replica while this one"
+                " could not renew its lease (paused?); the new holder settles them",
+                len(entries) - len(kept),
+            )
+        for entry in kept:
+            self._claimed_at[entry.id] = keeper.lapses
+        return kept
 
     async def _record(self, outcomes: list[Outcome], ids: set[int], busy: set[int]) -> None:
         await asyncio.to_thread(self.store.record_outcomes, outcomes, now=self.clock())
         busy -= ids
+        for entry_id in ids:
+            self._claimed_at.pop(entry_id, None)
         _observe(outcomes)
         if self.progress:
             self._delivered += len(outcomes)
@@ -468,26 +502,25 @@ class PushJob:
             summary.calls += len({e.record_key for e in first})
             due = [e for e in due if not e.verify_first] + await self.first_contact.settle(first, send=True)
             summary.first_contact = self.first_contact.counts
+        calls: list[tuple[list[DueEntry], Send]]
         if kind == "dossier":
             size = self.settings.portal.batch_size
             batches: list[list[DueEntry]] = []
             for updating in (False, True):
                 group = [e for e in due if e.on_portal is updating]
                 batches.extend(group[i : i + size] for i in range(0, len(group), size))
-            calls = [self._push_dossier_batch(batch, summary) for batch in batches]
+            calls = [(batch, lambda b: self._push_dossier_batch(b, summary)) for batch in batches]
         elif kind == "steps":
             calls = await self._steps_calls(due, summary)
         else:
-            calls = [self._report_status(entry, summary) for entry in due]
+            calls = [([entry], lambda es: self._report_status(es[0], summary)) for entry in due]
 
-        async def bounded(call: Coroutine[Any, Any, list[Outcome]]) -> list[Outcome]:
-            try:
-                async with self._semaphore:
-                    return await call
-            finally:
-                call.close()  # cancelled before its turn (shutdown): never "never awaited"
+        async def bounded(entries: list[DueEntry], send: Send) -> list[Outcome]:
+            async with self._semaphore:
+                kept = await self._fence(entries)  # the claims checked as the call leaves
+                return await send(kept) if kept else []
 
-        results = await asyncio.gather(*(bounded(c) for c in calls), return_exceptions=True)
+        results = await asyncio.gather(*(bounded(e, s) for e, s in calls), return_exceptions=True)
         outcomes = [o for r in results if isinstance(r, list) for o in r]
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         return outcomes, failure
@@ -603,14 +636,14 @@ class PushJob:
 
     async def _steps_calls(
         self, due: list[DueEntry], summary: PushSummary
-    ) -> list[Coroutine[Any, Any, list[Outcome]]]:
+    ) -> list[tuple[list[DueEntry], Send]]:
         if any(e.verify_first for e in due):
             due = await self._settle_from_portal(due, summary)
         calls = pack_history(due, self.settings.portal.history_batch_size)
         # Write-ahead, one transaction for the round: if we die before the answers are recorded,
         # the next run reads the portal back instead of appending these entries a second time.
         await asyncio.to_thread(self.store.mark_in_flight, [e.id for e in due], now=self.clock())
-        return [self._push_steps_call(call, summary) for call in calls]
+        return [(call, lambda es: self._push_steps_call(es, summary)) for call in calls]
 
     async def _push_steps_call(self, entries: list[DueEntry], summary: PushSummary) -> list[Outcome]:
         data = "[" + ",".join(e.history[1] for e in entries) + "]"  # stored JSON, joined as is

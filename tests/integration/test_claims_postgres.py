@@ -251,3 +251,24 @@ def test_claims_are_kept_by_a_thread_while_the_event_loop_is_stalled(server: str
                 assert store.due("dossier", 10, now=time.time() + 1.0) == []  # still A's
     assert len(taken) == 5 and store.replicas() == []  # given back
     store.close()
+
+
+def test_after_a_lapse_a_replica_sends_only_what_it_still_holds(server: str, name: Named) -> None:
+    """The fence before a send (issue 21): A's lease lapses (a pause), B takes two of A's four
+    dossiers; A re-proves its claims: only the two B did not take, extended so that B cannot take
+    them before A's calls leave."""
+    store = _store(server, "claims_fence", lease=5.0, records=4)
+    with name("A"):
+        taken = store.due("dossier", 10, now=1000.0)
+    assert len(taken) == 4
+    with name("B"):
+        stolen = {e.record_key for e in store.due("dossier", 2, now=1006.0)}  # A's lease is over
+    assert len(stolen) == 2
+    with name("A"):
+        mine = store.reprove_claims({e.record_key for e in taken}, now=1006.5)
+    assert mine == {e.record_key for e in taken} - stolen
+    with name("B"):  # A's re-proven claims hold again: B gets none of them (only its own)
+        assert {e.record_key for e in store.due("dossier", 10, now=1007.0)} == stolen
+    with name("A"):
+        assert store.reprove_claims(stolen, now=1008.0) == set()  # B's now: never A's again
+    store.close()
