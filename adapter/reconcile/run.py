@@ -20,6 +20,7 @@ from typing import Any
 
 from adapter.config import REPORT_FORMATS, Settings
 from adapter.portal import AuthError, UnreachableError
+from adapter.province.schema import load_schema
 from adapter.sync.payment_ledger import PaymentLedger
 from adapter.sync.runtime import Runtime
 
@@ -190,7 +191,7 @@ async def reconcile(
         if options.payments:
             note("payment statements", 0, len(options.period.days()))
             payments = PaymentsCheck(
-                PaymentLedger(runtime.source),
+                PaymentLedger(runtime.source, load_schema(runtime.mappings.folder)),
                 runtime.payment_http,
                 settings.reconcile.statement_url_for(settings.payment.init_url),
                 book,
