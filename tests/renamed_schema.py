@@ -174,7 +174,8 @@ class _SpecRenamer:
 
 def renamed_mappings(shipped: Path, folder: Path) -> Path:
     """``folder``: the files ``dvcsync init`` writes from ``shipped`` (every ``*.yaml``), with the
-    province's tables and columns renamed in province.yaml and the specs; code tables as they are."""
+    province's tables and columns renamed in province.yaml and the specs; code tables as they are.
+    ``folder`` may be ``shipped`` (rewritten in place)."""
     renamer = _SpecRenamer()
     for path in sorted(shipped.rglob("*.yaml")):
         target = folder / path.relative_to(shipped)
@@ -182,7 +183,8 @@ def renamed_mappings(shipped: Path, folder: Path) -> Path:
         if path.name == "province.yaml":
             renamed_schema_file(target.parent, path)
         elif path.parent.name == "codes":
-            shutil.copyfile(path, target)
+            if target.resolve() != path.resolve():  # in place: the file stays as it is
+                shutil.copyfile(path, target)
         else:
             spec = yaml.safe_load(path.read_text(encoding="utf-8"))
             target.write_text(yaml.safe_dump(renamer.spec(spec), allow_unicode=True), encoding="utf-8")
