@@ -168,22 +168,41 @@ def dead_discard(
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOpt = False) -> None:
     """Create the state store's tables or migrate them to this dvcsync's revision. The other
-    commands refuse a state store at another revision: schema changes happen only here."""
+    commands refuse a state store at another revision: schema changes happen only here. At the
+    current revision it takes no lock and returns at once, so every replica may run it before it
+    starts (rolling restarts); a migration waits for the replicas to stop and names them."""
     from adapter.state import StateStore
-    from adapter.sync.state_guard import IdentityMismatch, check_identity
+    from adapter.sync.state_guard import IdentityMismatch, check_identity, state_created
 
     settings = _settings()
-    # replicas stopped first; the identity is recorded once the tables are there
-    with _writing(settings, "dvcsync db upgrade", exclusive=True, create=True, identity=False):
+    before = head = None
+    if state_created(settings.state.url):
+        from adapter.tenants import ensure_schema
+
+        ensure_schema(settings.state.url)
         store = StateStore(settings.state.url)
         try:
-            before, head = store.upgrade()
-            check_identity(store, settings)  # a new state records whom it serves
+            current, latest = store.schema_status()
+            if current == latest:  # nothing to migrate: no exclusive lock, replicas keep running
+                before = head = current
+                check_identity(store, settings)
         except IdentityMismatch as exc:
             err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         finally:
             store.close()
+    if head is None:
+        # replicas stopped first; the identity is recorded once the tables are there
+        with _writing(settings, "dvcsync db upgrade", exclusive=True, create=True, identity=False):
+            store = StateStore(settings.state.url)
+            try:
+                before, head = store.upgrade()
+                check_identity(store, settings)  # a new state records whom it serves
+            except IdentityMismatch as exc:
+                err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+                raise typer.Exit(2) from None
+            finally:
+                store.close()
     url = _redact_url(settings.state.url)
     if as_json:
         print(json.dumps({"url": url, "from": before, "to": head, "upgraded": before != head}))

@@ -136,6 +136,7 @@ def _postgres(url: str, wait_s: float, what: str, exclusive: bool) -> _AdvisoryL
     deadline = time.monotonic() + wait_s
     while not conn.execute(text(f"SELECT {take}"), key).scalar_one():
         if time.monotonic() >= deadline:
+            holders = _holders(conn, key)
             conn.close()
             engine.dispose()
             held_by = (
@@ -143,12 +144,37 @@ def _postgres(url: str, wait_s: float, what: str, exclusive: bool) -> _AdvisoryL
                 if exclusive
                 else "a dvcsync process upgrading it (PostgreSQL advisory lock)"
             )
+            if holders:
+                held_by += ": " + ", ".join(holders)
             raise StateBusy(
                 f"the state {redacted(url)} is in use by {held_by}; {what} waited {wait_s:g}s"
                 " ([state] lock_wait_s)"
             )
         time.sleep(_POLL_S)
     return _AdvisoryLock(engine, conn)
+
+
+def _holders(conn: Connection, key: dict[str, int]) -> list[str]:
+    """Who holds the state's advisory lock: each session's replica id (``host:pid:random``, its
+    ``application_name``) and since when, so an operator knows which replicas to stop."""
+    try:
+        rows = conn.execute(
+            text(
+                "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l"
+                " JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+                " AND CAST(l.classid AS bigint) = (CAST(:c AS bigint) & 4294967295)"
+                " AND CAST(l.objid AS bigint) = (CAST(:k AS bigint) & 4294967295)"
+                " AND l.pid <> pg_backend_pid() ORDER BY a.backend_start"
+            ),
+            key,
+        ).all()
+    except DBAPIError:  # no right to read others' sessions: the message stays general
+        return []
+    return [
+        f"{name or 'pid ' + str(addr)} since {started:%Y-%m-%d %H:%M:%S}" if started else str(name)
+        for name, addr, started in rows
+    ]
 
 
 @contextmanager

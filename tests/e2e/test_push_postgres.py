@@ -176,8 +176,10 @@ def test_a_job_runs_on_one_replica_at_a_time(postgres: str) -> None:
 def test_db_upgrade_waits_for_the_replicas_and_a_replica_beside_a_one_off_does_not(
     postgres: str, tmp_path: Path
 ) -> None:
-    """`dvcsync db upgrade` takes the state's lock exclusive: with a replica holding it shared it
-    exits 3 naming them; `db prune` (shared) runs beside the same replica."""
+    """`dvcsync db upgrade` at the current revision takes no lock and returns at once beside a
+    running replica (a rolling restart runs it before every start); a migration takes the state's
+    lock exclusive: with a replica holding it shared it exits 3 naming it (its replica id and
+    since when); `db prune` (shared) runs beside the same replica."""
     import os
     import subprocess
     import sys
@@ -198,12 +200,21 @@ def test_db_upgrade_waits_for_the_replicas_and_a_replica_beside_a_one_off_does_n
             timeout=120,
         )
 
+    from alembic import command
+
+    from adapter.state.migrations import alembic_config
+    from adapter.state.replica import replica_id
+
     assert dvcsync("db", "upgrade").returncode == 0
     replica = acquire(state)
     try:
+        at_head = dvcsync("db", "upgrade")
+        assert at_head.returncode == 0 and "already at" in at_head.stdout, at_head.stderr
+        command.downgrade(alembic_config(url=state), "0005")  # this release's migration to run
         refused = dvcsync("db", "upgrade")
         assert refused.returncode == 3, refused.stderr
-        assert "shared by replicas" in refused.stderr
+        assert "shared by replicas" in refused.stderr and replica_id() in refused.stderr
+        command.upgrade(alembic_config(url=state), "head")
         beside = dvcsync("db", "prune")
         assert beside.returncode == 0, beside.stderr
     finally:

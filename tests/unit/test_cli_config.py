@@ -104,9 +104,10 @@ def test_state_writing_commands_wait_for_the_lock_then_exit_3(tmp_path: Path) ->
     assert runner.invoke(app, ["--config", str(config), "db", "upgrade"]).exit_code == 0
     held = acquire(f"sqlite:///{tmp_path / 'dvcsync-state.db'}", what="dvcsync run")
     try:
+        # (db upgrade at the current revision takes no lock at all: rolling restarts)
+        assert runner.invoke(app, ["--config", str(config), "db", "upgrade"]).exit_code == 0
         for args in (
             ["db", "prune"],
-            ["db", "upgrade"],
             ["dead-letters", "retry"],
             ["dead-letters", "discard", "1"],
         ):
