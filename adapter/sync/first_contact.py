@@ -144,7 +144,10 @@ class FirstContact:
         if not items:
             self.counts.read += 1
             return None
-        first = items[0]
+        # the dossier asked for, should the look-up answer several (else the first, as before)
+        first = next(
+            (i for i in items if isinstance(i, dict) and str(i.get("MaHoSo", "")).strip() == key), items[0]
+        )
         if hasattr(first, "model_dump"):
             first = first.model_dump(mode="json", exclude_none=True)
         if not isinstance(first, dict):

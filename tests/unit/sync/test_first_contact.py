@@ -568,3 +568,21 @@ def test_a_crash_between_the_decisions_and_the_conflicts_loses_no_conflict(
         (_code(1), "Bước của hệ thống cũ")
     ]
     assert [r["state"] for r in _outbox(store, _code(1))] == ["done", "done"]
+
+
+def test_the_copy_read_is_the_dossier_asked_for_when_the_portal_answers_several(
+    script: Script, store: StateStore
+) -> None:
+    """A look-up answering more than one dossier (a search by code prefix) is read for the one
+    asked: another dossier's history taken for ours would make every entry of ours "missing"."""
+    record = _record(1, steps=2)
+    _enqueue(store, record)
+    neighbour = _copy(_record(10, steps=3))  # another dossier, answered first
+    script.on(_code(1), _Raw([neighbour, _copy(record)]))
+    contact, to_send = _settle(store, send=True)
+    assert to_send == [] and contact.counts.identical == 1
+    assert (contact.counts.history_present, contact.counts.history_missing, contact.counts.portal_only) == (
+        2,
+        0,
+        0,
+    )
