@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from adapter.contract import VN_TZ
+
 from .models import CatalogueAgency, CatalogueProcedure, CataloguePull, CatalogueSector
 from .store import StateStore, dumps
 
@@ -98,7 +100,7 @@ def save_pull(store: StateStore, snapshot: Snapshot, now: float | None = None) -
         inserted = conn.execute(
             insert(PULL_T).values(
                 pulled_at=now,
-                catalogue_date=datetime.fromtimestamp(now).date().isoformat(),
+                catalogue_date=datetime.fromtimestamp(now, VN_TZ).date().isoformat(),  # the province's day
                 procedures=len(snapshot.procedures),
                 agencies=len(snapshot.agencies),
                 sectors=len(snapshot.sectors),

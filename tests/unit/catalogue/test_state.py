@@ -75,3 +75,19 @@ def test_first_pull_is_the_baseline_then_each_change_is_listed_once(tmp_path: Pa
         assert [a.active for a in agencies(store)] == [False]
     finally:
         store.close()
+
+
+def test_a_pull_is_dated_by_the_provinces_day_not_the_machines(tmp_path: Path) -> None:
+    """17:30 UTC on 7 December is 00:30 on 8 December in the province (UTC+7): the catalogue is
+    the one of the 8th, whatever zone the machine runs in."""
+    from datetime import UTC, datetime
+
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.prepare()
+    try:
+        moment = datetime(2026, 12, 7, 17, 30, tzinfo=UTC).timestamp()
+        save_pull(store, Snapshot([_proc("1.000001", "Đăng ký khai sinh")], [], []), now=moment)
+        pull = last_pull(store)
+        assert pull is not None and pull["catalogue_date"] == "2026-12-08"
+    finally:
+        store.close()
