@@ -539,7 +539,8 @@ class Settings(BaseSettings):
         env: dict[str, Any] = {}
         env_names: dict[str, str] = {}
         if use_env:
-            env, env_names = _environment(cls)
+            declared = data.get("tenants")
+            env, env_names = _environment(cls, set(declared) if isinstance(declared, dict) else set())
         origins: dict[str, str] = {}
         for key in _leaves(data):
             origins[key] = f"file {file}"
@@ -678,14 +679,22 @@ _NOT_SETTINGS = frozenset(
 _PREFIX = "DVCSYNC_"
 
 
-def _environment(cls: type[BaseSettings]) -> tuple[dict[str, Any], dict[str, str]]:
+def _environment(
+    cls: type[BaseSettings], declared: set[str] | frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The ``DVCSYNC_`` variables as nested values (parsed as pydantic-settings does: JSON for
-    lists and tables), and which variable gave each key; a variable naming no key is an error."""
+    lists and tables), and which variable gave each key; a variable naming no key is an error.
+
+    ``DVCSYNC_TENANTS__<CODE>__…`` sets a value of a tenant ``declared`` by a ``[tenants.<code>]``
+    table of the file, ``<CODE>`` being its code in capitals with each ``-`` written ``_`` (shells
+    cannot spell ``-``); a variable naming any other tenant is an error, never a new tenant built
+    from defaults (``TINH_B`` for ``tinh-b`` once made a fourth tenant ``tinh_b``)."""
     from pydantic_settings import EnvSettingsSource
 
     unknown = []
+    strays: list[str] = []
     names: dict[str, str] = {}
-    tenant_codes: set[str] = set()
+    spellings: dict[str, set[str]] = {}  # configured code -> the spellings its variables use
     for name in os.environ:
         upper = name.upper()
         if not upper.startswith(_PREFIX) or upper in _NOT_SETTINGS:
@@ -694,43 +703,64 @@ def _environment(cls: type[BaseSettings]) -> tuple[dict[str, Any], dict[str, str
         if parts[0] == "tenants" and len(parts) > 2:  # DVCSYNC_TENANTS__<CODE>__<SECTION>__<KEY>
             key = _known_key(cls, parts[2:]) if parts[2] != "tenants" else None
             if key is not None:
-                tenant_codes.add(parts[1])
-                key = f"tenants.{parts[1]}.{key}"
+                code = _declared_tenant(parts[1], declared)
+                if code is None:
+                    strays.append(name)
+                    continue
+                spellings.setdefault(code, set()).add(upper.split("__")[1])
+                key = f"tenants.{code}.{key}"
+        elif parts == ["tenants"]:
+            key = None  # whole tenants as JSON would declare tenants outside the file
         else:
             key = _known_key(cls, parts)
         if key is None:
             unknown.append(name)
         else:
             names[key] = name
-    if unknown:
-        raise ConfigError(
-            "\n".join(
-                f"environment: {n}: no such setting (sections and keys are joined by '__')" for n in unknown
-            )
+    problems = [f"environment: {n}: no such setting (sections and keys are joined by '__')" for n in unknown]
+    for name in strays:
+        code = name.upper()[len(_PREFIX) :].split("__")[1]
+        problems.append(
+            f"environment: {name}: no tenant {code!r} is declared in the file"
+            + (f" (declared: {', '.join(sorted(declared))};" if declared else " (no [tenants.<code>] tables;")
+            + " a tenant's variables spell its code in capitals with '_' for '-',"
+            " e.g. DVCSYNC_TENANTS__TINH_B__… for tinh-b)"
         )
+    if problems:
+        raise ConfigError("\n".join(problems))
     source = EnvSettingsSource(
         cls, case_sensitive=False, env_prefix=_PREFIX, env_nested_delimiter="__", env_parse_none_str=None
     )
     try:
         values = source()
-        if tenant_codes:
+        values.pop("tenants", None)  # pydantic-settings' own reading keeps the variables' spelling
+        if spellings:
             # each tenant's variables parsed as the top level's are (lists and tables as JSON)
-            raw = values.get("tenants")
-            tables: dict[str, Any] = raw if isinstance(raw, dict) else {}
-            for code in sorted(tenant_codes):
-                own = EnvSettingsSource(
-                    cls,
-                    case_sensitive=False,
-                    env_prefix=f"{_PREFIX}TENANTS__{code.upper()}__",
-                    env_nested_delimiter="__",
-                    env_parse_none_str=None,
-                )()
-                own.pop("tenants", None)
-                tables[code] = _merge(tables.get(code) or {}, own)
+            tables: dict[str, Any] = {}
+            for code, spelt in sorted(spellings.items()):
+                for prefix in sorted(spelt):
+                    own = EnvSettingsSource(
+                        cls,
+                        case_sensitive=False,
+                        env_prefix=f"{_PREFIX}TENANTS__{prefix}__",
+                        env_nested_delimiter="__",
+                        env_parse_none_str=None,
+                    )()
+                    own.pop("tenants", None)
+                    tables[code] = _merge(tables.get(code) or {}, own)
             values["tenants"] = tables
     except Exception as exc:  # a value pydantic-settings cannot parse (bad JSON for a list)
         raise ConfigError(f"environment: {exc}") from None
     return values, names
+
+
+def _declared_tenant(spelt: str, declared: set[str] | frozenset[str]) -> str | None:
+    """The declared tenant a variable's ``<CODE>`` (lower-cased) names: the code itself, else the
+    one code that reads the same with ``-`` as ``_``; None for none, or for two such codes."""
+    if spelt in declared:
+        return spelt
+    matches = [code for code in declared if code.replace("-", "_") == spelt.replace("-", "_")]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _known_key(model: type[BaseModel], parts: list[str]) -> str | None:

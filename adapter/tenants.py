@@ -50,6 +50,13 @@ def each_tenant(settings: Settings) -> dict[str, Settings]:
     return dict(sorted(settings._tenant_settings.items()))
 
 
+def tenant_folder(settings: Settings, root: Path) -> Path:
+    """A tenant's own folder under a files root (documents, receipts, reports): ``root/<code>``,
+    whether ``root`` is shared or the tenant's own, so two tenants never write one folder (the same
+    dossier code in two provinces once shared ``documents/<code>/``); ``root`` without tenants."""
+    return root / settings.tenant if settings.tenant else root
+
+
 # ---------------------------------------------------------------- the state partition
 
 

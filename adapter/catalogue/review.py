@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapter.contract import MA_TTHC_RE
+from adapter.spreadsheet_safe import append_row, csv_row, undefuse_csv
 
 from .matcher import Match
 
@@ -79,7 +80,7 @@ def write_review(path: Path, rows: Sequence[ReviewRow]) -> None:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in rows:
-            sheet.append(row.cells())
+            append_row(sheet, row.cells())  # names from the portal or the province: never formulas
         decision_col = HEADER.index("decision") + 1
         for line in range(2, len(rows) + 2):
             sheet.cell(line, decision_col).fill = PatternFill("solid", fgColor="FFF2CC")
@@ -94,7 +95,7 @@ def write_review(path: Path, rows: Sequence[ReviewRow]) -> None:
         writer = csv.writer(f)
         writer.writerow(HEADER)
         for row in rows:
-            writer.writerow(row.cells())
+            writer.writerow(csv_row(row.cells()))
 
 
 class ReviewError(ValueError):
@@ -125,7 +126,7 @@ def read_review(path: Path) -> list[tuple[int, dict[str, str]]]:
     else:
         try:
             with path.open(encoding="utf-8-sig", newline="") as f:
-                lines = [[cell.strip() for cell in row] for row in csv.reader(f)]
+                lines = [[undefuse_csv(cell.strip()) for cell in row] for row in csv.reader(f)]
         except UnicodeDecodeError as exc:
             raise ReviewError(f"{path}: not UTF-8 text ({exc.reason}): save it as CSV UTF-8") from None
     if not lines or "local_code" not in lines[0] or "decision" not in lines[0]:

@@ -212,10 +212,12 @@ def repair(
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_INVALID)
-    path = report_path or latest_report(settings.reconcile.out_dir)
+    from adapter.reconcile.run import reports_root
+
+    path = report_path or latest_report(reports_root(settings))
     if path is None or not path.is_file():
         err_console.print(
-            f"no report to repair from in {settings.reconcile.out_dir}: run `dvcsync reconcile` first"
+            f"no report to repair from in {reports_root(settings)}: run `dvcsync reconcile` first"
             " (or give --report)",
             markup=False,
             highlight=False,

@@ -5,9 +5,8 @@ Both are streamed: a report may hold hundreds of thousands of items, so neither 
 memory. The workbook is written with openpyxl's write-only mode (each sheet spooled to a temporary
 file), the CSV row by row. Either file appears under its final name only once complete.
 
-Text that came from the province, the state or the portal is data, never a formula: a value that
-starts with ``= + - @``, a tab or a CR is defused (OWASP "CSV injection"): a leading apostrophe in
-the CSV, Excel's own quote prefix on a text cell in the workbook.
+Text that came from the province, the state or the portal is data, never a formula: every cell
+goes through ``adapter.spreadsheet_safe``, the one writer every file a person opens uses.
 """
 
 from __future__ import annotations
@@ -24,10 +23,11 @@ from typing import Any, NamedTuple, NoReturn
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from adapter.spreadsheet_safe import defuse_csv, xlsx_value
 
 from .categories import CATEGORIES, KEYS
 from .report import AGE_BUCKETS, Item, Report, evidence_text
@@ -88,10 +88,8 @@ NEW_VI, OPEN_VI = "Mới", "Còn mở"
 MAX_WIDTH = 60
 MIN_WIDTH = 8
 EXCEL_MAX_ROWS = 1_048_576
-EXCEL_MAX_TEXT = 32_767
 DATE_FORMAT = "dd/mm/yyyy"
 DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill(fill_type="solid", fgColor="DDEBF7")
 _TITLE_FONT = Font(bold=True, size=13)
@@ -166,24 +164,9 @@ class _Rows:
 # --------------------------------------------------------------------------------------- safety
 
 
-def defuse_csv(text: str) -> str:
-    """A leading apostrophe on text a spreadsheet would otherwise run as a formula (OWASP)."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def _xl_text(ws: WriteOnlyWorksheet, text: str) -> str | WriteOnlyCell:
-    """Text for a workbook cell: characters XML cannot carry replaced (openpyxl would refuse the
-    whole row), and formula-like text kept as a text cell with Excel's quote prefix, so the value
-    reads exactly as received yet is never evaluated, not even after the cell is edited."""
-    if ILLEGAL_CHARACTERS_RE.search(text):
-        text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
-    text = text[:EXCEL_MAX_TEXT]
-    if not text.startswith(_FORMULA_START) and text not in ERROR_CODES:
-        return text
-    cell = WriteOnlyCell(ws, value=text)
-    cell.data_type = "s"  # openpyxl makes "=..." a formula and "#REF!" an error
-    cell.quotePrefix = True
-    return cell
+    """Text for a workbook cell, made safe by the one writer every spreadsheet file uses."""
+    return xlsx_value(ws, text)
 
 
 def _date_cell(ws: WriteOnlyWorksheet, moment: date, timed: bool) -> WriteOnlyCell:

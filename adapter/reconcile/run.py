@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -75,6 +76,14 @@ def sample_size(portal_check: str) -> int | None:
     return int(portal_check.split(":", 1)[1]) if portal_check.startswith("sample:") else None
 
 
+def reports_root(settings: Settings) -> Path:
+    """``[reconcile] out_dir``, a tenant's own ``<code>/`` under it (its reports, working file
+    and retention never meet another tenant's)."""
+    from adapter.tenants import tenant_folder
+
+    return tenant_folder(settings, settings.reconcile.out_dir)
+
+
 def dated_folder(root: Path, now: datetime) -> Path:
     base = now.strftime("%Y-%m-%d_%H%M%S")
     candidate, n = root / base, 1
@@ -126,7 +135,7 @@ async def reconcile(
 ) -> ReconcileResult:
     settings = runtime.settings
     now = local_now()
-    root = settings.reconcile.out_dir
+    root = reports_root(settings)
     out = options.out_dir or dated_folder(root, now)
     previous_path = out / JSON_NAME if (out / JSON_NAME).is_file() else latest_report(root)
     signature = _signature(settings, options)
@@ -203,7 +212,8 @@ async def reconcile(
             stages["payments"] = {k: v for k, v in payments.counts.__dict__.items() if k != "problems"}
         stages["implied_dropped"] = _drop_implied(book)
         report = _report(settings, options, book, now, previous, problems)
-        out.mkdir(parents=True, exist_ok=True)
+        private = options.show_personal
+        out.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
         files = write_report(report, out, options.formats, html_max_rows=settings.reconcile.html_max_rows)
         finished = True
     except (UnreachableError, AuthError):
@@ -261,7 +271,13 @@ def _report(
 
 def write_report(report: Report, out: Path, formats: list[str], *, html_max_rows: int = 20_000) -> list[Path]:
     """Every requested format, plus the JSON always (the next report and repairs read it).
-    Each file is written beside its final name and renamed, so a reader never sees half a file."""
+    Each file is written beside its final name and renamed, so a reader never sees half a file.
+    A report with personal data in clear (``--show-personal``) is owner-only: each file 0600
+    before it takes its name (the folder dvcsync made for it is 0700; one given with ``--out`` keeps
+    its mode, and a warning says when others can list it)."""
+    private = report.period.get("personal_data") == "shown"
+    if private and out.stat().st_mode & 0o077:
+        log.warning("report folder %s can be listed by others; its files with personal data are 0600", out)
     files = []
     for fmt in ["json", *[f for f in formats if f != "json"]]:
         path = out / FILE_NAMES[fmt]
@@ -281,6 +297,8 @@ def write_report(report: Report, out: Path, formats: list[str], *, html_max_rows
             from .render_tables import write_csv
 
             write_csv(report, partial)
+        if private:
+            os.chmod(partial, 0o600)  # the file dvcsync just wrote, before anyone can open it by name
         partial.replace(path)
         files.append(path)
     return files
@@ -292,6 +310,7 @@ __all__ = [
     "latest_report",
     "prune_reports",
     "reconcile",
+    "reports_root",
     "sample_size",
     "write_report",
 ]

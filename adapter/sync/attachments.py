@@ -100,15 +100,17 @@ class TakenAttachments:
 
 
 def documents_dir(settings: Settings) -> Path:
-    """``documents/`` beside the state database (or in the working folder), like the receipts:
-    there is no setting of its own yet (``[province] documents_dir`` is the one to add)."""
+    """``[province] documents_dir``, or ``documents/`` beside the state database (or in the working
+    folder), like the receipts; a tenant's in its own ``<code>/`` under it."""
+    from adapter.tenants import tenant_folder
+
     configured = getattr(settings.province, "documents_dir", None)
     if configured:
-        return Path(configured)
+        return tenant_folder(settings, Path(configured))
     url = make_url(settings.state.url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).resolve().parent / "documents"
-    return Path("documents")
+        return tenant_folder(settings, Path(url.database).resolve().parent / "documents")
+    return tenant_folder(settings, Path("documents"))
 
 
 def sniff(content: bytes) -> str | None:

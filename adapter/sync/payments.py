@@ -92,13 +92,16 @@ class PaymentSummary:
 
 
 def receipts_dir(settings: Settings) -> Path:
-    """``payment.receipts_dir``, or ``receipts/`` beside the state database (or the working folder)."""
+    """``payment.receipts_dir``, or ``receipts/`` beside the state database (or the working folder);
+    a tenant's in its own ``<code>/`` under it."""
+    from adapter.tenants import tenant_folder  # a tenant's receipts are its own: receipts/<code>/
+
     if settings.payment.receipts_dir is not None:
-        return Path(settings.payment.receipts_dir)
+        return tenant_folder(settings, Path(settings.payment.receipts_dir))
     url = make_url(settings.state.url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).resolve().parent / "receipts"
-    return Path("receipts")
+        return tenant_folder(settings, Path(url.database).resolve().parent / "receipts")
+    return tenant_folder(settings, Path("receipts"))
 
 
 class PaymentJob:

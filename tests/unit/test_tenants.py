@@ -250,11 +250,11 @@ def test_environment_unknown_tenant_key_is_refused(tmp_path: Path, monkeypatch: 
         Settings.load(_config(tmp_path, TWO))
 
 
-def test_a_tenant_only_in_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tenant_only_in_the_environment_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 20: a variable naming no declared tenant once built a tenant from defaults
     monkeypatch.setenv("DVCSYNC_TENANTS__EXTRA__PORTAL__DSTCODE", "H99")
-    settings = Settings.load(_config(tmp_path, TWO))
-    assert tenant_codes(settings) == ["extra", "hphong", "qninh"]
-    assert for_tenant(settings, "extra").portal.dstcode == "H99"
+    with pytest.raises(ConfigError, match="DVCSYNC_TENANTS__EXTRA__PORTAL__DSTCODE: no tenant 'EXTRA'"):
+        Settings.load(_config(tmp_path, TWO))
 
 
 def test_dvcsync_tenant_is_not_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
