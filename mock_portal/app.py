@@ -8,6 +8,7 @@ package, so it works on a provincial network without Internet access.
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,13 +30,25 @@ from .sessions import Sessions
 from .stats import Stats
 from .store import Store
 
+ADMIN_PREFIX = "/_admin"
+
 
 class MockApp(FastAPI):
-    """FastAPI with the fault layer as its outermost ASGI wrapper."""
+    """FastAPI with the fault layer as its outermost ASGI wrapper, and the admin token's check
+    outside even that (a fault rule must not open or close the admin API)."""
 
     fault_layer: FaultMiddleware | None = None
+    admin_token: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.admin_token is not None
+            and scope["type"] == "http"
+            and _is_admin(scope["path"])
+            and not _bearer_ok(scope, self.admin_token)
+        ):
+            await _unauthorized(send)
+            return
         if self.fault_layer is None:
             await super().__call__(scope, receive, send)
         else:
@@ -90,6 +103,7 @@ def create_app(config: MockConfig | None = None) -> FastAPI:
     app.__class__ = MockApp
     assert isinstance(app, MockApp)
     app.fault_layer = FaultMiddleware(app._inner, injector, stats.count)
+    app.admin_token = config.admin_token.encode() if config.admin_token else None
     app.state.config = config
     app.state.portal = portal
     app.state.store = store
@@ -102,6 +116,29 @@ def create_app(config: MockConfig | None = None) -> FastAPI:
     app.include_router(catalogue_admin_router(portal.catalogue))
     _include_soap(app, portal, config, stats)
     return app
+
+
+def _is_admin(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
+
+def _bearer_ok(scope: Scope, token: bytes) -> bool:
+    values = [v for k, v in scope.get("headers", ()) if k == b"authorization"]
+    if len(values) != 1:
+        return False
+    scheme, _, presented = values[0].partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), token)
+
+
+async def _unauthorized(send: Send) -> None:
+    body = b'{"error": "the admin API needs Authorization: Bearer <admin token>"}'
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", b'Bearer realm="mock-portal-admin"'),
+    ]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def seed_from_file(portal: Portal, path: str | None) -> list[str]:

@@ -8,8 +8,10 @@ banner with the local credentials.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -185,6 +187,14 @@ def serve(
         str | None,
         _opt("--province-token", "Bearer credential sent with every pushed dossier.", PROVINCE),
     ] = None,
+    admin_token: Annotated[
+        str | None,
+        _opt(
+            "--admin-token",
+            "Bearer credential /_admin asks of every caller; required beyond loopback.",
+            WHERE,
+        ),
+    ] = None,
     quiet: Annotated[bool, _opt("--quiet", "No start-up banner, warnings only.", RUN)] = False,
     version: Annotated[
         bool,
@@ -238,6 +248,7 @@ def serve(
             callback_duplicate=callback_duplicate,
             push_retry_s=push_retry_s,
             push_max_attempts=push_max_attempts,
+            admin_token=admin_token or None,
         )
     except (ValidationError, ValueError, OSError) as exc:
         _invalid(exc)
@@ -284,9 +295,11 @@ def start(cfg: MockConfig, *, quiet: bool = False) -> None:
 
     from .app import create_app
 
+    listener = _listen(cfg)  # before the banner: a busy port is one line and exit 2
     try:
         app = create_app(cfg)
     except (ValueError, OSError) as exc:  # the seed file: unreadable, not JSON, a bad record
+        listener.close()
         _invalid(exc)
     if not quiet:
         seeded = len(app.state.store.list_portal_dossiers())
@@ -294,14 +307,41 @@ def start(cfg: MockConfig, *, quiet: bool = False) -> None:
             banner(cfg) + (f"\n  portal    {seeded} dossier(s) submitted on it" if seeded else ""), flush=True
         )
     tune_gc()
-    uvicorn.run(
-        app,
-        host=cfg.host,
-        port=cfg.port,
-        log_level="warning" if quiet else "info",
-        access_log=False,
-        timeout_graceful_shutdown=2,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=cfg.host,
+            port=cfg.port,
+            log_level="warning" if quiet else "info",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
     )
+    server.run(sockets=[listener])
+
+
+def _listen(cfg: MockConfig) -> socket.socket:
+    """The listening socket, bound here so that a busy port or an unknown host is one line and
+    exit 2 (uvicorn would log a trace and exit 1 or 3)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            cfg.host.strip("[]"), cfg.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        typer.echo(f"mock_portal: cannot listen on {cfg.host}:{cfg.port}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        typer.echo(f"mock_portal: cannot listen on {cfg.host}:{cfg.port}: {why}", err=True)
+        raise typer.Exit(2) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 app = typer.Typer(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .faults import FaultSpec
 
@@ -69,6 +69,23 @@ class MockConfig(BaseModel):
     """Wait this long before the first delivery (late callback)."""
     push_retry_s: float = Field(default=1.0, gt=0)
     push_max_attempts: int = Field(default=5, ge=1)
+    admin_token: str | None = Field(default=None, repr=False)
+    """When set, ``/_admin`` asks every caller for ``Authorization: Bearer <admin_token>``;
+    required to listen beyond loopback (the admin API pays bills and sends signed callbacks)."""
+
+    @model_validator(mode="after")
+    def _admin_beyond_loopback(self) -> MockConfig:
+        from adapter.config import is_loopback_host
+
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ValueError("admin_token: at least 16 characters")
+        if not is_loopback_host(self.host) and self.admin_token is None:
+            raise ValueError(
+                f"host {self.host!r} listens beyond this machine, and /_admin (which pays bills and sends"
+                " validly signed callbacks) would answer anyone: set --admin-token (better"
+                " MOCK_PORTAL_ADMIN_TOKEN), or listen on 127.0.0.1"
+            )
+        return self
 
     @field_validator("public_url")
     @classmethod

@@ -158,6 +158,7 @@ def config_env(cfg: MockConfig) -> dict[str, str]:
         "MOCK_PORTAL_PAYMENT_SECRET": cfg.credentials.payment_secret,
         **({"MOCK_PORTAL_CALLBACK_TOKEN": cfg.callback_token} if cfg.callback_token else {}),
         **({"MOCK_PORTAL_PROVINCE_TOKEN": cfg.province_token} if cfg.province_token else {}),
+        **({"MOCK_PORTAL_ADMIN_TOKEN": cfg.admin_token} if cfg.admin_token else {}),
     }
 
 
@@ -177,7 +178,8 @@ def run_mock_process(
             if process.poll() is not None:
                 raise RuntimeError(f"mock portal exited with {process.returncode} at start-up")
             try:
-                if httpx.get(f"{running.url}/_admin/stats", timeout=1.0, trust_env=False).status_code == 200:
+                answer = httpx.get(f"{running.url}/_admin/stats", timeout=1.0, trust_env=False)
+                if answer.status_code in (200, 401):  # 401: it answers, and asks for its admin token
                     break
             except httpx.HTTPError:
                 pass
