@@ -65,6 +65,9 @@ class OutboxEntry(SQLModel, table=True):
     verify_first: bool = Field(
         default=False, description="it may have reached the portal unanswered: read back before re-sending"
     )
+    failing_since: float | None = Field(
+        default=None, description="its first failed attempt (give_up_after counts from it; rev. 0006)"
+    )
     created_at: float = 0.0
     updated_at: float = 0.0
 

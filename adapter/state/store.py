@@ -3,6 +3,7 @@ unit of work, so a crash at any instant leaves either all of a unit or none of i
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -810,6 +811,18 @@ class StateStore:
             )
         return kept
 
+    def failing_since(self, entry_ids: Sequence[int]) -> dict[int, float]:
+        """When each of these entries first failed; entries that never failed are absent."""
+        if not entry_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(OUTBOX_T.c.id, OUTBOX_T.c.failing_since).where(
+                    and_(OUTBOX_T.c.id.in_(list(entry_ids)), OUTBOX_T.c.failing_since.is_not(None))
+                )
+            )
+            return {int(i): float(t) for i, t in rows}
+
     def mark_in_flight(self, entry_ids: Sequence[int], now: float | None = None) -> None:
         """Write-ahead for append-only sends: should we die before the answer is recorded, the
         next run reads the portal back instead of sending these entries again."""
@@ -1357,6 +1370,7 @@ class Outcome:
             "e_verify": verify,
             "e_payload": dumps(self.new_payload) if self.new_payload is not None else None,
             "e_inc": 1 if self.count_attempt else 0,
+            "e_failed": now if self.result in ("retry", "dead") and self.count_attempt else None,
             "e_now": now,
         }
         on_portal, acked_hash = self.on_portal, None
@@ -1385,6 +1399,7 @@ _OUTBOX_OUTCOME = (
         verify_first=func.coalesce(bindparam("e_verify", type_=Boolean), OUTBOX_T.c.verify_first),
         payload=func.coalesce(bindparam("e_payload", type_=Text), OUTBOX_T.c.payload),
         attempts=OUTBOX_T.c.attempts + bindparam("e_inc", type_=Integer),
+        failing_since=func.coalesce(OUTBOX_T.c.failing_since, bindparam("e_failed", type_=Float)),
         updated_at=bindparam("e_now"),
     )
 )
@@ -1433,10 +1448,12 @@ def _record_as_arrays(
             "UPDATE outbox AS o SET state = v.state, last_error = v.error,"
             " next_attempt_at = COALESCE(v.next, o.next_attempt_at),"
             " verify_first = COALESCE(v.verify, o.verify_first),"
-            " payload = COALESCE(v.payload, o.payload), attempts = o.attempts + v.inc, updated_at = :now"
+            " payload = COALESCE(v.payload, o.payload), attempts = o.attempts + v.inc, updated_at = :now,"
+            " failing_since = COALESCE(o.failing_since, v.failed)"
             " FROM unnest(CAST(:ids AS bigint[]), CAST(:states AS text[]), CAST(:errors AS text[]),"
             " CAST(:nexts AS float8[]), CAST(:verifies AS boolean[]), CAST(:payloads AS text[]),"
-            " CAST(:incs AS int[])) AS v(id, state, error, next, verify, payload, inc)"
+            " CAST(:incs AS int[]), CAST(:faileds AS float8[]))"
+            " AS v(id, state, error, next, verify, payload, inc, failed)"
             " WHERE o.id = v.id"
         ),
         {
@@ -1448,6 +1465,7 @@ def _record_as_arrays(
             "verifies": [e["e_verify"] for e in entries],
             "payloads": [e["e_payload"] for e in entries],
             "incs": [e["e_inc"] for e in entries],
+            "faileds": [e["e_failed"] for e in entries],
         },
     )
     if dossiers:
@@ -1641,6 +1659,14 @@ def _wal(cursor: Any) -> None:
             time.sleep(0.01)
 
 
+def _is_sqlite_file(path: str) -> bool:
+    """A regular file of ours holding a SQLite database (a PermissionError names an unreadable one)."""
+    if not os.path.isfile(path) or os.stat(path).st_uid != os.getuid():
+        return False
+    with open(path, "rb") as handle:
+        return handle.read(16) == b"SQLite format 3\x00"
+
+
 def _private_sqlite_file(database: str | None) -> None:
     """Create the state file 0600 (and a missing folder for it 0700) before SQLite opens it:
     SQLite gives its -wal and -shm files the main file's mode, so they follow. An existing file
@@ -1656,9 +1682,13 @@ def _private_sqlite_file(database: str | None) -> None:
     for created in reversed(missing):
         os.mkdir(created, 0o700)
         os.chmod(created, 0o700)  # exactly 0700, whatever the umask
+    if os.path.isdir(path):  # never chmod a folder (issue 20): say what is wrong instead
+        raise IsADirectoryError(errno.EISDIR, "the state URL names a folder, not a state file", path)
     if not os.path.exists(path):
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         return
+    if not _is_sqlite_file(path):
+        return  # not a state dvcsync made: its mode is not dvcsync's to change (SQLite will say why)
     loose = [
         name
         for name in (path, path + "-wal", path + "-shm")

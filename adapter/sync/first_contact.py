@@ -169,6 +169,7 @@ class FirstContact:
             "retry",
             error="read-back failed",
             next_attempt_at=self.clock() + self.backoff.delay(entry.attempts + 1),
+            count_attempt=False,  # nothing was sent: a read that failed uses none of its attempts
         )
 
     def _dossier(

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from adapter import metrics
 from adapter.config import Settings
@@ -27,7 +27,7 @@ from adapter.portal import AmbiguousError, AuthError, Backoff, PortalClient, Por
 from adapter.province import instants
 from adapter.province.source import Record, SqlSource
 from adapter.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
-from adapter.state.store import OUTBOX_T, STEPS_PER_CALL, dumps
+from adapter.state.store import STEPS_PER_CALL, dumps
 from adapter.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
 from adapter.sync.citizen_check import ID_FIELD, NAME_FIELD, CitizenCheck, CitizenCheckCounts
 from adapter.sync.claim_keeper import ClaimKeeper
@@ -574,7 +574,9 @@ class PushJob:
     ) -> list[Outcome]:
         now = self.clock()
         outcomes = []
-        since = self._enqueued_at([e.id for e in batch])
+        # [portal] give_up_after counts from an entry's first failure, not its enqueueing: adopt
+        # enqueues days before the first push, and a backlog may wait behind an outage
+        since = self.store.failing_since([e.id for e in batch])
         give_up = self.settings.portal.give_up_after
         for entry in batch:
             failing_for = now - since.get(entry.id, now)
@@ -600,13 +602,6 @@ class PushJob:
                     )
                 )
         return outcomes
-
-    def _enqueued_at(self, ids: list[int]) -> dict[int, float]:
-        """When each entry was enqueued: ``[portal] give_up_after`` counts from there (an entry
-        is sent in the cycle that enqueues it, so this is when its failures began)."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(OUTBOX_T.c.id, OUTBOX_T.c.created_at).where(OUTBOX_T.c.id.in_(ids)))
-            return {int(i): float(t) for i, t in rows}
 
     async def _report_status(self, entry: DueEntry, summary: PushSummary) -> list[Outcome]:
         """One DongBoTrangThaiHoSo (its data is one object). Re-sending the same status after a

@@ -511,11 +511,6 @@ def test_ctrl_c_during_the_scan_stops_within_a_page(mock: RunningMock, tmp_path:
     assert elapsed < 5, f"{elapsed:.1f} s after Ctrl-C"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (adapter/sync/push.py _failures): [portal] give_up_after counts from the entry's"
-    " created_at, but adopt enqueues days before the first push: its first refusal is a dead letter",
-)
 def test_a_push_days_after_the_adoption_retries_a_refusal(
     mock: RunningMock, onestop: Path, tmp_path: Path
 ) -> None:

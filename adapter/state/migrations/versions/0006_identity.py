@@ -1,4 +1,6 @@
-"""The state's identity: the province source, portal, madonvi, dstcode and tenant it serves.
+"""The state's identity: the province source, portal, madonvi, dstcode and tenant it serves;
+and when an outbox entry first failed (``[portal] give_up_after`` counts from there, not from its
+enqueueing: ``dvcsync adopt`` enqueues days before the first push).
 
 Revision ID: 0006
 Revises: 0005
@@ -24,7 +26,11 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("failing_since", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("failing_since")
     op.drop_table("state_identity")
