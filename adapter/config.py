@@ -671,6 +671,7 @@ _NOT_SETTINGS = frozenset(
     {
         "DVCSYNC_CONFIG",
         "DVCSYNC_TENANT",
+        "DVCSYNC_DEBUG",  # the CLI's: print the traceback of a failure
         "DVCSYNC_REQUIRE_POSTGRES",
         "DVCSYNC_REQUIRE_CHROMIUM",
         "DVCSYNC_HYPOTHESIS",

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-
-from adapter.config import ConfigError
+from typing import NoReturn
 
 from . import _adopt, _catalogue, _config, _mock, _reconcile, _satisfaction, _state, _sync, _tools
 from ._common import app, console, err_console
@@ -19,24 +18,38 @@ __all__ = ["app", "console", "err_console", "main"]
 
 
 def main() -> None:
+    """Run the command; whatever escapes it ends as one escaped line and the README's exit code
+    (``_errors.explain``), the traceback only with ``-v`` or ``DVCSYNC_DEBUG=1``."""
     from adapter._gc import tune_gc
 
     tune_gc()
     started = time.perf_counter()
     try:
         app()
-    except ConfigError as exc:  # found late (e.g. a TLS file read when the client is built)
-        err_console.print(f"configuration error\n{exc}", markup=False, highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
-    except Exception as exc:
-        from adapter.state import SchemaOutOfDate  # here, not above: the state layer is slow to import
-
-        if not isinstance(exc, SchemaOutOfDate):
-            raise
-        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:
+        _report(exc)
     finally:
         logging.getLogger(__name__).debug("done in %.2fs", time.perf_counter() - started)
+
+
+def _report(exc: BaseException) -> NoReturn:
+    from ._common import _State
+    from ._errors import debug_wanted, explain, terminal_text
+
+    explained = explain(exc)
+    if debug_wanted(_State.verbose):
+        import traceback
+
+        err_console.print(
+            terminal_text("".join(traceback.format_exception(exc)), limit=100_000),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    err_console.print(terminal_text(explained.message), markup=False, highlight=False, soft_wrap=True)
+    raise SystemExit(explained.code) from None
 
 
 if __name__ == "__main__":

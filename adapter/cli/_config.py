@@ -26,6 +26,7 @@ from ._common import (
     console,
     err_console,
 )
+from ._errors import terminal_text
 
 config_app = _TenantTyper(help="The effective configuration: show it, check it.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -92,7 +93,8 @@ def config_show(
 def config_check(as_json: JsonOpt = False) -> None:
     """Load the configuration and the mapping specs, and check what a first run would trip on:
     the mock's published secrets off loopback, an inbound server open to anyone, missing files,
-    an unreachable province database; every tenant's (or the one --tenant names). Exit 0 when
+    a province database or a state it cannot open (both are opened, read only); every tenant's
+    (or the one --tenant names). Exit 0 when
     nothing was found, 1 otherwise, 2 when the configuration itself is invalid (mapping specs
     included: a bad, missing or empty spec a job needs)."""
     from adapter.scheduler import _tenant_server_problems  # what `run` refuses: checked the same way
@@ -112,7 +114,7 @@ def config_check(as_json: JsonOpt = False) -> None:
     elif problems:
         err_console.print(f"{len(problems)} problem(s):", markup=False)
         for problem in problems:
-            err_console.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
+            err_console.print(f"  - {terminal_text(problem)}", markup=False, highlight=False, soft_wrap=True)
     else:
         tenants = f" ({len(chosen)} tenants)" if "" not in chosen else ""
         console.print(f"configuration OK{tenants}", markup=False)
@@ -146,16 +148,8 @@ def _problems(settings: Settings) -> list[str]:
             if path is not None and not Path(path).is_file():
                 where = "portal" if section is settings.portal else "payment"
                 problems.append(f"[{where}] {name} = {str(path)!r}: no such file")
-    problems += _source_problems(settings.province.source_url)
+    from ._reach import source_problems, state_problems
+
+    problems += source_problems(settings)  # opened as a run would, read only
+    problems += state_problems(settings)
     return problems
-
-
-def _source_problems(url: str) -> list[str]:
-    """A SQLite source that does not exist (opening it would create an empty one)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if database and database != ":memory:" and not Path(database).is_file():
-        return [f"[province] source_url: {database} does not exist"]
-    return []

@@ -26,6 +26,7 @@ from ._common import (
     dead_app,
     err_console,
 )
+from ._errors import cell_text, terminal_text
 
 
 @app.command("status")
@@ -52,9 +53,15 @@ def status(as_json: JsonOpt = False) -> None:
         for code, data in everything["tenants"].items():
             url = _redact_url(chosen[code].state.url)
             if data.get("error"):
-                console.print(f"tenant {code} ({url}): cannot read the state: {data['error']}", markup=False)
+                console.print(
+                    terminal_text(f"tenant {code} ({url}): cannot read the state: {data['error']}"),
+                    markup=False,
+                )
             elif data.get("state", True) is None:
-                console.print(f"tenant {code}: no state yet at {url}: nothing has run for it", markup=False)
+                console.print(
+                    terminal_text(f"tenant {code}: no state yet at {url}: nothing has run for it"),
+                    markup=False,
+                )
             else:
                 _print_status(data, f"tenant {code}: dvcsync status ({url})")
     if any(data.get("error") for data in everything["tenants"].values()):
@@ -62,23 +69,25 @@ def status(as_json: JsonOpt = False) -> None:
 
 
 def _print_status(data: dict[str, Any], title: str) -> None:
-    table = Table(title=title)
+    table = Table(title=cell_text(title))
     table.add_column("what")
     table.add_column("value", justify="right")
     for key, value in data["backlog"].items():
-        table.add_row(f"outbox {key}", str(value))
+        table.add_row(cell_text(f"outbox {key}"), str(value))
     table.add_row("dossiers known", str(data["dossiers"]))
     table.add_row("quarantined", str(data["quarantined_count"]))
     table.add_row("dead letters", str(data["dead_count"]))
     table.add_row("conflicts (for the reconciler)", str(len(data["conflicts"])))
     for key, value in sorted(data["inbox"].items()):
-        table.add_row(f"inbox {key}", str(value))
+        table.add_row(cell_text(f"inbox {key}"), str(value))
     console.print(table)
     for conflict in data["conflicts"][:20]:
         console.print(
-            f"  conflict {conflict['record_key']} {conflict['field']}:"
-            f" province {conflict['province_value']!r}, portal {conflict['portal_value']!r}"
-            f" — {conflict['note']}",
+            terminal_text(
+                f"  conflict {conflict['record_key']} {conflict['field']}:"
+                f" province {conflict['province_value']!r}, portal {conflict['portal_value']!r}"
+                f" — {conflict['note']}"
+            ),
             markup=False,
             highlight=False,
         )
@@ -89,9 +98,9 @@ def _print_status(data: dict[str, Any], title: str) -> None:
         for run in data["runs"]:
             counts = run["counts"] or {}
             runs.add_row(
-                run["job"],
+                cell_text(run["job"]),
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"])),
-                run["status"],
+                cell_text(run["status"]),
                 str(counts.get("dossiers_pushed", "")),
                 str(counts.get("steps_pushed", "")),
                 str((counts.get("enqueue") or {}).get("quarantined", "")),
@@ -105,15 +114,23 @@ def _print_status(data: dict[str, Any], title: str) -> None:
         for held in data["replicas"]:
             ends = held["lease_ends_in_s"]
             replicas.add_row(
-                held["replica"], str(held["dossiers"]), f"{ends:g}s" if ends >= 0 else f"ended {-ends:g}s ago"
+                cell_text(held["replica"]),
+                str(held["dossiers"]),
+                f"{ends:g}s" if ends >= 0 else f"ended {-ends:g}s ago",
             )
         console.print(replicas)
     for item in data["quarantined"][:20]:
         console.print(
-            f"  quarantined {item['record_key']}: {item['reasons'][0]}", markup=False, highlight=False
+            terminal_text(f"  quarantined {item['record_key']}: {item['reasons'][0]}"),
+            markup=False,
+            highlight=False,
         )
     for item in data["dead"][:20]:
-        console.print(f"  dead {item['kind']} {item['record_key']}: {item['last_error']}", markup=False)
+        console.print(
+            terminal_text(f"  dead {item['kind']} {item['record_key']}: {item['last_error']}"),
+            markup=False,
+            highlight=False,
+        )
 
 
 @dead_app.command("list")
@@ -134,7 +151,11 @@ def dead_list(as_json: JsonOpt = False) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
-            str(row["id"]), row["kind"], row["record_key"], str(row["attempts"]), row["last_error"] or ""
+            str(row["id"]),
+            cell_text(row["kind"]),
+            cell_text(row["record_key"]),
+            str(row["attempts"]),
+            cell_text(row["last_error"] or ""),
         )
     console.print(table)
 
@@ -187,7 +208,7 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
                 before = head = current
                 check_identity(store, settings)
         except IdentityMismatch as exc:
-            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         finally:
             store.close()
@@ -199,7 +220,7 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
                 before, head = store.upgrade()
                 check_identity(store, settings)  # a new state records whom it serves
             except IdentityMismatch as exc:
-                err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+                err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
             finally:
                 store.close()
