@@ -78,7 +78,8 @@ class Condition(_Strict):
         if op == "not_null":
             return f"{column} IS NOT NULL" if self.flag else f"{column} IS NULL"
         if op == "filled":
-            filled = f"({column} IS NOT NULL AND TRIM(CAST({column} AS VARCHAR)) <> '')"
+            # VARCHAR with a length: MariaDB casts to no bare VARCHAR (PostgreSQL, SQLite: either)
+            filled = f"({column} IS NOT NULL AND TRIM(CAST({column} AS VARCHAR(4000))) <> '')"
             return filled if self.flag else f"NOT {filled}"
         present = [v for v in self.values if v is not None]
         has_null = len(present) != len(self.values)

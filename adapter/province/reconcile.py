@@ -31,8 +31,13 @@ class DossierColumns:
 
 def _order(engine: Engine, expression: str) -> str:
     """Byte order on every database, so the stream sorts like Python compares strings (a
-    PostgreSQL locale collation would order ``H40.A`` and ``H40.a`` differently)."""
-    return f'{expression} COLLATE "C"' if engine.dialect.name == "postgresql" else expression
+    PostgreSQL locale collation would order ``H40.A`` and ``H40.a`` differently, and MariaDB's
+    usual ``utf8mb4_general_ci`` holds them equal). UTF-8's byte order is code point order."""
+    if engine.dialect.name == "postgresql":
+        return f'{expression} COLLATE "C"'
+    if engine.dialect.name in ("mysql", "mariadb"):
+        return f"CAST({expression} AS BINARY)"
+    return expression
 
 
 def dossier_rows(
@@ -61,10 +66,11 @@ def dossier_rows(
     if procedure:
         where.append(f"{q(c.procedure)} = :procedure")
         params["procedure"] = procedure
+    # the aliases quoted too: ``procedure`` is a reserved word on MariaDB/MySQL
     sql = (
         f"SELECT {key} AS k, {local} AS local_key, {updated} AS updated_at, {received} AS received_at,"
         f" {q(d.status)} AS status, {q(c.agency)} AS agency,"
-        f" {q(c.procedure)} AS procedure, {origin} AS origin, {owner} AS owner FROM {q(d.table)}"
+        f" {q(c.procedure)} AS {q('procedure')}, {origin} AS origin, {owner} AS owner FROM {q(d.table)}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY {_order(engine, f'({key})')}"  # PostgreSQL orders by an expression, not an alias
     )

@@ -300,8 +300,11 @@ class SqlSource:
         if window.after is not None:
             clauses.append(f"{q.upd} >= :lo")
             bind["lo"] = window.day_text(window.after[0], -2)
+        # a server-side cursor: the driver holds no second copy of the window while it is parsed
         listing = conn.execute(
-            text(f"SELECT {q.upd}, {q.key} FROM {q.table} WHERE {' AND '.join(clauses)}"), bind
+            text(f"SELECT {q.upd}, {q.key} FROM {q.table} WHERE {' AND '.join(clauses)}"),
+            bind,
+            execution_options={"stream_results": True, "yield_per": 5000},
         )
         positions = sorted(
             position
