@@ -85,3 +85,21 @@ def test_two_codes_reading_alike_each_keep_their_own(tmp_path: Path, monkeypatch
     settings = Settings.load(_config(tmp_path, text))
     assert for_tenant(settings, "tinh_b").portal.timeout == 8  # the exact code wins
     assert for_tenant(settings, "tinh-b").portal.timeout != 8
+
+
+def test_each_tenant_has_its_own_files_folders(tmp_path: Path) -> None:
+    from adapter.reconcile.run import reports_root
+    from adapter.sync.attachments import documents_dir
+    from adapter.sync.payments import receipts_dir
+
+    text = THREE + '[payment]\nreceipts_dir = "receipts"\n[reconcile]\nout_dir = "reports"\n'
+    settings = Settings.load(_config(tmp_path, text))
+    state = (tmp_path / "state").resolve()
+    for code in ("tinh-a", "tinh-b"):
+        own = for_tenant(settings, code)
+        assert documents_dir(own) == state / "documents" / code
+        assert receipts_dir(own) == tmp_path / "receipts" / code
+        assert reports_root(own) == tmp_path / "reports" / code
+    # one province: the folders as they always were
+    single = Settings.load(_config(tmp_path, '[state]\nurl = "sqlite:///state/s.db"\n'))
+    assert documents_dir(single) == state / "documents" and receipts_dir(single) == state / "receipts"
