@@ -70,13 +70,15 @@ class PortalClient:
         backoff: Backoff | None = None,
         sleep: Sleep = asyncio.sleep,
         rate: RateBudget | None = None,
+        sessions: SessionCache | None = None,
     ) -> None:
         self.settings = settings
         self.http = http
         self.backoff = backoff or Backoff()
         self._sleep = sleep
         self.rate = rate or RateBudget(settings.rate_limit, burst=max(1.0, float(settings.concurrency)))
-        self.sessions = SessionCache(self._login, settings.session_ttl_s)
+        # a shared cache (adapter.portal.shared) logs in through whichever client finds it empty
+        self.sessions = sessions or SessionCache(self._login, settings.session_ttl_s)
         self.stats: Counter[str] = Counter()
         self._soap: SoapCodec | None = None
         base = settings.adapter_url.rstrip("/")
@@ -168,7 +170,7 @@ class PortalClient:
             attempt += 1
             session = ""
             try:
-                session = await self.sessions.get()
+                session = await self.sessions.get(self._login)
                 reply = await self._exchange(
                     endpoint,
                     service,

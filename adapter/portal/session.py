@@ -22,12 +22,15 @@ class SessionCache:
         self._lock = asyncio.Lock()
         self.logins = 0
 
-    async def get(self) -> str:
+    async def get(self, login: LoginFn | None = None) -> str:
+        """The current session, logging in first when there is none or it has expired.
+        ``login``: the caller's own way to log in (a cache shared by several clients logs in
+        through whichever client finds it missing; see ``adapter.portal.shared``)."""
         if self._session is not None and self._clock() < self._expires:
             return self._session
         async with self._lock:  # one login for all the requests that found it missing
             if self._session is None or self._clock() >= self._expires:
-                session = await self._login()
+                session = await (login or self._login)()
                 if not session:
                     raise AuthError("auth", "login answered without a session")
                 self.logins += 1

@@ -769,6 +769,22 @@ class StateStore:
             conn.execute(delete(LEASE_T).where(LEASE_T.c.replica == me))
             return int(result.rowcount or 0)
 
+    def live_replicas(self, now: float | None = None) -> int:
+        """How many replicas hold a live lease, this one counted (at least 1): the portal's rate
+        budget is shared among them (``adapter.portal.shared``). SQLite: one process."""
+        if not self.claims:
+            return 1
+        from .replica import replica_id
+
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            others = conn.execute(
+                select(func.count()).where(
+                    and_(LEASE_T.c.lease_until >= now, LEASE_T.c.replica != replica_id())
+                )
+            ).scalar_one()
+        return 1 + int(others)
+
     def replicas(self, now: float | None = None) -> list[dict[str, Any]]:
         """Who holds dossiers now (PostgreSQL): each replica's id, how many dossiers it holds and
         when its lease ends (a lease in the past: a replica that died, to be taken over)."""

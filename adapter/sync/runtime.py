@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from adapter.config import Settings
 from adapter.mapping import MappingSet, load_mappings
 from adapter.portal import PortalClient, make_http_client
+from adapter.portal.shared import share_rate, shared_for
 from adapter.province.source import make_engine
 from adapter.state import StateStore
 from adapter.tenants import ensure_schema
@@ -37,11 +38,16 @@ async def open_runtime(settings: Settings, mappings: MappingSet | None = None) -
         stack.push_async_callback(portal_http.aclose)
         payment_http = make_http_client(settings.payment, concurrency=1, timeout=settings.portal.timeout)
         stack.push_async_callback(payment_http.aclose)
-        client = PortalClient(settings.portal, portal_http)
         store = StateStore(settings.state.url, claim_lease_s=settings.state.claim_lease_s)
         stack.callback(store.close)
         ensure_schema(settings.state.url)  # a tenant's PostgreSQL schema, before its tables are made
         store.prepare()
+        # one budget and one login for every job of this tenant's portal in this process, and on
+        # PostgreSQL this replica's share of it (adapter.portal.shared)
+        shared = shared_for(settings.portal, settings.tenant)
+        if store.claims:
+            share_rate(shared, settings.portal.rate_limit, store.live_replicas())
+        client = PortalClient(settings.portal, portal_http, rate=shared.rate, sessions=shared.sessions)
         source = make_engine(settings.province.source_url)
         stack.callback(source.dispose)
         yield Runtime(settings, mset, store, source, client, payment_http)
