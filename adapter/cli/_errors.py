@@ -61,7 +61,9 @@ def explain(exc: BaseException) -> Explained:
         return Explained(str(exc), EXIT_BUSY)
     if isinstance(exc, SourceUnavailable):
         said = str(exc)
-        return Explained(said if "source_url" in said else f"{said} (fix [province] source_url)", EXIT_INVALID)
+        return Explained(
+            said if "source_url" in said else f"{said} (fix [province] source_url)", EXIT_INVALID
+        )
     portal = _portal(exc)
     if portal is not None:
         return portal
@@ -109,7 +111,13 @@ def _portal(exc: BaseException) -> Explained | None:
 
 
 def _database(exc: BaseException) -> Explained | None:
-    from sqlalchemy.exc import ArgumentError, DatabaseError, InterfaceError, NoSuchModuleError, OperationalError
+    from sqlalchemy.exc import (
+        ArgumentError,
+        DatabaseError,
+        InterfaceError,
+        NoSuchModuleError,
+        OperationalError,
+    )
 
     if isinstance(exc, NoSuchModuleError | ArgumentError):
         return Explained(f"a database URL cannot be used: {exc} ({_DB_FIX})", EXIT_INVALID)
