@@ -17,13 +17,14 @@ import pytest
 from adapter.province.sample import generate
 from mock_portal.testing import RunningMock, run_mock_process
 
-from ..e2e.conftest import seed_portal
+from ..e2e.conftest import db_upgrade, seed_portal
 from .test_push_faults import _portal_state
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(path: Path, mock: RunningMock, onestop: Path, state: Path, rate: float) -> Path:
+    """The configuration, and its state started by ``dvcsync db upgrade`` as an operator does."""
     path.write_text(
         f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{REPO / "mappings"}"\n'
         f'[portal]\nadapter_url = "{mock.adapter_url}"\nbatch_size = 20\nconcurrency = 4\n'
@@ -31,6 +32,7 @@ def _config(path: Path, mock: RunningMock, onestop: Path, state: Path, rate: flo
         f'timeout = 5.0\n[push]\npage_size = 100\n[state]\nurl = "sqlite:///{state}"\n',
         encoding="utf-8",
     )
+    db_upgrade(path)
     return path
 
 

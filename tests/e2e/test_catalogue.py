@@ -32,7 +32,8 @@ UNMAPPED = ("DD-HG-01", "TM-HE-01", "XN-TT-01", "HT-XNCT-01")
 
 
 def _config(tmp_path: Path, mock: RunningMock, onestop: Path) -> tuple[Path, Path]:
-    """A configuration of its own, with a copy of the mappings the review may write into."""
+    """A configuration of its own, with a copy of the mappings the review may write into, and its
+    state started by ``dvcsync db upgrade`` as an operator does."""
     mappings = tmp_path / "mappings"
     shutil.copytree(REPO / "mappings", mappings, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     config = tmp_path / "dvcsync.toml"
@@ -43,6 +44,8 @@ def _config(tmp_path: Path, mock: RunningMock, onestop: Path) -> tuple[Path, Pat
         f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n',
         encoding="utf-8",
     )
+    code, out = _cli(config, "db", "upgrade")
+    assert code == 0, out
     return config, mappings
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from adapter.sync.state_lock import StateBusy, acquire, holding_state
 from mock_portal.testing import RunningMock
 
 from ..postgres import create_database
-from .conftest import REPO, seed_portal
+from .conftest import REPO, db_upgrade, seed_portal
 from .test_push import _assert_portal_equals, _expected
 from .test_push_postgres import postgres  # noqa: F401 (the module-scoped server fixture)
 
@@ -49,6 +50,7 @@ def _two_pushes_at_once(
 ) -> None:
     seed_portal(mock, onestop)
     config = _config(tmp_path, onestop, mock, state_url, lock_wait_s=300)
+    db_upgrade(config)  # as an operator starts a state: the pushes do not
     first, second = _start(config, "sync", "push", "--json"), _start(config, "sync", "push", "--json")
     outputs = [p.communicate(timeout=400) for p in (first, second)]
     for process, (_, err) in zip((first, second), outputs, strict=True):
@@ -85,16 +87,20 @@ def test_a_command_that_cannot_wait_exits_3_naming_the_holder(
     mock: RunningMock, onestop: Path, tmp_path: Path
 ) -> None:
     state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = _config(tmp_path, onestop, mock, state, lock_wait_s=1)
+    db_upgrade(config)
     holder = acquire(state, what="dvcsync run")  # as the service holds it for its whole life
     assert holder is not None
     try:
         started = time.monotonic()
-        second = _start(_config(tmp_path, onestop, mock, state, lock_wait_s=1), "sync", "push")
+        second = _start(config, "sync", "push")
         _, err = second.communicate(timeout=120)
         assert second.returncode == 3, err
         assert f"held by pid {os.getpid()} (dvcsync run)" in err.decode()
         assert time.monotonic() - started < 60
-        assert not (tmp_path / "state.db").exists()  # it did nothing at all
+        with sqlite3.connect(tmp_path / "state.db") as conn:  # it did nothing at all
+            done = conn.execute("SELECT (SELECT COUNT(*) FROM run) + (SELECT COUNT(*) FROM outbox)")
+            assert done.fetchone() == (0,)
         config = _config(tmp_path, onestop, mock, state, lock_wait_s=0)
         dry = _start(config, "push", "dossier", "X", "--dry-run")
         dry.communicate(timeout=120)

@@ -13,13 +13,15 @@ import time
 from pathlib import Path
 
 from adapter.portal.breaker import CircuitBreaker
-from mock_portal.testing import RunningMock, free_port, run_mock_process
+from mock_portal.testing import free_port, run_mock_process
 
-from .conftest import REPO, seed_portal
+from .conftest import REPO, db_upgrade, mock_back_on, seed_portal
 from .test_push import _assert_portal_equals, _expected
 
 
 def _config(tmp_path: Path, onestop: Path, adapter_url: str, **portal: object) -> Path:
+    """The configuration, and its state started by ``dvcsync db upgrade`` (as an operator does;
+    a state already there is left as it is)."""
     extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in portal.items())
     config = tmp_path / "dvcsync.toml"
     config.write_text(
@@ -28,6 +30,7 @@ def _config(tmp_path: Path, onestop: Path, adapter_url: str, **portal: object) -
         f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n',
         encoding="utf-8",
     )
+    db_upgrade(config)
     return config
 
 
@@ -50,25 +53,28 @@ def _outbox(tmp_path: Path) -> list[tuple[str, int]]:
 
 
 def test_an_unreachable_portal_ends_the_cycle_fast_and_the_next_one_delivers(
-    mock: RunningMock, onestop: Path, tmp_path: Path
+    onestop: Path, tmp_path: Path
 ) -> None:
-    nowhere = f"http://127.0.0.1:{free_port()}/dvcqg"  # nothing listens there
-    code, _, err, elapsed = _cli(_config(tmp_path, onestop, nowhere), "sync", "push")
+    port = free_port()
+    nowhere = f"http://127.0.0.1:{port}/dvcqg"  # nothing listens there (yet)
+    config = _config(tmp_path, onestop, nowhere)
+    code, _, err, elapsed = _cli(config, "sync", "push")
     assert code == 4, err[-2000:]
     assert "portal unreachable" in err and "ConnectError" in err and "Traceback" not in err
     assert elapsed < 30, f"{elapsed:.1f} s"
     entries = _outbox(tmp_path)
     assert entries  # enqueued (a part: the cycle stopped), waiting
     assert {state for state, _ in entries} == {"pending"} and {a for _, a in entries} == {0}
-    code, out, _, _ = _cli(_config(tmp_path, onestop, nowhere), "status", "--json")
+    code, out, _, _ = _cli(config, "status", "--json")
     [last] = [r for r in json.loads(out)["runs"] if r["job"] == "push"][:1]
     assert last["status"] == "failed" and last["error"].startswith("portal unreachable")
 
-    seed_portal(mock, onestop)  # the portal is back
-    code, out, err, _ = _cli(_config(tmp_path, onestop, mock.adapter_url), "sync", "push", "--json")
-    assert code == 0, err[-2000:]
-    assert json.loads(out)["dead"] == 0
-    _assert_portal_equals(mock, _expected(onestop))
+    with mock_back_on(port) as mock:  # the portal is back, where it was
+        seed_portal(mock, onestop)
+        code, out, err, _ = _cli(config, "sync", "push", "--json")
+        assert code == 0, err[-2000:]
+        assert json.loads(out)["dead"] == 0
+        _assert_portal_equals(mock, _expected(onestop))
 
 
 def test_refusals_become_dead_letters_after_give_up_after(onestop: Path, tmp_path: Path) -> None:

@@ -184,6 +184,8 @@ def test_bad_rows_are_quarantined_named_and_listed_by_status(
     )
     seed_portal(mock, onestop)
     runner = CliRunner()
+    started = runner.invoke(app, ["--config", str(config), "db", "upgrade"])  # as an operator does
+    assert started.exit_code == 0, started.output
     pushed = runner.invoke(app, ["--config", str(config), "sync", "push", "--json"])
     assert pushed.exit_code == 0, pushed.output
     status_out = runner.invoke(app, ["--config", str(config), "status", "--json"])

@@ -1,5 +1,6 @@
 """The README's first steps, as a new user types them, each as its own process:
-``dvcsync sample-db`` → ``dvcsync mock-portal --knows onestop.db`` → ``dvcsync sync push``.
+``dvcsync sample-db`` → ``dvcsync mock-portal --knows onestop.db`` → ``dvcsync db upgrade`` (the
+state is started by it: ``sync push`` starts none) → ``dvcsync sync push``.
 
 A fresh mock does not hold the sample's dossiers that were submitted on the portal; without
 ``--knows`` the push's status reports for them (``DongBoTrangThaiHoSo`` type 2) were all refused
@@ -92,6 +93,8 @@ def test_sample_db_then_mock_portal_knows_it_then_sync_push_leaves_no_dead_lette
         (tmp_path / "dvcsync.toml").write_text(
             f'[portal]\nadapter_url = "{url}/dvcqg"\nrate_limit = 1000\n', encoding="utf-8"
         )
+        upgraded = dvcsync(tmp_path, "db", "upgrade")
+        assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
         pushed = dvcsync(tmp_path, "sync", "push", "--json")
         assert pushed.returncode == 0, pushed.stdout + pushed.stderr
         summary = json.loads(pushed.stdout)

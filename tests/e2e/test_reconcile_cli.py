@@ -17,12 +17,13 @@ import pytest
 from adapter.reconcile.period import local_now
 from mock_portal.testing import RunningMock
 
-from .conftest import REPO, seed_portal
+from .conftest import REPO, db_upgrade, seed_portal
 
 pytestmark = pytest.mark.slow
 
 
 def _config(tmp_path: Path, onestop: Path, mock: RunningMock) -> Path:
+    """The configuration, and its state started by ``dvcsync db upgrade`` as an operator does."""
     config = tmp_path / "dvcsync.toml"
     config.write_text(
         f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{REPO / "mappings"}"\n'
@@ -33,6 +34,7 @@ def _config(tmp_path: Path, onestop: Path, mock: RunningMock) -> Path:
         '[reconcile]\nout_dir = "reports"\n',
         encoding="utf-8",
     )
+    db_upgrade(config)
     return config
 
 

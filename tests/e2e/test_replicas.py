@@ -42,7 +42,7 @@ from ..replicas import (
     wait_for,
     write_config,
 )
-from .conftest import seed_portal
+from .conftest import db_upgrade, seed_portal
 
 BIG = 50_000
 SHARES = ("dossiers_pushed", "steps_pushed", "statuses_reported")
@@ -143,17 +143,19 @@ def _run_replicas(
     n: int,
     claim_lease_s: float | None = None,
 ) -> list[Replica]:
-    replicas = []
-    for i in range(n):
-        config = write_config(
+    configs = [
+        write_config(
             tmp_path / f"dvcsync-{i}.toml",
             source=onestop,
             mock=mock,
             state_url=state_url,
             claim_lease_s=claim_lease_s,
         )
-        replicas.append(Replica.start(f"replica-{i}", config, "run", folder=tmp_path))
-    return replicas
+        for i in range(n)
+    ]
+    # the state started once, before any replica (`db upgrade` waits for every replica to stop)
+    db_upgrade(configs[0])
+    return [Replica.start(f"replica-{i}", config, "run", folder=tmp_path) for i, config in enumerate(configs)]
 
 
 def _stop(replicas: list[Replica]) -> dict[str, int]:
@@ -178,6 +180,7 @@ def test_three_one_off_pushes_on_postgresql_deliver_everything_once(
     config = write_config(
         tmp_path / "dvcsync.toml", source=onestop, mock=mock, state_url=state_url, page_size=100
     )
+    db_upgrade(config)  # as an operator starts the state: the pushes do not
     started = time.monotonic()
     pushes = [Replica.start("push-0", config, "sync", "push", "--json", folder=tmp_path)]
     assert wait_for(lambda: _pending(state_url) > 0 or not pushes[0].alive(), 120, 0.1)

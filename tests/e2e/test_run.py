@@ -17,7 +17,7 @@ from adapter.province.sample import generate
 from adapter.sync.state_lock import acquire
 from mock_portal.testing import free_port, run_mock_process
 
-from .conftest import REPO
+from .conftest import REPO, db_upgrade
 from .test_pull import portal_dossier
 
 PROMOTION = json.loads(
@@ -60,6 +60,7 @@ def test_run_pushes_pulls_serves_and_refuses_a_second_instance(tmp_path: Path) -
             f'[server]\nport = {port}\n[schedule]\npush = "every 1s"\npull = "every 1s"\n',
             encoding="utf-8",
         )
+        db_upgrade(config)  # as deploy/ does before each start: `dvcsync run` starts no state
         service = _start(config)
         try:
             assert _wait(lambda: _ok(f"{inbound}/healthz")), (

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+from .conftest import db_upgrade
 from .test_run import _start
 
 
 def _config(tmp_path: Path, server: str) -> Path:
+    """A configuration whose state exists (``dvcsync db upgrade``, as deploy/ runs before each
+    start), so that the refusal reached is the one under test, not "no state"."""
     (tmp_path / "portal.secret").write_text("a-real-portal-password\n", encoding="utf-8")
     (tmp_path / "payment.secret").write_text("a-real-payment-secret-0123456789\n", encoding="utf-8")
     config = tmp_path / "dvcsync.toml"
@@ -18,7 +22,13 @@ def _config(tmp_path: Path, server: str) -> Path:
         f"[server]\n{server}\n",
         encoding="utf-8",
     )
+    db_upgrade(config)
     return config
+
+
+def _runs(state: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(state) as conn:
+        return conn.execute("SELECT job, status FROM run").fetchall()
 
 
 def test_a_public_address_without_allow_list_or_credential_is_refused(tmp_path: Path) -> None:
@@ -28,7 +38,7 @@ def test_a_public_address_without_allow_list_or_credential_is_refused(tmp_path: 
     text = err.decode()
     assert "refusing to start" in text and "[server] allow" in text and "token_file" in text
     assert "Traceback" not in text
-    assert not (tmp_path / "state.db").exists()  # refused before anything was opened
+    assert _runs(tmp_path / "state.db") == []  # refused before any job ran
 
 
 def test_the_published_payment_secret_is_refused_on_a_public_address(tmp_path: Path) -> None:
@@ -53,6 +63,7 @@ def test_a_missing_tls_file_is_a_configuration_error_not_a_traceback(tmp_path: P
         f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n',
         encoding="utf-8",
     )
+    db_upgrade(config)  # the state exists: the refusal reached is the missing file's
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     done = subprocess.run(
         [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push"],
@@ -69,7 +80,6 @@ def test_a_missing_tls_file_is_a_configuration_error_not_a_traceback(tmp_path: P
 
 def test_a_port_in_use_is_one_clear_message_and_leaves_no_run_running(tmp_path: Path) -> None:
     import socket
-    import sqlite3
 
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
@@ -79,9 +89,4 @@ def test_a_port_in_use_is_one_clear_message_and_leaves_no_run_running(tmp_path: 
     assert service.returncode == 2, text
     assert f"cannot listen on 127.0.0.1:{port}" in text and "Traceback" not in text
     assert "CancelledError" not in text
-    state = tmp_path / "state.db"
-    if state.exists():
-        with sqlite3.connect(state) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "run" in tables:
-                assert conn.execute("SELECT COUNT(*) FROM run WHERE status = 'running'").fetchone()[0] == 0
+    assert [job for job, status in _runs(tmp_path / "state.db") if status == "running"] == []

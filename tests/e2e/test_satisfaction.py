@@ -161,6 +161,8 @@ def test_cli_sends_then_sends_nothing(
         f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n',
         encoding="utf-8",
     )
+    started = CliRunner().invoke(app, ["--config", str(config), "db", "upgrade"])  # as an operator does
+    assert started.exit_code == 0, started.output
     runs = []
     for _ in range(2):
         result = CliRunner().invoke(

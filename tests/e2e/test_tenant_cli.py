@@ -31,6 +31,13 @@ def _dvcsync(config: Path, *args: str, **env: str) -> subprocess.CompletedProces
     )
 
 
+def _upgrade(config: Path, tenant: str) -> None:
+    """``dvcsync db upgrade --tenant CODE``: starts that tenant's state, as an operator does before
+    its first command (the others refuse a state that does not exist)."""
+    done = _dvcsync(config, "db", "upgrade", "--tenant", tenant)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _stored(mock: RunningMock) -> int:
     return int(httpx.get(f"{mock.url}/_admin/dossiers", params={"size": 1}, timeout=30).json()["total"])
 
@@ -71,6 +78,7 @@ def test_tenant_pushes_its_own_source_to_its_own_portal_into_its_own_state(tmp_p
         assert "serves 2 tenants (a, b)" in refused.stderr
         assert not state.exists() and _calls(mock_b) == calls_b
 
+        _upgrade(config, "a")
         pushed = _dvcsync(config, "sync", "push", "--tenant", "a", "--json")
         assert pushed.returncode == 0, pushed.stderr
         summary = json.loads(pushed.stdout)
@@ -87,6 +95,8 @@ def test_tenant_pushes_its_own_source_to_its_own_portal_into_its_own_state(tmp_p
         assert [run["job"] for run in tenants["a"]["runs"]] == ["push"]
 
         stored_a = _stored(mock_a)
+        done = _dvcsync(config, "db", "upgrade", DVCSYNC_TENANT="b")  # the variable as --tenant
+        assert done.returncode == 0, done.stderr
         pushed_b = _dvcsync(config, "sync", "push", "--json", DVCSYNC_TENANT="b")
         assert pushed_b.returncode == 0, pushed_b.stderr
         assert _stored(mock_b) > before_b and _stored(mock_a) == stored_a
@@ -122,6 +132,7 @@ def test_two_tenants_states_are_two_schemas_of_one_postgres_database(tmp_path: P
         assert json.loads(status.stdout) == {"tenants": {"a": {"state": None}, "b": {"state": None}}}
 
         for code in ("a", "b"):
+            _upgrade(config, code)
             pushed = _dvcsync(config, "sync", "push", "--tenant", code, "--json")
             assert pushed.returncode == 0, pushed.stderr
         engine = create_engine(url)

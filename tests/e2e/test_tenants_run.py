@@ -26,7 +26,7 @@ from adapter.province.sample import generate
 from adapter.sync.push import local_iso
 from mock_portal.testing import RunningMock, free_port, run_mock_process
 
-from .conftest import REPO
+from .conftest import REPO, db_upgrade
 
 INTERVAL_S = 5  # every job of every tenant
 BIG = 100_000
@@ -101,6 +101,8 @@ def _sum(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: 
 
 
 def _config(tmp: Path, port: int, dbs: dict[str, Path], portals: dict[str, str]) -> Path:
+    """The configuration, and each tenant's state started by ``dvcsync db upgrade --tenant CODE``
+    as an operator does before ``dvcsync run`` (which starts no state)."""
     lines = [
         f'[province]\nmappings = "{REPO / "mappings"}"',
         f'[state]\nurl = "sqlite:///{tmp / "state.db"}"\nlock_wait_s = 1',
@@ -122,6 +124,8 @@ def _config(tmp: Path, port: int, dbs: dict[str, Path], portals: dict[str, str])
         )
     path = tmp / "dvcsync.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for code in dbs:
+        db_upgrade(path, "--tenant", code)
     return path
 
 
