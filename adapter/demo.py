@@ -21,7 +21,8 @@ from rich.table import Table
 
 from adapter._resources import profile_mappings
 from adapter.config import Settings
-from adapter.mapping import MappingSet, MappingSpecError, load_mappings
+from adapter.mapping import CodeLookupError, MappingSet, MappingSpecError, load_mappings
+from adapter.mapping.codes import CodeSkipped
 from adapter.province.payments import CREATED, PaymentLedger
 from adapter.province.sample import generate
 from adapter.province.schema import ProvinceSchema, load_schema
@@ -105,12 +106,8 @@ def run_demo(
             timeout=30,
         ).raise_for_status()
         pulled = asyncio.run(run_pull(settings, mset))
-        if profile == "sample":
-            console.print("[bold]5.[/bold] payments: INIT for dossiers waiting for payment, one is paid …")
-            payment = _demo_payment(mock.url, settings, mset)
-        else:  # the payment ledger (province.yaml fees/payments) does not fit opencps_paymentfile yet
-            console.print(f"[bold]5.[/bold] payments: not run on the {profile} profile (its province.yaml)")
-            payment = {"initiated": 0, "paid": 0, "receipts": 0}
+        console.print("[bold]5.[/bold] payments: INIT for dossiers waiting for payment, one is paid …")
+        payment = _demo_payment(mock.url, settings, mset)
         portal_stats = httpx.get(f"{mock.url}/_admin/stats", timeout=30).json()
 
     table = Table(title="demo: a push cycle, a pull cycle and a payment")
@@ -245,6 +242,19 @@ def _demo_pdf(line: str) -> bytes:
     return bytes(out)
 
 
+def local_status(mappings: MappingSet, national: str) -> str:
+    """The first local status the statuses code table maps to ``national`` (OpenCPS's table maps
+    several keys to one code: statuses and status:sub-status pairs; the plain status comes first)."""
+    table = mappings.codes["statuses"]
+    for key in list(table.keys()):
+        try:
+            if str(table.lookup(key)) == national:
+                return key
+        except (CodeLookupError, CodeSkipped):
+            continue
+    raise CodeLookupError(f"no entry with value {national!r} in code table {table.name!r}")
+
+
 def _demo_payment(mock_url: str, settings: Settings, mappings: MappingSet) -> dict[str, Any]:
     """INIT what waits for payment; the citizen pays one on the platform; the next cycle learns it
     by QUERY (the demo runs no callback server), applies it once and saves the e-receipt."""
@@ -254,7 +264,7 @@ def _demo_payment(mock_url: str, settings: Settings, mappings: MappingSet) -> di
     engine = make_engine(settings.province.source_url)
     try:  # the one-stop system asks one applicant (of a dossier being processed) to pay now
         ledger = PaymentLedger(engine, load_schema(mappings.folder))
-        ledger.request_payment(mappings.codes["statuses"].reverse_lookup(PROCESSING))
+        ledger.request_payment(local_status(mappings, PROCESSING))
         first = asyncio.run(run_payments(settings, mappings))
         result: dict[str, Any] = {"initiated": first.initiated, "paid": 0, "receipts": 0}
         created = ledger.attempts(CREATED)

@@ -3,6 +3,7 @@ schema's names (``catalogue``, ``fees``, ``dossiers`` of ``mappings/province.yam
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -23,14 +24,23 @@ class LocalRow:
 
 
 def local_procedures(engine: Engine, schema: ProvinceSchema | None = None) -> list[LocalRow]:
-    """Every local procedure, by code."""
+    """Every local procedure, by code (its national code from its own row, or from the table of
+    national codes when ``catalogue.national_codes`` names one)."""
     c = (schema or ProvinceSchema()).catalogue
     with engine.connect() as conn:
         q = conn.dialect.identifier_preparer.quote
+        national, join = f"c.{q(c.national_code)}", ""
+        if c.national_codes is not None:
+            m = c.national_codes
+            national = f"m.{q(m.national_code)}"
+            join = f" LEFT JOIN {q(m.table)} m ON m.{q(m.code)} = c.{q(c.code)}"
+        unverified = f"c.{q(c.unverified)}" if c.unverified else "0"
+        days = f"c.{q(c.days)}" if c.days else "NULL"
         rows = conn.execute(
             text(
-                f"SELECT {q(c.code)}, {q(c.name)}, {q(c.national_code)}, {q(c.unverified)},"
-                f" {q(c.sector_code)}, {q(c.sector_name)}, {q(c.days)} FROM {q(c.table)} ORDER BY {q(c.code)}"
+                f"SELECT c.{q(c.code)}, c.{q(c.name)}, {national}, {unverified},"
+                f" c.{q(c.sector_code)}, c.{q(c.sector_name)}, {days} FROM {q(c.table)} c{join}"
+                f" ORDER BY c.{q(c.code)}"
             )
         ).all()
     return [
@@ -41,10 +51,22 @@ def local_procedures(engine: Engine, schema: ProvinceSchema | None = None) -> li
             bool(unverified),
             sector_code,
             sector_name,
-            float(days) if days is not None else None,
+            _days(days, c.table, str(code)),
         )
         for code, name, national, unverified, sector_code, sector_name, days in rows
     ]
+
+
+_NUMBER = re.compile(r"\s*(\d+(?:[.,]\d+)?)")
+
+
+def _days(value: object, table: str, code: str) -> float | None:
+    """Processing days: a number, or text starting with one ("15 ngày làm việc"); None when the
+    text names no number (a catalogue's free text is not an error)."""
+    if value is None or isinstance(value, int | float):
+        return float(value) if value is not None else None
+    found = _NUMBER.match(str(value))
+    return float(found.group(1).replace(",", ".")) if found else None
 
 
 def fees_charged(engine: Engine, schema: ProvinceSchema | None = None) -> dict[str, Counter[int]]:

@@ -6,6 +6,10 @@ Shared by the payment job (INIT, QUERY, GET_BILL), the inbound callback endpoint
 so a paid result is applied by one function whichever way it arrives, and at most once: the
 attempt row moves to paid only if it is not already, and the fees and dossier only change when
 it did. Attempt states are read as ``created``/``paid``/``failed`` whatever the province calls them.
+
+Two shapes of attempt (``payments.on_fees``): a row of its own (the sample), or written on the
+fee rows it bills (OpenCPS's ``opencps_paymentfile``), read back grouped by reference. When a
+fee is collected is a column, or derived from one (``fees.collection: {column, values}``).
 """
 
 from __future__ import annotations
@@ -66,8 +70,18 @@ class PaymentLedger:
         self.engine = engine
         self.schema = schema or ProvinceSchema()
         p = self.schema.payments
-        self._to_canonical = {p.state_created: CREATED, p.state_paid: PAID, p.state_failed: FAILED}
+        self._to_canonical = {
+            str(p.state_created): CREATED,
+            str(p.state_paid): PAID,
+            str(p.state_failed): FAILED,
+        }
         self._from_canonical = {CREATED: p.state_created, PAID: p.state_paid, FAILED: p.state_failed}
+        self.on_fees = p.on_fees
+        if p.on_fees and p.table != self.schema.fees.table:
+            raise ValueError(
+                f"province.yaml payments.on_fees: payments.table {p.table!r} must be fees.table"
+                f" {self.schema.fees.table!r} (an attempt is written on the fee rows it bills)"
+            )
 
     @property
     def ahead(self) -> str:
@@ -89,20 +103,55 @@ class PaymentLedger:
             "d_status": q(d.status), "d_agency": q(d.agency),
             "d_updated": q(d.audit.updated) if d.audit.updated else "",
             "F": q(f.table), "f_dossier": q(f.dossier), "f_amount": q(f.amount),
-            "f_coll": q(f.collection), "f_paid": q(f.paid),
+            "f_paid": q(f.paid),
             "P": q(p.table), "p_id": q(p.id), "p_dossier": q(p.dossier), "p_ref": q(p.reference),
             "p_amount": q(p.amount), "p_state": q(p.state), "p_txn": q(p.transaction),
             "p_bank": q(p.bank), "p_created": q(p.created), "p_settled": q(p.settled),
             "p_receipt": q(p.receipt),
         }  # fmt: skip
 
-    def _attempt_sql(self, conn: Connection) -> str:
+    def _coll(self, conn: Connection, alias: str = "") -> str:
+        """The fee's collection value (ahead or after) as SQL: its column, or derived from one."""
+        c, q = self.schema.fees.collection, quoter(conn)
+        if isinstance(c, str):
+            return f"{alias}{q(c)}"
+        column = f"{alias}{q(c.column)}"
+        marks = ", ".join(f":coll{n}" for n in range(len(c.values)))
+        return f"(CASE WHEN {column} IS NULL OR {column} IN ({marks}) THEN :after ELSE :ahead END)"
+
+    def _coll_params(self) -> dict[str, Any]:
+        c = self.schema.fees.collection
+        values = {} if isinstance(c, str) else {f"coll{n}": v for n, v in enumerate(c.values)}
+        return {**values, "ahead": self.ahead, "after": self.after}
+
+    def _unpaid(self, column: str) -> tuple[str, dict[str, Any]]:
+        """``column`` holds a value of a fee not paid yet: SQL and its parameters."""
+        values = self.schema.fees.unpaid
+        if not isinstance(self.schema.fees.paid_no, list):
+            return f"{column} = :unpaid", {"unpaid": values[0]}
+        marks = ", ".join(f":unpaid{n}" for n in range(len(values)))
+        return f"{column} IN ({marks})", {f"unpaid{n}": v for n, v in enumerate(values)}
+
+    def _attempt_sql(self, conn: Connection, where: str, *, ordered: bool = False) -> str:
+        """Attempts matching ``where`` (on ``t``, the attempt's rows), oldest first if ``ordered``."""
         n = self._names(conn)
+        if not self.on_fees:
+            return (
+                f"SELECT t.{n['p_dossier']} AS dossier_id, h.{n['d_key']} AS dossier_key,"
+                f" t.{n['p_ref']} AS reference, t.{n['p_amount']} AS amount, t.{n['p_state']} AS state,"
+                f" t.{n['p_created']} AS created, t.{n['p_receipt']} AS receipt"
+                f" FROM {n['P']} t JOIN {n['D']} h ON h.{n['d_id']} = t.{n['p_dossier']}"
+                f" WHERE {where}" + (f" ORDER BY t.{n['p_id']}" if ordered else "")
+            )
+        # one attempt, several fee rows: grouped by reference (its rows move together)
         return (
             f"SELECT t.{n['p_dossier']} AS dossier_id, h.{n['d_key']} AS dossier_key,"
-            f" t.{n['p_ref']} AS reference, t.{n['p_amount']} AS amount, t.{n['p_state']} AS state,"
-            f" t.{n['p_created']} AS created, t.{n['p_receipt']} AS receipt"
+            f" t.{n['p_ref']} AS reference, SUM(t.{n['p_amount']}) AS amount, MIN(t.{n['p_state']}) AS state,"
+            f" MIN(t.{n['p_created']}) AS created, MAX(t.{n['p_receipt']}) AS receipt"
             f" FROM {n['P']} t JOIN {n['D']} h ON h.{n['d_id']} = t.{n['p_dossier']}"
+            f" WHERE t.{n['p_ref']} IS NOT NULL AND {where}"
+            f" GROUP BY t.{n['p_dossier']}, h.{n['d_key']}, t.{n['p_ref']}"
+            + (f" ORDER BY MIN(t.{n['p_id']})" if ordered else "")
         )
 
     def _attempt(self, row: Any) -> Attempt:
@@ -126,23 +175,25 @@ class PaymentLedger:
         cutoff = (datetime.now(VN_TZ) - timedelta(seconds=retry_after_s)).replace(tzinfo=None, microsecond=0)
         with self.engine.connect() as conn:
             n = self._names(conn)
+            coll = self._coll(conn, "l.")
+            unpaid, unpaid_params = self._unpaid(f"l.{n['f_paid']}")
+            referenced = f" AND t.{n['p_ref']} IS NOT NULL" if self.on_fees else ""
             sql = text(
                 f"SELECT h.{n['d_id']} AS id, h.{n['d_key']} AS dossier_key,"
-                f" SUM(CASE WHEN l.{n['f_coll']} = :ahead THEN l.{n['f_amount']} ELSE 0 END) AS ahead,"
-                f" SUM(CASE WHEN l.{n['f_coll']} = :after THEN l.{n['f_amount']} ELSE 0 END) AS after"
+                f" SUM(CASE WHEN {coll} = :ahead THEN l.{n['f_amount']} ELSE 0 END) AS ahead,"
+                f" SUM(CASE WHEN {coll} = :after THEN l.{n['f_amount']} ELSE 0 END) AS after"
                 f" FROM {n['D']} h JOIN {n['F']} l ON l.{n['f_dossier']} = h.{n['d_id']}"
-                f" AND l.{n['f_paid']} = :unpaid AND l.{n['f_coll']} IN (:ahead, :after)"
+                f" AND {unpaid} AND {coll} IN (:ahead, :after)"
                 f" WHERE h.{n['d_status']} = :paying AND NOT EXISTS ("
-                f"   SELECT 1 FROM {n['P']} t WHERE t.{n['p_dossier']} = h.{n['d_id']}"
+                f"   SELECT 1 FROM {n['P']} t WHERE t.{n['p_dossier']} = h.{n['d_id']}{referenced}"
                 f"   AND (t.{n['p_state']} = :created OR (t.{n['p_state']} = :failed"
                 f"   AND COALESCE(t.{n['p_settled']}, t.{n['p_created']}) > :cutoff)))"
                 f" GROUP BY h.{n['d_id']}, h.{n['d_key']} HAVING SUM(l.{n['f_amount']}) > 0"
                 f" ORDER BY h.{n['d_id']}"
             )
             params = {
-                "ahead": self.ahead,
-                "after": self.after,
-                "unpaid": self.schema.fees.paid_no,
+                **self._coll_params(),
+                **unpaid_params,
                 "paying": self.schema.statuses.paying,
                 "created": self._from_canonical[CREATED],
                 "failed": self._from_canonical[FAILED],
@@ -172,20 +223,17 @@ class PaymentLedger:
             ).first()
             if row is None:
                 return None
+            coll = self._coll(conn)
+            unpaid, unpaid_params = self._unpaid(n["f_paid"])
             sums: dict[str, int] = {
                 str(stage): int(total)
                 for stage, total in conn.execute(
                     text(
-                        f"SELECT {n['f_coll']}, COALESCE(SUM({n['f_amount']}), 0) FROM {n['F']}"
-                        f" WHERE {n['f_dossier']} = :h AND {n['f_paid']} = :unpaid"
-                        f" AND {n['f_coll']} IN (:ahead, :after) GROUP BY {n['f_coll']}"
+                        f"SELECT {coll}, COALESCE(SUM({n['f_amount']}), 0) FROM {n['F']}"
+                        f" WHERE {n['f_dossier']} = :h AND {unpaid}"
+                        f" AND {coll} IN (:ahead, :after) GROUP BY {coll}"
                     ),
-                    {
-                        "h": row[0],
-                        "unpaid": self.schema.fees.paid_no,
-                        "ahead": self.ahead,
-                        "after": self.after,
-                    },
+                    {"h": row[0], **unpaid_params, **self._coll_params()},
                 ).all()
             }
         ahead, after = sums.get(self.ahead, 0), sums.get(self.after, 0)
@@ -194,9 +242,7 @@ class PaymentLedger:
     def attempt(self, ref: str) -> Attempt | None:
         with self.engine.connect() as conn:
             n = self._names(conn)
-            row = conn.execute(
-                text(f"{self._attempt_sql(conn)} WHERE t.{n['p_ref']} = :r"), {"r": ref}
-            ).first()
+            row = conn.execute(text(self._attempt_sql(conn, f"t.{n['p_ref']} = :r")), {"r": ref}).first()
             return self._attempt(row) if row is not None else None
 
     def attempts(self, state: str) -> list[Attempt]:
@@ -204,7 +250,7 @@ class PaymentLedger:
         with self.engine.connect() as conn:
             n = self._names(conn)
             rows = conn.execute(
-                text(f"{self._attempt_sql(conn)} WHERE t.{n['p_state']} = :s ORDER BY t.{n['p_id']}"),
+                text(self._attempt_sql(conn, f"t.{n['p_state']} = :s", ordered=True)),
                 {"s": self._from_canonical.get(state, state)},
             )
             return [self._attempt(r) for r in rows]
@@ -214,8 +260,12 @@ class PaymentLedger:
             n = self._names(conn)
             rows = conn.execute(
                 text(
-                    f"{self._attempt_sql(conn)} WHERE t.{n['p_state']} = :paid"
-                    f" AND (t.{n['p_receipt']} IS NULL OR t.{n['p_receipt']} = '') ORDER BY t.{n['p_id']}"
+                    self._attempt_sql(
+                        conn,
+                        f"t.{n['p_state']} = :paid"
+                        f" AND (t.{n['p_receipt']} IS NULL OR t.{n['p_receipt']} = '')",
+                        ordered=True,
+                    )
                 ),
                 {"paid": self._from_canonical[PAID]},
             )
@@ -223,16 +273,31 @@ class PaymentLedger:
 
     # ------------------------------------------------------------------ reconciliation reads
 
-    def _reconcile_sql(self, conn: Connection) -> str:
-        """An attempt as reconcile compares it: its reference, the dossier's code on the portal
-        (the portal's own for one submitted there), amount, state, times, transaction, agency."""
+    def _reconcile_sql(self, conn: Connection, where: str, order: str = "") -> str:
+        """Attempts matching ``where`` as reconcile compares them: reference, the dossier's code
+        on the portal (the portal's own for one submitted there), amount, state, times,
+        transaction, agency."""
         n = self._names(conn)
+        dossier = (
+            f"CASE WHEN h.{n['d_portal']} IS NOT NULL AND h.{n['d_portal']} <> ''"
+            f" THEN h.{n['d_portal']} ELSE h.{n['d_key']} END"
+        )
+        if not self.on_fees:
+            return (
+                f"SELECT t.{n['p_ref']} AS reference, {dossier} AS dossier,"
+                f" t.{n['p_amount']} AS amount, t.{n['p_state']} AS state, t.{n['p_created']} AS created,"
+                f" t.{n['p_settled']} AS settled, t.{n['p_txn']} AS txn, h.{n['d_agency']} AS agency"
+                f" FROM {n['P']} t JOIN {n['D']} h ON h.{n['d_id']} = t.{n['p_dossier']} WHERE {where}"
+                + (f" ORDER BY {order}" if order else "")
+            )
         return (
-            f"SELECT t.{n['p_ref']} AS reference, CASE WHEN h.{n['d_portal']} IS NOT NULL"
-            f" AND h.{n['d_portal']} <> '' THEN h.{n['d_portal']} ELSE h.{n['d_key']} END AS dossier,"
-            f" t.{n['p_amount']} AS amount, t.{n['p_state']} AS state, t.{n['p_created']} AS created,"
-            f" t.{n['p_settled']} AS settled, t.{n['p_txn']} AS txn, h.{n['d_agency']} AS agency"
+            f"SELECT t.{n['p_ref']} AS reference, MIN({dossier}) AS dossier,"
+            f" SUM(t.{n['p_amount']}) AS amount, MIN(t.{n['p_state']}) AS state,"
+            f" MIN(t.{n['p_created']}) AS created, MAX(t.{n['p_settled']}) AS settled,"
+            f" MAX(t.{n['p_txn']}) AS txn, MIN(h.{n['d_agency']}) AS agency"
             f" FROM {n['P']} t JOIN {n['D']} h ON h.{n['d_id']} = t.{n['p_dossier']}"
+            f" WHERE t.{n['p_ref']} IS NOT NULL AND {where} GROUP BY t.{n['p_ref']}"
+            + (f" ORDER BY {order}" if order else "")
         )
 
     def _reconcile_row(self, names: list[str], row: Any) -> dict[str, Any]:
@@ -247,9 +312,12 @@ class PaymentLedger:
         with self.engine.connect() as conn:
             n = self._names(conn)
             sql = text(
-                f"{self._reconcile_sql(conn)}"
-                f" WHERE substr(COALESCE(t.{n['p_settled']}, t.{n['p_created']}), 1, 10)"
-                f" BETWEEN :since AND :until ORDER BY t.{n['p_ref']}"
+                self._reconcile_sql(
+                    conn,
+                    f"substr(COALESCE(t.{n['p_settled']}, t.{n['p_created']}), 1, 10)"
+                    " BETWEEN :since AND :until",
+                    f"t.{n['p_ref']}",
+                )
             )
             result = conn.execution_options(stream_results=True, yield_per=2000).execute(
                 sql, {"since": since, "until": until}
@@ -264,7 +332,7 @@ class PaymentLedger:
         marks = ", ".join(f":r{n}" for n in range(len(refs)))
         with self.engine.connect() as conn:
             n = self._names(conn)
-            sql = text(f"{self._reconcile_sql(conn)} WHERE t.{n['p_ref']} IN ({marks})")
+            sql = text(self._reconcile_sql(conn, f"t.{n['p_ref']} IN ({marks})"))
             result = conn.execute(sql, {f"r{i}": ref for i, ref in enumerate(refs)})
             names = list(result.keys())
             rows = [self._reconcile_row(names, row) for row in result]
@@ -285,12 +353,37 @@ class PaymentLedger:
             p.state: self._from_canonical[CREATED],
             p.created: when,
         }
+        if self.on_fees:
+            self._write_on_fees(due, ref, when)
+            return Attempt(due.dossier_id, due.dossier_key, ref, due.amount, CREATED, when, None)
         for column in (p.audit.created, p.audit.updated):
             if column:
                 values[column] = when
         with self.engine.begin() as conn:
             insert(conn, p.table, p.id, p.ids, values)
         return Attempt(due.dossier_id, due.dossier_key, ref, due.amount, CREATED, when, None)
+
+    def _write_on_fees(self, due: Due, ref: str, when: str) -> None:
+        """The attempt written on the unpaid fee rows of its stage (``payments.on_fees``)."""
+        p, f = self.schema.payments, self.schema.fees
+        with self.engine.begin() as conn:
+            n, q = self._names(conn), quoter(conn)
+            unpaid, unpaid_params = self._unpaid(n["f_paid"])
+            bump = f", {q(p.audit.updated)} = :t" if p.audit.updated and p.audit.updated != p.created else ""
+            moved = conn.execute(
+                text(
+                    f"UPDATE {n['P']} SET {n['p_ref']} = :r, {n['p_state']} = :created,"
+                    f" {n['p_created']} = :t, {n['p_settled']} = NULL{bump}"
+                    f" WHERE {n['f_dossier']} = :h AND {unpaid}"
+                    f" AND {self._coll(conn)} = :stage"
+                ),
+                {"r": ref, "created": self._from_canonical[CREATED], "t": when, "h": due.dossier_id,
+                 "stage": due.stage, **unpaid_params, **self._coll_params()},
+            ).rowcount  # fmt: skip
+            if moved < 1:
+                raise ValueError(
+                    f"{f.table}: dossier {due.dossier_key} has no unpaid fee of stage {due.stage!r} to bill"
+                )
 
     def apply_paid(self, ref: str, transaction: str, bank: str, when: str | None = None) -> bool:
         """Mark the attempt paid, the dossier's fees of the attempt's stage paid (up front, or
@@ -314,17 +407,22 @@ class PaymentLedger:
                     "r": ref,
                 },
             ).rowcount
-            if moved != 1:
+            if moved < 1:  # one row an attempt; on_fees: every fee row it billed
                 return False
-            dossier = conn.execute(
-                text(f"SELECT {n['p_dossier']} FROM {n['P']} WHERE {n['p_ref']} = :r"), {"r": ref}
-            ).scalar_one()
+            dossier = (
+                conn.execute(
+                    text(f"SELECT {n['p_dossier']} FROM {n['P']} WHERE {n['p_ref']} = :r"), {"r": ref}
+                )
+                .scalars()
+                .first()
+            )
+            unpaid, unpaid_params = self._unpaid(n["f_paid"])
             conn.execute(
                 text(
                     f"UPDATE {n['F']} SET {n['f_paid']} = :yes WHERE {n['f_dossier']} = :h"
-                    f" AND {n['f_paid']} = :no AND {n['f_coll']} = :stage"
+                    f" AND {unpaid} AND {self._coll(conn)} = :stage"
                 ),
-                {"h": dossier, "yes": self.schema.fees.paid_yes, "no": self.schema.fees.paid_no,
+                {"h": dossier, "yes": self.schema.fees.paid_yes, **unpaid_params, **self._coll_params(),
                  "stage": self.stage_of(ref)},
             )  # fmt: skip
             if n["d_updated"]:
@@ -350,7 +448,7 @@ class PaymentLedger:
                     "r": ref,
                 },
             ).rowcount
-        return bool(moved == 1)
+        return bool(moved >= 1)
 
     def request_payment(self, from_status: str) -> str | None:
         """Play the one-stop system asking an applicant to pay now (the demo and tests do): the
@@ -363,18 +461,19 @@ class PaymentLedger:
                 text(
                     f"SELECT h.{n['d_id']}, h.{n['d_key']} FROM {n['D']} h WHERE h.{n['d_status']} = :s"
                     f" AND EXISTS (SELECT 1 FROM {n['F']} l WHERE l.{n['f_dossier']} = h.{n['d_id']}"
-                    f" AND l.{n['f_coll']} = :ahead AND l.{n['f_amount']} > 0) ORDER BY h.{n['d_id']}"
+                    f" AND {self._coll(conn, 'l.')} = :ahead AND l.{n['f_amount']} > 0)"
+                    f" ORDER BY h.{n['d_id']}"
                 ),
-                {"s": from_status, "ahead": self.ahead},
+                {"s": from_status, **self._coll_params()},
             ).first()
             if row is None:
                 return None
             conn.execute(
                 text(
                     f"UPDATE {n['F']} SET {n['f_paid']} = :no WHERE {n['f_dossier']} = :h"
-                    f" AND {n['f_coll']} = :ahead"
+                    f" AND {self._coll(conn)} = :ahead"
                 ),
-                {"no": self.schema.fees.paid_no, "h": row[0], "ahead": self.ahead},
+                {"no": self.schema.fees.unpaid[0], "h": row[0], **self._coll_params()},
             )
             bump = f", {n['d_updated']} = :t" if n["d_updated"] else ""
             conn.execute(

@@ -105,15 +105,34 @@ class Steps(Child):
     )
 
 
+class CollectedAfter(_Strict):
+    """When a fee is collected, for a fee row without a column saying so: after processing when
+    ``column`` holds one of ``values`` (or nothing), up front otherwise. OpenCPS fills
+    ``advanceAmount`` of a fee collected up front and leaves it 0 for one collected after."""
+
+    column: Identifier
+    values: list[Scalar] = Field(min_length=1)
+
+
 class Fees(Child):
     table: Identifier = "le_phi"
     amount: Identifier = "so_tien"
-    collection: Identifier = Field(default="hinh_thuc_thu", description="when the fee is collected")
+    collection: Identifier | CollectedAfter = Field(
+        default="hinh_thuc_thu",
+        description="when the fee is collected: a column holding ahead/after, or {column, values}"
+        " (after processing when the column holds one of values, up front otherwise)",
+    )
     ahead: str = Field(default="thu_truoc", description="collection value: paid before processing")
     after: str = Field(default="thu_sau", description="collection value: paid after processing")
     paid: Identifier = "da_thanh_toan"
     paid_yes: Scalar = 1
-    paid_no: Scalar = 0
+    paid_no: Scalar | list[Scalar] = Field(
+        default=0, description="the value (or values) of a fee not paid yet; the first is written"
+    )
+
+    @property
+    def unpaid(self) -> list[Scalar]:
+        return list(self.paid_no) if isinstance(self.paid_no, list) else [self.paid_no]
 
 
 class Documents(Child):
@@ -121,8 +140,15 @@ class Documents(Child):
 
 
 class Payments(Child):
-    """Payment attempts: one row an INIT, moved once to paid or failed."""
+    """Payment attempts: one row an INIT, moved once to paid or failed.
 
+    ``on_fees``: the province keeps no attempt table; an attempt is written on the fee rows it
+    bills (``table`` is then ``fees.table``, ``state`` may be ``fees.paid``): one reference on
+    several rows, its amount their sum. OpenCPS's ``opencps_paymentfile`` is a fee and its payment
+    in one row. ``state_failed`` may then equal an unpaid value: a failed attempt's fees are
+    billed again."""
+
+    on_fees: bool = False
     table: Identifier = "thanh_toan"
     reference: Identifier = "ma_tham_chieu"
     amount: Identifier = "so_tien"
@@ -132,9 +158,16 @@ class Payments(Child):
     created: Identifier = "thoi_gian_tao"
     settled: Identifier = "thoi_gian_ket_qua"
     receipt: Identifier = "bien_lai"
-    state_created: str = "created"
-    state_paid: str = "paid"
-    state_failed: str = "failed"
+    state_created: str | int = "created"
+    state_paid: str | int = "paid"
+    state_failed: str | int = "failed"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Payments:
+        states = {str(self.state_created), str(self.state_paid), str(self.state_failed)}
+        if len(states) != 3:
+            raise ValueError("state_created, state_paid and state_failed must differ")
+        return self
 
 
 class Statuses(_Strict):
@@ -151,23 +184,54 @@ class Statuses(_Strict):
     )
 
 
+class NationalCodes(_Strict):
+    """Where the national code of a local procedure is kept when not on the catalogue's row
+    (OpenCPS: ``opencps_serviceinfomapping``, ``serviceCode`` → ``serviceCodeDVCQG``)."""
+
+    table: Identifier
+    code: Identifier = Field(description="the local procedure code")
+    national_code: Identifier
+
+
 class Catalogue(_Strict):
     """The province's own procedures (``catalogue match``)."""
 
     table: Identifier = "thu_tuc"
     code: Identifier = "ma_thu_tuc"
     name: Identifier = "ten_thu_tuc"
-    national_code: Identifier = "ma_tthc_qg"
-    unverified: Identifier = "chua_xac_minh"
+    national_code: Identifier = Field(
+        default="ma_tthc_qg", description="a column of the catalogue, or of national_codes.table"
+    )
+    national_codes: NationalCodes | None = Field(
+        default=None, description="the table of national codes; null: national_code is on the catalogue row"
+    )
+    unverified: Identifier | None = Field(default="chua_xac_minh", description="null: none is unverified")
     sector_code: Identifier = "ma_linh_vuc"
     sector_name: Identifier = "ten_linh_vuc"
-    days: Identifier = "so_ngay_xu_ly"
+    days: Identifier | None = Field(
+        default="so_ngay_xu_ly",
+        description="processing days: a number, or text starting with one ('15 ngày làm việc'); null: none",
+    )
+
+
+class RatingsThrough(_Strict):
+    """The table between a rating and its dossier (OpenCPS: a vote, ``opencps_votingresult``,
+    answers a question, ``opencps_voting``, asked about ``classPK`` of class ``className``)."""
+
+    table: Identifier
+    id: Identifier = Field(description="its id, named by the ratings' dossier column")
+    dossier: Identifier = Field(description="its column naming the dossier's id")
+    where: dict[Identifier, Scalar] = Field(
+        default_factory=dict, description="only its rows with these values"
+    )
 
 
 class Ratings(Child):
-    """Citizens' ratings of returned dossiers (``sync satisfaction``)."""
+    """Citizens' ratings of returned dossiers (``sync satisfaction``). With ``through`` the
+    ``dossier`` column names a row of that table, which names the dossier."""
 
     table: Identifier = "danh_gia"
+    through: RatingsThrough | None = None
     level: Identifier = "muc_do"
     moment: Identifier = "thoi_diem"
     levels: tuple[str, str, str] = Field(
@@ -264,14 +328,17 @@ __all__ = [
     "Audit",
     "Catalogue",
     "Child",
+    "CollectedAfter",
     "Documents",
     "Dossiers",
     "Fees",
     "Ids",
+    "NationalCodes",
     "Payments",
     "ProvinceSchema",
     "ProvinceSchemaError",
     "Ratings",
+    "RatingsThrough",
     "Statuses",
     "Steps",
     "load_schema",

@@ -25,6 +25,10 @@ as read in its DVCQG integration (``DVCQGIntegrationActionImpl``):
   ``paymentStatus`` 0 requested / 2 confirmed, ``paymentMethod`` (``KeyPayDVCQG`` online).
 - ``opencps_dossierfile``: ``dossierPartType`` 1 submitted / 2 result, ``dossierPartNo``,
   ``displayName``, ``removed``, ``signCheck`` (a signed digital copy), ``referenceUid``.
+- ``opencps_voting``/``opencps_votingresult``: citizens' ratings of returned dossiers, one
+  question (``className`` ``dossier``, ``classPK`` the dossierId) and its answer (``selected`` 1
+  very satisfied, 2 satisfied, 3 not satisfied; ``createDate`` when), drawn last from a generator
+  of their own, as the sample's ratings are, so every other row of a seed stays as it was.
 - ``opencps_serviceinfo``/``opencps_serviceinfomapping`` (serviceCode → serviceCodeDVCQG),
   ``opencps_processstep`` and ``opencps_dossierstatusmapping`` (statusCode/subStatusCode →
   statusCodeDVCQG), from which the shipped ``mappings/opencps/codes`` tables are exported.
@@ -43,15 +47,23 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from random import Random
 from typing import Any
 
 from .. import catalogue, names
-from ..calendar import BASE, DAY, DAY_YYMMDD, iso, yymmdd
+from ..calendar import BASE, DAY, DAY_YYMMDD, iso, to_seconds, yymmdd
 from ..catalogue import Agency
-from ..generator import _prepare_procedures, _ProcInfo, _step_text, _submissions
+from ..generator import (
+    _LEVEL_WEIGHTS,
+    RATED_SHARE,
+    RATING_DELAY_DAYS,
+    _prepare_procedures,
+    _ProcInfo,
+    _step_text,
+    _submissions,
+)
 from ..lifecycle import (
     APPLICANT,
     CANCELLED,
@@ -60,6 +72,7 @@ from ..lifecycle import (
     HEAD,
     LEADER,
     NEW,
+    NOW,
     ONESTOP,
     ONLINE,
     PAID,
@@ -91,6 +104,10 @@ from .schema import (
     UNMAPPED_SUB_STATUSES,
     VIA_POSTAL_NONE,
     VIA_POSTAL_YES,
+    VOTING_CHOICES,
+    VOTING_CLASS,
+    VOTING_CODE,
+    VOTING_SUBJECT,
     Step,
     ddl,
 )
@@ -110,6 +127,8 @@ TABLES = (
     "opencps_dossieraction",
     "opencps_paymentfile",
     "opencps_dossierfile",
+    "opencps_voting",
+    "opencps_votingresult",
     "counter",
 )
 _TRANSITION_DAYS, _TRANSITION_SHARE = 14, 0.2
@@ -121,6 +140,10 @@ _MODELS = {  # Liferay counter names of the ids drawn here
     "opencps_dossieraction": "org.opencps.dossiermgt.model.DossierAction",
     "opencps_paymentfile": "org.opencps.dossiermgt.model.PaymentFile",
     "opencps_dossierfile": "org.opencps.dossiermgt.model.DossierFile",
+}
+_VOTING_MODELS = {
+    "opencps_voting": "org.opencps.datamgt.model.Voting",
+    "opencps_votingresult": "org.opencps.datamgt.model.VotingResult",
 }
 
 
@@ -780,6 +803,69 @@ def _static_rows(procs: tuple[catalogue.Procedure, ...]) -> dict[str, list[tuple
     }
 
 
+def _votes(conn: sqlite3.Connection, seed: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Citizens' ratings of the returned dossiers (as the sample's: share rated by channel, a
+    late dossier rated worse), from a generator of their own: one question and one answer each."""
+    rng = Random(f"opencps-votes:{seed}")
+    questions: list[tuple[Any, ...]] = []
+    answers: list[tuple[Any, ...]] = []
+    found = conn.execute(
+        "SELECT dossierId, online_, viaPostal, finishDate, dueDate, applicantName, contactEmail"
+        " FROM opencps_dossier WHERE dossierStatus = 'done' AND finishDate IS NOT NULL ORDER BY dossierId"
+    )
+    for dossier_id, online, via_postal, finished, due, name, email in found:
+        channel = "truc_tuyen" if online else "buu_chinh" if via_postal == VIA_POSTAL_YES else "truc_tiep"
+        if rng.random() >= RATED_SHARE.get(channel, 0.4):
+            continue
+        returned = to_seconds(datetime.fromisoformat(finished))
+        moment = min(returned + int(rng.random() * RATING_DELAY_DAYS * DAY), NOW)
+        late = due is not None and finished > due
+        level = rng.choices((1, 2, 3), _LEVEL_WEIGHTS[late])[0]
+        number = len(questions) + 1
+        base = {
+            "companyId": COMPANY_ID,
+            "groupId": GROUP_ID,
+            "createDate": dt(moment),
+            "modifiedDate": dt(moment),
+        }
+        questions.append(
+            _row(
+                "opencps_voting",
+                {
+                    "uuid_": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "votingId": number,
+                    **base,
+                    "userId": CLERK_USER[0],
+                    "userName": CLERK_USER[1],
+                    "className": VOTING_CLASS,
+                    "classPK": str(dossier_id),
+                    "subject": VOTING_SUBJECT,
+                    "choices": "###".join(VOTING_CHOICES),
+                    "commentable": 1,
+                    "votingCode": VOTING_CODE,
+                },
+            )
+        )
+        answers.append(
+            _row(
+                "opencps_votingresult",
+                {
+                    "uuid_": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "votingResultId": number,
+                    **base,
+                    "userId": 0,
+                    "userName": name,
+                    "votingId": number,
+                    "fullname": name,
+                    "email": email,
+                    "comment_": None,
+                    "selected": str(level),
+                },
+            )
+        )
+    return {"opencps_voting": questions, "opencps_votingresult": answers}
+
+
 def generate(
     out: str | Path,
     dossiers: int,
@@ -828,7 +914,12 @@ def generate(
                 if progress:
                     progress(number, dossiers)
         writer.flush(conn, counts)
+        votes = _votes(conn, seed)
+        for table, rows in votes.items():
+            conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(COLUMNS[table]))})", rows)
+            counts[table] = len(rows)
         counters = [(_MODELS[t], n) for t, n in writer.next_id.items()]
+        counters += [(_VOTING_MODELS[t], len(rows)) for t, rows in votes.items()]
         conn.executemany("INSERT INTO counter VALUES (?, ?)", counters)
         counts["counter"] = len(counters)
         conn.execute("COMMIT")

@@ -113,6 +113,19 @@ _COLUMNS = {
         restrictDossier VARCHAR(255); lockState VARCHAR(255); groupName VARCHAR(255);
         roleAsStep VARCHAR(255); checkInput INTEGER
     """,
+    # Citizens' ratings: a question asked about one dossier and its answers, from tables.sql of
+    # backend-datamgt-service (OpenCPS's voting: className/classPK name what is rated).
+    "opencps_voting": """
+        uuid_ VARCHAR(75); votingId LONG; companyId LONG; groupId LONG; userId LONG;
+        userName VARCHAR(255); createDate DATE; modifiedDate DATE; className VARCHAR(75);
+        classPK VARCHAR(255); subject TEXT; choices TEXT; templateNo VARCHAR(255);
+        commentable BOOLEAN; votingCode VARCHAR(255)
+    """,
+    "opencps_votingresult": """
+        uuid_ VARCHAR(75); votingResultId LONG; companyId LONG; groupId LONG; userId LONG;
+        userName VARCHAR(255); createDate DATE; modifiedDate DATE; votingId LONG;
+        fullname VARCHAR(1024); email VARCHAR(255); comment_ TEXT; selected VARCHAR(1024)
+    """,
     "counter": "name VARCHAR(75); currentId LONG",
 }
 PRIMARY_KEYS = {
@@ -124,6 +137,8 @@ PRIMARY_KEYS = {
     "opencps_serviceinfo": "serviceInfoId",
     "opencps_serviceinfomapping": "serviceInfoMappingId",
     "opencps_processstep": "processStepId",
+    "opencps_voting": "votingId",
+    "opencps_votingresult": "votingResultId",
     "counter": "name",
 }
 # Liferay's portable types as its MySQL dialect declares them.
@@ -144,6 +159,8 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS IX_action_dossier ON opencps_dossieraction (dossierId)",
     "CREATE INDEX IF NOT EXISTS IX_file_dossier ON opencps_dossierfile (dossierId)",
     "CREATE INDEX IF NOT EXISTS IX_payment_dossier ON opencps_paymentfile (dossierId)",
+    "CREATE INDEX IF NOT EXISTS IX_voting_class ON opencps_voting (className, classPK)",
+    "CREATE INDEX IF NOT EXISTS IX_votingresult_voting ON opencps_votingresult (votingId)",
 )
 
 
@@ -246,3 +263,8 @@ ORIGINALITY_ONLINE, ORIGINALITY_ONESTOP = 1, 3
 PAYMENT_REQUESTED, PAYMENT_REPORTED, PAYMENT_CONFIRMED = 0, 1, 2  # paymentStatus
 ONLINE_PAYMENT_METHODS = ("KeyPayDVCQG", "ViettelPay")
 PART_SUBMITTED, PART_RESULT = 1, 2  # dossierPartType
+# The satisfaction question the sample asks about a returned dossier (opencps_voting.className
+# "dossier", classPK its dossierId) and its answers (opencps_votingresult.selected: 1, 2, 3).
+VOTING_CLASS, VOTING_CODE = "dossier", "DANH_GIA_HAI_LONG"
+VOTING_SUBJECT = "Ông/bà có hài lòng với việc giải quyết hồ sơ?"
+VOTING_CHOICES = ("Rất hài lòng", "Hài lòng", "Chưa hài lòng")
