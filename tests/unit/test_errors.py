@@ -4,10 +4,13 @@ README's exit code, never a traceback (issue 20 item 5); data reaches the termin
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -174,3 +177,54 @@ def test_status_prints_a_hostile_code_escaped(
     assert code == 0, err
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[2J" in out and "[red]note[/red]" in out
+
+
+_DTD_REPLY = (
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>'
+    b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&a;</soap:Body>'
+    b"</soap:Envelope>"
+)
+
+
+class _HostilePortal(BaseHTTPRequestHandler):
+    """Logs in (REST), then answers every SOAP call with a reply that declares a DTD."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        soap = "soap" in self.path or b"Envelope" in body
+        reply = _DTD_REPLY if soap else json.dumps({"error_code": 0, "session": "s"}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/xml" if soap else "application/json")
+        self.send_header("content-length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_soap_reply_with_a_dtd_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapter.province.sample import generate
+
+    generate(tmp_path / "onestop.db", 3, 1)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostilePortal)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        config = _config(
+            tmp_path,
+            '[state]\nurl = "sqlite:///state.db"\n[province]\nsource_url = "sqlite:///onestop.db"\n'
+            f'[portal]\ntransport = "soap"\nadapter_url = "{base}/dvcqg"\nsoap_url = "{base}/soap"\n',
+        )
+        assert _run(monkeypatch, capsys, "-c", str(config), "db", "upgrade")[0] == 0
+        code, _, err = _run(monkeypatch, capsys, "-c", str(config), "catalogue", "pull")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith("hostile XML refused in the reply: DTDForbidden")
