@@ -147,6 +147,8 @@ def _commented_config() -> str:
                 continue
             if dotted in _SECRETS or key in _SECRETS:
                 continue
+            if (field.description or "").startswith("deprecated"):
+                continue  # kept for configurations written before; a new one never names them
             if dotted == "province.mappings":
                 default = _INIT_MAPPINGS
             live = dotted in _LIVE
