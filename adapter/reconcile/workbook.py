@@ -10,6 +10,7 @@ rest. A finished run removes it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -63,6 +64,8 @@ class WorkBook:
         sample) is started afresh, one left by an interrupted run like this one is resumed."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        if not path.exists():  # owner-only: its findings may hold names in clear (--show-personal)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite's -wal follows its mode
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

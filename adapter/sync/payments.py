@@ -123,6 +123,7 @@ class PaymentJob:
         self.source = SqlSource(engine, spec)
         self.client = client
         self.receipts = receipts_dir(settings)
+        self._loose_said = False  # a receipts folder others can list is said once per job
 
     async def run_cycle(self) -> PaymentSummary:
         summary = PaymentSummary()
@@ -272,13 +273,13 @@ class PaymentJob:
             summary.receipts += 1
 
     def _save(self, ref: str, pdf: bytes | bytearray) -> Path:
-        """Owner-only (0600 in a 0700 folder): a receipt names the citizen and what they paid."""
+        """Owner-only (0600 in a 0700 folder): a receipt names the citizen and what they paid.
+        A folder that exists keeps its mode (it may be the operator's, shared on purpose): each
+        receipt is 0600 anyway, and a warning says others can list the folder."""
         self.receipts.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.receipts.stat().st_mode & 0o077:  # made by an older version, or by hand
-            try:
-                os.chmod(self.receipts, 0o700)
-            except OSError as exc:
-                log.warning("receipts folder %s is readable by others: %s", self.receipts, exc.strerror)
+        if not self._loose_said and self.receipts.stat().st_mode & 0o077:  # an older version's, or by hand
+            self._loose_said = True
+            log.warning("receipts folder %s can be listed by others; each receipt is 0600", self.receipts)
         safe = "".join(c if c.isalnum() or c in ".-_" else "_" for c in ref)
         path = self.receipts / f"{safe}.pdf"
         tmp = path.with_suffix(".pdf.tmp")
