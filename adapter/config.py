@@ -407,6 +407,18 @@ class ServerSettings(AccessSettings):
     max_requests_in_flight: int = Field(
         default=32, ge=1, description="requests handled at once; more get 503 at once"
     )
+    max_in_flight_per_group: int | None = Field(
+        default=None,
+        ge=1,
+        description="requests one tenant's path group (payment, portal, monitoring) may have in flight;"
+        " more get 503 at once (unset: a quarter of max_requests_in_flight)",
+    )
+    rate_per_group: float = Field(
+        default=0.0,
+        ge=0,
+        description="requests per second one tenant's path group may start, bursts of twice that;"
+        " more get 503 (0: no rate cap)",
+    )
     max_connections: int = Field(
         default=4096, ge=16, description="open connections; beyond it new ones are closed at once"
     )

@@ -86,10 +86,33 @@ class _Rule:
         return address.is_loopback
 
 
+class _Bucket:
+    """A token bucket: ``rate`` requests a second, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 class AccessGuard:
-    """Allow-list, bearer credential, body cap and in-flight cap for every inbound request.
+    """Allow-list, bearer credential, body cap and in-flight caps for every inbound request.
     With ``tenants`` (code → that tenant's server settings), a tenant's paths ``/t/<code>/…``
-    are judged by the tenant's own caller rules; the caps and trusted proxies are the process's."""
+    are judged by the tenant's own caller rules; the caps and trusted proxies are the process's.
+
+    Capacity is shared out by tenant and path group: one (tenant, group) may hold at most
+    ``max_in_flight_per_group`` of the process's ``max_requests_in_flight`` slots and start at most
+    ``rate_per_group`` requests a second, so a flood on one tenant's payment path (by a caller
+    holding only that tenant's token) leaves the other tenants, and that tenant's other groups,
+    their share. Caps are checked after the caller is admitted: an unknown caller costs no slot."""
 
     def __init__(
         self,
@@ -106,6 +129,10 @@ class AccessGuard:
         self.max_body = settings.max_body_bytes
         self.max_in_flight = settings.max_requests_in_flight
         self.in_flight = 0
+        self.max_per_group = settings.max_in_flight_per_group or max(1, self.max_in_flight // 4)
+        self.rate_per_group = settings.rate_per_group
+        self.group_in_flight: Counter[tuple[str, str]] = Counter()
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
         self.refused: Counter[tuple[str, int]] = refused if refused is not None else Counter()
         self._log_window = (0.0, 0)
         self._suppressed = 0
@@ -116,9 +143,10 @@ class AccessGuard:
             return
         path: str = scope["path"]
         code, inner = split_tenant(path)
-        rules = self.tenant_rules.get(code or "")
+        tenant = code or ""
+        rules = self.tenant_rules.get(tenant)
         if rules is None:  # not a tenant's path: the process's rules, the whole path
-            rules, inner = self.rules, path
+            rules, inner, tenant = self.rules, path, ""
         scope = {**scope, "dvcsync.route": inner}  # what the refusal's shape goes by
         group = group_of(inner)
         if group is None:
@@ -147,18 +175,13 @@ class AccessGuard:
                 client,
             )
             return
-        if self.in_flight >= self.max_in_flight:
-            await self._refuse(
-                scope,
-                send,
-                group,
-                503,
-                "hệ thống đang bận, thử lại sau",
-                "too many requests in flight",
-                client,
-            )
+        key = (tenant, group)
+        busy = self._over_capacity(key)
+        if busy is not None:
+            await self._refuse(scope, send, group, 503, "hệ thống đang bận, thử lại sau", busy, client)
             return
         self.in_flight += 1
+        self.group_in_flight[key] += 1
         try:
             if scope["method"] in _BODY_METHODS:
                 try:
@@ -173,6 +196,24 @@ class AccessGuard:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+            self.group_in_flight[key] -= 1
+            if not self.group_in_flight[key]:
+                del self.group_in_flight[key]
+
+    def _over_capacity(self, key: tuple[str, str]) -> str | None:
+        """Why this (tenant, group) may not start a request now, or None."""
+        where = f"{key[0]}/{key[1]}" if key[0] else key[1]
+        if self.group_in_flight[key] >= self.max_per_group:
+            return f"too many requests in flight for {where}"
+        if self.in_flight >= self.max_in_flight:
+            return "too many requests in flight"
+        if self.rate_per_group > 0:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(self.rate_per_group, 2 * self.rate_per_group)
+            if not bucket.take():
+                return f"over rate_per_group for {where}"
+        return None
 
     # ------------------------------------------------------------------ who is calling
 
