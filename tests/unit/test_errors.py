@@ -228,3 +228,13 @@ def test_a_soap_reply_with_a_dtd_is_one_line(
         server.server_close()
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines()[-1].endswith("hostile XML refused in the reply: DTDForbidden")
+
+
+def test_dvcsync_debug_shows_the_traceback_and_is_no_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "state.db").mkdir()
+    config = _config(tmp_path, '[state]\nurl = "sqlite:///state.db"\n')
+    monkeypatch.setenv("DVCSYNC_DEBUG", "1")
+    code, _, err = _run(monkeypatch, capsys, "-c", str(config), "status")
+    assert code == 2 and "Traceback" in err and "names a folder" in err.strip().splitlines()[-1]
