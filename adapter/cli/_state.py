@@ -191,11 +191,33 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
     """Create the state store's tables or migrate them to this dvcsync's revision. The other
     commands refuse a state store at another revision: schema changes happen only here. At the
     current revision it takes no lock and returns at once, so every replica may run it before it
-    starts (rolling restarts); a migration waits for the replicas to stop and names them."""
+    starts (rolling restarts); a migration waits for the replicas to stop and names them. With
+    tenants and no --tenant, every tenant's state (what `dvcsync run` then serves)."""
+    from ._common import _chosen_tenant
+
+    _, chosen = _every_tenant()
+    results = {code: _upgrade_one(settings) for code, settings in chosen.items()}
+    if as_json:
+        if list(results) == [""] or _chosen_tenant()[0] is not None:  # one state: as it always was
+            print(json.dumps(next(iter(results.values()))))
+        else:
+            print(json.dumps({"tenants": results}))
+        return
+    for code, result in results.items():
+        where = f"tenant {code}: " if code else ""
+        if result["from"] == result["to"]:
+            line = f"{where}state store {result['url']} already at {result['to']}"
+        else:
+            was = result["from"] or "empty"
+            line = f"{where}state store {result['url']} upgraded from {was} to {result['to']}"
+        console.print(line, markup=False, highlight=False)
+
+
+def _upgrade_one(settings: Settings) -> dict[str, Any]:
+    """One state brought to head (created when missing), its identity recorded."""
     from adapter.state import StateStore
     from adapter.sync.state_guard import IdentityMismatch, check_identity, state_created
 
-    settings = _settings()
     before = head = None
     if state_created(settings.state.url):
         from adapter.tenants import ensure_schema
@@ -208,7 +230,7 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
                 before = head = current
                 check_identity(store, settings)
         except IdentityMismatch as exc:
-            err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
+            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         finally:
             store.close()
@@ -220,19 +242,12 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
                 before, head = store.upgrade()
                 check_identity(store, settings)  # a new state records whom it serves
             except IdentityMismatch as exc:
-                err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
+                err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
             finally:
                 store.close()
     url = _redact_url(settings.state.url)
-    if as_json:
-        print(json.dumps({"url": url, "from": before, "to": head, "upgraded": before != head}))
-    elif before == head:
-        console.print(f"state store {url} already at {head}", markup=False, highlight=False)
-    else:
-        console.print(
-            f"state store {url} upgraded from {before or 'empty'} to {head}", markup=False, highlight=False
-        )
+    return {"url": url, "from": before, "to": head, "upgraded": before != head}
 
 
 @db_app.command("rebind")

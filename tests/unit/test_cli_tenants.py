@@ -83,7 +83,6 @@ def test_tenant_without_tenants_configured_is_refused(
         ["sync", "push"],
         ["sync", "pull"],
         ["dead-letters", "list"],
-        ["db", "upgrade"],
         ["db", "prune"],
         ["push", "dossier", "X", "--dry-run"],
         ["mappings", "check"],
@@ -224,3 +223,15 @@ def test_config_check_refuses_a_tenant_moving_the_one_inbound_server(two: Path) 
     assert result.exit_code == 1
     expected = "[tenants.b.server] port: one inbound server serves every tenant"
     assert any(p.startswith(expected) for p in problems)
+
+
+def test_db_upgrade_without_tenant_brings_every_tenants_state_to_head(two: Path) -> None:
+    """What compose and the systemd unit run before `dvcsync run` (which serves every tenant):
+    each tenant's state is made, or left as it is when already at head."""
+    result = runner.invoke(app, ["--config", str(two), "db", "upgrade", "--json"])
+    assert result.exit_code == 0, result.output
+    tenants = json.loads(result.stdout)["tenants"]
+    assert sorted(tenants) == ["a", "b"]
+    assert all(t["from"] is None and t["upgraded"] for t in tenants.values())
+    again = json.loads(runner.invoke(app, ["--config", str(two), "db", "upgrade", "--json"]).stdout)
+    assert all(not t["upgraded"] for t in again["tenants"].values())
