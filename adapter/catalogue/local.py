@@ -34,6 +34,7 @@ def read_local(engine: Engine, schema: ProvinceSchema | None = None) -> list[Loc
                 sector_name=row.sector_name,
                 fees=(fees.most_common(1)[0][0],) if fees else (),
                 days=row.days,
+                agency=getattr(row, "agency", None),  # when the province boundary reads one
             )
         )
     return out

@@ -9,7 +9,11 @@ conflicting levels; the other 5 % is evidence from the sector, the fees and the 
 
 A candidate is accepted automatically only when all of these hold: its score reaches the
 threshold; it leads the runner-up by the margin; no marker is on one side only; the levels do not
-conflict; every word of the local name is in the national one. Everything else goes to a person.
+conflict; every word of the local name is in the national one; the national name adds no qualifying
+word (``Cấp bản sao từ sổ gốc`` is not ``Cấp bản sao văn bằng, chứng chỉ từ sổ gốc``: the shorter
+local name may be another procedure the catalogue lists, or the province's own); the local field
+(sector) and agency, when known, do not conflict with the national ones. Everything else goes to
+a person.
 """
 
 from __future__ import annotations
@@ -32,6 +36,18 @@ LEVEL_PENALTY = 0.5  # the two names say different levels (cấp tỉnh / cấp 
 # so that a perfect name with no evidence scores 0.95 and evidence never hides a name difference.
 EVIDENCE = 0.05
 SECTOR_BONUS, FEES_BONUS, DAYS_BONUS = 0.6, 0.2, 0.2
+FIELD_PENALTY = 0.9  # the local field (sector) or agency says another one: ranked below, never automatic
+# Words a national name may add to a local one without naming another procedure: function words and
+# the generic verbs and nouns of procedure names ("đăng ký", "cấp", "giấy", "việc"). Any other word
+# the national name adds qualifies it ("văn bằng, chứng chỉ", "ô tô", "hạng II") and stops an
+# automatic acceptance.
+FILLER = frozenset(
+    {
+        "dang", "ki", "cap", "giay", "viec", "ve", "den", "thuoc", "trong", "do", "tai", "theo",
+        "cua", "cho", "o", "va", "cac", "nhung", "ma", "hoac", "voi", "doi", "la", "thi", "moi",
+        "tu", "thuc", "hien", "thu", "tuc", "mot", "tren", "khi", "de", "co", "len", "tro",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,7 @@ class NationalProcedure:
     sector_name: str | None = None
     fees: tuple[int, ...] = ()
     days: float | None = None
+    agencies: tuple[str, ...] = ()  # the agencies that carry it out (``COQUANTHUCHIEN``)
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,7 @@ class LocalProcedure:
     sector_name: str | None = None
     fees: tuple[int, ...] = ()
     days: float | None = None
+    agency: str | None = None  # the agency that carries it out locally, when the province says
 
 
 @dataclass
@@ -195,14 +213,30 @@ class Matcher:
             penalty *= LEVEL_PENALTY
             mine_for, theirs_for = ", ".join(sorted(query.subjects)), ", ".join(sorted(item.name.subjects))
             blockers.append(f"for: local {mine_for}, national {theirs_for}")
+        qualifying = [w for w in dict.fromkeys(item.name.tokens) if w not in words and w not in FILLER]
+        if qualifying and not missing:
+            blockers.append(f"the national name adds qualifying words: {' '.join(qualifying)}")
         bonus = 0.0
         proc = item.proc
         if local.sector_code or local.sector_name:
-            if _same_sector(local, proc):
+            sector = _sector(local, proc)
+            if sector is True:
                 bonus += SECTOR_BONUS
                 notes.append("same sector")
+            elif sector is False:
+                penalty *= FIELD_PENALTY
+                blockers.append(
+                    f"field: local {_said(local.sector_name, local.sector_code)}, national "
+                    f"{_said(proc.sector_name, proc.sector_code)}"
+                )
             else:
                 notes.append("other sector")
+        if local.agency and proc.agencies:
+            if _same_agency(local.agency, proc.agencies):
+                notes.append("same agency")
+            else:
+                penalty *= FIELD_PENALTY
+                blockers.append(f"agency: local {local.agency}, national {' / '.join(proc.agencies)}")
         if local.fees and proc.fees:
             if set(local.fees) & set(proc.fees):
                 bonus += FEES_BONUS
@@ -245,12 +279,40 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-def _same_sector(local: LocalProcedure, proc: NationalProcedure) -> bool:
+def _sector(local: LocalProcedure, proc: NationalProcedure) -> bool | None:
+    """Same field (True), a conflicting one (False: both names, or failing names both codes, differ),
+    or unknown (None)."""
     if local.sector_code and proc.sector_code and local.sector_code == proc.sector_code:
         return True
     if local.sector_name and proc.sector_name:
         return fuzz.token_sort_ratio(fold(local.sector_name), fold(proc.sector_name)) >= 90
+    if local.sector_code and proc.sector_code:
+        return False
+    return None
+
+
+def _same_agency(local: str, national: Sequence[str]) -> bool:
+    """The local agency is one of the national ones: the same name, or the same level of People's
+    Committee ("UBND xã Tân An" carries out what "Ủy ban nhân dân cấp xã" does)."""
+    mine = normalize(local)
+    for agency in national:
+        theirs = normalize(agency)
+        if (
+            mine.levels
+            and theirs.levels
+            and "uy ban nhan dan" in mine.folded
+            and "uy ban nhan dan" in theirs.folded
+        ):
+            if mine.levels & theirs.levels:
+                return True
+            continue
+        if fuzz.token_sort_ratio(mine.folded, theirs.folded) >= 90:
+            return True
     return False
+
+
+def _said(name: str | None, code: str | None) -> str:
+    return name or code or "?"
 
 
 def _amounts(fees: tuple[int, ...]) -> str:

@@ -42,6 +42,7 @@ def procedure_from_portal(detail: Mapping[str, Any]) -> NationalProcedure:
         sector_name=sectors[0].get("TENLINHVUC"),
         fees=fees_of(detail),
         days=days_of(detail),
+        agencies=tuple(str(a["TENDONVI"]) for a in detail.get("COQUANTHUCHIEN") or [] if a.get("TENDONVI")),
     )
 
 
