@@ -15,8 +15,11 @@ as read in its DVCQG integration (``DVCQGIntegrationActionImpl``):
   ``submitDate``/``receiveDate``/``dueDate``/``releaseDate``/``finishDate``/``cancellingDate``,
   ``modifiedDate`` (moves whenever the dossier or one of its rows changes). Every dossier has a
   ``referenceUid`` (a UUID); one received from the national portal has ``systemId = 5`` and the
-  portal's code as both ``referenceUid`` and ``dossierNo``. Drafts (created online, never
-  submitted) have an empty ``dossierStatus``, no ``dossierNo`` and ``submitting = 0``.
+  portal's code as ``referenceUid``, ``dossierNo`` and ``originDossierNo`` (the number the dossier
+  had where it came from; empty for the province's own, so it says which dossiers the portal
+  owns: province.yaml's ``dossiers.portal_code``). Drafts (created online, never
+  submitted) have an empty ``dossierStatus`` and ``dossierNo`` (Liferay stores an unset string as
+  empty) and ``submitting = 0``.
 - ``opencps_dossieraction``: the history, one row an action (``actionUser``, ``actionName``,
   ``actionNote``, ``stepCode``/``stepName``, ``fromStepCode``, ``createDate``, ``dueDate``,
   ``previousActionId``/``nextActionId``); the dossier's ``dossierActionId`` is the last one.
@@ -322,7 +325,7 @@ class _Writer:
                 last_change,
                 status="",
                 sub=None,
-                extra={"submitting": 0, "online_": 1, "originality": ORIGINALITY_ONLINE},
+                extra={"dossierNo": "", "submitting": 0, "online_": 1, "originality": ORIGINALITY_ONLINE},
             )
             return
         plan = plan_dossier(
@@ -543,6 +546,7 @@ class _Writer:
                 "online_": int(online),
                 "originality": ORIGINALITY_ONLINE if online else ORIGINALITY_ONESTOP,
                 "systemId": SYSTEM_PORTAL if portal else 0,
+                "originDossierNo": number if portal else None,  # the portal's code: only its own
                 "fromViaPostal": int(channel == POSTAL),
                 "viaPostal": VIA_POSTAL_YES if by_post else VIA_POSTAL_NONE,
                 **postal,

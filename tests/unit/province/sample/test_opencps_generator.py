@@ -186,7 +186,7 @@ def test_drafts_have_no_status_number_or_history(db: sqlite3.Connection) -> None
     drafts = db.execute("SELECT * FROM opencps_dossier WHERE dossierStatus = ''").fetchall()
     assert 0.02 * N < len(drafts) < 0.1 * N
     for row in drafts:
-        assert row["dossierNo"] is None and row["submitting"] == 0 and row["online_"] == 1
+        assert row["dossierNo"] == "" and row["submitting"] == 0 and row["online_"] == 1
         assert row["submitDate"] is None and row["dossierActionId"] is None
     ids = [row["dossierId"] for row in drafts]
     holes = db.execute(
@@ -199,14 +199,16 @@ def test_portal_dossiers_carry_system_5_and_the_portal_code(db: sqlite3.Connecti
     portal = db.execute("SELECT * FROM opencps_dossier WHERE systemId = 5").fetchall()
     assert len(portal) > 0.05 * N
     for row in portal:
-        assert row["referenceUid"] == row["dossierNo"]
+        assert row["referenceUid"] == row["dossierNo"] == row["originDossierNo"]
         assert re.fullmatch(r"G22\.99-\d{6}-\d{6}", row["dossierNo"])
         assert row["online_"] == 1 and row["originality"] == 1
-    own = db.execute("SELECT referenceUid, dossierNo FROM opencps_dossier WHERE systemId = 0").fetchall()
+    own = db.execute(
+        "SELECT referenceUid, dossierNo, originDossierNo FROM opencps_dossier WHERE systemId = 0"
+    ).fetchall()
     assert {r[0] for r in own}.isdisjoint({r["referenceUid"] for r in portal})
-    for reference, number in own:  # every dossier of its own has a UUID, filled: not a portal test
-        assert uuid.UUID(reference).version == 4
-        assert number is None or re.fullmatch(r"\d{3}\.\d{2}\.\d{2}\.H40-\d{6}-\d{4}", number)
+    for reference, number, origin in own:  # every dossier of its own has a UUID, filled: not a portal test
+        assert uuid.UUID(reference).version == 4 and origin is None  # province.yaml's portal_code
+        assert number == "" or re.fullmatch(r"\d{3}\.\d{2}\.\d{2}\.H40-\d{6}-\d{4}", number)
 
 
 def test_statuses_sub_statuses_and_history_agree(db: sqlite3.Connection) -> None:

@@ -1,0 +1,316 @@
+"""Every job through the command line against the mock portal, on any profile's database: shared
+by the end-to-end runs on both profiles (``tests/e2e/test_every_job.py``) and on a renaming of the
+sample (``tests/e2e/test_renamed_schema.py``).
+
+One run, as an operator would: ``init`` (with the profile), ``db upgrade``, ``dvcsync mock-portal
+--knows onestop.db`` (a real process; the portal-submitted dossiers it knows are found through the
+configuration), ``sync push``, ``sync pull`` of dossiers submitted on the portal, a withdrawal made
+there, payments (the one-stop system asks an applicant to pay, INIT, the citizen pays, QUERY
+applies it once, the receipt is saved), ``reconcile`` with a change planted behind the push's
+cursor and ``reconcile repair``, catalogue pull/match/apply and the push after it, ``sync
+satisfaction``. Everything the run touches in the province goes through the profile's
+``province.yaml`` (the boundary), never a table name of its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from adapter.cli import app
+from adapter.demo import local_status, new_portal_dossiers
+from adapter.mapping import load_mappings
+from adapter.province.payments import CREATED, PaymentLedger
+from adapter.province.schema import load_schema
+from adapter.reconcile.repair import repairable
+from mock_portal.testing import free_port
+
+SUBMITTED = datetime(2026, 11, 15, 9, 0)  # when the new portal dossiers were submitted (every run)
+# Procedures without a national code in both samples: the reviewer takes the best candidate for
+# the first two, "no national equivalent" for the other two.
+UNMAPPED = ("DD-HG-01", "TM-HE-01", "XN-TT-01", "HT-XNCT-01")
+PROCESSING, WAITING = "4", "5"  # national statuses
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+REF_TAIL = re.compile(r"(-T[TS])[0-9A-F]{12}")
+
+
+@contextmanager
+def mock_with_knows(config: Path, onestop: Path, port: int, state: Path) -> Iterator[str]:
+    """``dvcsync mock-portal --knows onestop.db`` in its own process (mappings from the config)."""
+    argv = ["--config", str(config), "mock-portal", "--knows", str(onestop), "--port", str(port)]
+    log = (state.parent / "mock.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adapter.cli", *argv, "--state", str(state), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                log.flush()
+                text_ = (state.parent / "mock.log").read_text(encoding="utf-8", errors="replace")
+                raise AssertionError(f"mock-portal --knows exited {process.returncode}: {text_}")
+            try:
+                if httpx.get(f"{url}/_admin/stats", timeout=1.0, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "mock-portal --knows did not answer in time"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        log.close()
+
+
+def cli(config: Path, *args: str, codes: tuple[int, ...] = (0,)) -> Any:
+    """One dvcsync command in this process; its JSON when ``--json`` was asked, else its output."""
+    result = CliRunner().invoke(app, ["--config", str(config), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code in codes, (args, result.exit_code, result.output)
+    return json.loads(result.stdout) if "--json" in args else result.stdout
+
+
+def counts(data: Any) -> Any:
+    """A command's JSON without what the clock decides (durations, rates)."""
+    if isinstance(data, dict):
+        return {
+            k: counts(v)
+            for k, v in data.items()
+            if not k.endswith(("_s", "elapsed", "per_s", "_at", "seconds", "_date"))
+        }
+    if isinstance(data, list):
+        return [counts(v) for v in data]
+    return data
+
+
+def normalised(data: Any, folder: Path, mock: str, *, today: str) -> Any:
+    """What differs between two runs by construction made equal, in keys and values alike: the
+    run's folder and the mock's port, a payment reference's random tail, times written during the
+    run (today's or later)."""
+
+    def text_(v: str) -> str:
+        if TIME.match(v) and v[:10] >= today:
+            return "<written now>"
+        return REF_TAIL.sub(r"\1<random>", v.replace(str(folder), "<run>").replace(mock, "<mock>"))
+
+    if isinstance(data, dict):
+        return {
+            text_(k) if isinstance(k, str) else k: normalised(v, folder, mock, today=today)
+            for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [normalised(v, folder, mock, today=today) for v in data]
+    return text_(data) if isinstance(data, str) else data
+
+
+def write_config(folder: Path, onestop: Path, mappings: Path, mock: str) -> Path:
+    config = folder / "dvcsync.toml"
+    config.write_text(
+        f'[province]\nsource_url = "sqlite:///{onestop}"\nmappings = "{mappings}"\n'
+        f'documents_dir = "{folder / "documents"}"\n'
+        f'[portal]\nadapter_url = "{mock}/dvcqg"\nsoap_url = "{mock}/soap"\ntimeout = 10.0\n'
+        "rate_limit = 1000.0\n"
+        f'[payment]\ninit_url = "{mock}/payment/init"\nquery_url = "{mock}/payment/query"\n'
+        f'bill_url = "{mock}/payment/bill"\npoll_min_age_s = 0\nreceipts_dir = "{folder / "receipts"}"\n'
+        f'[state]\nurl = "sqlite:///{folder / "state.db"}"\n'
+        f'[reconcile]\nout_dir = "{folder / "reports"}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+@dataclass
+class Run:
+    """What a run did and where: ``out`` each job's outcome (compared between runs), the rest
+    what its checks need (dossier keys it chose, its folder)."""
+
+    folder: Path
+    onestop: Path
+    mappings: Path
+    mock: str
+    out: dict[str, Any] = field(default_factory=dict)
+    new: list[str] = field(default_factory=list)  # MaHoSo of the dossiers submitted on the portal
+    paying: str = ""  # the dossier asked to pay (its local number)
+    reference: str = ""  # its attempt
+    stale: str = ""  # the dossier changed behind the push's cursor
+
+
+def _db(onestop: Path) -> Any:
+    return create_engine(f"sqlite:///{onestop}")
+
+
+def run_every_job(
+    folder: Path,
+    base: Path,
+    *,
+    profile: str,
+    period: tuple[str, str],
+    today: str,
+    rewrite: Callable[[Path, Path], None] | None = None,
+) -> Run:
+    """Every job on a copy of ``base`` with the mappings ``init --profile`` writes (``rewrite(db,
+    mappings)`` may change both first: the renamed schema)."""
+    folder.mkdir()
+    onestop = folder / "onestop.db"
+    onestop.write_bytes(base.read_bytes())
+    cli(folder / "unused.toml", "init", str(folder), "--profile", profile)
+    mappings = folder / "mappings"
+    if rewrite is not None:
+        rewrite(onestop, mappings)
+    port = free_port()
+    run = Run(folder, onestop, mappings, f"http://127.0.0.1:{port}")
+    config = write_config(folder, onestop, mappings, run.mock)
+    mset = load_mappings(mappings)
+    schema = load_schema(mappings)
+    d = schema.dossiers
+    out = run.out
+    cli(config, "db", "upgrade")
+    with (
+        mock_with_knows(config, onestop, port, folder / "mock.db") as url,
+        httpx.Client(base_url=f"{url}/_admin", timeout=60) as admin,
+    ):
+        out["knows"] = sorted(x["MaHoSo"] for x in admin.get("/portal-dossiers").json())
+
+        out["push"] = counts(cli(config, "sync", "push", "--json", codes=(0, 1)))
+
+        # citizens submit three dossiers on the portal; one of them then withdraws it there
+        new = new_portal_dossiers(mset, 3, now=SUBMITTED)
+        run.new = [x["MaHoSo"] for x in new]
+        admin.post("/portal-dossiers", params={"push": "false"}, json={"dossiers": new}).raise_for_status()
+        out["pull"] = counts(cli(config, "sync", "pull", "--json"))
+        admin.post(f"/dossiers/{run.new[0]}/withdraw").raise_for_status()
+        out["withdrawal"] = counts(cli(config, "sync", "pull", "--json"))
+        out["push after pull"] = counts(cli(config, "sync", "push", "--json", codes=(0, 1)))
+
+        # the one-stop system asks an applicant to pay; INIT; the citizen pays; QUERY applies it once
+        engine = _db(onestop)
+        try:
+            ledger = PaymentLedger(engine, schema)
+            paying = ledger.request_payment(local_status(mset, PROCESSING)) or ledger.request_payment(
+                local_status(mset, WAITING)
+            )
+            assert paying is not None, "no dossier being processed or waiting has fees collected up front"
+            run.paying = paying
+            out["payments INIT"] = counts(cli(config, "sync", "payments", "--json"))
+            (attempt,) = [a for a in ledger.attempts(CREATED) if a.dossier_key == paying]
+            run.reference = attempt.reference
+            paid = {"deliver": False, "MaGiaoDich": "GD-E2E-1", "ThoiGianGD": "20261115100000"}
+            admin.post(f"/payments/{attempt.reference}/pay", json=paid).raise_for_status()
+            out["payments QUERY"] = counts(cli(config, "sync", "payments", "--json"))
+            out["payments again"] = counts(cli(config, "sync", "payments", "--json"))
+
+            # a change the province made behind the push's cursor (days ago): reconcile finds it
+            # stale. The dossier: the first (by number) the portal holds as waiting for papers.
+            waiting = sorted(
+                x["MaHoSo"]
+                for x in admin.get("/dossiers", params={"size": 1000}).json()["items"]
+                if str(x["TrangThaiHoSo"]) == WAITING and x["MaHoSo"] != paying
+            )
+            days_ago = f"{date.fromisoformat(today) - timedelta(days=3)}T08:00:00"  # the same every run
+            with engine.begin() as conn:
+                q = conn.dialect.identifier_preparer.quote
+                bump = f", {q(d.audit.updated)} = :t" if d.audit.updated else ""
+                for key in waiting:
+                    moved = conn.execute(
+                        text(f"UPDATE {q(d.table)} SET {q(d.status)} = :s{bump} WHERE {q(d.key)} = :k"),
+                        {"s": local_status(mset, PROCESSING), "t": days_ago, "k": key},
+                    ).rowcount
+                    if moved == 1:
+                        run.stale = key
+                        break
+            assert run.stale, "no dossier waiting for papers on the portal"
+        finally:
+            engine.dispose()
+
+        since, until = period
+        report = folder / "report"
+        common = ("--since", since, "--until", until, "--format", "json", "--portal-check", "all")
+        found = cli(config, "reconcile", *common, "--out", str(report), "--json", codes=(0, 1))
+        out["reconcile"] = {
+            "counts": found["counts"],
+            "items": sorted((i["category"], i["ma_ho_so"] or "") for i in found["items"]),
+        }
+        # every repairable category found, repaired through the outbox, then a report after it
+        out["repair"] = {
+            category: cli(
+                config, "reconcile", "repair", category, "--report", str(report / "reconcile.json"), "--json"
+            )
+            for category in repairable()
+            if found["counts"].get(category)
+        }
+        after = cli(config, "reconcile", *common, "--out", str(folder / "after"), "--json", codes=(0, 1))
+        out["reconcile after repair"] = after["counts"]
+
+        out["catalogue pull"] = counts(cli(config, "catalogue", "pull", "--json", codes=(0, 1)))
+        review = folder / "review.csv"
+        cli(config, "catalogue", "match", "--out", str(review))
+        with review.open(encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        out["catalogue match"] = [(r["local_code"], r["status"], r["candidate_1_code"]) for r in rows]
+        for row in rows:  # the reviewer: the best candidate for two, "none" for the other two
+            if row["local_code"] in UNMAPPED[:2]:
+                row["decision"] = "1"
+            elif row["local_code"] in UNMAPPED[2:]:
+                row["decision"] = "không"
+        with review.open("w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        out["catalogue apply"] = counts(
+            cli(config, "catalogue", "apply", str(review), "--by", "Nguyễn Thị Lan", "--json")
+        )
+        out["push after catalogue"] = counts(cli(config, "sync", "push", "--json", codes=(0, 1)))
+
+        out["satisfaction"] = counts(cli(config, "sync", "satisfaction", "--months", "12", "--json"))
+
+        stats = admin.get("/stats").json()
+        out["mock"] = {
+            "services": stats["services"],
+            "dossiers": admin.get("/dossiers", params={"size": 1}).json()["total"],
+            "portal dossiers": sorted(
+                (x["MaHoSo"], x.get("status"), bool(x.get("acknowledged")))
+                for x in admin.get("/portal-dossiers").json()
+            ),
+            "payments": sorted(
+                (REF_TAIL.sub(r"\1", p["ma_tham_chieu"]), p["state"], p["so_tien"])
+                for p in admin.get("/payments").json()
+            ),
+            "ratings": len(admin.get("/ratings").json()),
+        }
+    return run
+
+
+__all__ = [
+    "SUBMITTED",
+    "UNMAPPED",
+    "Run",
+    "cli",
+    "counts",
+    "mock_with_knows",
+    "normalised",
+    "run_every_job",
+    "write_config",
+]
