@@ -51,7 +51,7 @@ def local_procedures(engine: Engine, schema: ProvinceSchema | None = None) -> li
             bool(unverified),
             sector_code,
             sector_name,
-            _days(days, c.table, str(code)),
+            _days(days),
         )
         for code, name, national, unverified, sector_code, sector_name, days in rows
     ]
@@ -60,7 +60,7 @@ def local_procedures(engine: Engine, schema: ProvinceSchema | None = None) -> li
 _NUMBER = re.compile(r"\s*(\d+(?:[.,]\d+)?)")
 
 
-def _days(value: object, table: str, code: str) -> float | None:
+def _days(value: object) -> float | None:
     """Processing days: a number, or text starting with one ("15 ngày làm việc"); None when the
     text names no number (a catalogue's free text is not an error)."""
     if value is None or isinstance(value, int | float):
