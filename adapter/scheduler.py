@@ -70,6 +70,21 @@ class UnsafeToStart(RuntimeError):
     configuration or mappings are invalid."""
 
 
+def runs_at_startup(name: str, schedule: str) -> bool:
+    """Whether a job's first run is at start-up. Not for a DEFERRED job, nor for one on a calendar
+    schedule: a cron expression naming days of the month, months or days of the week
+    (``0 2 1 * *``, monthly; ``0 3 1 1 *``, yearly) runs on those days only, never because the
+    service (re)started. Intervals (``every 5m``) and daily or finer cron expressions run at
+    start-up too, so a restart does not wait a whole interval."""
+    if name in DEFERRED:
+        return False
+    text = schedule.strip()
+    if SCHEDULE_EVERY.match(text):
+        return True
+    fields = text.split()
+    return len(fields) != 5 or all(field == "*" for field in fields[2:])
+
+
 def trigger_for(schedule: str) -> BaseTrigger:
     """``every 60s`` / ``every 5m`` / ``every 24h``, or a 5-field cron expression (local time)."""
     match = SCHEDULE_EVERY.match(schedule.strip())
@@ -141,7 +156,7 @@ def _jobs(
         # the national catalogue and the mismatch report: their first run waits a whole interval
         "catalogue": (lambda: run_catalogue_pull(settings, mappings), portal),
         "reconcile": (lambda: run_reconcile_job(settings, mappings), portal),
-        # monthly figures: at start-up too (sends nothing when up to date, catches up a missed month)
+        # monthly figures: on their day only (see runs_at_startup), never because the service restarted
         "satisfaction": (lambda: run_satisfaction(settings, mappings), portal),
     }
 
@@ -203,11 +218,12 @@ class TenantJobs:
         for name, (run, breaker) in jobs.items():
             key = self.job_id(name)
             lock = None if name in UNLOCKED else (self.settings.state.url, key)
-            # APScheduler pauses a job given next_run_time=None: a deferred one leaves it out instead
-            first = {} if name in DEFERRED else {"next_run_time": datetime.now(VN_TZ)}
+            # APScheduler pauses a job given next_run_time=None: one not run at start-up leaves it out
+            schedule = getattr(self.settings.schedule, name)
+            first = {"next_run_time": datetime.now(VN_TZ)} if runs_at_startup(name, schedule) else {}
             scheduler.add_job(
                 _job(name, run, breaker, lock=lock),
-                trigger_for(getattr(self.settings.schedule, name)),
+                trigger_for(schedule),
                 id=key,
                 name=key,
                 max_instances=1,
