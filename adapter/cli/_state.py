@@ -12,6 +12,7 @@ from rich.table import Table
 from adapter.config import Settings
 
 from ._common import (
+    EXIT_INVALID,
     EXIT_PROBLEMS,
     JsonOpt,
     _check_identity,
@@ -107,6 +108,15 @@ def _print_status(data: dict[str, Any], title: str) -> None:
                 str(counts.get("dead", "")),
             )
         console.print(runs)
+        for run in data["runs"]:
+            if run.get("error") and run["status"] != "ok":
+                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
+                console.print(
+                    terminal_text(f"  {run['job']} {run['status']} ({started}): {run['error']}"),
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
     if data.get("replicas"):
         replicas = Table(title="replicas holding dossiers")
         for column in ("replica", "dossiers", "lease ends in"):
@@ -165,11 +175,15 @@ def dead_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Entry ids (default: all).")] = None,
 ) -> None:
     """Put dead letters back in the outbox; the next push delivers them."""
-    from adapter.sync.status import requeue_dead
+    from adapter.sync.status import UnknownDeadLetters, requeue_dead
 
     settings = _settings()
-    with _writing(settings, "dvcsync dead-letters retry"):
-        count = requeue_dead(settings, ids or None)
+    try:
+        with _writing(settings, "dvcsync dead-letters retry"):
+            count = requeue_dead(settings, ids or None)
+    except UnknownDeadLetters as exc:
+        err_console.print(terminal_text(exc), markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
     console.print(f"{count} dead letters back in the outbox")
 
 
@@ -178,11 +192,15 @@ def dead_discard(
     ids: Annotated[list[int], typer.Argument(help="Entry ids to discard.")],
 ) -> None:
     """Give up on dead letters (kept for the record as 'discarded')."""
-    from adapter.sync.status import discard_dead
+    from adapter.sync.status import UnknownDeadLetters, discard_dead
 
     settings = _settings()
-    with _writing(settings, "dvcsync dead-letters discard"):
-        count = discard_dead(settings, ids)
+    try:
+        with _writing(settings, "dvcsync dead-letters discard"):
+            count = discard_dead(settings, ids)
+    except UnknownDeadLetters as exc:
+        err_console.print(terminal_text(exc), markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
     console.print(f"{count} dead letters discarded")
 
 

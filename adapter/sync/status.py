@@ -102,9 +102,30 @@ def list_dead(settings: Settings) -> list[dict[str, Any]]:
         store.close()
 
 
+class UnknownDeadLetters(ValueError):
+    """Ids that name no dead letter (no such entry, or one that is not dead): nothing was changed."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        which = ", ".join(str(i) for i in ids)
+        super().__init__(
+            f"no dead letter with id {which}: nothing changed (`dvcsync dead-letters list` shows the ids)"
+        )
+
+
+def _known_dead(store: StateStore, ids: list[int]) -> None:
+    dead = {int(row["id"]) for row in store.dead(limit=1_000_000_000)}
+    unknown = sorted({i for i in ids if i not in dead})
+    if unknown:
+        raise UnknownDeadLetters(unknown)
+
+
 def requeue_dead(settings: Settings, ids: list[int] | None) -> int:
+    """Put dead letters back (all without ``ids``); an id that names none refuses the whole call."""
     store = _store(settings)
     try:
+        if ids:
+            _known_dead(store, ids)
         return store.requeue_dead(ids)
     finally:
         store.close()
@@ -113,6 +134,7 @@ def requeue_dead(settings: Settings, ids: list[int] | None) -> int:
 def discard_dead(settings: Settings, ids: list[int]) -> int:
     store = _store(settings)
     try:
+        _known_dead(store, ids)
         return store.discard_dead(ids)
     finally:
         store.close()
