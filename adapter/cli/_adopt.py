@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import sys
-import time
 from datetime import date
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ._common import (
     EXIT_INVALID,
@@ -23,8 +21,7 @@ from ._common import (
     console,
     err_console,
 )
-
-PLAIN_EVERY_S = 10.0  # not on a terminal (cron, systemd): one progress line this often
+from ._progress import PhaseProgress
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -62,7 +59,7 @@ def adopt(
         raise typer.Exit(EXIT_INVALID)
     settings = _live_settings()
     mset = _load_mappings(settings.province.mappings)
-    report = _Progress(interactive=sys.stderr.isatty() and not as_json)
+    report = PhaseProgress("adopt", interactive=sys.stderr.isatty() and not as_json)
     try:
         with report:
             summary = _run_cycles(
@@ -79,47 +76,6 @@ def adopt(
         )
         raise typer.Exit(130) from None
     _report(summary.as_dict(), as_json, _print_adopt, ok=summary.unsettled == 0)
-
-
-class _Progress:
-    """A bar with totals and time left on a terminal; one line every 10 s otherwise."""
-
-    def __init__(self, *, interactive: bool) -> None:
-        self.interactive = interactive
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            disable=not interactive,
-            transient=True,
-        )
-        self.tasks: dict[str, Any] = {}
-        self.last_line = 0.0
-        self.started: dict[str, float] = {}
-
-    def __enter__(self) -> _Progress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(None, None, None)
-
-    def update(self, phase: str, done: int, total: int) -> None:
-        if self.interactive:
-            if phase not in self.tasks:
-                self.tasks[phase] = self.bar.add_task(phase, total=total or None)
-            self.bar.update(self.tasks[phase], completed=done, total=total or None)
-            return
-        now = time.monotonic()
-        began = self.started.setdefault(phase, now)
-        if now - self.last_line < PLAIN_EVERY_S and done < total:
-            return
-        self.last_line = now
-        rate = done / (now - began) if now > began else 0.0
-        eta = f", about {int((total - done) / rate)} s left" if rate > 0 and total > done else ""
-        print(f"adopt: {phase} {done}/{total}{eta}", file=sys.stderr, flush=True)
 
 
 def _print_adopt(data: dict[str, Any]) -> None:

@@ -16,7 +16,6 @@ from ._common import (
     _live_settings,
     _load_mappings,
     _print_counts,
-    _progress,
     _report,
     _require_state,
     _run_cycles,
@@ -27,6 +26,7 @@ from ._common import (
     push_app,
     sync_app,
 )
+from ._progress import PhaseProgress
 
 # ---------------------------------------------------------------- push
 
@@ -76,19 +76,72 @@ def sync_push(as_json: JsonOpt = False) -> None:
 
     settings = _live_settings()
     mset = _load_mappings(settings.province.mappings)
-    with _progress(sys.stderr.isatty() and not as_json) as progress:
-        tasks: dict[str, Any] = {}  # one bar per phase: with a producer, both advance at once
-        labels = {"enqueue": "read and mapped", "deliver": "delivered"}
-
-        def report(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(labels.get(phase, phase), total=None)
-            progress.update(tasks[phase], completed=done, total=total or None)
-
-        summary = _run_cycles(
-            settings, "dvcsync sync push", lambda: run_push(settings, mset, progress=report)
+    _require_state(settings, "dvcsync sync push")  # before counting in it: never create one
+    before = _delivered(settings)
+    report = PhaseProgress(
+        "push",
+        interactive=sys.stderr.isatty() and not as_json,
+        labels={"enqueue": "read and mapped", "deliver": "delivered"},
+        totals=lambda phase, done: _outbox_total(settings, phase, done),
+    )
+    try:
+        with report:
+            summary = _run_cycles(
+                settings, "dvcsync sync push", lambda: run_push(settings, mset, progress=report.update)
+            )
+    except KeyboardInterrupt:
+        dossiers, history = (now - then for now, then in zip(_delivered(settings), before, strict=True))
+        err_console.print(
+            f"interrupted: {dossiers} dossiers and {history} history entries delivered; the next run"
+            " resumes where this one stopped",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
+        raise typer.Exit(130) from None
     _report(summary.as_dict(), as_json, _print_push, ok=summary.dead == 0)
+
+
+def _outbox_total(settings: Any, phase: str, done: int) -> int:
+    """The delivery's total: what this push delivered so far and what is still pending in the
+    outbox (the source's changed rows are not known before they are read: no total then)."""
+    if phase != "deliver":
+        return 0
+    from adapter.state.store import StateStore
+
+    store = StateStore(settings.state.url)
+    try:
+        pending = sum(n for key, n in store.backlog().items() if key.startswith("pending:"))
+    finally:
+        store.close()
+    return done + pending
+
+
+def _delivered(settings: Any) -> tuple[int, int]:
+    """(dossiers, history entries) the state records as delivered, for the count Ctrl-C prints
+    (the difference before and after; on replicas it includes what the others delivered)."""
+    from sqlalchemy import func, select
+    from sqlmodel import col
+
+    from adapter.state.models import OutboxEntry, StepState
+    from adapter.state.store import StateStore
+
+    store = StateStore(settings.state.url)
+    try:
+        with store.engine.connect() as conn:
+            dossiers = conn.execute(
+                select(func.count()).select_from(OutboxEntry).where(
+                    col(OutboxEntry.kind) == "dossier", col(OutboxEntry.state) == "done"
+                )
+            ).scalar_one()
+            steps = conn.execute(
+                select(func.count()).select_from(StepState).where(col(StepState.acked))
+            ).scalar_one()
+        return int(dossiers), int(steps)
+    except Exception:  # an interrupted command still says it can be resumed
+        return 0, 0
+    finally:
+        store.close()
 
 
 def _print_push(data: dict[str, Any]) -> None:

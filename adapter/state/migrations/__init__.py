@@ -17,6 +17,19 @@ import logging
 # Before alembic is imported: it names each plugin it sets up at INFO, noise in the service's log.
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
+
+class _QuietUnlessVerbose(logging.Filter):
+    """Alembic's INFO lines ("Context impl …", "Will assume transactional DDL", one "Running
+    upgrade" per revision: seven on a new state) reach the log only under ``-v`` (the root logger
+    at DEBUG); its warnings and errors always do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or logging.getLogger().level <= logging.DEBUG
+
+
+for _name in ("alembic.runtime.migration", "alembic.ddl.impl", "alembic.ddl.postgresql"):
+    logging.getLogger(_name).addFilter(_QuietUnlessVerbose())
+
 from functools import cache
 from pathlib import Path
 
