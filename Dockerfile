@@ -13,16 +13,17 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 
-# 1. Dependencies only, from pyproject.toml: this layer is rebuilt when they change, not on every
-#    code change. [postgres] is included: the state store or the one-stop system may be PostgreSQL.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# 1. Dependencies only, from the lock file (exact versions, sha256 hashes: the build resolves
+#    nothing; `make lock` refreshes it): this layer is rebuilt when they change, not on every code
+#    change. [postgres] and [mysql] are included: the state store or the one-stop system may be
+#    PostgreSQL, the one-stop system MariaDB/MySQL.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock \
+    && rm requirements.lock
 
 # 2. The code, mapping specs and code tables (they ship inside the package), installed without
 #    touching the dependencies; the sources are not kept.
-COPY README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY adapter ./adapter
 COPY mock_portal ./mock_portal
 COPY mappings ./mappings

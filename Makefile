@@ -5,15 +5,29 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit pytest test-moved-clock install clean bench
+.PHONY: demo test lint typecheck unit pytest test-moved-clock install lock clean bench
 
-$(STAMP): pyproject.toml
+# Dependencies come from the lock files only (exact versions, sha256 hashes; issue #21): nothing
+# resolves a range at install time. requirements-dev.lock = runtime + [dev] + [postgres] + [mysql]
+# (what the tests need); requirements.lock = runtime + [postgres] + [mysql] (the Dockerfile's).
+LOCK     := requirements-dev.lock
+UV_LOCK  := $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+            --python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Rewrite both lock files after a change to pyproject.toml's dependencies: the pins already there are
+# kept unless the new ranges exclude them. `make lock UPGRADE=1` moves every pin to the newest release
+# the ranges allow. Commit both files, then `make install`.
+lock: $(STAMP)
+	$(UV_LOCK) --extra dev --extra postgres --extra mysql -o requirements-dev.lock
+	$(UV_LOCK) --extra postgres --extra mysql -c requirements-dev.lock -o requirements.lock
 
 demo: $(STAMP)
 	$(BIN)/dvcsync demo

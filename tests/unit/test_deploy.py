@@ -52,8 +52,9 @@ def test_dockerfile_installs_dependencies_before_copying_the_code() -> None:
     steps = _instructions()
     copies = [(i, v) for i, (k, v) in enumerate(steps) if k == "COPY"]
     first_copy, first_sources = copies[0]
-    assert first_sources.split()[:-1] == ["pyproject.toml"]
-    deps = next(i for i, (k, v) in enumerate(steps) if k == "RUN" and "pip install -r" in v)
+    assert first_sources.split()[:-1] == ["requirements.lock"]  # hashed pins: nothing resolved in the build
+    locked = "pip install --require-hashes -r requirements.lock"
+    deps = next(i for i, (k, v) in enumerate(steps) if k == "RUN" and locked in v)
     code = next(i for i, v in copies if v.startswith("adapter "))
     assert first_copy < deps < code
     install = next(v for k, v in steps[code:] if k == "RUN" and "pip install" in v)
