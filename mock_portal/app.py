@@ -17,6 +17,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from adapter.contract import examples
+from adapter.contract.openapi import Body, attach
+from adapter.contract.payment import GetBillRequest, InitReply, InitRequest, QueryReply, QueryRequest
+
 from .admin import admin_router
 from .admin_catalogue import catalogue_admin_router
 from .callbacks import CallbackDeliverer, ProvincePusher
@@ -31,6 +35,21 @@ from .stats import Stats
 from .store import Store
 
 ADMIN_PREFIX = "/_admin"
+
+_FAULTS = {
+    503: "An injected fault (/_admin/faults): the platform is down; other statuses, delays and"
+    " dropped connections as injected"
+}
+PAYMENT_BODIES = {
+    ("post", "/payment/init"): Body(InitRequest, examples.PAYMENT_INIT, "INIT a payment", _FAULTS, InitReply),
+    ("post", "/payment/query"): Body(
+        QueryRequest, examples.PAYMENT_QUERY, "QUERY a payment", _FAULTS, QueryReply
+    ),
+    ("post", "/payment/bill"): Body(
+        GetBillRequest, examples.PAYMENT_GET_BILL, "GET_BILL: the PDF receipt (JSON MaLoi if none)", _FAULTS
+    ),
+}
+"""The payment platform's request bodies, published in ``/openapi.json`` (adapter.contract.openapi)."""
 
 
 class MockApp(FastAPI):
@@ -112,6 +131,7 @@ def create_app(config: MockConfig | None = None) -> FastAPI:
     app.state.faults = injector
     app.include_router(portal_router(portal))
     app.include_router(payment_router(payments))
+    attach(app, PAYMENT_BODIES)
     app.include_router(admin_router(portal, payments, injector, stats, sessions))
     app.include_router(catalogue_admin_router(portal.catalogue))
     _include_soap(app, portal, config, stats)

@@ -24,7 +24,10 @@ from starlette.concurrency import run_in_threadpool
 
 from adapter import metrics
 from adapter.config import Settings
-from adapter.contract import ThongBaoKhuyenMai, UntrustedInput, check_strings, parse_json
+from adapter.contract import ThongBaoKhuyenMai, UntrustedInput, check_strings, examples, parse_json
+from adapter.contract.openapi import Body, attach
+from adapter.contract.payment import BillLookupReply, BillLookupRequest, CallbackReply, PaymentCallback
+from adapter.contract.portal import ProvinceAnswer
 from adapter.mapping import MappingSet
 from adapter.province.payments import PaymentLedger
 from adapter.province.schema import load_schema
@@ -36,7 +39,7 @@ from adapter.sync.payment_inbound import REFUSED, BillError, handle_bill_lookup,
 from adapter.sync.take_in import TakeIn
 from adapter.tenants import ensure_schema
 
-from ._access import AccessGuard
+from ._access import BILL_PATH, CALLBACK_PATH, AccessGuard
 from ._serve import DROPPED
 from ._tenants import TenantRouter
 
@@ -45,6 +48,37 @@ log = logging.getLogger(__name__)
 PROMOTION_MAPPING = "inbound_promotion"
 RECEIPT_MAPPING = "payment_receipt"
 RECEIPT_AFTER_MAPPING = "payment_receipt_after"
+PORTAL_DOSSIER_PATH = "/inbound/dvcqg/hoso"
+
+# What the access guard (and a busy province) may answer instead of the route: in the path's own
+# contract shape (``MaLoi`` 99, an empty bill, ``error_code`` -1), never a stack trace.
+GUARD_ANSWERS = {
+    401: "No or a wrong credential where the path group asks one ([server] token_file, mutual TLS);"
+    " WWW-Authenticate: Bearer",
+    403: "The caller's address is not in the path group's [server] allow",
+    503: "Busy (max_requests_in_flight, the tenant's share or rate), or the province cannot take it now;"
+    " Retry-After says when to try again",
+}
+INBOUND_ANSWERS = {
+    **GUARD_ANSWERS,
+    413: "The body is larger than [server] max_body_bytes (or declares so); nothing is read or stored",
+}
+INBOUND_BODIES = {
+    ("post", PORTAL_DOSSIER_PATH): Body(
+        ThongBaoKhuyenMai, examples.PROMOTION, "A promotion notification", INBOUND_ANSWERS, ProvinceAnswer
+    ),
+    ("post", CALLBACK_PATH): Body(
+        PaymentCallback,
+        examples.PAYMENT_CALLBACK,
+        "A paid result (CONFIRM, MaLoi 00)",
+        INBOUND_ANSWERS,
+        CallbackReply,
+    ),
+    ("post", BILL_PATH): Body(
+        BillLookupRequest, examples.BILL_LOOKUP, "The bill of a dossier", INBOUND_ANSWERS, BillLookupReply
+    ),
+}
+"""The inbound routes' request bodies, published in ``/openapi.json`` (adapter.contract.openapi)."""
 
 
 def create_server_app(settings: Settings, mappings: MappingSet, store: StateStore | None = None) -> FastAPI:
@@ -113,6 +147,7 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
     # /docs with its scripts served from here (a province's server often has no Internet access);
     # they live under /static-offline-docs, in the monitoring group like /docs itself.
     app = FastAPIOffline(title="dvcsync inbound", version="1", docs_url="/docs")
+    attach(app, INBOUND_BODIES)
     max_depth = settings.server.max_json_depth
 
     @app.exception_handler(Exception)
@@ -120,7 +155,7 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse({"error_code": -1, "message": "lỗi nội bộ của hệ thống một cửa"}, status_code=500)
 
-    @app.post("/inbound/dvcqg/hoso", summary="A dossier submitted on the portal, pushed by the portal")
+    @app.post(PORTAL_DOSSIER_PATH, summary="A dossier submitted on the portal, pushed by the portal")
     async def portal_dossier(request: Request) -> JSONResponse:
         """Answers ``error_code`` 0 created, 1 duplicate (already received), -1 rejected with the
         reason; HTTP 503 when the province cannot take it now (the portal retries)."""
@@ -161,7 +196,7 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
         )
 
     @app.post(
-        "/inbound/payment/dpnhankqthanhtoanhs",
+        CALLBACK_PATH,
         summary="Payment result callback: MaLoi 00 accepted (a paid result applied once), 99 refused",
     )
     async def payment_callback(request: Request) -> JSONResponse:
@@ -174,7 +209,7 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
         return JSONResponse(reply)
 
     @app.post(
-        "/inbound/payment/dptracuuthanhtoanhs",
+        BILL_PATH,
         summary="Bill look-up: error_code 1 with the bill, 0 nothing to pay, -1 unknown dossier",
     )
     async def bill_lookup(request: Request) -> JSONResponse:
@@ -219,11 +254,13 @@ def _monitoring(
         ),
     )
 
-    @app.get("/healthz", summary="The process answers")
+    answers: dict[int | str, dict[str, Any]] = {k: {"description": v} for k, v in GUARD_ANSWERS.items()}
+
+    @app.get("/healthz", summary="The process answers", responses=answers)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The state store and the province database answer")
+    @app.get("/readyz", summary="The state store and the province database answer", responses=answers)
     def readyz() -> JSONResponse:
         problems = {}
         for name, engine in ready.items():
@@ -241,6 +278,11 @@ def _monitoring(
         summary="Prometheus metrics: portal requests, cycles, backlog, inbound refusals, the process;"
         " ?tenant=<code> for one tenant's",
         response_class=Response,
+        responses={
+            **answers,
+            200: {"content": {metrics.CONTENT_TYPE: {}}},
+            404: {"description": "No such tenant"},
+        },
     )
     def metrics_text(tenant: str | None = None) -> Response:
         # a sync route: the backlog queries run in the thread pool, off the event loop
