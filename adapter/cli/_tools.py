@@ -106,6 +106,7 @@ _EXAMPLES = {
     "tls_cert": "/etc/dvcsync/server.pem",
     "tls_key": "/etc/dvcsync/server.key",
     "tls_client_ca": "/etc/dvcsync/callers-ca.pem",
+    "max_in_flight_per_group": 8,
 }
 
 
