@@ -28,6 +28,7 @@ from ._common import (
     console,
     err_console,
 )
+from ._errors import cell_text, terminal_text
 
 reconcile_app = _TenantTyper(
     help="Compare the province, dvcsync's state, the portal and the payment platform; write the"
@@ -102,7 +103,7 @@ def reconcile(
         else:
             period = Period.last_days(cfg.period_days, end, agency=agency, procedure=procedure)
     except ValueError as exc:
-        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INVALID) from None
     options = ReconcileOptions(
         period=period,
@@ -130,7 +131,7 @@ def reconcile(
         result = asyncio.run(go())
     except (UnreachableError, AuthError) as exc:
         err_console.print(
-            f"portal unreachable: {exc}; what was read back is kept, run again to resume",
+            terminal_text(f"portal unreachable: {exc}; what was read back is kept, run again to resume"),
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -150,8 +151,10 @@ def _summary(result: Any) -> None:
     report = result.report
     period = report.period
     table = Table(
-        title=f"Đối soát {period['since']} … {period['until']}"
-        f" ({report.total} sai lệch; portal check {period['portal_check']})"
+        title=cell_text(
+            f"Đối soát {period['since']} … {period['until']}"
+            f" ({report.total} sai lệch; portal check {period['portal_check']})"
+        )
     )
     table.add_column("category")
     table.add_column("loại sai lệch")
@@ -164,18 +167,25 @@ def _summary(result: Any) -> None:
     if report.total:
         console.print(table)
     else:
-        console.print(f"no mismatches between {period['since']} and {period['until']}")
+        console.print(
+            terminal_text(f"no mismatches between {period['since']} and {period['until']}"),
+            markup=False,
+            highlight=False,
+        )
     if report.previous:
         console.print(
-            f"since the report of {report.previous}: {len(report.new_since_last)} new,"
-            f" {report.total - len(report.new_since_last)} still open,"
-            f" {len(report.resolved_since_last)} resolved",
+            terminal_text(
+                f"since the report of {report.previous}: {len(report.new_since_last)} new,"
+                f" {report.total - len(report.new_since_last)} still open,"
+                f" {len(report.resolved_since_last)} resolved"
+            ),
+            markup=False,
             highlight=False,
         )
     for problem in result.problems:
-        err_console.print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(terminal_text(f"warning: {problem}"), markup=False, highlight=False, soft_wrap=True)
     for path in result.files:
-        console.print(f"wrote {path}", markup=False, highlight=False)
+        console.print(terminal_text(f"wrote {path}"), markup=False, highlight=False, soft_wrap=True)
 
 
 @reconcile_app.command("repair")
@@ -187,7 +197,8 @@ def repair(
     report_path: Annotated[
         Path | None,
         typer.Option(
-            "--report", help="The report to repair from (default: the newest in [reconcile] out_dir)."
+            "--report",
+            help="The report to repair from (default: the last one written, wherever --out put it).",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -197,7 +208,7 @@ def repair(
     Repairable: missing_on_portal, status_differs, dates_differ, fees_differ, history_missing,
     stale, dead_letter, paid_on_platform_only."""
     from adapter.portal import UnreachableError
-    from adapter.reconcile import KEYS, NotRepairable, latest_report, repairable
+    from adapter.reconcile import KEYS, NotRepairable, repairable
     from adapter.reconcile import repair as run_repair
     from adapter.sync.runtime import open_runtime
 
@@ -206,19 +217,21 @@ def repair(
     _check_identity(settings)
     if category not in KEYS:
         err_console.print(
-            f"unknown category {category!r}; repairable: {', '.join(repairable())}",
+            terminal_text(f"unknown category {category!r}; repairable: {', '.join(repairable())}"),
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_INVALID)
-    from adapter.reconcile.run import reports_root
+    from adapter.reconcile.run import last_report, reports_root
 
-    path = report_path or latest_report(reports_root(settings))
+    path = report_path or last_report(reports_root(settings))
     if path is None or not path.is_file():
         err_console.print(
-            f"no report to repair from in {reports_root(settings)}: run `dvcsync reconcile` first"
-            " (or give --report)",
+            terminal_text(
+                f"no report to repair from in {reports_root(settings)}: run `dvcsync reconcile` first"
+                " (or give --report)"
+            ),
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -236,10 +249,12 @@ def repair(
             with _writing(settings, f"dvcsync reconcile repair {category}"):
                 result = asyncio.run(go())
     except NotRepairable as exc:
-        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INVALID) from None
     except UnreachableError as exc:
-        err_console.print(f"portal unreachable: {exc.detail}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            terminal_text(f"portal unreachable: {exc.detail}"), markup=False, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(EXIT_UNREACHABLE) from None
     if as_json:
         print(
@@ -258,13 +273,18 @@ def repair(
         )
     else:
         if not result.outcomes:
-            console.print(f"nothing to repair: the report {path} lists no {category}", highlight=False)
+            console.print(
+                terminal_text(f"nothing to repair: the report {path} lists no {category}"),
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(0)
-        table = Table(title=f"repair {category}{' (dry run)' if dry_run else ''} from {path}")
+        table = Table(title=cell_text(f"repair {category}{' (dry run)' if dry_run else ''} from {path}"))
         table.add_column("ma_ho_so")
         table.add_column("action")
         for outcome in result.outcomes:
-            table.add_row(outcome.ma_ho_so or "—", outcome.action)
+            table.add_row(cell_text(outcome.ma_ho_so or "—"), cell_text(outcome.action))
         console.print(table)
         console.print(f"{result.acted} of {len(result.outcomes)} repaired", highlight=False)
         if result.push:

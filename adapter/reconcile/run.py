@@ -104,6 +104,34 @@ def latest_report(root: Path) -> Path | None:
     return None
 
 
+POINTER_NAME = ".last-report"  # in a tenant's reports root: where the last report was written
+
+
+def remember_report(root: Path, written: Path) -> None:
+    """Note where the last report went (``--out`` may put it anywhere), so ``reconcile repair``
+    finds it: one line, the JSON's absolute path, replaced atomically."""
+    root.mkdir(parents=True, exist_ok=True)
+    pointer = root / POINTER_NAME
+    partial = pointer.with_name(f"{POINTER_NAME}.{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"{written.resolve()}\n")
+    partial.replace(pointer)
+
+
+def last_report(root: Path) -> Path | None:
+    """The report written last under this root's pointer, wherever it went; without a pointer, or
+    when the file it names is gone, the newest dated report under ``root``."""
+    pointer = root / POINTER_NAME
+    try:
+        named = Path(pointer.read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        named = None
+    if named is not None and named.is_absolute() and named.is_file():
+        return named
+    return latest_report(root)
+
+
 def prune_reports(root: Path, keep: int) -> list[Path]:
     """Dated report folders beyond the newest ``keep``, removed (the retention of the job)."""
     if not root.is_dir():
@@ -215,6 +243,7 @@ async def reconcile(
         private = options.show_personal
         out.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
         files = write_report(report, out, options.formats, html_max_rows=settings.reconcile.html_max_rows)
+        remember_report(root, out / JSON_NAME)
         finished = True
     except (UnreachableError, AuthError):
         raise  # the read-back so far stays in the working file: the next run resumes
@@ -307,6 +336,7 @@ def write_report(report: Report, out: Path, formats: list[str], *, html_max_rows
 __all__ = [
     "ReconcileOptions",
     "ReconcileResult",
+    "last_report",
     "latest_report",
     "prune_reports",
     "reconcile",
