@@ -21,6 +21,7 @@ from ._common import (
     console,
     err_console,
 )
+from ._errors import terminal_text
 from ._progress import PhaseProgress
 
 
@@ -32,7 +33,7 @@ def _day(value: str | None, option: str) -> date | None:
     try:
         return parse_day(value, option)
     except ValueError as exc:
-        err_console.print(str(exc), markup=False, highlight=False)
+        err_console.print(terminal_text(exc), markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
 
 
@@ -99,11 +100,14 @@ def _print_adopt(data: dict[str, Any]) -> None:
     _print_counts("adopt", rows)
     if found["differing_fields"]:
         fields = ", ".join(f"{name} {n}" for name, n in found["differing_fields"].items())
-        console.print(f"fields held differently: {fields}", markup=False, highlight=False)
+        console.print(terminal_text(f"fields held differently: {fields}"), markup=False, highlight=False)
     to_send = data["to_send"]
     console.print(
-        "the next `dvcsync sync push` sends: "
-        + (", ".join(f"{n} {kind}" for kind, n in sorted(to_send.items())) or "nothing"),
+        terminal_text(
+            "the next `dvcsync sync push` sends: "
+            + (", ".join(f"{n} {kind}" for kind, n in sorted(to_send.items())) or "nothing")
+        ),
         markup=False,
+        highlight=False,
     )
     console.print(f"in {data['elapsed_s']:.2f}s")

@@ -27,6 +27,7 @@ from ._common import (
     err_console,
     sync_app,
 )
+from ._errors import terminal_text
 
 if TYPE_CHECKING:
     from adapter.config import Settings
@@ -39,7 +40,7 @@ app.add_typer(catalogue_app, name="catalogue")
 
 
 def _say(text: str) -> None:
-    err_console.print(text, markup=False, highlight=False, soft_wrap=True)
+    err_console.print(terminal_text(text), markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- pull
@@ -107,29 +108,24 @@ def _print_pull(data: dict[str, Any]) -> None:
     for key, label in _CHANGE_LABELS:
         for item in changes.get(key) or []:
             old = f" (was: {item['old_name']})" if "old_name" in item else ""
-            console.print(f"  {label}: {item['code']} {item['name']}{old}", markup=False, highlight=False)
+            _out(f"  {label}: {item['code']} {item['name']}{old}")
     _print_reports(data["reports"])
+
+
+def _out(text: str) -> None:
+    """A line made from data (codes, names from either catalogue): escaped, never markup."""
+    console.print(terminal_text(text), markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_reports(reports: dict[str, list[dict[str, Any]]]) -> None:
     for item in reports.get("withdrawn", []):
-        console.print(
-            f"  withdrawn nationally: {item['local_code']} {item['local_name']} → {item['national_code']}",
-            markup=False,
-            highlight=False,
-        )
+        _out(f"  withdrawn nationally: {item['local_code']} {item['local_name']} → {item['national_code']}")
     for item in reports.get("unknown_code", []):
-        console.print(
-            f"  not in the national catalogue: {item['local_code']} → {item['national_code']}",
-            markup=False,
-            highlight=False,
-        )
+        _out(f"  not in the national catalogue: {item['local_code']} → {item['national_code']}")
     for item in reports.get("fees_differ", []):
-        console.print(
+        _out(
             f"  fees differ: {item['local_code']} charges {item['local_fees']},"
-            f" the national record says {item['national_fees']} ({item['national_code']})",
-            markup=False,
-            highlight=False,
+            f" the national record says {item['national_fees']} ({item['national_code']})"
         )
     for item in reports.get("agencies_abolished", []):
         after = item["successor"]
@@ -139,11 +135,9 @@ def _print_reports(reports: dict[str, list[dict[str, Any]]]) -> None:
             if after
             else "NO SUCCESSOR in the local agencies table"
         )
-        console.print(
+        _out(
             f"  agency abolished: {item['local_key']} ({item['national_code']} {item['national_name']},"
-            f" until {item['abolished_on']}): {then}",
-            markup=False,
-            highlight=False,
+            f" until {item['abolished_on']}): {then}"
         )
 
 
@@ -260,7 +254,7 @@ def catalogue_match(
             ],
         )
         if target is not None:
-            console.print(f"review file: {target} (edit the decision column, then `dvcsync catalogue apply`)")
+            _out(f"review file: {target} (edit the decision column, then `dvcsync catalogue apply`)")
         if reports:
             _print_reports(reports)
 

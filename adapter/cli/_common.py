@@ -18,6 +18,8 @@ from rich.table import Table
 
 from adapter.config import ConfigError, Settings, published_secret_problems
 
+from ._errors import cell_text
+
 TENANT_ENV = "DVCSYNC_TENANT"
 TenantOpt = Annotated[
     str | None,
@@ -275,11 +277,11 @@ def _report(
 
 def _print_counts(title: str, rows: list[tuple[str, Any]]) -> None:
     """A job cycle's summary: one row per count."""
-    table = Table(title=title)
+    table = Table(title=cell_text(title))
     table.add_column("what")
     table.add_column("count", justify="right")
     for name, value in rows:
-        table.add_row(name, str(value))
+        table.add_row(cell_text(name), cell_text(value))
     console.print(table)
 
 

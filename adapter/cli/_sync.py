@@ -26,6 +26,7 @@ from ._common import (
     push_app,
     sync_app,
 )
+from ._errors import terminal_text
 from ._progress import PhaseProgress
 
 # ---------------------------------------------------------------- push
@@ -50,12 +51,14 @@ def push_dossier(
     try:
         envelopes, errors = build_envelopes(settings, mset, ma_ho_so, show_personal=show_personal)
     except LookupError as exc:
-        err_console.print(f"[red]{exc}[/red]")
+        err_console.print(terminal_text(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     if errors:
-        err_console.print(f"[red]dossier {ma_ho_so} cannot be mapped:[/red]")
+        err_console.print(
+            terminal_text(f"dossier {ma_ho_so} cannot be mapped:"), style="red", markup=False, highlight=False
+        )
         for error in errors:
-            err_console.print(f"  {error}", markup=False, highlight=False)
+            err_console.print(terminal_text(f"  {error}"), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     if dry_run:
         print(json.dumps(envelopes, ensure_ascii=False, indent=2))  # exactly what would be sent
