@@ -6,7 +6,8 @@ One run, as an operator would: ``init`` (with the profile), ``db upgrade``, ``dv
 --knows onestop.db`` (a real process; the portal-submitted dossiers it knows are found through the
 configuration), ``sync push``, ``sync pull`` of dossiers submitted on the portal, a withdrawal made
 there, payments (the one-stop system asks an applicant to pay, INIT, the citizen pays, QUERY
-applies it once, the receipt is saved), ``reconcile`` with a change planted behind the push's
+applies it once, the receipt is saved; a second one paid told by the platform's signed callback,
+applied once), ``reconcile`` with a change planted behind the push's
 cursor and ``reconcile repair``, catalogue pull/match/apply and the push after it, ``sync
 satisfaction``. Everything the run touches in the province goes through the profile's
 ``province.yaml`` (the boundary), never a table name of its own.
@@ -32,11 +33,15 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from adapter.cli import app
+from adapter.config import Settings
 from adapter.demo import local_status, new_portal_dossiers
 from adapter.mapping import load_mappings
 from adapter.province.payments import CREATED, PaymentLedger
 from adapter.province.schema import load_schema
 from adapter.reconcile.repair import repairable
+from adapter.state.inbox import Inbox
+from adapter.state.store import StateStore
+from adapter.sync.payment_inbound import handle_callback
 from mock_portal.testing import free_port
 
 SUBMITTED = datetime(2026, 11, 15, 9, 0)  # when the new portal dossiers were submitted (every run)
@@ -44,6 +49,7 @@ SUBMITTED = datetime(2026, 11, 15, 9, 0)  # when the new portal dossiers were su
 # the first two, "no national equivalent" for the other two.
 UNMAPPED = ("DD-HG-01", "TM-HE-01", "XN-TT-01", "HT-XNCT-01")
 PROCESSING, WAITING = "4", "5"  # national statuses
+ASKED_FROM = (PROCESSING, WAITING, "9")  # where a dossier is asked to pay from (9: processed)
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 REF_TAIL = re.compile(r"(-T[TS])[0-9A-F]{12}")
 
@@ -156,6 +162,32 @@ class Run:
     paying: str = ""  # the dossier asked to pay (its local number)
     reference: str = ""  # its attempt
     stale: str = ""  # the dossier changed behind the push's cursor
+    paying_by_callback: str = ""  # the second dossier asked to pay, told paid by a callback
+    reference_by_callback: str = ""
+
+
+def _ask_to_pay(ledger: PaymentLedger, mset: Any) -> str:
+    """The one-stop system asks the applicant of the first dossier being processed (else waiting
+    for papers, else processed, its result not yet returned) with fees collected up front to pay
+    now; its local number."""
+    for national in ASKED_FROM:
+        key = ledger.request_payment(local_status(mset, national))
+        if key is not None:
+            return key
+    raise AssertionError(f"no dossier in national statuses {ASKED_FROM} has fees collected up front")
+
+
+def _deliver(config: Path, ledger: PaymentLedger, callback: Any) -> list[str]:
+    """The callback handed twice to the province's handler (the inbound server's), in this
+    process on the run's state; each reply's message."""
+    settings = Settings.load(config, use_env=False)
+    store = StateStore(settings.state.url)
+    try:
+        raw = (callback if isinstance(callback, str) else json.dumps(callback)).encode("utf-8")
+        replies = [handle_callback(raw, settings.payment, ledger, Inbox(store)) for _ in range(2)]
+    finally:
+        store.engine.dispose()
+    return [str(r.get("MoTaLoi", r)) for r in replies]
 
 
 def _db(onestop: Path) -> Any:
@@ -209,10 +241,7 @@ def run_every_job(
         engine = _db(onestop)
         try:
             ledger = PaymentLedger(engine, schema)
-            paying = ledger.request_payment(local_status(mset, PROCESSING)) or ledger.request_payment(
-                local_status(mset, WAITING)
-            )
-            assert paying is not None, "no dossier being processed or waiting has fees collected up front"
+            paying = _ask_to_pay(ledger, mset)
             run.paying = paying
             out["payments INIT"] = counts(cli(config, "sync", "payments", "--json"))
             (attempt,) = [a for a in ledger.attempts(CREATED) if a.dossier_key == paying]
@@ -221,6 +250,20 @@ def run_every_job(
             admin.post(f"/payments/{attempt.reference}/pay", json=paid).raise_for_status()
             out["payments QUERY"] = counts(cli(config, "sync", "payments", "--json"))
             out["payments again"] = counts(cli(config, "sync", "payments", "--json"))
+
+            # a second applicant pays; this time the platform's result comes as its signed callback
+            # (delivered here to the handler the inbound server runs), applied once, a replay no-op
+            second = _ask_to_pay(ledger, mset)
+            assert second != paying
+            run.paying_by_callback = second
+            out["payments INIT 2"] = counts(cli(config, "sync", "payments", "--json"))
+            (attempt,) = [a for a in ledger.attempts(CREATED) if a.dossier_key == second]
+            run.reference_by_callback = attempt.reference
+            paid = {"deliver": False, "MaGiaoDich": "GD-E2E-2", "ThoiGianGD": "20261115110000"}
+            answer = admin.post(f"/payments/{attempt.reference}/pay", json=paid)
+            answer.raise_for_status()
+            out["callback"] = _deliver(config, ledger, answer.json()["callback"])
+            out["payments after callback"] = counts(cli(config, "sync", "payments", "--json"))
 
             # a change the province made behind the push's cursor (days ago): reconcile finds it
             # stale. The dossier: the first (by number) the portal holds as waiting for papers.

@@ -117,6 +117,22 @@ def _check_payment(run: Run) -> None:
     on_mock = [p for p in out["mock"]["payments"] if run.reference.startswith(p[0])]
     assert (PAID_ON_PLATFORM, attempt.amount) in [(state, amount) for _ref, state, amount in on_mock], on_mock
 
+    # the second, told by its callback: applied by the first delivery, the replay changes nothing,
+    # the next cycle applies nothing again (no QUERY finds it open) and saves its receipt
+    assert out["payments INIT 2"]["initiated"] >= 1, out["payments INIT 2"]
+    assert out["callback"] == ["Đã ghi nhận thanh toán", "Đã ghi nhận trước đó"], out["callback"]
+    after = out["payments after callback"]
+    assert after["paid"] == 0 and after["receipts"] == 1, after
+    engine = create_engine(f"sqlite:///{run.onestop}")
+    try:
+        ledger = PaymentLedger(engine, load_schema(run.mappings))
+        by_callback = ledger.attempt(run.reference_by_callback)
+        assert by_callback is not None and by_callback.state == PAID and by_callback.receipt
+        owed = ledger.owed(run.paying_by_callback)  # nothing up front; fees after processing may remain
+        assert owed is not None and (owed[0] == ledger.after or owed[1] == 0), owed
+    finally:
+        engine.dispose()
+
 
 def _check_satisfaction(run: Run) -> None:
     sent = run.out["satisfaction"]
