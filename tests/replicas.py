@@ -173,6 +173,17 @@ def _connect(state_file: Path) -> sqlite3.Connection:
     return conn
 
 
+def doubled_history(state_file: Path) -> dict[str, int]:
+    """History entries the mock stored more than once: ``{dossier code: extra copies}`` (an
+    entry is its dossier and its wire body; the sample never repeats a step of one dossier)."""
+    with _connect(state_file) as conn:
+        rows = conn.execute(
+            "SELECT ma_ho_so, count(*) - count(DISTINCT body) FROM history GROUP BY ma_ho_so"
+            " HAVING count(*) > count(DISTINCT body)"
+        ).fetchall()
+    return {str(code): int(extra) for code, extra in rows}
+
+
 def portal_progress(state_file: Path) -> tuple[int, int, int]:
     """(dossiers, history entries, status reports) the mock has stored so far."""
     with _connect(state_file) as conn:
@@ -451,19 +462,26 @@ def write_config(
     claim_lease_s: float | None = None,
     schedule_push: str = "every 1s",
     page_size: int = 1000,
+    portal: dict[str, float] | None = None,
+    schedule: dict[str, str] | None = None,
 ) -> Path:
     """A dvcsync.toml for one replica. The payment platform points at a closed loopback port:
     the payments job finds it unreachable and changes nothing (these tests are about the push)."""
     closed = f"http://127.0.0.1:{free_port()}"
     lease = f"claim_lease_s = {claim_lease_s:g}\n" if claim_lease_s is not None else ""
+    # ``portal``: keys of [portal] replacing these defaults; ``schedule``: other jobs' schedules
+    tuned: dict[str, float] = {"rate_limit": 5000, "batch_size": 100, "history_batch_size": 100}
+    tuned |= {"concurrency": 4, "timeout": 60} | (portal or {})
+    portal_keys = "".join(f"{key} = {value:g}\n" for key, value in tuned.items())
+    schedules = "".join(f'{job} = "{when}"\n' for job, when in (schedule or {}).items())
     path.write_text(
         f'[province]\nsource_url = "sqlite:///{source}"\nmappings = "{REPO / "mappings"}"\n'
         f'[portal]\nadapter_url = "{mock.adapter_url}"\nsoap_url = "{mock.url}/soap"\n'
-        "rate_limit = 5000\nbatch_size = 100\nhistory_batch_size = 100\nconcurrency = 4\ntimeout = 60\n"
-        f'[payment]\ninit_url = "{closed}/init"\nquery_url = "{closed}/query"\nbill_url = "{closed}/bill"\n'
+        + portal_keys
+        + f'[payment]\ninit_url = "{closed}/init"\nquery_url = "{closed}/query"\nbill_url = "{closed}/bill"\n'
         f'[state]\nurl = "{state_url}"\nlock_wait_s = 120\n{lease}'
         f"[push]\npage_size = {page_size}\n"
-        f'[server]\nport = {server_port or free_port()}\n[schedule]\npush = "{schedule_push}"\n',
+        f'[server]\nport = {server_port or free_port()}\n[schedule]\npush = "{schedule_push}"\n{schedules}',
         encoding="utf-8",
     )
     return path
@@ -501,6 +519,14 @@ class Replica:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def pause(self) -> None:
+        """SIGSTOP: the process, its lease-renewing thread included, stands still (a long GC pause,
+        a VM frozen) while its claims run out."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
 
     def kill9(self) -> None:
         self.process.send_signal(signal.SIGKILL)
