@@ -607,3 +607,21 @@ def acknowledge_portal_side(mock: RunningMock, codes: Iterable[str]) -> int:
             await http.aclose()
 
     return asyncio.run(run())
+
+
+# the compose service's command (deploy/compose.yaml), with this environment's python for `dvcsync`
+COMPOSE_COMMAND = '"$PY" -m adapter.cli db upgrade && exec "$PY" -m adapter.cli run'
+
+
+def start_as_compose(name: str, config: Path, *, folder: Path) -> Replica:
+    """A replica started as deploy/compose.yaml starts one: ``sh -c 'db upgrade && exec run'``
+    with the configuration in ``DVCSYNC_CONFIG``. ``exec``: the shell's pid becomes the run's, so
+    the replica's claims (``host:pid:random``) name ``Replica.pid``. Both commands' output goes to
+    the replica's files (``db upgrade`` says "already at" or "upgraded from")."""
+    out, err = folder / f"{name}.out", folder / f"{name}.err"
+    env = _env() | {"DVCSYNC_CONFIG": str(config), "PY": sys.executable}
+    with out.open("ab") as stdout, err.open("ab") as stderr:
+        process = subprocess.Popen(
+            ["sh", "-c", COMPOSE_COMMAND], stdout=stdout, stderr=stderr, env=env, cwd=REPO
+        )
+    return Replica(name, process, out, err)

@@ -10,7 +10,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -105,15 +107,17 @@ def test_compose_runs_the_adapter_on_postgresql_with_secrets_as_files() -> None:
     services = compose["services"]
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
-    assert {"postgres", "mock-portal", "adapter"} <= set(services)
-    adapter = services["adapter"]
-    assert adapter["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert {"portal_password", "payment_secret", "inbound_token", "postgres_password"} <= set(
-        adapter["secrets"]
-    )
-    (mounted,) = adapter["configs"]
-    assert mounted["target"] == "/etc/dvcsync/dvcsync.toml"
-    assert (DEPLOY / compose["configs"][mounted["source"]]["file"]).is_file()
+    assert {"postgres", "mock-portal"} <= set(services)
+    adapters = _adapters(services)
+    assert adapters
+    for adapter in adapters.values():
+        assert adapter["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert {"portal_password", "payment_secret", "inbound_token", "postgres_password"} <= set(
+            adapter["secrets"]
+        )
+        (mounted,) = adapter["configs"]
+        assert mounted["target"] == "/etc/dvcsync/dvcsync.toml"
+        assert (DEPLOY / compose["configs"][mounted["source"]]["file"]).is_file()
     for secret in compose["secrets"].values():
         assert secret["file"].startswith("./secrets/")  # deploy/.gitignore keeps them out of git
     assert "secrets/" in (DEPLOY / ".gitignore").read_text(encoding="utf-8")
@@ -121,6 +125,44 @@ def test_compose_runs_the_adapter_on_postgresql_with_secrets_as_files() -> None:
         for key, value in (service.get("environment") or {}).items():
             if re.search("PASSWORD|SECRET|TOKEN", key):
                 assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (name, key)
+
+
+def _adapters(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services that run the adapter: ``dvcsync run`` in their command."""
+    return {
+        name: service
+        for name, service in services.items()
+        if "dvcsync run" in " ".join(map(str, service.get("command") or []))
+    }
+
+
+def test_compose_runs_three_replicas_each_upgrading_then_running() -> None:
+    """Three replicas on the one PostgreSQL state, started together by `docker compose up`, each
+    `db upgrade && exec dvcsync run` (at the current revision `db upgrade` takes no lock, so they
+    all start: tests/e2e/test_rolling_restart.py runs this very command), the inbound server of
+    each reachable by the name the mock calls and published on a port of its own."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    adapters = _adapters(services)
+    replicas = sum(int((s.get("deploy") or {}).get("replicas", 1)) for s in adapters.values())
+    assert replicas == 3, sorted(adapters)
+    state = tomllib.loads((DEPLOY / "compose.dvcsync.toml").read_text(encoding="utf-8"))["state"]["url"]
+    assert state.startswith("postgresql")  # replicas share a server state, never a SQLite file
+    published = set()
+    for name, service in adapters.items():
+        (command,) = service["command"]
+        assert service["entrypoint"] == ["sh", "-c"], name
+        assert command.rstrip().endswith("&& dvcsync db upgrade && exec dvcsync run"), (name, command)
+        assert service["environment"]["DVCSYNC_CONFIG"] == "/etc/dvcsync/dvcsync.toml"
+        assert service["restart"] == "unless-stopped", name
+        assert "adapter" in service["networks"]["default"]["aliases"], name
+        (port,) = service["ports"]
+        assert port.startswith("127.0.0.1:") and port.endswith(":8090"), (name, port)
+        published.add(port.split(":")[1])
+    assert len(published) == len(adapters)  # no two replicas on one host port
+    # the mock's callbacks and pushes go to the name every replica answers to
+    mock = " ".join(services["mock-portal"]["command"])
+    assert "--callback-url http://adapter:8090/" in mock and "--province-url http://adapter:8090/" in mock
 
 
 def test_compose_adapter_config_loads_and_may_listen(tmp_path: Path) -> None:
