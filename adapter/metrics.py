@@ -306,7 +306,14 @@ class StateCollector(Collector):
             }
 
 
-STATE_FAMILIES = frozenset({"dvcsync_outbox_entries", "dvcsync_inbox_events", "dvcsync_quarantined_records"})
+STATE_FAMILIES = frozenset(
+    {
+        "dvcsync_outbox_entries",
+        "dvcsync_inbox_events",
+        "dvcsync_quarantined_records",
+        "dvcsync_inbound_refused_bodies",  # adapter.server._refusals
+    }
+)
 
 
 class TallyCollector(Collector):

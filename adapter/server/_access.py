@@ -175,6 +175,7 @@ class AccessGuard:
                 client,
             )
             return
+        scope["dvcsync.caller"] = str(client)  # whom the application counts refused bodies by
         key = (tenant, group)
         busy = self._over_capacity(key)
         if busy is not None:

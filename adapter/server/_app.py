@@ -40,6 +40,7 @@ from adapter.sync.take_in import TakeIn
 from adapter.tenants import ensure_schema
 
 from ._access import BILL_PATH, CALLBACK_PATH, AccessGuard
+from ._refusals import RefusalCollector
 from ._serve import DROPPED
 from ._tenants import TenantRouter
 
@@ -202,7 +203,10 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
     async def payment_callback(request: Request) -> JSONResponse:
         raw = await request.body()
         try:
-            reply = await run_in_threadpool(handle_callback, raw, settings.payment, ledger, inbox, max_depth)
+            caller = request.scope.get("dvcsync.caller")
+            reply = await run_in_threadpool(
+                handle_callback, raw, settings.payment, ledger, inbox, max_depth, caller
+            )
         except Exception:  # the platform retries until 00: say 99, never a stack trace
             log.exception("payment callback not processed")
             reply = {"MaLoi": REFUSED, "MoTaLoi": "lỗi nội bộ của hệ thống một cửa"}
@@ -236,10 +240,11 @@ def _monitoring(
     refused: Counter[tuple[str, int]],
 ) -> None:
     """``/healthz``, ``/readyz`` (every engine of ``ready`` answers) and ``/metrics`` (the
-    process's metrics, the backlog of the ``states`` by tenant, the guard's and the server's
-    refusals)."""
+    process's metrics, the backlog and the refused bodies of the ``states`` by tenant, the
+    guard's and the server's refusals)."""
     scraped = metrics.exposition_registry(
         metrics.StateCollector(states),
+        RefusalCollector(states),
         metrics.TallyCollector(
             "dvcsync_inbound_refused",
             "Inbound requests refused by the access guard, by path group and HTTP status.",

@@ -256,3 +256,29 @@ class StateIdentity(SQLModel, table=True):
     key: str = Field(primary_key=True)
     value: str
     recorded_at: float = 0.0
+
+
+class InboundRefusal(SQLModel, table=True):
+    """Inbound bodies refused before anything was applied (a bad signature, an unknown reference,
+    a malformed body), kept as one row per kind, caller and reason (rev. 0006): how many, first and
+    last seen, the latest reason in full and the first few bodies' digests with personal data
+    masked. A flood of distinct forged callbacks grows a count, never the state; ``db prune``
+    deletes the rows not seen for ``keep_days``."""
+
+    __tablename__ = "inbound_refusal"
+    __table_args__ = (
+        UniqueConstraint("kind", "caller", "reason", name="uq_inbound_refusal"),
+        Index("ix_inbound_refusal_last_seen", "last_seen"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(description="payment_result | ...: what was refused")
+    caller: str = Field(description="the caller's address (an IPv6 caller's /64), or * past the cap")
+    reason: str = Field(description="malformed | bad_signature | wrong_partner | unknown_reference | ...")
+    count: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    last_error: str | None = Field(default=None, description="the latest refusal's reason, as answered")
+    samples: str = Field(
+        sa_column=Column(Text, nullable=False), description="JSON list: the first bodies' masked digests"
+    )

@@ -48,6 +48,7 @@ from .models import (
     Conflict,
     Cursor,
     DossierState,
+    InboundRefusal,
     InboxEvent,
     OutboxEntry,
     Quarantine,
@@ -68,6 +69,7 @@ INBOX_T = InboxEvent.__table__  # type: ignore[attr-defined]
 CONFLICT_T = Conflict.__table__  # type: ignore[attr-defined]
 LEASE_T = ReplicaLease.__table__  # type: ignore[attr-defined]
 IDENTITY_T = StateIdentity.__table__  # type: ignore[attr-defined]
+REFUSAL_T = InboundRefusal.__table__  # type: ignore[attr-defined]
 CATALOGUE_TABLES = (
     CataloguePull.__table__,  # type: ignore[attr-defined]
     CatalogueProcedure.__table__,  # type: ignore[attr-defined]
@@ -79,6 +81,7 @@ STATE_TABLES = (
     SatisfactionSent.__table__,  # type: ignore[attr-defined]
     LEASE_T,
     IDENTITY_T,
+    REFUSAL_T,
 )
 
 log = logging.getLogger(__name__)
@@ -1052,7 +1055,8 @@ class StateStore:
         and superseded outbox entries, and inbox events applied, acknowledged or rejected. Each
         keeps a stub of codes, status, dates and the hash of what it held (``pruned_stub``), so
         reconciliation can still compare; its times stay as they were. Pending, in-flight and
-        dead entries are never touched: they may still be sent.
+        dead entries are never touched: they may still be sent. Refused inbound bodies not seen
+        for ``keep_days`` are deleted (``_prune_refusals``).
 
         Works ``batch`` rows a transaction, so a large outbox never holds the write lock for
         long; an interrupted prune leaves whole batches done, and the next one takes the rest
@@ -1067,12 +1071,42 @@ class StateStore:
                 counts[f"outbox_{state}"] += done
                 if last == 0:
                     break
+        refusals = self._prune_refusals(cutoff, batch)  # before the inbox: deleted, not stubbed
         last = 0
         while True:
             done, last = self._prune_inbox_batch(cutoff, last, batch)
             counts["inbox"] += done
             if last == 0:
                 break
+        counts.update(refusals)
+        return counts
+
+    def _prune_refusals(self, cutoff: float, batch: int) -> dict[str, int]:
+        """Refused inbound bodies not seen since ``cutoff`` go: the aggregates
+        (``inbound_refusal``) and the one-row-per-refusal digests earlier versions kept in the inbox
+        (``<MaThamChieu>#refused-<sha256>``). Counted only when there were some."""
+        counts: dict[str, int] = {}
+        legacy = and_(
+            INBOX_T.c.kind == "payment_result",
+            INBOX_T.c.state == "rejected",
+            INBOX_T.c.natural_key.contains("#refused-"),
+            INBOX_T.c.updated_at < cutoff,
+        )
+        for name, table, where in (
+            ("inbound_refusals", REFUSAL_T, REFUSAL_T.c.last_seen < cutoff),
+            ("inbox_refused", INBOX_T, legacy),
+        ):
+            removed = 0
+            while True:
+                with self.engine.begin() as conn:
+                    ids = conn.execute(select(table.c.id).where(where).limit(batch)).scalars().all()
+                    if ids:
+                        conn.execute(delete(table).where(table.c.id.in_(ids)))
+                if not ids:
+                    break
+                removed += len(ids)
+            if removed:
+                counts[name] = removed
         return counts
 
     def _prune_outbox_batch(self, state: str, cutoff: float, after: int, batch: int) -> tuple[int, int]:

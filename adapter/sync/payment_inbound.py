@@ -4,12 +4,17 @@ Plain synchronous functions over the ledger and the inbox (the server runs them 
 so they are testable without HTTP and the server stays a thin shell. The callback scheme has no
 nonce and no time window, so safety rests here: constant-time signature check, partner code,
 amount against the attempt, and a paid result applied at most once per ``MaThamChieu``.
+
+A refused callback is counted, not stored: one ``inbound_refusal`` row per caller and reason
+(``adapter.state.refusals``), and its log line is rate-limited, so a flood of distinct forged
+callbacks grows neither the state nor the log.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +38,7 @@ from adapter.contract import (
 from adapter.mapping import CompiledMapping
 from adapter.province.source import SqlSource
 from adapter.state import Inbox
+from adapter.state.refusals import Refusals, caller_key, sample_of
 
 from .payment_ledger import PAID, PaymentLedger, wire_to_local_iso
 
@@ -41,6 +47,10 @@ log = logging.getLogger(__name__)
 KIND = "payment_result"
 ACCEPTED = "00"
 REFUSED = "99"
+# Why a callback was refused, as counted in ``inbound_refusal`` (the reply says it in full).
+MALFORMED, BAD_SIGNATURE, WRONG_PARTNER = "malformed", "bad_signature", "wrong_partner"
+UNKNOWN_REFERENCE, WRONG_AMOUNT = "unknown_reference", "wrong_amount"
+_LOG_BURST, _LOG_WINDOW_S = 20, 10.0
 
 
 class BillError(ValueError):
@@ -60,37 +70,45 @@ def build_bill(mapping: CompiledMapping, source: SqlSource, dossier_key: str) ->
 
 
 def handle_callback(
-    raw: bytes, payment: PaymentSettings, ledger: PaymentLedger, inbox: Inbox, max_depth: int = 32
+    raw: bytes,
+    payment: PaymentSettings,
+    ledger: PaymentLedger,
+    inbox: Inbox,
+    max_depth: int = 32,
+    caller: str | None = None,
 ) -> dict[str, Any]:
-    """Check and apply one result callback; the reply body (always a ``CallbackReply``)."""
+    """Check and apply one result callback; the reply body (always a ``CallbackReply``).
+    ``caller`` (the address the access guard admitted) is what refusals are counted by."""
+    refuse = _Refuser(inbox, raw, caller)
     try:
         body = parse_json(raw, max_depth=max_depth)
     except UntrustedInput as exc:
-        return _reply(REFUSED, f"nội dung không hợp lệ: {exc}", None)
+        return refuse(None, MALFORMED, f"nội dung không hợp lệ: {exc}")
     if not isinstance(body, dict):
-        return _reply(REFUSED, "nội dung phải là một đối tượng JSON", None)
+        return refuse(body, MALFORMED, "nội dung phải là một đối tượng JSON")
     try:
         check_strings(body)
         callback = PaymentCallback.model_validate(body)
     except UntrustedInput as exc:
-        return _refuse(inbox, raw, body, f"thông báo kết quả không hợp lệ: {exc}")
+        return refuse(body, MALFORMED, f"thông báo kết quả không hợp lệ: {exc}")
     except ValidationError as exc:
         fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "?" for e in exc.errors()}))
-        return _refuse(inbox, raw, body, f"thông báo kết quả không hợp lệ (trường: {fields})")
+        return refuse(body, MALFORMED, f"thông báo kết quả không hợp lệ (trường: {fields})")
 
     secret = payment.secret.get_secret_value()
     if not callback.has_valid_signature(secret):
-        return _refuse(inbox, raw, body, "sai mã xác thực (MaXacThuc)", callback)
+        return refuse(body, BAD_SIGNATURE, "sai mã xác thực (MaXacThuc)", callback)
     if callback.MaDoiTac != payment.partner_code:
-        return _refuse(inbox, raw, body, f"MaDoiTac {callback.MaDoiTac!r} không phải của tỉnh", callback)
+        return refuse(body, WRONG_PARTNER, f"MaDoiTac {callback.MaDoiTac!r} không phải của tỉnh", callback)
     attempt = ledger.attempt(callback.MaThamChieu)
     if attempt is None:
-        return _refuse(inbox, raw, body, f"không có giao dịch MaThamChieu {callback.MaThamChieu}", callback)
+        return refuse(
+            body, UNKNOWN_REFERENCE, f"không có giao dịch MaThamChieu {callback.MaThamChieu}", callback
+        )
     if callback.SoTien != attempt.amount:
-        return _refuse(
-            inbox,
-            raw,
+        return refuse(
             body,
+            WRONG_AMOUNT,
             f"SoTien {callback.SoTien} khác số tiền yêu cầu {attempt.amount}"
             f" (MaThamChieu {attempt.reference})",
             callback,
@@ -124,20 +142,52 @@ def handle_callback(
     return _reply(ACCEPTED, "Đã ghi nhận giao dịch không thành công", callback)
 
 
-def _refuse(
-    inbox: Inbox, raw: bytes, body: dict[str, Any], reason: str, callback: PaymentCallback | None = None
-) -> dict[str, Any]:
-    """Record that a callback was refused (its own inbox row, so it never shadows the genuine one)
-    and say 99. Only a bounded digest is kept, never the body: a forged callback is the caller's
-    data, and a flood of large ones must not fill the state database."""
-    ref = body.get("MaThamChieu")
-    ref_text = escape_for_log(ref if isinstance(ref, str) else "?", limit=64)
-    digest = hashlib.sha256(raw).hexdigest()
-    kept = {"MaThamChieu": ref_text, "sha256": digest, "bytes": len(raw)}
-    item = inbox.receive(KIND, f"{ref_text}#refused-{digest[:16]}", kept)
-    inbox.mark(item.id, "rejected", error=reason[:500])
-    log.warning("payment callback refused for %s: %s", ref_text, escape_for_log(reason, limit=300))
-    return _reply(REFUSED, reason, callback, body)
+class _Refuser:
+    """Counts a refused callback in ``inbound_refusal`` (never in the inbox, so it never shadows
+    the genuine one and a flood of distinct ones adds no rows), logs it within the rate limit and
+    answers 99."""
+
+    def __init__(self, inbox: Inbox, raw: bytes, caller: str | None) -> None:
+        self.inbox, self.raw, self.caller = inbox, raw, caller_key(caller)
+
+    def __call__(
+        self, body: Any, reason: str, message: str, callback: PaymentCallback | None = None
+    ) -> dict[str, Any]:
+        now = time.time()
+        count = Refusals(self.inbox.store).record(
+            KIND, self.caller, reason, message, sample_of(self.raw, body, now), now=now
+        )
+        ref = body.get("MaThamChieu") if isinstance(body, dict) else None
+        ref_text = escape_for_log(ref if isinstance(ref, str) else "?", limit=64)
+        _log_limited(
+            count == 1,
+            "payment callback refused for %s from %s (%s, %d so far): %s",
+            ref_text,
+            self.caller,
+            reason,
+            count,
+            escape_for_log(message, limit=300),
+        )
+        return _reply(REFUSED, message, callback, body if isinstance(body, dict) else None)
+
+
+_log_lock = threading.Lock()
+_log_window = [0.0, 0, 0]  # window start, lines in it, lines suppressed
+
+
+def _log_limited(first: bool, message: str, *args: object) -> None:
+    """One warning, at most ``_LOG_BURST`` per ``_LOG_WINDOW_S`` in the process (the first refusal
+    of a caller and reason always): a flood of refused callbacks must not flood the log."""
+    with _log_lock:
+        now = time.monotonic()
+        if now - _log_window[0] > _LOG_WINDOW_S:
+            _log_window[0], _log_window[1] = now, 0
+        if _log_window[1] >= _LOG_BURST and not first:
+            _log_window[2] += 1
+            return
+        _log_window[1] += 1
+        more, _log_window[2] = int(_log_window[2]), 0
+    log.warning(message + (f" ({more} more refusals not logged)" if more else ""), *args)
 
 
 def _reply(

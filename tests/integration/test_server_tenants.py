@@ -177,5 +177,10 @@ def test_a_tenants_own_caller_rules_guard_its_paths(served: Served) -> None:
         for tenant in ("a", "b"):
             reply = elsewhere.post(f"/t/{tenant}{PROMOTION_PATH}", json=promotion("G22.99-251120-9003"))
             assert reply.status_code == 403 and reply.json()["error_code"] == -1
-    assert served.inbox("b") == []
-    assert [kind for kind, _ in served.inbox("a")] == ["payment_result"]  # the refused callback's record
+    assert served.inbox("b") == served.inbox("a") == []
+    with sqlite3.connect(served.state["a"]) as conn:  # the refused callback, counted in a's state only
+        assert conn.execute("SELECT kind, reason, count FROM inbound_refusal").fetchall() == [
+            ("payment_result", "malformed", 1)
+        ]
+    with sqlite3.connect(served.state["b"]) as conn:
+        assert conn.execute("SELECT count(*) FROM inbound_refusal").fetchone() == (0,)

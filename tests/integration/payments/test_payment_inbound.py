@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,14 @@ def _callback(
     return PaymentCallback(**fields).signed(secret).to_wire()
 
 
+def _refusals(env: Env) -> list[tuple[str, int, str]]:
+    with sqlite3.connect(env.state) as conn:
+        return conn.execute(
+            "SELECT reason, count, last_error FROM inbound_refusal WHERE kind = 'payment_result'"
+            " ORDER BY reason"
+        ).fetchall()
+
+
 def _post(env: Env, body: Any) -> dict[str, Any]:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = httpx.post(env.callback_url, content=content, headers={"Content-Type": "application/json"})
@@ -72,9 +81,10 @@ def test_forged_signature_is_refused_and_changes_nothing(env: Env) -> None:
     tampered = {**_callback(ref, amount), "MaGiaoDich": "GD-KHAC"}  # genuine signature, field changed
     assert _post(env, tampered)["MaLoi"] == "99"
     assert env.province.snapshot(code) == before
-    inbox = env.inbox()
-    assert [s for _, s, _ in inbox] == ["rejected", "rejected"]
-    assert all("MaXacThuc" in (error or "") for _, _, error in inbox)
+    # counted per caller and reason (inbound_refusal), not stored in the inbox (issue 20 item 7)
+    assert env.inbox() == []
+    [(reason, count, error)] = _refusals(env)
+    assert (reason, count) == ("bad_signature", 2) and "MaXacThuc" in error
     # The genuine one still goes through afterwards: refusals never shadow it.
     assert _post(env, _callback(ref, amount))["MaLoi"] == "00"
     assert env.province.attempts(code)[0]["trang_thai"] == "paid"
@@ -86,7 +96,7 @@ def test_wrong_amount_is_refused_and_changes_nothing(env: Env) -> None:
     reply = _post(env, _callback(ref, amount - 1000))
     assert reply["MaLoi"] == "99" and "SoTien" in reply["MoTaLoi"]
     assert env.province.snapshot(code) == before
-    assert [s for _, s, _ in env.inbox()] == ["rejected"]
+    assert [(r, n) for r, n, _ in _refusals(env)] == [("wrong_amount", 1)]
 
 
 def test_unknown_reference_and_foreign_partner_are_refused(env: Env) -> None:
@@ -97,7 +107,7 @@ def test_unknown_reference_and_foreign_partner_are_refused(env: Env) -> None:
     foreign = _post(env, _callback(ref, amount, MaDoiTac="H99-KHAC"))
     assert foreign["MaLoi"] == "99" and "MaDoiTac" in foreign["MoTaLoi"]
     assert env.province.snapshot(code) == before
-    assert [s for _, s, _ in env.inbox()] == ["rejected", "rejected"]
+    assert [(r, n) for r, n, _ in _refusals(env)] == [("unknown_reference", 1), ("wrong_partner", 1)]
 
 
 @pytest.mark.parametrize(

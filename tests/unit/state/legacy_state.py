@@ -195,6 +195,7 @@ STATE_TABLES = {
     "satisfaction_sent",
     "replica_lease",
     "state_identity",
+    "inbound_refusal",
 }
 
 
