@@ -411,7 +411,7 @@ class ServerSettings(AccessSettings):
         default=None,
         ge=1,
         description="requests one tenant's path group (payment, portal, monitoring) may have in flight;"
-        " more get 503 at once (unset: a quarter of max_requests_in_flight)",
+        " more get 503 at once (unset: half of max_requests_in_flight)",
     )
     rate_per_group: float = Field(
         default=0.0,

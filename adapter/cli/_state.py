@@ -232,40 +232,68 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
 
 
 def _upgrade_one(settings: Settings) -> dict[str, Any]:
-    """One state brought to head (created when missing), its identity recorded."""
+    """One state brought to head (created when missing), its identity recorded. A migration
+    takes the state's lock exclusive, waiting up to ``[state] lock_wait_s``; while it waits it
+    looks again whether another process (a replica started at the same moment, running the same
+    `db upgrade && run`) has brought the state to head meanwhile, and is then done."""
+    import time as _time
+
+    from adapter.state import StateStore
+    from adapter.sync.state_guard import IdentityMismatch, check_identity
+    from adapter.sync.state_lock import StateBusy, holding_state
+    from adapter.tenants import ensure_schema
+
+    before = head = _at_head(settings)
+    if head is None:
+        url = settings.state.url
+        ensure_schema(url)
+        deadline = _time.monotonic() + settings.state.lock_wait_s
+        while head is None:
+            wait = min(1.0, max(0.0, deadline - _time.monotonic()))
+            try:
+                # replicas stopped first; the identity is recorded once the tables are there
+                with holding_state(url, wait_s=wait, what="dvcsync db upgrade", exclusive=True):
+                    store = StateStore(url)
+                    try:
+                        before, head = store.upgrade()
+                        check_identity(store, settings)  # a new state records whom it serves
+                    except IdentityMismatch as exc:
+                        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+                        raise typer.Exit(2) from None
+                    finally:
+                        store.close()
+            except StateBusy as exc:
+                before = head = _at_head(settings)
+                if head is None and _time.monotonic() >= deadline:
+                    err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+                    raise typer.Exit(3) from None
+    url_shown = _redact_url(settings.state.url)
+    return {"url": url_shown, "from": before, "to": head, "upgraded": before != head}
+
+
+def _at_head(settings: Settings) -> str | None:
+    """The state's revision when it exists and is at this dvcsync's head (its identity checked,
+    no lock taken: replicas keep running); None when it must be created or migrated."""
     from adapter.state import StateStore
     from adapter.sync.state_guard import IdentityMismatch, check_identity, state_created
 
-    before = head = None
-    if state_created(settings.state.url):
-        from adapter.tenants import ensure_schema
+    if not state_created(settings.state.url):
+        return None
+    from adapter.tenants import ensure_schema
 
-        ensure_schema(settings.state.url)
-        store = StateStore(settings.state.url)
-        try:
-            current, latest = store.schema_status()
-            if current == latest:  # nothing to migrate: no exclusive lock, replicas keep running
-                before = head = current
-                check_identity(store, settings)
-        except IdentityMismatch as exc:
-            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        finally:
-            store.close()
-    if head is None:
-        # replicas stopped first; the identity is recorded once the tables are there
-        with _writing(settings, "dvcsync db upgrade", exclusive=True, create=True, identity=False):
-            store = StateStore(settings.state.url)
-            try:
-                before, head = store.upgrade()
-                check_identity(store, settings)  # a new state records whom it serves
-            except IdentityMismatch as exc:
-                err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-                raise typer.Exit(2) from None
-            finally:
-                store.close()
-    url = _redact_url(settings.state.url)
-    return {"url": url, "from": before, "to": head, "upgraded": before != head}
+    ensure_schema(settings.state.url)
+    store = StateStore(settings.state.url)
+    try:
+        current, latest = store.schema_status()
+        if current != latest:
+            return None
+        check_identity(store, settings)
+        return current
+    except IdentityMismatch as exc:
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
 
 
 @db_app.command("rebind")

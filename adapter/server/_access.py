@@ -129,7 +129,7 @@ class AccessGuard:
         self.max_body = settings.max_body_bytes
         self.max_in_flight = settings.max_requests_in_flight
         self.in_flight = 0
-        self.max_per_group = settings.max_in_flight_per_group or max(1, self.max_in_flight // 4)
+        self.max_per_group = settings.max_in_flight_per_group or max(1, self.max_in_flight // 2)
         self.rate_per_group = settings.rate_per_group
         self.group_in_flight: Counter[tuple[str, str]] = Counter()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
