@@ -1,15 +1,19 @@
 """What the declarative mapping layer costs: specs vs the same mapping written by hand.
 
 Generates a sample one-stop database, reads every dossier with its children once, then maps them
-(dossier + steps) three ways in the same process:
+(dossier + steps) in the same process:
   (a) the spec engine with contract validation (what the sync does),
   (b) the spec engine without validation,
-  (c) a hand-written function producing the same wire dict (the baseline).
-Prints dossiers/s for each and the ratios to the baseline. Run: `.venv/bin/python bench/mapping.py [N]`.
+  (c) a hand-written function producing the same wire dict (the baseline),
+  (d) the closure pipeline the specs ran on before they were compiled (``map_closures``), both ways,
+  (e) the contract validation alone, over (b)'s outputs: the floor (a) cannot go under.
+Prints dossiers/s for each, the ratios to the baseline and the load average at start and end.
+Run: `.venv/bin/python bench/mapping.py [N]`.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import tempfile
@@ -86,6 +90,7 @@ def hand_written(record: dict[str, Any], procedures: dict[str, Any], agencies: A
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    load_start = os.getloadavg()
     mset = load_mappings(REPO / "mappings")
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "onestop.db"
@@ -111,6 +116,29 @@ def main() -> None:
                 step.map(s, parent=r, record_key=result.record, validate=validate)
         return time.perf_counter() - start
 
+    def closures_run(validate: bool) -> float:
+        start = time.perf_counter()
+        for r in mappable:
+            result = dossier.map_closures(r, validate=validate)
+            for s in r["steps"]:
+                step.map_closures(s, parent=r, record_key=result.record, validate=validate)
+        return time.perf_counter() - start
+
+    outputs: list[tuple[Any, Any]] = []
+    for r in mappable:
+        result = dossier.map(r, validate=False)
+        outputs.append((dossier.model, result.value))
+        outputs.extend(
+            (step.model, step.map(s, parent=r, record_key=result.record, validate=False).value)
+            for s in r["steps"]
+        )
+
+    def validation_alone() -> float:
+        start = time.perf_counter()
+        for model, value in outputs:
+            model.model_validate(value)
+        return time.perf_counter() - start
+
     def baseline() -> float:
         start = time.perf_counter()
         agencies = mset.codes["agencies"]
@@ -122,6 +150,9 @@ def main() -> None:
         "hand-written (baseline)": baseline(),
         "specs, no validation": engine_run(False),
         "specs + contract validation": engine_run(True),
+        "closures, no validation": closures_run(False),
+        "closures + contract validation": closures_run(True),
+        "contract validation alone": validation_alone(),
     }
     base = results["hand-written (baseline)"]
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
@@ -130,6 +161,9 @@ def main() -> None:
         print(
             f"  {name:30s} {len(mappable) / seconds:10,.0f} dossiers/s  {seconds / base:5.2f}x baseline time"
         )
+    load_end = os.getloadavg()
+    shown = [tuple(round(x, 2) for x in load) for load in (load_start, load_end)]
+    print(f"load average (1, 5, 15 min): start {shown[0]}, end {shown[1]}")
 
 
 if __name__ == "__main__":

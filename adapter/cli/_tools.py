@@ -393,6 +393,37 @@ def _print_check(report: Any, folder: Path, url: str) -> None:
     console.print(table)
 
 
+@mappings_app.command("compile")
+def mappings_compile(
+    show: Annotated[
+        str | None, typer.Option("--show", help="Print this spec's generated Python source.")
+    ] = None,
+    mappings: Annotated[Path | None, typer.Option("--mappings", help="Override [province] mappings.")] = None,
+) -> None:
+    """Compile every mapping spec to its Python function (what the sync runs) and list them, or
+    print one's generated source, to see exactly what a spec does to a record."""
+    from adapter.mapping.compiled import source_of, spec_hash
+
+    folder = mappings or _settings().province.mappings
+    mset = _load_mappings(folder)
+    names = mset.names()
+    if show is not None:
+        if show not in names:
+            known = ", ".join(names)
+            err_console.print(f"no mapping {escape(repr(show))} in {escape(str(folder))}: one of {known}")
+            raise typer.Exit(2)
+        sys.stdout.write(source_of(mset.get(show)))
+        return
+    table = Table(title=f"mappings compiled from {escape(str(folder))}")
+    for column in ("mapping", "fields", "lines", "spec hash"):
+        table.add_column(column)
+    for name in names:
+        compiled = mset.get(name)
+        lines = source_of(compiled).count("\n")
+        table.add_row(escape(name), str(len(compiled.spec.fields)), str(lines), spec_hash(compiled)[:12])
+    console.print(table)
+
+
 @mappings_app.command("schema", tenant=False)
 def mappings_schema(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,

@@ -1,5 +1,8 @@
 """The mapping engine: specs compiled once into small closures, then applied per record.
 
+The closures are the reference semantics; ``compiled`` turns each spec into one generated
+function built on them (the fast path for dict records, which every source yields).
+
 A record is a dict of the source row's columns plus, under the names of ``source.children``,
 lists of its child rows. Mapping never raises on bad data: every failing field becomes a
 ``FieldError`` and the other fields (and records) go on.
@@ -137,6 +140,9 @@ class CompiledMapping:
         source = spec.source
         self._where = source.where if source is not None and source.where else None
         self._outside = f"{OUTSIDE_WHERE} ({describe_filter(self._where)})" if self._where else ""
+        from .compiled import compile_mapping  # it builds on this module's closures
+
+        self._compiled = compile_mapping(self)
 
     def applies(self, record: Mapping[str, Any]) -> bool:
         """Whether this mapping's ``applies_to`` takes ``record`` (False without one): a source row
@@ -378,6 +384,20 @@ class CompiledMapping:
         record_key: str | None = None,
         validate: bool = True,
     ) -> MapResult:
+        if type(record) is dict:
+            return self._compiled(record, parent, record_key, validate)
+        return self.map_closures(record, parent=parent, record_key=record_key, validate=validate)
+
+    def map_closures(
+        self,
+        record: Mapping[str, Any],
+        *,
+        parent: Mapping[str, Any] | None = None,
+        record_key: str | None = None,
+        validate: bool = True,
+    ) -> MapResult:
+        """The closure pipeline: the reference the compiled function must equal (and the path of
+        records that are not plain dicts)."""
         key = record_key if record_key is not None else self._key_of(record)
         if self._where is not None and not filter_matches(self._where, record):
             error = FieldError(key, "(record)", "", "", self._outside)
