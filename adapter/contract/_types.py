@@ -127,6 +127,7 @@ def code_check(enum: type[StrEnum], *, allow_empty: bool = True) -> AfterValidat
             raise ValueError(f"unknown {name} code {value!r}; expected one of {sorted(allowed, key=_num)}")
         return value
 
+    check.allowed_codes = allowed | ({""} if allow_empty else set())  # type: ignore[attr-defined]
     return AfterValidator(check)
 
 
