@@ -24,7 +24,7 @@ RUN pip install --require-hashes -r requirements.lock \
 # 2. The code, mapping specs and code tables (they ship inside the package), installed without
 #    touching the dependencies; the sources are not kept.
 COPY pyproject.toml README.md LICENSE ./
-COPY adapter ./adapter
+COPY dvcsync ./dvcsync
 COPY mock_portal ./mock_portal
 COPY mappings ./mappings
 RUN pip install --no-deps . \

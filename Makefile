@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(BIN)/dvcsync demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check adapter mock_portal tests bench
+	$(BIN)/ruff check dvcsync mock_portal tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -61,7 +61,7 @@ READ = "TraCuuHoSo"
 BATCH = 100  # dossiers a DongBoHoSoMC call (the fill and the push of (c))
 # a status one legal step behind the province's (tests/e2e/test_adoption.py `_damage`)
 BEHIND = {"10": "9", "9": "4", "4": "2", "5": "2", "6": "2", "8": "4"}
-# adopt's progress off a terminal (adapter/cli/_adopt.py): "adopt: scan 19000/19000[, about N s left]"
+# adopt's progress off a terminal (dvcsync/cli/_adopt.py): "adopt: scan 19000/19000[, about N s left]"
 PROGRESS = re.compile(r"adopt: (?P<phase>.+?) (?P<done>\d+)/(?P<total>\d+)")
 
 
@@ -180,7 +180,7 @@ class Proc:
 def dvcsync(mock: RunningMock, cfg: Path, *command: str, work: Path, profile: Path | None = None) -> Proc:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     prefix = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
-    argv = [*prefix, "-m", "adapter.cli", "--config", str(cfg), *command, "--json"]
+    argv = [*prefix, "-m", "dvcsync.cli", "--config", str(cfg), *command, "--json"]
     out_file = work / "out.json"
     marks: dict[str, float] = {}
     tail: list[str] = []
@@ -470,7 +470,7 @@ def spread(values: list[float], fmt: str = "{:,.1f}") -> str:
 
 
 def session(args: argparse.Namespace, work: Path) -> None:
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
 
     db = work / "onestop.db"
     generate(db, args.dossiers, 42)

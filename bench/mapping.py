@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.province.source import SqlSource, make_engine
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.province.source import SqlSource, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 

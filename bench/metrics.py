@@ -26,8 +26,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import text
 
-from adapter.metrics import StateCollector, backlog_sql, exposition, exposition_registry
-from adapter.state import Inbox, StateStore
+from dvcsync.metrics import StateCollector, backlog_sql, exposition, exposition_registry
+from dvcsync.state import Inbox, StateStore
 
 RUNS = 20
 

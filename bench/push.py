@@ -38,14 +38,14 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from adapter._resources import PROFILES
-from adapter.config import Settings
-from adapter.demo import seed_portal_side
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate as generate_sample
-from adapter.province.sample.opencps import generate as generate_opencps
-from adapter.province.source import make_engine
-from adapter.sync.push import PushJob
+from dvcsync._resources import PROFILES
+from dvcsync.config import Settings
+from dvcsync.demo import seed_portal_side
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate as generate_sample
+from dvcsync.province.sample.opencps import generate as generate_opencps
+from dvcsync.province.source import make_engine
+from dvcsync.sync.push import PushJob
 from mock_portal.testing import RunningMock, run_mock_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -219,11 +219,11 @@ def adapter_push(mock: RunningMock, db: Path, state: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     if not state.exists():  # a push never creates its state: a new province starts one this way
         subprocess.run(
-            [sys.executable, "-m", "adapter.cli", "--config", str(config), "db", "upgrade"],
+            [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "db", "upgrade"],
             check=True, capture_output=True, env=env, cwd=REPO,
         )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push", "--json"],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "sync", "push", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -287,12 +287,12 @@ def quiet_cycle_at_scale(work: Path, mock: RunningMock, synced: int) -> float:
     SQL rather than by pushing a million dossiers: what is measured is the cycle's fixed cost."""
     import sqlite3
 
-    from adapter.config import Settings
-    from adapter.portal import PortalClient, make_http_client
-    from adapter.province.sample.schema import DDL
-    from adapter.province.source import make_engine
-    from adapter.state import StateStore
-    from adapter.sync.push import CURSOR, PushJob
+    from dvcsync.config import Settings
+    from dvcsync.portal import PortalClient, make_http_client
+    from dvcsync.province.sample.schema import DDL
+    from dvcsync.province.source import make_engine
+    from dvcsync.state import StateStore
+    from dvcsync.sync.push import CURSOR, PushJob
 
     db, state = work / f"quiet-{synced}.db", work / f"quiet-{synced}-state.db"
     seq = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "

@@ -1,6 +1,6 @@
 """Reconciliation at scale: province ⋈ state over a million dossiers, and the portal read-back.
 
-  merge      ``ProvinceStateCheck(...).run()`` (adapter/reconcile/province_state.py): the province's
+  merge      ``ProvinceStateCheck(...).run()`` (dvcsync/reconcile/province_state.py): the province's
              dossiers and the state's records (with outbox and quarantine aggregates), each read
              ordered by code from its own database and walked together in Python; once with
              read_back=False (the pure merge and its findings) and once with read_back=True (also
@@ -90,8 +90,8 @@ def _weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> Callabl
 
 def build_province(path: Path, n: int, seed: int) -> None:
     """``ho_so`` with ``n`` rows, arrival ordered over two years (2024-2025), in one transaction."""
-    from adapter.province.sample import catalogue
-    from adapter.province.sample.schema import DDL
+    from dvcsync.province.sample import catalogue
+    from dvcsync.province.sample.schema import DDL
 
     rng = random.Random(seed)
     agencies = [(a.ma_don_vi, a.ma_qg) for a in catalogue.agencies()]
@@ -151,7 +151,7 @@ def build_province(path: Path, n: int, seed: int) -> None:
 
 def build_state(path: Path, province: Path, seed: int) -> dict[str, int]:
     """The state of a push that has run over ``province``: one record per dossier, mostly in sync."""
-    from adapter.state import StateStore
+    from dvcsync.state import StateStore
 
     partial = path.with_name(path.name + ".partial")
     for suffix in ("", "-wal", "-shm"):
@@ -251,7 +251,7 @@ def build_state(path: Path, province: Path, seed: int) -> dict[str, int]:
 def data_files(n: int, seed: int, rebuild: bool) -> tuple[Path, Path, str]:
     CACHE.mkdir(parents=True, exist_ok=True)
     province = CACHE / f"province-{n}-s{seed}-v{FORMAT}.db"
-    from adapter.state.migrations import head_revision
+    from dvcsync.state.migrations import head_revision
 
     # the state's schema revision is part of the name: a new migration means a new file
     state = CACHE / f"state-{n}-s{seed}-v{FORMAT}-r{head_revision()}.db"
@@ -281,12 +281,12 @@ def _status_kb(field: str) -> int:
 
 
 def _adapter_parts(province: Path, state: Path, work: Path) -> Any:
-    from adapter.config import Settings
-    from adapter.mapping import load_mappings
-    from adapter.province.source import make_engine
-    from adapter.reconcile.period import Period, local_now
-    from adapter.reconcile.workbook import WorkBook
-    from adapter.state import StateStore
+    from dvcsync.config import Settings
+    from dvcsync.mapping import load_mappings
+    from dvcsync.province.source import make_engine
+    from dvcsync.reconcile.period import Period, local_now
+    from dvcsync.reconcile.workbook import WorkBook
+    from dvcsync.state import StateStore
 
     settings = Settings.load(
         None,
@@ -305,7 +305,7 @@ def _adapter_parts(province: Path, state: Path, work: Path) -> Any:
 
 
 def child_adapter(province: Path, state: Path, read_back: bool, profile: bool) -> dict[str, Any]:
-    from adapter.reconcile.province_state import ProvinceStateCheck
+    from dvcsync.reconcile.province_state import ProvinceStateCheck
 
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         settings, mappings, store, source, book, period, now = _adapter_parts(province, state, Path(tmp))
@@ -343,7 +343,7 @@ def child_adapter(province: Path, state: Path, read_back: bool, profile: bool) -
 
 
 def child_breakdown(province: Path, state: Path) -> dict[str, Any]:
-    from adapter.reconcile.province_state import _merged, province_rows, state_rows
+    from dvcsync.reconcile.province_state import _merged, province_rows, state_rows
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
@@ -487,7 +487,7 @@ def push_sample(mock: Any, db: Path, state: Path) -> dict[str, Any]:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push", "--json"],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "sync", "push", "--json"],
         capture_output=True,
         env=env,
         cwd=REPO,
@@ -530,15 +530,15 @@ async def bare_reads(mock: Any, keys: list[str], concurrency: int) -> tuple[floa
 async def adapter_reads(
     mock: Any, db: Path, state: Path, work: Path, portal: dict[str, Any], sample: int | None
 ) -> dict[str, Any]:
-    from adapter.config import Settings
-    from adapter.mapping import load_mappings
-    from adapter.portal import PortalClient, make_http_client
-    from adapter.province.source import make_engine
-    from adapter.reconcile.period import Period, local_now
-    from adapter.reconcile.portal_check import PortalCheck
-    from adapter.reconcile.province_state import ProvinceStateCheck
-    from adapter.reconcile.workbook import WorkBook
-    from adapter.state import StateStore
+    from dvcsync.config import Settings
+    from dvcsync.mapping import load_mappings
+    from dvcsync.portal import PortalClient, make_http_client
+    from dvcsync.province.source import make_engine
+    from dvcsync.reconcile.period import Period, local_now
+    from dvcsync.reconcile.portal_check import PortalCheck
+    from dvcsync.reconcile.province_state import ProvinceStateCheck
+    from dvcsync.reconcile.workbook import WorkBook
+    from dvcsync.state import StateStore
 
     settings = Settings.load(
         None,
@@ -609,8 +609,8 @@ def _timed(method: Callable[..., Any], total: list[float]) -> Callable[..., Any]
 async def client_reads(mock: Any, keys: list[str], portal: dict[str, Any]) -> tuple[float, int]:
     """The adapter's PortalClient alone: the same calls, budget and concurrency, all gathered at
     once (no working file, no chunks)."""
-    from adapter.config import Settings
-    from adapter.portal import PortalClient, make_http_client
+    from dvcsync.config import Settings
+    from dvcsync.portal import PortalClient, make_http_client
 
     settings = Settings.load(None, use_env=False, portal={"adapter_url": mock.adapter_url, **portal})
     client = PortalClient(settings.portal, make_http_client(settings.portal))
@@ -633,9 +633,9 @@ async def client_reads(mock: Any, keys: list[str], portal: dict[str, Any]) -> tu
 def read_back(args: argparse.Namespace) -> None:
     import httpx
 
-    from adapter.demo import seed_portal_side
-    from adapter.mapping import load_mappings
-    from adapter.province.sample import generate
+    from dvcsync.demo import seed_portal_side
+    from dvcsync.mapping import load_mappings
+    from dvcsync.province.sample import generate
     from mock_portal.testing import run_mock_process
 
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
@@ -678,7 +678,7 @@ def read_back(args: argparse.Namespace) -> None:
                 f" ({bare_before[1]:,} found; runs before and after the adapter's:"
                 f" {bare_before[0]:.2f}s, {bare_after[0]:.2f}s)"
             )
-            from adapter.reconcile import portal_check
+            from dvcsync.reconcile import portal_check
 
             print(
                 f"  the adapter's PortalClient alone (same budget, all gathered, no working file):"

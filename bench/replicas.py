@@ -55,15 +55,15 @@ REPO = Path(__file__).resolve().parents[1]
 # PYTHONPATH naming another checkout's adapter (a "before" run) still comes first.
 sys.path.append(str(REPO))
 
-from adapter.config import Settings  # noqa: E402
-from adapter.mapping import load_mappings  # noqa: E402
-from adapter.province.sample import generate  # noqa: E402
-from adapter.province.source import make_engine  # noqa: E402
-from adapter.state import StateStore  # noqa: E402
-from adapter.state.store import STEPS_PER_CALL  # noqa: E402
-from adapter.sync.push import PushJob, local_iso  # noqa: E402
 from bench import push as push_bench  # noqa: E402
 from bench.push import Prepared, bare_loop, bodies, prepare, reset  # noqa: E402
+from dvcsync.config import Settings  # noqa: E402
+from dvcsync.mapping import load_mappings  # noqa: E402
+from dvcsync.province.sample import generate  # noqa: E402
+from dvcsync.province.source import make_engine  # noqa: E402
+from dvcsync.state import StateStore  # noqa: E402
+from dvcsync.state.store import STEPS_PER_CALL  # noqa: E402
+from dvcsync.sync.push import PushJob, local_iso  # noqa: E402
 from mock_portal.testing import RunningMock, run_mock_process  # noqa: E402
 
 HISTORY = "CapNhatTienDoHoSoMC"
@@ -367,7 +367,7 @@ def run_replicas(
     config = write_config(work / "replica.toml", mock, backlog.db, state_url, args, history_batch)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     prefix = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
-    argv = [*prefix, "-m", "adapter.cli", "--config", str(config), "sync", "push", "--json"]
+    argv = [*prefix, "-m", "dvcsync.cli", "--config", str(config), "sync", "push", "--json"]
     outs = [(work / f"out-{i}.json", work / f"err-{i}.log") for i in range(replicas)]
     with Meter(_pid(mock), pg_pid) as meter:
         start = time.perf_counter()

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from adapter.province.sample import GenerateStats, generate
-from adapter.province.sample.schema import DDL
+from dvcsync.province.sample import GenerateStats, generate
+from dvcsync.province.sample.schema import DDL
 
 T = "2025-03-04T09:15:00"
 REPEAT = 2

@@ -17,9 +17,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from adapter.contract import examples
-from adapter.contract.openapi import Body, attach
-from adapter.contract.payment import GetBillRequest, InitReply, InitRequest, QueryReply, QueryRequest
+from dvcsync.contract import examples
+from dvcsync.contract.openapi import Body, attach
+from dvcsync.contract.payment import GetBillRequest, InitReply, InitRequest, QueryReply, QueryRequest
 
 from .admin import admin_router
 from .admin_catalogue import catalogue_admin_router
@@ -49,7 +49,7 @@ PAYMENT_BODIES = {
         GetBillRequest, examples.PAYMENT_GET_BILL, "GET_BILL: the PDF receipt (JSON MaLoi if none)", _FAULTS
     ),
 }
-"""The payment platform's request bodies, published in ``/openapi.json`` (adapter.contract.openapi)."""
+"""The payment platform's request bodies, published in ``/openapi.json`` (dvcsync.contract.openapi)."""
 
 
 class MockApp(FastAPI):

@@ -11,7 +11,7 @@ from functools import cached_property
 from importlib import resources
 from typing import Any
 
-from adapter.contract import MA_TTHC_RE
+from dvcsync.contract import MA_TTHC_RE
 
 
 class Catalogue:

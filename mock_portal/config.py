@@ -75,7 +75,7 @@ class MockConfig(BaseModel):
 
     @model_validator(mode="after")
     def _admin_beyond_loopback(self) -> MockConfig:
-        from adapter.config import is_loopback_host
+        from dvcsync.config import is_loopback_host
 
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValueError("admin_token: at least 16 characters")

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapter.contract import (
+from dvcsync.contract import (
     PROTOCOL_VERSION,
     GetBillRequest,
     InitRequest,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from adapter.contract import (
+from dvcsync.contract import (
     REQUEST_MODELS,
     SHARE_SERVICES,
     DanhGia,
@@ -34,7 +34,7 @@ from adapter.contract import (
     is_legal_move,
     now_wire,
 )
-from adapter.contract._fast import FastValidator
+from dvcsync.contract._fast import FastValidator
 
 from . import replies as r
 from .catalogue import Catalogue

@@ -17,8 +17,8 @@ from xml.sax.saxutils import quoteattr
 from fastapi import APIRouter, Request, Response
 from starlette.exceptions import HTTPException
 
-from adapter.contract import SHARE_SERVICES
-from adapter.contract.wsdl import wsdl_bytes
+from dvcsync.contract import SHARE_SERVICES
+from dvcsync.contract.wsdl import wsdl_bytes
 
 from . import soap_citizens
 from .soap_xml import MAX_BODY_BYTES, EmptyLists, SoapFault, build_fault, build_response, parse_request

@@ -12,7 +12,7 @@ from functools import cache
 
 from lxml import etree
 
-from adapter.contract.wsdl import TARGET_NAMESPACE, wsdl_bytes
+from dvcsync.contract.wsdl import TARGET_NAMESPACE, wsdl_bytes
 
 XSD = "http://www.w3.org/2001/XMLSchema"
 
@@ -116,5 +116,5 @@ def parse_schema(wsdl: bytes) -> Schema:
 
 @cache
 def shipped_schema() -> Schema:
-    """The schema of the WSDL shipped in ``adapter.contract.wsdl``, read once."""
+    """The schema of the WSDL shipped in ``dvcsync.contract.wsdl``, read once."""
     return parse_schema(wsdl_bytes())

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from lxml import etree
 
-from adapter.contract.wsdl import OPERATIONS, TARGET_NAMESPACE
+from dvcsync.contract.wsdl import OPERATIONS, TARGET_NAMESPACE
 
 from .soap_schema import Record, Schema, shipped_schema
 

@@ -19,7 +19,7 @@ from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, create_eng
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from adapter.contract import VN_TZ
+from dvcsync.contract import VN_TZ
 
 metadata = MetaData()
 

@@ -32,16 +32,16 @@ import httpx
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.config import Settings
-from adapter.demo import local_status, new_portal_dossiers
-from adapter.mapping import load_mappings
-from adapter.province.payments import CREATED, PaymentLedger
-from adapter.province.schema import load_schema
-from adapter.reconcile.repair import repairable
-from adapter.state.inbox import Inbox
-from adapter.state.store import StateStore
-from adapter.sync.payment_inbound import handle_callback
+from dvcsync.cli import app
+from dvcsync.config import Settings
+from dvcsync.demo import local_status, new_portal_dossiers
+from dvcsync.mapping import load_mappings
+from dvcsync.province.payments import CREATED, PaymentLedger
+from dvcsync.province.schema import load_schema
+from dvcsync.reconcile.repair import repairable
+from dvcsync.state.inbox import Inbox
+from dvcsync.state.store import StateStore
+from dvcsync.sync.payment_inbound import handle_callback
 from mock_portal.testing import free_port
 
 SUBMITTED = datetime(2026, 11, 15, 9, 0)  # when the new portal dossiers were submitted (every run)
@@ -60,7 +60,7 @@ def mock_with_knows(config: Path, onestop: Path, port: int, state: Path) -> Iter
     argv = ["--config", str(config), "mock-portal", "--knows", str(onestop), "--port", str(port)]
     log = (state.parent / "mock.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", *argv, "--state", str(state), "--quiet"],
+        [sys.executable, "-m", "dvcsync.cli", *argv, "--state", str(state), "--quiet"],
         stdout=subprocess.DEVNULL,
         stderr=log,
     )

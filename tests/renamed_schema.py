@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from adapter.province.sample.schema import DDL
+from dvcsync.province.sample.schema import DDL
 
 ROOT = Path(__file__).resolve().parents[1]
 IDENT = re.compile(r"\b[a-z][a-z0-9_]*\b")

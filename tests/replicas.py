@@ -68,8 +68,8 @@ class Expected:
 def expected_of(source_url: str) -> Expected:
     """What the mappings make of every dossier in the source (the rule of tests/e2e/test_push.py's
     ``_expected``: a dossier whose body or one of whose steps does not map is quarantined)."""
-    from adapter.mapping import load_mappings
-    from adapter.province.source import SqlSource, make_engine
+    from dvcsync.mapping import load_mappings
+    from dvcsync.province.source import SqlSource, make_engine
 
     mset = load_mappings(REPO / "mappings")
     spec = mset.specs["dossier"]
@@ -338,7 +338,7 @@ def dead_letters(state_url: str, limit: int = SHOWN) -> list[str]:
 def claimed_by_pid(state_url: str, pid: int) -> tuple[set[str], Counter[str]]:
     """Dossiers whose claim names the process ``pid`` and their pending outbox entries per kind:
     what a replica held when it was killed. Claims live on ``dossier_state`` (migration 0005);
-    replica ids are ``host:pid:random`` (adapter.state.replica)."""
+    replica ids are ``host:pid:random`` (dvcsync.state.replica)."""
     engine = create_engine(state_url)
     try:
         with engine.connect() as conn:
@@ -505,7 +505,7 @@ class Replica:
         out, err = folder / f"{name}.out", folder / f"{name}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+                [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
                 stdout=stdout,
                 stderr=stderr,
                 env=_env(),
@@ -585,9 +585,9 @@ def acknowledge_portal_side(mock: RunningMock, codes: Iterable[str]) -> int:
     pull has long taken them in would have: the replicas' first pull then lists nothing."""
     import asyncio
 
-    from adapter.config import Settings
-    from adapter.portal import PortalClient
-    from adapter.portal._http import make_http_client
+    from dvcsync.config import Settings
+    from dvcsync.portal import PortalClient
+    from dvcsync.portal._http import make_http_client
 
     settings = Settings.load(None, portal={"adapter_url": mock.adapter_url, "rate_limit": 5000})
 
@@ -610,7 +610,7 @@ def acknowledge_portal_side(mock: RunningMock, codes: Iterable[str]) -> int:
 
 
 # the compose service's command (deploy/compose.yaml), with this environment's python for `dvcsync`
-COMPOSE_COMMAND = '"$PY" -m adapter.cli db upgrade && exec "$PY" -m adapter.cli run'
+COMPOSE_COMMAND = '"$PY" -m dvcsync.cli db upgrade && exec "$PY" -m dvcsync.cli run'
 
 
 def start_as_compose(name: str, config: Path, *, folder: Path) -> Replica:

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.portal import Backoff, PortalClient, make_http_client
-from adapter.province.sample import generate
-from adapter.province.source import make_engine
-from adapter.state import StateStore
-from adapter.sync.push import PushJob, PushOptions, PushSummary
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.portal import Backoff, PortalClient, make_http_client
+from dvcsync.province.sample import generate
+from dvcsync.province.source import make_engine
+from dvcsync.state import StateStore
+from dvcsync.sync.push import PushJob, PushOptions, PushSummary
 from mock_portal.faults import FaultSpec
 from mock_portal.testing import RunningMock, run_mock_process
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.province.sample import generate
+from dvcsync.province.sample import generate
 from mock_portal.testing import RunningMock, run_mock_process
 
 from ..e2e.conftest import db_upgrade, seed_portal
@@ -39,7 +39,7 @@ def _config(path: Path, mock: RunningMock, onestop: Path, state: Path, rate: flo
 def _push(config: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push", "--json"],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "sync", "push", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapter.config import Settings
-from adapter.province.sample import generate
+from dvcsync.config import Settings
+from dvcsync.province.sample import generate
 from mock_portal.config import MockConfig
 from mock_portal.testing import RunningMock, config_argv, config_env, run_mock_process
 
@@ -56,8 +56,8 @@ def settings_for(mock: RunningMock, onestop: Path, state: Path, **portal: object
 
 def seed_portal(mock: RunningMock, onestop: Path) -> int:
     """The portal side of the sample: its portal-submitted dossiers exist on the portal."""
-    from adapter.demo import seed_portal_side
-    from adapter.mapping import load_mappings
+    from dvcsync.demo import seed_portal_side
+    from dvcsync.mapping import load_mappings
 
     return seed_portal_side(mock.url, f"sqlite:///{onestop}", load_mappings(REPO / "mappings"))
 
@@ -75,7 +75,7 @@ def db_upgrade(config: Path, *args: str) -> None:
     state that does not exist."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     done = subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), "db", "upgrade", *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "db", "upgrade", *args],
         capture_output=True,
         text=True,
         env=clean,

@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.province.sample import generate
-from adapter.sync.adopt import ROUND_WAVES
-from adapter.sync.cycles import run_push
-from adapter.sync.readback import history_fingerprint
+from dvcsync.province.sample import generate
+from dvcsync.sync.adopt import ROUND_WAVES
+from dvcsync.sync.cycles import run_push
+from dvcsync.sync.readback import history_fingerprint
 from mock_portal.config import MockConfig
 from mock_portal.testing import RunningMock, config_argv, config_env, run_mock_process
 
@@ -116,7 +116,7 @@ def _env() -> dict[str, str]:
 
 def _dvcsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
         capture_output=True,
         text=True,
         env=_env(),
@@ -127,7 +127,7 @@ def _dvcsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _start(config: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), "adopt", "--json", *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "adopt", "--json", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -224,7 +224,7 @@ def _portal_as_left(mock: RunningMock, onestop: Path, tmp_path: Path) -> tuple[E
     expected = _expected(onestop)
     seed_portal(mock, onestop)
     settings = settings_for(mock, onestop, tmp_path / "previous.db", rate_limit=1000, batch_size=100)
-    from adapter.mapping import load_mappings
+    from dvcsync.mapping import load_mappings
 
     assert asyncio.run(run_push(settings, load_mappings(settings.province.mappings))).dead == 0
     rng = random.Random(5)

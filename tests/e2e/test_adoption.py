@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.mapping import load_mappings
-from adapter.state import StateStore
-from adapter.sync.cycles import run_adopt, run_push
-from adapter.sync.readback import history_fingerprint
+from dvcsync.mapping import load_mappings
+from dvcsync.state import StateStore
+from dvcsync.sync.cycles import run_adopt, run_push
+from dvcsync.sync.readback import history_fingerprint
 from mock_portal.testing import RunningMock
 
 from .conftest import seed_portal, settings_for

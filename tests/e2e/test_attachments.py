@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 
-from adapter.config import Settings
-from adapter.mapping import MappingSet, load_mappings
-from adapter.province.source import make_engine
-from adapter.sync.attachments import AttachmentStore
-from adapter.sync.pull import PullJob, PullSummary
-from adapter.sync.runtime import open_runtime
+from dvcsync.config import Settings
+from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.province.source import make_engine
+from dvcsync.sync.attachments import AttachmentStore
+from dvcsync.sync.pull import PullJob, PullSummary
+from dvcsync.sync.runtime import open_runtime
 from mock_portal.testing import RunningMock
 
 from .conftest import settings_for

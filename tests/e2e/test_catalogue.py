@@ -22,8 +22,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.state import StateStore
+from dvcsync.cli import app
+from dvcsync.state import StateStore
 from mock_portal.testing import RunningMock, run_mock
 
 from .conftest import REPO

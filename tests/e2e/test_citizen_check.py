@@ -25,12 +25,12 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.mapping import load_mappings
-from adapter.mapping.errors import mask
-from adapter.state import StateStore
-from adapter.sync.citizen_check import CACHE
-from adapter.sync.cycles import run_push
-from adapter.sync.push import PushSummary, local_iso
+from dvcsync.mapping import load_mappings
+from dvcsync.mapping.errors import mask
+from dvcsync.state import StateStore
+from dvcsync.sync.citizen_check import CACHE
+from dvcsync.sync.cycles import run_push
+from dvcsync.sync.push import PushSummary, local_iso
 from mock_portal.testing import RunningMock, free_port
 
 from .conftest import settings_for
@@ -224,7 +224,7 @@ def test_the_check_is_off_by_default(mock: RunningMock, onestop: Path, tmp_path:
 def test_the_forked_enqueue_producer_checks_and_its_counts_reach_the_summary(
     mock: RunningMock, onestop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from adapter.sync import _producer
+    from dvcsync.sync import _producer
 
     forks: list[int] = []
     original = _producer.EnqueueProducer.__init__

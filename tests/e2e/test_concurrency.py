@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.sync.state_lock import StateBusy, acquire, holding_state
+from dvcsync.sync.state_lock import StateBusy, acquire, holding_state
 from mock_portal.testing import RunningMock
 
 from ..postgres import create_database
@@ -37,7 +37,7 @@ def _config(tmp_path: Path, onestop: Path, mock: RunningMock, state_url: str, lo
 def _start(config: Path, *args: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -110,7 +110,7 @@ def test_a_command_that_cannot_wait_exits_3_naming_the_holder(
 
 
 def test_runs_left_running_by_a_killed_process_are_marked_interrupted(tmp_path: Path) -> None:
-    from adapter.state import StateStore
+    from dvcsync.state import StateStore
 
     url = f"sqlite:///{tmp_path / 'state.db'}"
     store = StateStore(url)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
+from dvcsync.cli import app
 
 
 def test_demo_pushes_the_sample_to_the_mock_and_leaves_a_config(

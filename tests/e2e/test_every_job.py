@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from adapter.mapping import load_mappings
-from adapter.province.payments import PAID, PaymentLedger
-from adapter.province.ratings import ratings_between
-from adapter.province.sample import generate
-from adapter.province.sample.opencps import generate as generate_opencps
-from adapter.province.schema import load_schema
-from adapter.reconcile.period import local_now
-from adapter.sync import satisfaction
+from dvcsync.mapping import load_mappings
+from dvcsync.province.payments import PAID, PaymentLedger
+from dvcsync.province.ratings import ratings_between
+from dvcsync.province.sample import generate
+from dvcsync.province.sample.opencps import generate as generate_opencps
+from dvcsync.province.schema import load_schema
+from dvcsync.reconcile.period import local_now
+from dvcsync.sync import satisfaction
 
 from ..every_job import UNMAPPED, Run, run_every_job
 

@@ -19,14 +19,14 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from adapter.config import Settings
-from adapter.demo import seed_portal_side
-from adapter.mapping import MappingSet, load_mappings
-from adapter.province.instants import parse_instant
-from adapter.province.sample import generate
-from adapter.state import StateStore
-from adapter.sync.push import CURSOR, PushJob, PushSummary
-from adapter.sync.runtime import open_runtime
+from dvcsync.config import Settings
+from dvcsync.demo import seed_portal_side
+from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.province.instants import parse_instant
+from dvcsync.province.sample import generate
+from dvcsync.state import StateStore
+from dvcsync.sync.push import CURSOR, PushJob, PushSummary
+from dvcsync.sync.runtime import open_runtime
 from mock_portal.testing import RunningMock
 
 from ..postgres import create_database, postgres_server

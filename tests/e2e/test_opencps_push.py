@@ -18,12 +18,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.config import Settings
-from adapter.demo import seed_portal_side
-from adapter.mapping import MappingSet, load_mappings
-from adapter.province.source import SqlSource, make_engine
-from adapter.sync.cycles import run_push
+from dvcsync.cli import app
+from dvcsync.config import Settings
+from dvcsync.demo import seed_portal_side
+from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.province.source import SqlSource, make_engine
+from dvcsync.sync.cycles import run_push
 from mock_portal.testing import RunningMock
 
 DOSSIERS = 500
@@ -213,7 +213,7 @@ def test_opencps_profile_takes_in_portal_dossiers_and_reports_their_status(
 ) -> None:
     """Pull writes OpenCPS rows as its own DVCQG intake would (ids from Liferay's counter, systemId
     5, the portal code as dossierNo and referenceUid); the next push reports them, not as its own."""
-    from adapter.sync.cycles import run_pull
+    from dvcsync.sync.cycles import run_pull
 
     db, mappings = opencps
     settings = _settings(mock, db, mappings, tmp_path / "state.db")

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from adapter.portal.breaker import CircuitBreaker
+from dvcsync.portal.breaker import CircuitBreaker
 from mock_portal.testing import free_port, run_mock_process
 
 from .conftest import REPO, db_upgrade, mock_back_on, seed_portal
@@ -38,7 +38,7 @@ def _cli(config: Path, *args: str, timeout: float = 300) -> tuple[int, str, str,
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
         capture_output=True,
         env=env,
         cwd=REPO,

@@ -12,15 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.province.source import SqlSource, make_engine
-from adapter.reconcile import Period, ReconcileOptions, reconcile
-from adapter.reconcile.period import local_now
-from adapter.sync.cycles import run_payments
-from adapter.sync.payment_inbound import handle_bill_lookup
-from adapter.sync.payment_ledger import PaymentLedger, stage_of
-from adapter.sync.runtime import open_runtime
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.province.source import SqlSource, make_engine
+from dvcsync.reconcile import Period, ReconcileOptions, reconcile
+from dvcsync.reconcile.period import local_now
+from dvcsync.sync.cycles import run_payments
+from dvcsync.sync.payment_inbound import handle_bill_lookup
+from dvcsync.sync.payment_ledger import PaymentLedger, stage_of
+from dvcsync.sync.runtime import open_runtime
 from mock_portal.testing import RunningMock
 
 from .conftest import REPO

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 
-from adapter.demo import new_portal_dossiers
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.reconcile.period import local_now
-from adapter.state import StateStore
-from adapter.sync.cycles import run_pull, run_push
+from dvcsync.demo import new_portal_dossiers
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.reconcile.period import local_now
+from dvcsync.state import StateStore
+from dvcsync.sync.cycles import run_pull, run_push
 from mock_portal.testing import run_mock_process
 
 from .conftest import seed_portal, settings_for

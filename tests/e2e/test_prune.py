@@ -11,9 +11,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.mapping import load_mappings
-from adapter.sync.cycles import run_push
+from dvcsync.cli import app
+from dvcsync.mapping import load_mappings
+from dvcsync.sync.cycles import run_push
 from mock_portal.testing import RunningMock
 
 from .conftest import seed_portal, settings_for

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.mapping import load_mappings
-from adapter.sync.cycles import run_pull
+from dvcsync.mapping import load_mappings
+from dvcsync.sync.cycles import run_pull
 from mock_portal.faults import FaultSpec
 from mock_portal.testing import run_mock_process
 
@@ -139,7 +139,7 @@ def test_a_dossier_the_province_refuses_is_not_acknowledged_and_comes_again(
 def test_a_dossier_that_cannot_be_mapped_is_rejected_with_its_reason_and_the_others_go_on(
     onestop: Path, tmp_path: Path
 ) -> None:
-    from adapter.state import Inbox, StateStore
+    from dvcsync.state import Inbox, StateStore
 
     dossiers = [portal_dossier(n) for n in range(2000, 2003)]
     dossiers[1]["MaTTHC"] = "2.999999"  # a national procedure the province does not offer

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.mapping import load_mappings
-from adapter.province.source import SqlSource, make_engine
-from adapter.sync.cycles import run_push
+from dvcsync.mapping import load_mappings
+from dvcsync.province.source import SqlSource, make_engine
+from dvcsync.sync.cycles import run_push
 from mock_portal.testing import RunningMock
 
 from .conftest import REPO, portal_submitted, seed_portal, settings_for
@@ -155,7 +155,7 @@ def test_bad_rows_are_quarantined_named_and_listed_by_status(
 ) -> None:
     from typer.testing import CliRunner
 
-    from adapter.cli import app
+    from dvcsync.cli import app
 
     with sqlite3.connect(onestop) as conn:
         ids = [
@@ -211,7 +211,7 @@ def test_bad_rows_are_quarantined_named_and_listed_by_status(
 def test_larger_history_batches_make_fewer_calls_and_the_same_portal_state(
     mock: RunningMock, tmp_path: Path
 ) -> None:
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
 
     onestop = tmp_path / "small.db"
     generate(onestop, 200, 9)
@@ -232,7 +232,7 @@ def test_larger_history_batches_make_fewer_calls_and_the_same_portal_state(
 
 
 def test_push_over_soap_leaves_the_same_portal_state_as_rest(tmp_path: Path) -> None:
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
     from mock_portal.testing import run_mock_process
 
     onestop = tmp_path / "soap.db"
@@ -269,9 +269,9 @@ def test_push_over_soap_leaves_the_same_portal_state_as_rest(tmp_path: Path) -> 
 
 
 def test_a_cycle_that_fails_is_recorded_as_failed(mock: RunningMock, tmp_path: Path) -> None:
-    from adapter.portal import AuthError
-    from adapter.province.sample import generate
-    from adapter.state import StateStore
+    from dvcsync.portal import AuthError
+    from dvcsync.province.sample import generate
+    from dvcsync.state import StateStore
 
     onestop = tmp_path / "few.db"
     generate(onestop, 20, 3)

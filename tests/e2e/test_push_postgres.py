@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from adapter.config import Settings
-from adapter.demo import seed_portal_side
-from adapter.mapping import load_mappings
-from adapter.province.sample.schema import DDL
-from adapter.sync import _producer
-from adapter.sync.cycles import run_push
-from adapter.sync.push import PushJob
+from dvcsync.config import Settings
+from dvcsync.demo import seed_portal_side
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample.schema import DDL
+from dvcsync.sync import _producer
+from dvcsync.sync.cycles import run_push
+from dvcsync.sync.push import PushJob
 from mock_portal.testing import RunningMock
 
 from ..postgres import create_database, postgres_server
@@ -127,7 +127,7 @@ def test_push_from_a_postgresql_province_with_its_state_on_postgresql(
 
 def test_replicas_share_a_postgresql_state_and_an_upgrade_excludes_them(postgres: str) -> None:
     """Several processes hold the state's lock shared; `db upgrade` (exclusive) waits for none."""
-    from adapter.sync.state_lock import StateBusy, acquire
+    from dvcsync.sync.state_lock import StateBusy, acquire
 
     state = create_database(postgres, "dvcsync_lock")
     first = acquire(state)
@@ -147,8 +147,8 @@ def test_replicas_share_a_postgresql_state_and_an_upgrade_excludes_them(postgres
 def test_a_job_runs_on_one_replica_at_a_time(postgres: str) -> None:
     """`job_lock`: the second holder is told to skip; a tenant's schema is a lock space of its own;
     the lock goes with the session, and the runs of a replica no longer connected are interrupted."""
-    from adapter.state import StateStore
-    from adapter.sync.state_lock import job_lock
+    from dvcsync.state import StateStore
+    from dvcsync.sync.state_lock import job_lock
 
     state = create_database(postgres, "dvcsync_jobs")
     other_schema = state + "?options=-csearch_path%3Dtenant_b"
@@ -184,7 +184,7 @@ def test_db_upgrade_waits_for_the_replicas_and_a_replica_beside_a_one_off_does_n
     import subprocess
     import sys
 
-    from adapter.sync.state_lock import acquire
+    from dvcsync.sync.state_lock import acquire
 
     state = create_database(postgres, "dvcsync_upgrade_lock")
     env = {**os.environ, "DVCSYNC_STATE__URL": state, "DVCSYNC_STATE__LOCK_WAIT_S": "0"}
@@ -192,7 +192,7 @@ def test_db_upgrade_waits_for_the_replicas_and_a_replica_beside_a_one_off_does_n
 
     def dvcsync(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "adapter.cli", *args],
+            [sys.executable, "-m", "dvcsync.cli", *args],
             cwd=tmp_path,
             env=env,
             capture_output=True,
@@ -202,8 +202,8 @@ def test_db_upgrade_waits_for_the_replicas_and_a_replica_beside_a_one_off_does_n
 
     from alembic import command
 
-    from adapter.state.migrations import alembic_config
-    from adapter.state.replica import replica_id
+    from dvcsync.state.migrations import alembic_config
+    from dvcsync.state.replica import replica_id
 
     assert dvcsync("db", "upgrade").returncode == 0
     replica = acquire(state)

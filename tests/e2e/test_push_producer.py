@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.province.source import Record
-from adapter.sync import _producer
-from adapter.sync.cycles import run_push
-from adapter.sync.push import PushJob, PushSummary
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.province.source import Record
+from dvcsync.sync import _producer
+from dvcsync.sync.cycles import run_push
+from dvcsync.sync.push import PushJob, PushSummary
 from mock_portal.testing import RunningMock
 
 from .conftest import seed_portal, settings_for

@@ -34,7 +34,7 @@ def _env() -> dict[str, str]:
 
 def dvcsync(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "adapter.cli", *args],
+        [sys.executable, "-m", "dvcsync.cli", *args],
         cwd=folder,
         env=_env(),
         capture_output=True,
@@ -48,7 +48,7 @@ def mock_portal(folder: Path, *args: str) -> Iterator[str]:
     """``dvcsync mock-portal ARGS`` in the background until it answers; stopped on exit."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "mock-portal", "--port", str(port), *args],
+        [sys.executable, "-m", "dvcsync.cli", "mock-portal", "--port", str(port), *args],
         cwd=folder,
         env=_env(),
         stdout=subprocess.PIPE,

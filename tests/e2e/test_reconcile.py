@@ -14,16 +14,16 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.config import Settings
-from adapter.demo import new_portal_dossiers
-from adapter.mapping import MappingSet, load_mappings
-from adapter.reconcile import KEYS, Period, ReconcileOptions, Report, reconcile, repair, repairable
-from adapter.reconcile.period import local_now
-from adapter.state import StateStore
-from adapter.sync.cycles import run_payments, run_pull, run_push
-from adapter.sync.first_contact import HISTORY_FIELD, PORTAL_ONLY_NOTE
-from adapter.sync.readback import describe_entry
-from adapter.sync.runtime import open_runtime
+from dvcsync.config import Settings
+from dvcsync.demo import new_portal_dossiers
+from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.reconcile import KEYS, Period, ReconcileOptions, Report, reconcile, repair, repairable
+from dvcsync.reconcile.period import local_now
+from dvcsync.state import StateStore
+from dvcsync.sync.cycles import run_payments, run_pull, run_push
+from dvcsync.sync.first_contact import HISTORY_FIELD, PORTAL_ONLY_NOTE
+from dvcsync.sync.readback import describe_entry
+from dvcsync.sync.runtime import open_runtime
 from mock_portal.testing import RunningMock
 
 from .conftest import REPO, seed_portal

@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from adapter.reconcile.period import local_now
+from dvcsync.reconcile.period import local_now
 from mock_portal.testing import RunningMock
 
 from .conftest import REPO, db_upgrade, seed_portal
@@ -41,7 +41,7 @@ def _config(tmp_path: Path, onestop: Path, mock: RunningMock) -> Path:
 def _dvcsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     return subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
         capture_output=True,
         text=True,
         env=env,

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.portal import PortalError, UnreachableError
-from adapter.reconcile import Period, ReconcileOptions, reconcile
-from adapter.reconcile.job import run_reconcile_job
-from adapter.reconcile.period import local_now
-from adapter.state import StateStore
-from adapter.sync.cycles import run_push
-from adapter.sync.runtime import open_runtime
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.portal import PortalError, UnreachableError
+from dvcsync.reconcile import Period, ReconcileOptions, reconcile
+from dvcsync.reconcile.job import run_reconcile_job
+from dvcsync.reconcile.period import local_now
+from dvcsync.state import StateStore
+from dvcsync.sync.cycles import run_push
+from dvcsync.sync.runtime import open_runtime
 from mock_portal.testing import RunningMock
 
 from ..postgres import create_database, postgres_server

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.reconcile.period import local_now
+from dvcsync.reconcile.period import local_now
 from mock_portal.testing import RunningMock
 
 from .conftest import seed_portal

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from adapter.province.sample import generate
-from adapter.reconcile.period import local_now
-from adapter.sync import satisfaction
+from dvcsync.province.sample import generate
+from dvcsync.reconcile.period import local_now
+from dvcsync.sync import satisfaction
 
 from ..every_job import normalised, run_every_job
 from ..renamed_schema import original_rows, rename_database, renamed_mappings

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.province.sample import generate
+from dvcsync.province.sample import generate
 from mock_portal.testing import RunningMock, run_mock_process
 
 from ..postgres import create_database, postgres_server

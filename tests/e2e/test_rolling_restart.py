@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.province.sample import generate
+from dvcsync.province.sample import generate
 from mock_portal.faults import FaultRule, FaultSpec
 from mock_portal.testing import run_mock_process
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from adapter.province.sample import generate
-from adapter.sync.state_lock import acquire
+from dvcsync.province.sample import generate
+from dvcsync.sync.state_lock import acquire
 from mock_portal.testing import free_port, run_mock_process
 
 from .conftest import REPO, db_upgrade
@@ -28,7 +28,7 @@ PROMOTION = json.loads(
 def _start(config: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), "run"],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "run"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

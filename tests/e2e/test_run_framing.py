@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapter.province.sample import generate
+from dvcsync.province.sample import generate
 from mock_portal.testing import free_port, run_mock_process
 
 from .conftest import REPO, db_upgrade

@@ -66,7 +66,7 @@ def test_a_missing_tls_file_is_a_configuration_error_not_a_traceback(tmp_path: P
     db_upgrade(config)  # the state exists: the refusal reached is the missing file's
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     done = subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), "sync", "push"],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "sync", "push"],
         capture_output=True,
         env=env,
         cwd=REPO,

@@ -23,10 +23,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.mapping import CodeLookupError, load_mappings
-from adapter.sync import satisfaction
-from adapter.sync.satisfaction import run_satisfaction
+from dvcsync.cli import app
+from dvcsync.mapping import CodeLookupError, load_mappings
+from dvcsync.sync import satisfaction
+from dvcsync.sync.satisfaction import run_satisfaction
 from mock_portal.testing import RunningMock
 
 from .conftest import REPO, settings_for

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 from lxml import etree
 
-from adapter.config import PortalSettings
-from adapter.portal import PortalClient, make_http_client
-from adapter.portal.soap import SoapCodec
+from dvcsync.config import PortalSettings
+from dvcsync.portal import PortalClient, make_http_client
+from dvcsync.portal.soap import SoapCodec
 from mock_portal.testing import RunningMock, sample_dossier
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"

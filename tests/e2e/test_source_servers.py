@@ -28,11 +28,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from adapter.demo import seed_portal_side
-from adapter.mapping import MappingSet, load_mappings
-from adapter.province.sample import generate as generate_sample
-from adapter.province.sample.opencps.generator import generate as generate_opencps
-from adapter.province.source import SqlSource, make_engine
+from dvcsync.demo import seed_portal_side
+from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.province.sample import generate as generate_sample
+from dvcsync.province.sample.opencps.generator import generate as generate_opencps
+from dvcsync.province.source import SqlSource, make_engine
 from mock_portal.testing import RunningMock
 
 from .. import mariadb, postgres
@@ -292,7 +292,7 @@ def _dvcsync(config: Path, *args: str) -> dict[str, Any]:
     """A CLI command with ``--json``; its summary (the command must succeed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     done = subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
         capture_output=True,
         text=True,
         env=env,

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapter.province.sample import generate
+from dvcsync.province.sample import generate
 from mock_portal.testing import RunningMock, run_mock_process
 
 from .conftest import REPO, seed_portal
@@ -22,7 +22,7 @@ from .conftest import REPO, seed_portal
 def _dvcsync(config: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     return subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
         capture_output=True,
         text=True,
         env=clean | env,
@@ -113,8 +113,8 @@ def test_two_tenants_states_are_two_schemas_of_one_postgres_database(tmp_path: P
     pytest.importorskip("psycopg2")
     from sqlalchemy import create_engine, text
 
-    from adapter.config import Settings
-    from adapter.tenants import each_tenant
+    from dvcsync.config import Settings
+    from dvcsync.tenants import each_tenant
     from tests.postgres import create_database, postgres_server
 
     generate(tmp_path / "a.db", 20, 3)

@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapter.contract import PaymentCallback
-from adapter.province.sample import generate
+from dvcsync.contract import PaymentCallback
+from dvcsync.province.sample import generate
 from mock_portal.testing import free_port, run_mock_process
 
 from .conftest import REPO, db_upgrade
@@ -49,7 +49,7 @@ def _serve(config: Path, logs: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     with open(logs / "out.log", "wb") as out, open(logs / "err.log", "wb") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "adapter.cli", "--config", str(config), "run"],
+            [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "run"],
             stdout=out,
             stderr=err,
             env=env,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
 from mock_portal.testing import RunningMock, run_mock_process
 
 from .conftest import REPO, seed_portal
@@ -55,7 +55,7 @@ def _file_on_portal(mock: RunningMock, code: str) -> None:
 def _dvcsync(config: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     return subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
         capture_output=True,
         text=True,
         env=clean | env,

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.province.sample import generate
-from adapter.sync.push import local_iso
+from dvcsync.province.sample import generate
+from dvcsync.sync.push import local_iso
 from mock_portal.testing import RunningMock, free_port, run_mock_process
 
 from .conftest import REPO, db_upgrade
@@ -150,7 +150,7 @@ def test_a_quiet_tenant_keeps_its_interval_beside_a_dead_portal_and_a_backlog(
         env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
         with log.open("wb") as err:
             service = subprocess.Popen(
-                [sys.executable, "-m", "adapter.cli", "--config", str(config), "run"],
+                [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "run"],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 env=env,
@@ -261,8 +261,8 @@ def test_a_quiet_tenant_keeps_its_interval_beside_a_dead_portal_and_a_backlog(
 def test_a_job_another_replica_runs_is_skipped_and_said(caplog: pytest.LogCaptureFixture) -> None:
     """The scheduler's jobs but push hold ``job_lock`` (PostgreSQL): while another session holds
     ``quiet:pull`` the cycle is skipped with one INFO line; another tenant's pull is another lock."""
-    from adapter.scheduler import _job
-    from adapter.sync.state_lock import job_lock
+    from dvcsync.scheduler import _job
+    from dvcsync.sync.state_lock import job_lock
     from tests.postgres import create_database, postgres_server
 
     ran: list[str] = []
@@ -277,7 +277,7 @@ def test_a_job_another_replica_runs_is_skipped_and_said(caplog: pytest.LogCaptur
     with postgres_server() as server:
         url = create_database(server, "job_lock")
         quiet, big = (_job("pull", cycle(t), lock=(url, f"{t}:pull")) for t in ("quiet", "big"))
-        with job_lock(url, "quiet:pull") as held, caplog.at_level(logging.INFO, logger="adapter.scheduler"):
+        with job_lock(url, "quiet:pull") as held, caplog.at_level(logging.INFO, logger="dvcsync.scheduler"):
             assert held  # "another replica" holds quiet's pull
             asyncio.run(quiet())
             asyncio.run(big())
@@ -290,9 +290,9 @@ def test_a_job_another_replica_runs_is_skipped_and_said(caplog: pytest.LogCaptur
 def test_a_tenant_cannot_move_the_one_inbound_server(tmp_path: Path) -> None:
     """Where the server listens is the process's: a tenant's table setting it refuses to start
     (exit 2 from the command), before any state is locked or port bound."""
-    from adapter.config import Settings
-    from adapter.mapping import load_mappings
-    from adapter.scheduler import UnsafeToStart, run_service
+    from dvcsync.config import Settings
+    from dvcsync.mapping import load_mappings
+    from dvcsync.scheduler import UnsafeToStart, run_service
 
     settings = Settings.load(
         None,

@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # What the build reads; copied so that building leaves nothing (build/, *.egg-info) in the checkout.
-BUILD_INPUTS = ("pyproject.toml", "README.md", "adapter", "mock_portal", "mappings")
+BUILD_INPUTS = ("pyproject.toml", "README.md", "dvcsync", "mock_portal", "mappings")
 
 
 def _run(
@@ -85,7 +85,7 @@ def test_wheel_in_a_fresh_venv_runs_init_and_demo(tmp_path: Path) -> None:
 
     # It ran from the wheel, not from the checkout, and wrote only into its own folder.
     site = _run(
-        [str(venv / "bin" / "python"), "-c", "import adapter; print(adapter.__file__)"],
+        [str(venv / "bin" / "python"), "-c", "import dvcsync; print(dvcsync.__file__)"],
         timeout=60,
         cwd=work,
         env=env,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.state import StateStore
-from adapter.sync.cycles import run_pull, run_push
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.state import StateStore
+from dvcsync.sync.cycles import run_pull, run_push
 from mock_portal.testing import run_mock_process
 
 from .conftest import seed_portal, settings_for

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
 
-from adapter.province.instants import parse_instant
-from adapter.province.source import SourceDataError, SqlSource, make_engine
-from adapter.source_spec import SourceSpec
+from dvcsync.province.instants import parse_instant
+from dvcsync.province.source import SourceDataError, SqlSource, make_engine
+from dvcsync.source_spec import SourceSpec
 
 from ..postgres import create_database, postgres_server
 

@@ -12,8 +12,8 @@ from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 
-from adapter.state import MappedRecord, Outcome, StateStore
-from adapter.state import replica as replica_module
+from dvcsync.state import MappedRecord, Outcome, StateStore
+from dvcsync.state import replica as replica_module
 
 from ..postgres import create_database, postgres_server
 
@@ -191,7 +191,7 @@ def test_racing_replicas_never_hold_one_dossier_together(server: str, name: Name
 def test_an_inbound_event_received_twice_at_once_is_kept_once(server: str, name: Named) -> None:
     """Eight replicas receive the same payment result at the same instant (a platform retrying
     into a load balancer): one row; while one applies it, the others are told it is taken."""
-    from adapter.state import Inbox
+    from dvcsync.state import Inbox
 
     store = _store(server, "claims_inbox")
     start = threading.Barrier(8)
@@ -234,7 +234,7 @@ def test_claims_are_kept_by_a_thread_while_the_event_loop_is_stalled(server: str
     back at the end."""
     import time
 
-    from adapter.sync.claim_keeper import ClaimKeeper
+    from dvcsync.sync.claim_keeper import ClaimKeeper
 
     store = _store(server, "claims_keeper", lease=3.0, records=5)
     with name("A"):

@@ -14,14 +14,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.metrics import backlog_sql, current_tenant
-from adapter.province.sample import generate
-from adapter.server import create_server_app, create_tenants_app
-from adapter.state import StateStore
-from adapter.sync.cycles import run_push
-from adapter.tenants import for_tenant
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.metrics import backlog_sql, current_tenant
+from dvcsync.province.sample import generate
+from dvcsync.server import create_server_app, create_tenants_app
+from dvcsync.state import StateStore
+from dvcsync.sync.cycles import run_push
+from dvcsync.tenants import for_tenant
 from mock_portal.testing import run_mock
 
 from .mock_portal.soap_support import serve

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapter.state import SchemaOutOfDate, StateStore
-from adapter.state.migrations import head_revision
+from dvcsync.state import SchemaOutOfDate, StateStore
+from dvcsync.state.migrations import head_revision
 
 from ..postgres import create_database, postgres_server
 from ..unit.state.legacy_state import (

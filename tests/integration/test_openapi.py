@@ -15,12 +15,12 @@ import httpx
 import jsonschema
 import pytest
 
-from adapter.config import Settings
-from adapter.contract import examples
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.server import create_server_app
-from adapter.server._app import INBOUND_BODIES
+from dvcsync.config import Settings
+from dvcsync.contract import examples
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.server import create_server_app
+from dvcsync.server._app import INBOUND_BODIES
 from mock_portal.app import PAYMENT_BODIES
 from mock_portal.testing import run_mock
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from adapter.province.sink import SinkError, SqlSink
-from adapter.province.source import make_engine
-from adapter.state import Inbox, MappedRecord, Outcome, StateStore
+from dvcsync.province.sink import SinkError, SqlSink
+from dvcsync.province.source import make_engine
+from dvcsync.state import Inbox, MappedRecord, Outcome, StateStore
 
 from ..postgres import create_database, postgres_server
 

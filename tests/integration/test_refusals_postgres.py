@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from adapter.state import StateStore
-from adapter.state.refusals import SAMPLE_CAP, Refusals
+from dvcsync.state import StateStore
+from dvcsync.state.refusals import SAMPLE_CAP, Refusals
 
 from ..postgres import create_database, postgres_server
 

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.server import create_server_app
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.server import create_server_app
 from mock_portal.testing import run_mock
 
 from .mock_portal.soap_support import serve
@@ -199,7 +199,7 @@ def test_a_promotion_another_replica_is_taking_in_is_answered_retry_later(
     once."""
     from sqlalchemy import text
 
-    from adapter.state import Inbox, StateStore
+    from dvcsync.state import Inbox, StateStore
 
     url, onestop = server
     endpoint = f"{url}/inbound/dvcqg/hoso"

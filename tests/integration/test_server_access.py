@@ -23,10 +23,10 @@ import httpx
 import pytest
 import uvicorn
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.server import create_server_app, listen_problems, server_config
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.server import create_server_app, listen_problems, server_config
 from mock_portal.testing import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,7 +145,7 @@ def test_by_default_only_loopback_may_call(inbound: Callable[..., Inbound]) -> N
     # a caller from another machine cannot be made on loopback: ask the guard's rule directly
     from ipaddress import ip_address
 
-    from adapter.server import AccessGuard
+    from dvcsync.server import AccessGuard
 
     guard = AccessGuard(lambda *a: None, server.settings.server)  # type: ignore[arg-type,return-value]
     for group in ("payment", "portal", "monitoring"):
@@ -356,7 +356,7 @@ def test_a_public_listen_address_needs_an_allow_list_or_a_credential() -> None:
 
 
 def test_short_tokens_and_bad_networks_are_configuration_errors() -> None:
-    from adapter.config import ConfigError
+    from dvcsync.config import ConfigError
 
     with pytest.raises(ConfigError, match="at least 16"):
         Settings.load(None, server={"payment": {"token": "short"}})
@@ -365,7 +365,7 @@ def test_short_tokens_and_bad_networks_are_configuration_errors() -> None:
 
 
 def test_connections_beyond_the_cap_are_closed_at_once(inbound: Callable[..., Inbound]) -> None:
-    from adapter.server._serve import DROPPED
+    from dvcsync.server._serve import DROPPED
 
     server = inbound(max_connections=16)
     host, port = server.url.removeprefix("http://").split(":")

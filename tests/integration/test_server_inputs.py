@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapter.config import Settings
-from adapter.contract import PaymentCallback, now_wire
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.server import create_server_app
+from dvcsync.config import Settings
+from dvcsync.contract import PaymentCallback, now_wire
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.server import create_server_app
 
 from .mock_portal.soap_support import serve
 

@@ -19,11 +19,11 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.server import create_tenants_app, server_config
-from adapter.tenants import for_tenant, tenant_codes
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.server import create_tenants_app, server_config
+from dvcsync.tenants import for_tenant, tenant_codes
 from mock_portal.testing import free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import trustme
 
-from adapter.config import Settings
-from adapter.province.sample import generate
-from adapter.server import listen_problems
+from dvcsync.config import Settings
+from dvcsync.province.sample import generate
+from dvcsync.server import listen_problems
 from mock_portal.testing import free_port
 
 from .test_server_access import REPO, serving

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.province.sink import SinkError, SqlSink
-from adapter.province.source import make_engine
-from adapter.sync.cycles import run_pull
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.province.sink import SinkError, SqlSink
+from dvcsync.province.source import make_engine
+from dvcsync.sync.cycles import run_pull
 from mock_portal.testing import run_mock_process
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, text
 
-from adapter.province.reconcile import dossier_rows
-from adapter.province.sample import generate
-from adapter.province.schema import ProvinceSchema
-from adapter.province.source import make_engine
+from dvcsync.province.reconcile import dossier_rows
+from dvcsync.province.sample import generate
+from dvcsync.province.schema import ProvinceSchema
+from dvcsync.province.source import make_engine
 
 from .. import mariadb, postgres
 from ..source_servers import copy_sqlite

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
+from dvcsync.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
+from dvcsync.cli import app
 
 runner = CliRunner()
 
@@ -56,7 +56,7 @@ def test_check_finds_what_a_first_run_would_trip_on(tmp_path: Path) -> None:
 
 
 def test_check_passes_a_sound_configuration_and_refuses_an_invalid_one(tmp_path: Path) -> None:
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
 
     generate(tmp_path / "onestop.db", 5, 1)
     config = tmp_path / "dvcsync.toml"
@@ -96,7 +96,7 @@ def test_read_only_commands_create_nothing(tmp_path: Path) -> None:
 
 
 def test_state_writing_commands_wait_for_the_lock_then_exit_3(tmp_path: Path) -> None:
-    from adapter.sync.state_lock import acquire
+    from dvcsync.sync.state_lock import acquire
 
     config = tmp_path / "dvcsync.toml"
     config.write_text("[state]\nlock_wait_s = 0\n", encoding="utf-8")

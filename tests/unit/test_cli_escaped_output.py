@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.cli import main
+from dvcsync.cli import main
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -25,7 +25,7 @@ def _clean(text: str) -> None:
 def test_push_dossier_prints_an_unknown_code_escaped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
 
     generate(tmp_path / "onestop.db", 3, 1)
     config = tmp_path / "dvcsync.toml"
@@ -43,7 +43,7 @@ def test_push_dossier_prints_an_unknown_code_escaped(
 
 
 def test_catalogue_reports_and_changes_are_escaped(capsys: pytest.CaptureFixture[str]) -> None:
-    from adapter.cli._catalogue import _CHANGE_LABELS, _print_pull
+    from dvcsync.cli._catalogue import _CHANGE_LABELS, _print_pull
 
     changes: dict[str, list[dict[str, str]]] = {key: [] for key, _ in _CHANGE_LABELS}
     changes["renamed"] = [{"code": "1.1", "name": HOSTILE, "old_name": "old"}]
@@ -81,8 +81,8 @@ def test_catalogue_reports_and_changes_are_escaped(capsys: pytest.CaptureFixture
 
 
 def test_job_counts_and_adopt_are_escaped(capsys: pytest.CaptureFixture[str]) -> None:
-    from adapter.cli._adopt import _print_adopt
-    from adapter.cli._common import _print_counts
+    from dvcsync.cli._adopt import _print_adopt
+    from dvcsync.cli._common import _print_counts
 
     _print_counts(f"push {HOSTILE}", [(HOSTILE, HOSTILE)])
     _clean(capsys.readouterr().out)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.cli import _progress
-from adapter.cli._progress import PhaseProgress
+from dvcsync.cli import _progress
+from dvcsync.cli._progress import PhaseProgress
 
 
 class Clock:

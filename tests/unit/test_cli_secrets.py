@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.state import Inbox, MappedRecord, Outcome, StateStore
+from dvcsync.cli import app
+from dvcsync.state import Inbox, MappedRecord, Outcome, StateStore
 
 runner = CliRunner()
 REMOTE = "https://dvcqg.example.gov.vn/dvcqg"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.cli import main
+from dvcsync.cli import main
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -27,7 +27,7 @@ def _run(
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
 
     generate(tmp_path / "onestop.db", 3, 1)
     path = tmp_path / "dvcsync.toml"
@@ -59,7 +59,7 @@ def test_retry_without_ids_and_nothing_dead_is_still_fine(
 def test_status_in_text_says_why_a_run_failed(
     config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adapter.state import StateStore
+    from dvcsync.state import StateStore
 
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     run = store.start_run("push")

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from adapter.cli import app
+from dvcsync.cli import app
 
 runner = CliRunner()
 

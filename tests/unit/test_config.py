@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import ConfigError, Settings
+from dvcsync.config import ConfigError, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +92,7 @@ def test_schedules_become_triggers() -> None:
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from adapter.scheduler import trigger_for
+    from dvcsync.scheduler import trigger_for
 
     every = trigger_for("every 5m")
     assert isinstance(every, IntervalTrigger) and every.interval.total_seconds() == 300

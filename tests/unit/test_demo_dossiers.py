@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from adapter._resources import default_mappings
-from adapter.demo import new_portal_dossiers
-from adapter.mapping import MappingSet, load_mappings
+from dvcsync._resources import default_mappings
+from dvcsync.demo import new_portal_dossiers
+from dvcsync.mapping import MappingSet, load_mappings
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_just_after_midnight_the_first_ones_belong_to_the_day_before(mappings: M
 
 
 def test_without_now_the_province_wall_clock(mappings: MappingSet) -> None:
-    from adapter.reconcile.period import local_now
+    from dvcsync.reconcile.period import local_now
 
     before = local_now()
     [dossier] = new_portal_dossiers(mappings, 1)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from adapter.config import Settings, published_secret_problems
-from adapter.server import listen_problems
+from dvcsync.config import Settings, published_secret_problems
+from dvcsync.server import listen_problems
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -57,7 +57,7 @@ def test_dockerfile_installs_dependencies_before_copying_the_code() -> None:
     assert first_sources.split()[:-1] == ["requirements.lock"]  # hashed pins: nothing resolved in the build
     locked = "pip install --require-hashes -r requirements.lock"
     deps = next(i for i, (k, v) in enumerate(steps) if k == "RUN" and locked in v)
-    code = next(i for i, v in copies if v.startswith("adapter "))
+    code = next(i for i, v in copies if v.startswith("dvcsync "))
     assert first_copy < deps < code
     install = next(v for k, v in steps[code:] if k == "RUN" and "pip install" in v)
     assert "--no-deps" in install
@@ -71,7 +71,7 @@ def test_every_path_the_dockerfile_copies_exists_and_the_build_inputs_are_copied
     for source in sources:
         assert (REPO / source).exists(), source
     # what the wheel is built from, including the package-dir mapping of mappings/
-    assert {"pyproject.toml", "README.md", "adapter", "mock_portal", "mappings"} <= sources
+    assert {"pyproject.toml", "README.md", "dvcsync", "mock_portal", "mappings"} <= sources
 
 
 def _docker_available() -> bool:

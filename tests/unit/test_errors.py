@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.cli import main
-from adapter.cli._errors import cell_text, explain, terminal_text
+from dvcsync.cli import main
+from dvcsync.cli._errors import cell_text, explain, terminal_text
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -162,8 +162,8 @@ def test_terminal_text_escapes_controls_and_markup() -> None:
 def test_status_prints_a_hostile_code_escaped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adapter.province.sample import generate
-    from adapter.state import StateStore
+    from dvcsync.province.sample import generate
+    from dvcsync.state import StateStore
 
     generate(tmp_path / "onestop.db", 3, 1)
     config = _config(
@@ -208,7 +208,7 @@ class _HostilePortal(BaseHTTPRequestHandler):
 def test_a_soap_reply_with_a_dtd_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
 
     generate(tmp_path / "onestop.db", 3, 1)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _HostilePortal)

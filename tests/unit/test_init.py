@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapter._resources import default_mappings
-from adapter.cli import app
-from adapter.config import Settings
-from adapter.mapping import load_mappings
+from dvcsync._resources import default_mappings
+from dvcsync.cli import app
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,14 +13,14 @@ import httpx
 import pytest
 import respx
 
-from adapter.config import LogSettings, PortalSettings, Settings
-from adapter.logs import LIBRARIES, SafeFormatter, apply_log_settings
-from adapter.mapping import load_mappings
-from adapter.metrics import REGISTRY
-from adapter.portal import Backoff, PortalClient
-from adapter.province.sample import generate
-from adapter.state import StateStore
-from adapter.sync.cycles import run_push
+from dvcsync.config import LogSettings, PortalSettings, Settings
+from dvcsync.logs import LIBRARIES, SafeFormatter, apply_log_settings
+from dvcsync.mapping import load_mappings
+from dvcsync.metrics import REGISTRY
+from dvcsync.portal import Backoff, PortalClient
+from dvcsync.province.sample import generate
+from dvcsync.state import StateStore
+from dvcsync.sync.cycles import run_push
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,12 +75,12 @@ def _emit(record: logging.LogRecord) -> str:
 def test_json_lines_parse_with_their_fields(restore_logging: None) -> None:
     apply_log_settings(LogSettings(format="json"), verbose=False, service=True)
     record = logging.LogRecord(
-        "adapter.sync", logging.WARNING, __file__, 1, "dead letter: %s", ("A\n1",), None
+        "dvcsync.sync", logging.WARNING, __file__, 1, "dead letter: %s", ("A\n1",), None
     )
     line = _emit(record)
     assert "\n" not in line  # the newline in the argument is escaped by JSON
     entry = json.loads(line)
-    assert entry["level"] == "WARNING" and entry["logger"] == "adapter.sync"
+    assert entry["level"] == "WARNING" and entry["logger"] == "dvcsync.sync"
     assert entry["message"] == "dead letter: A\n1" and entry["time"].endswith("+00:00")
     assert "exc_info" not in entry
     try:
@@ -94,7 +94,7 @@ def test_json_lines_parse_with_their_fields(restore_logging: None) -> None:
 def test_libraries_stay_at_warning_whatever_the_level(restore_logging: None) -> None:
     apply_log_settings(LogSettings(level="DEBUG"), verbose=True, service=True)
     assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
-    assert logging.getLogger("adapter.portal.client").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("dvcsync.portal.client").isEnabledFor(logging.DEBUG)
     for name in LIBRARIES:
         assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
         assert logging.getLogger(name).isEnabledFor(logging.WARNING), name
@@ -141,7 +141,7 @@ def test_a_retry_logs_one_warning_naming_the_service(
         ]
     )
     before = REGISTRY.get_sample_value("dvcsync_portal_retries_total", {"cause": "transient"}) or 0.0
-    with caplog.at_level(logging.INFO, logger="adapter"):
+    with caplog.at_level(logging.INFO, logger="dvcsync"):
         assert asyncio.run(_portal().call("TraCuuHoSo", {"mahoso": "X-1"})).ok
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, caplog.text
@@ -185,7 +185,7 @@ def test_a_dead_letter_logs_a_warning_naming_the_dossier(
     )
     respx_mock.post(f"{BASE}/integration").mock(side_effect=answer)
     before = REGISTRY.get_sample_value("dvcsync_dead_letters_total", {"kind": "dossier"}) or 0.0
-    with caplog.at_level(logging.WARNING, logger="adapter"):
+    with caplog.at_level(logging.WARNING, logger="dvcsync"):
         summary = asyncio.run(run_push(settings, load_mappings(settings.province.mappings)))
     assert summary.dead > 0
     store = StateStore(settings.state.url)

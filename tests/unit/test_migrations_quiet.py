@@ -18,7 +18,7 @@ def _upgrade(tmp_path: Path, *flags: str) -> str:
         "DVCSYNC_LOG__LEVEL": "INFO"
     }
     done = subprocess.run(
-        [sys.executable, "-m", "adapter.cli", *flags, "--config", str(config), "db", "upgrade"],
+        [sys.executable, "-m", "dvcsync.cli", *flags, "--config", str(config), "db", "upgrade"],
         capture_output=True,
         text=True,
         env=env,

@@ -1,5 +1,5 @@
-"""No table or column name of the sample one-stop schema in adapter/ outside the sample itself
-(adapter/province/sample/) and the shipped defaults (adapter/province/schema.py): the province's
+"""No table or column name of the sample one-stop schema in dvcsync/ outside the sample itself
+(dvcsync/province/sample/) and the shipped defaults (dvcsync/province/schema.py): the province's
 schema is configuration (mappings/province.yaml and the mapping specs), so code that names a
 sample column only works on the sample (issue #19 item 1).
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..renamed_schema import ROOT, sample_identifiers
 
-EXEMPT_DIRS = ("adapter/province/sample/",)
-EXEMPT_FILES = {"adapter/province/schema.py"}  # the shipped defaults: the sample's names, by design
+EXEMPT_DIRS = ("dvcsync/province/sample/",)
+EXEMPT_FILES = {"dvcsync/province/schema.py"}  # the shipped defaults: the sample's names, by design
 WORD = re.compile(r"\b[a-z][a-z0-9_]*\b")
 # words of the sample DDL that are also everyday words of any schema or program
 GENERIC = {"id", "name", "cap"}
@@ -22,32 +22,32 @@ GENERIC = {"id", "name", "cap"}
 _STATE = {"created_at", "updated_at"}  # the state store's own tables (outbox, inbox, dossier_state…)
 _SOURCE_KEY = {"updated_at"}  # the mapping format's key `source.updated_at` (SourceSpec.updated_at)
 ALLOWED: dict[str, set[str]] = {
-    "adapter/state/": _STATE,
-    "adapter/metrics.py": _STATE,  # counts the state's inbox by its updated_at
-    "adapter/source_spec.py": _SOURCE_KEY,
-    "adapter/mapping/required.py": _SOURCE_KEY,
-    "adapter/province/instants.py": _SOURCE_KEY,
+    "dvcsync/state/": _STATE,
+    "dvcsync/metrics.py": _STATE,  # counts the state's inbox by its updated_at
+    "dvcsync/source_spec.py": _SOURCE_KEY,
+    "dvcsync/mapping/required.py": _SOURCE_KEY,
+    "dvcsync/province/instants.py": _SOURCE_KEY,
     # SourceSpec.updated_at; OUTBOX_T.c.created_at (the state's outbox) [push.py is not this
     # change's to edit: its docstring of local_iso also says "the sample schema's updated_at"]
-    "adapter/sync/push.py": _STATE,
+    "dvcsync/sync/push.py": _STATE,
     # SourceSpec.updated_at [source.py: its docstring of get() gives "so_ho_so" as an example; not
     # this change's to edit]
-    "adapter/province/source.py": _SOURCE_KEY | {"so_ho_so"},
+    "dvcsync/province/source.py": _SOURCE_KEY | {"so_ho_so"},
     # the reconcile stream's row key for a dossier's last change (from the schema's audit column),
     # and the state's own columns
-    "adapter/province/reconcile.py": {"updated_at"},
-    "adapter/reconcile/portal_check.py": {"updated_at"},
-    "adapter/reconcile/province_state.py": _STATE,
+    "dvcsync/province/reconcile.py": {"updated_at"},
+    "dvcsync/reconcile/portal_check.py": {"updated_at"},
+    "dvcsync/reconcile/province_state.py": _STATE,
     # attributes of the procedures code table (mappings/codes/procedures.yaml) that catalogue
     # apply writes: the code-table format's vocabulary, not a column of the province
-    "adapter/catalogue/decisions.py": {"ma_linh_vuc", "ten_linh_vuc"},
-    "adapter/portal/retry.py": {"email"},  # the standard library's email.utils
+    "dvcsync/catalogue/decisions.py": {"ma_linh_vuc", "ten_linh_vuc"},
+    "dvcsync/portal/retry.py": {"email"},  # the standard library's email.utils
 }
 
 
 def _files() -> list[Path]:
     out = []
-    for path in sorted((ROOT / "adapter").rglob("*")):
+    for path in sorted((ROOT / "dvcsync").rglob("*")):
         name = path.relative_to(ROOT).as_posix()
         if not path.is_file() or "__pycache__" in name or path.suffix in (".pyc", ".wsdl"):
             continue
@@ -64,7 +64,7 @@ def _allowed(name: str) -> set[str]:
 def test_no_sample_identifier_in_adapter() -> None:
     names = sample_identifiers() - GENERIC
     files = _files()
-    assert len(files) > 100 and any(f.suffix == ".html" for f in files)  # the walk found adapter/
+    assert len(files) > 100 and any(f.suffix == ".html" for f in files)  # the walk found dvcsync/
     found = []
     for path in files:
         name = path.relative_to(ROOT).as_posix()
@@ -77,16 +77,16 @@ def test_no_sample_identifier_in_adapter() -> None:
 
 
 def test_the_grep_would_find_one() -> None:
-    """The test can fail: a sample column in a file of adapter/ is found, an allowed word only
+    """The test can fail: a sample column in a file of dvcsync/ is found, an allowed word only
     where it is allowed."""
     names = sample_identifiers() - GENERIC
     line = 'conn.execute("SELECT ma_ho_so_qg FROM ho_so WHERE updated_at > ?")'
-    assert {w for w in WORD.findall(line) if w in names - _allowed("adapter/sync/pull.py")} == {
+    assert {w for w in WORD.findall(line) if w in names - _allowed("dvcsync/sync/pull.py")} == {
         "ma_ho_so_qg",
         "ho_so",
         "updated_at",
     }
-    assert "updated_at" not in names - _allowed("adapter/state/store.py")
+    assert "updated_at" not in names - _allowed("dvcsync/state/store.py")
     assert {"ho_so", "so_ho_so", "thanh_toan", "created_at", "muc_do"} <= names
 
 

@@ -1,5 +1,5 @@
 """pyproject.toml lists the packages by hand (the `mappings/` folder ships as
-`adapter.bundled_mappings`, which discovery cannot produce): every folder of code or data must be in
+`dvcsync.bundled_mappings`, which discovery cannot produce): every folder of code or data must be in
 the list, or the wheel silently lacks it while the checkout works."""
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ def _folders(root: str) -> set[str]:
 
 def test_every_package_folder_is_listed() -> None:
     listed = set(SETUPTOOLS["packages"])
-    on_disk = _folders("adapter") | _folders("mock_portal")
+    on_disk = _folders("dvcsync") | _folders("mock_portal")
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
-    assert listed - on_disk == {"adapter.bundled_mappings"}
+    assert listed - on_disk == {"dvcsync.bundled_mappings"}
 
 
 def test_the_mappings_folder_ships_whole() -> None:
-    assert SETUPTOOLS["package-dir"] == {"adapter.bundled_mappings": "mappings"}
-    patterns = SETUPTOOLS["package-data"]["adapter.bundled_mappings"]
+    assert SETUPTOOLS["package-dir"] == {"dvcsync.bundled_mappings": "mappings"}
+    patterns = SETUPTOOLS["package-data"]["dvcsync.bundled_mappings"]
     root = REPO / "mappings"
     files = [
         p.relative_to(root).as_posix()
@@ -68,16 +68,16 @@ def _declared(*extras: str) -> dict[str, Requirement]:
 
 
 def _imported_top_level_modules() -> set[str]:
-    """Every top-level module that adapter/ and mock_portal/ import (absolute imports only)."""
+    """Every top-level module that dvcsync/ and mock_portal/ import (absolute imports only)."""
     found: set[str] = set()
-    for root in ("adapter", "mock_portal"):
+    for root in ("dvcsync", "mock_portal"):
         for path in (REPO / root).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Import):
                     found.update(alias.name.partition(".")[0] for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     found.add(node.module.partition(".")[0])
-    return found - set(sys.stdlib_module_names) - {"adapter", "mock_portal", "__future__"}
+    return found - set(sys.stdlib_module_names) - {"dvcsync", "mock_portal", "__future__"}
 
 
 def test_every_imported_distribution_is_declared() -> None:
@@ -156,6 +156,6 @@ def test_license_typed_markers_and_changelog_ship() -> None:
     assert "License :: " not in " ".join(PROJECT["classifiers"])  # the SPDX expression says it
     assert "Typing :: Typed" in PROJECT["classifiers"] and {"Homepage", "Changelog"} <= set(PROJECT["urls"])
     assert "py.typed" in SETUPTOOLS["package-data"]["*"]
-    for package in ("adapter", "mock_portal"):
+    for package in ("dvcsync", "mock_portal"):
         assert (REPO / package / "py.typed").is_file(), package
     assert "## [Unreleased]" in (REPO / "CHANGELOG.md").read_text(encoding="utf-8")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapter.reconcile.report import Report
-from adapter.reconcile.run import write_report
-from adapter.reconcile.workbook import WorkBook
+from dvcsync.reconcile.report import Report
+from dvcsync.reconcile.run import write_report
+from dvcsync.reconcile.workbook import WorkBook
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "reconcile" / "sample-report.json"
 

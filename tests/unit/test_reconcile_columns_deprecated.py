@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import DEPRECATED_COLUMNS, Settings
-from adapter.province.schema import Dossiers, load_schema
-from adapter.reconcile.province_state import dossier_columns
+from dvcsync.config import DEPRECATED_COLUMNS, Settings
+from dvcsync.province.schema import Dossiers, load_schema
+from dvcsync.reconcile.province_state import dossier_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.mapping import MappingSpecError, load_mappings
-from adapter.mapping.required import JOBS, needs_of
+from dvcsync.cli import app
+from dvcsync.mapping import MappingSpecError, load_mappings
+from dvcsync.mapping.required import JOBS, needs_of
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
 
     path = tmp_path_factory.mktemp("required") / "onestop.db"
     generate(path, 60, 3)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from adapter import scheduler as scheduler_module
-from adapter.config import ScheduleSettings, Settings
-from adapter.scheduler import TenantJobs, runs_at_startup
+from dvcsync import scheduler as scheduler_module
+from dvcsync.config import ScheduleSettings, Settings
+from dvcsync.scheduler import TenantJobs, runs_at_startup
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from adapter.catalogue.matcher import LocalProcedure, Matcher, NationalProcedure
-from adapter.catalogue.review import ReviewRow, decisions, read_review, write_review
-from adapter.spreadsheet_safe import (
+from dvcsync.catalogue.matcher import LocalProcedure, Matcher, NationalProcedure
+from dvcsync.catalogue.review import ReviewRow, decisions, read_review, write_review
+from dvcsync.spreadsheet_safe import (
     FORMULA_START,
     append_row,
     csv_row,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.province.sample import generate
-from adapter.state import StateStore
+from dvcsync.cli import app
+from dvcsync.province.sample import generate
+from dvcsync.state import StateStore
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("clean_env")

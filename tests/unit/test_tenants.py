@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import ConfigError, Settings
-from adapter.tenants import (
+from dvcsync.config import ConfigError, Settings
+from dvcsync.tenants import (
     TENANT_CODE,
     each_tenant,
     for_tenant,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import ConfigError, Settings
-from adapter.tenants import for_tenant, tenant_codes
+from dvcsync.config import ConfigError, Settings
+from dvcsync.tenants import for_tenant, tenant_codes
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -88,9 +88,9 @@ def test_two_codes_reading_alike_each_keep_their_own(tmp_path: Path, monkeypatch
 
 
 def test_each_tenant_has_its_own_files_folders(tmp_path: Path) -> None:
-    from adapter.reconcile.run import reports_root
-    from adapter.sync.attachments import documents_dir
-    from adapter.sync.payments import receipts_dir
+    from dvcsync.reconcile.run import reports_root
+    from dvcsync.sync.attachments import documents_dir
+    from dvcsync.sync.payments import receipts_dir
 
     text = THREE + '[payment]\nreceipts_dir = "receipts"\n[reconcile]\nout_dir = "reports"\n'
     settings = Settings.load(_config(tmp_path, text))

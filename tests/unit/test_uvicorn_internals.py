@@ -1,4 +1,4 @@
-"""adapter/server/_serve.py subclasses uvicorn's ``H11Protocol``, which is not uvicorn's public API:
+"""dvcsync/server/_serve.py subclasses uvicorn's ``H11Protocol``, which is not uvicorn's public API:
 a uvicorn release that renames what it relies on must fail here, loudly and by name, not at a
 province's server (pyproject.toml bounds uvicorn below the next minor release; raise the bound
 only with this file green). The checks drive a real ``GuardedH11Protocol`` over a fake transport:
@@ -16,7 +16,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from adapter.server._serve import DROPPED, GuardedH11Protocol, StrictConnection
+from dvcsync.server._serve import DROPPED, GuardedH11Protocol, StrictConnection
 
 RELIED_ON = {
     # method: the parameters _serve.py calls or overrides it with

@@ -14,9 +14,9 @@ import zeep
 import zeep.helpers
 from fastapi import FastAPI
 
-from adapter.contract.wsdl import BINDING_QNAME, wsdl_path
-from adapter.portal.soap import from_zeep as to_wire  # noqa: F401  (the adapter's own conversions,
-from adapter.portal.soap import to_zeep  # noqa: F401  re-exported for the SOAP tests)
+from dvcsync.contract.wsdl import BINDING_QNAME, wsdl_path
+from dvcsync.portal.soap import from_zeep as to_wire  # noqa: F401  (the adapter's own conversions,
+from dvcsync.portal.soap import to_zeep  # noqa: F401  re-exported for the SOAP tests)
 
 HARDENED = zeep.Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True, strict=True)
 

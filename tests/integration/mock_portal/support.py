@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from adapter.contract import sign
+from dvcsync.contract import sign
 from mock_portal.testing import RunningMock, sample_dossier
 
 __all__ = ["PortalClient", "Receiver", "init_body", "receiver", "sample_dossier"]

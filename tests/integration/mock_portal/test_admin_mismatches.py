@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.contract import sign
+from dvcsync.contract import sign
 from mock_portal.testing import run_mock
 
 from .support import PortalClient, init_body, receiver, sample_dossier, step, wait_until

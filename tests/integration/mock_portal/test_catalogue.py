@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from adapter.contract import (
+from dvcsync.contract import (
     LayDanhMucCoQuanReply,
     LayDanhMucLinhVucReply,
     LayDanhSachTTHCReply,
@@ -15,7 +15,7 @@ from mock_portal.catalogue import Catalogue
 
 from .support import PortalClient
 
-SAMPLE = Path(__file__).resolve().parents[3] / "adapter" / "province" / "sample" / "data" / "procedures.json"
+SAMPLE = Path(__file__).resolve().parents[3] / "dvcsync" / "province" / "sample" / "data" / "procedures.json"
 
 
 def test_catalogue_contains_every_national_code_of_the_sample() -> None:

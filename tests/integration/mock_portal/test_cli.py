@@ -98,7 +98,7 @@ def test_invalid_settings_exit_2(started: list[MockConfig], argv: list[str]) -> 
 
 
 def test_help_and_version_in_both_commands() -> None:
-    for argv in (["-m", "mock_portal"], ["-m", "adapter.cli", "mock-portal"]):
+    for argv in (["-m", "mock_portal"], ["-m", "dvcsync.cli", "mock-portal"]):
         done = _run(*argv, "--help")
         assert done.returncode == 0, done.stderr
         for text in (
@@ -113,7 +113,7 @@ def test_help_and_version_in_both_commands() -> None:
         version = _run(*argv, "--version")
         assert version.returncode == 0 and version.stdout.startswith("mock_portal "), version
     assert "╭─ Credentials" in _run("-m", "mock_portal", "--help").stdout, "rich help with panels"
-    assert "--knows" in _run("-m", "adapter.cli", "mock-portal", "--help").stdout
+    assert "--knows" in _run("-m", "dvcsync.cli", "mock-portal", "--help").stdout
 
 
 def test_invalid_seed_file_exits_2_naming_the_record(tmp_path: Path) -> None:
@@ -150,13 +150,13 @@ def test_started_process_prints_credentials_and_serves(tmp_path: Path) -> None:
 
 
 def test_knows_refuses_what_it_cannot_read(tmp_path: Path) -> None:
-    missing = _run("-m", "adapter.cli", "mock-portal", "--port", "1", "--knows", str(tmp_path / "none.db"))
+    missing = _run("-m", "dvcsync.cli", "mock-portal", "--port", "1", "--knows", str(tmp_path / "none.db"))
     assert missing.returncode == 2 and "no such file" in missing.stderr, missing.stderr
     not_onestop = tmp_path / "other.db"
     not_onestop.write_bytes(b"")
-    unreadable = _run("-m", "adapter.cli", "mock-portal", "--port", "1", "--knows", str(not_onestop))
+    unreadable = _run("-m", "dvcsync.cli", "mock-portal", "--port", "1", "--knows", str(not_onestop))
     assert unreadable.returncode == 2 and "cannot read its dossiers" in unreadable.stderr, unreadable.stderr
     seed = tmp_path / "seed.json"
     seed.write_text("[]", encoding="utf-8")
-    both = _run("-m", "adapter.cli", "mock-portal", "--knows", str(not_onestop), "--seed-dossiers", str(seed))
+    both = _run("-m", "dvcsync.cli", "mock-portal", "--knows", str(not_onestop), "--seed-dossiers", str(seed))
     assert both.returncode == 2 and "give one of them" in both.stderr, both.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.contract import InitReply, PaymentCallback, QueryReply, parse_init_reply, sign, verify
+from dvcsync.contract import InitReply, PaymentCallback, QueryReply, parse_init_reply, sign, verify
 from mock_portal.testing import RunningMock, run_mock
 
 from .support import PortalClient, init_body, receiver, wait_until

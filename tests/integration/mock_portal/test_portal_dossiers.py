@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapter.contract import DanhSachHoSoReply
+from dvcsync.contract import DanhSachHoSoReply
 from mock_portal.testing import run_mock
 
 from .support import PortalClient, receiver, sample_dossier, wait_until

@@ -11,7 +11,7 @@ import httpx
 import zeep
 from lxml import etree
 
-from adapter.contract.wsdl import BINDING_QNAME, OPERATIONS
+from dvcsync.contract.wsdl import BINDING_QNAME, OPERATIONS
 from mock_portal.testing import RunningMock, run_mock
 
 from .soap_support import HARDENED

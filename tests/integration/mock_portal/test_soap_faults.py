@@ -17,7 +17,7 @@ import requests
 import zeep
 from lxml import etree
 
-from adapter.contract.wsdl import BINDING_QNAME, wsdl_path
+from dvcsync.contract.wsdl import BINDING_QNAME, wsdl_path
 from mock_portal.testing import RunningMock, run_mock
 
 from .soap_support import HARDENED, zeep_service

@@ -20,8 +20,8 @@ import pytest
 import zeep
 from lxml import etree
 
-from adapter.contract import SHARE_SERVICES
-from adapter.contract.wsdl import BINDING_QNAME, OPERATIONS, TARGET_NAMESPACE, wsdl_bytes
+from dvcsync.contract import SHARE_SERVICES
+from dvcsync.contract.wsdl import BINDING_QNAME, OPERATIONS, TARGET_NAMESPACE, wsdl_bytes
 from mock_portal.testing import RunningMock, run_mock
 
 from .soap_support import HARDENED, as_xml_carries_it, to_wire, to_zeep, zeep_reads_it, zeep_service

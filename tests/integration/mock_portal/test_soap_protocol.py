@@ -17,7 +17,7 @@ import zeep
 from fastapi import FastAPI, HTTPException
 from lxml import etree
 
-from adapter.contract.wsdl import BINDING_QNAME, OPERATIONS, wsdl_bytes
+from dvcsync.contract.wsdl import BINDING_QNAME, OPERATIONS, wsdl_bytes
 from mock_portal.soap import soap_router
 
 from .soap_support import HARDENED, serve, to_wire, zeep_service

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from adapter.config import Settings
-from adapter.mapping import MappingSet, load_mappings
-from adapter.province.sample import generate
-from adapter.server import create_server_app
-from adapter.sync.cycles import run_payments
-from adapter.sync.payments import PaymentSummary
+from dvcsync.config import Settings
+from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.server import create_server_app
+from dvcsync.sync.cycles import run_payments
+from dvcsync.sync.payments import PaymentSummary
 from mock_portal.testing import RunningMock
 
 from ..mock_portal.soap_support import serve

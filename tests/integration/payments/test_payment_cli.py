@@ -8,7 +8,7 @@ import sqlite3
 import httpx
 from typer.testing import CliRunner
 
-from adapter.cli import app
+from dvcsync.cli import app
 from mock_portal.testing import run_mock
 
 from .conftest import REPO, Env, wait_for

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from adapter.province.source import SqlSource, make_engine
+from dvcsync.province.source import SqlSource, make_engine
 from mock_portal.testing import free_port, run_mock
 
 from .conftest import Env, wait_for

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.contract import PaymentCallback, now_wire
-from adapter.mapping import MappingSet
+from dvcsync.contract import PaymentCallback, now_wire
+from dvcsync.mapping import MappingSet
 
 from .conftest import LOOKUP_PATH, REPO, Env, Province, make_settings, served
 
@@ -127,7 +127,7 @@ def test_failed_result_never_overwrites_paid(env: Env) -> None:
     assert env.province.snapshot(code) == before
     assert env.province.attempts(code)[0]["trang_thai"] == "paid"
     # not applied, but not lost either: a conflict for the reconciler
-    from adapter.state import StateStore
+    from dvcsync.state import StateStore
 
     [conflict] = StateStore(env.settings.state.url).conflicts()
     assert (conflict["record_key"], conflict["province_value"]) == (code, "paid")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from adapter.config import PaymentSettings
-from adapter.portal import ssl_context
+from dvcsync.config import PaymentSettings
+from dvcsync.portal import ssl_context
 from mock_portal.app import create_app
 from mock_portal.config import MockConfig
 from mock_portal.testing import RunningMock

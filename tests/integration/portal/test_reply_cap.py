@@ -13,11 +13,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from adapter.config import PortalSettings, Settings
-from adapter.mapping import load_mappings
-from adapter.portal import PortalClient, ProtocolError, make_http_client
-from adapter.province.source import make_engine
-from adapter.sync.payments import PaymentCallError, PaymentJob
+from dvcsync.config import PortalSettings, Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.portal import PortalClient, ProtocolError, make_http_client
+from dvcsync.province.source import make_engine
+from dvcsync.sync.payments import PaymentCallError, PaymentJob
 
 from ..mock_portal.soap_support import serve
 

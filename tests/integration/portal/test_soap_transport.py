@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from adapter.config import PortalSettings
-from adapter.portal import PortalClient, ProtocolError, make_http_client
+from dvcsync.config import PortalSettings
+from dvcsync.portal import PortalClient, ProtocolError, make_http_client
 from mock_portal.testing import RunningMock, run_mock, sample_dossier
 
 from ..mock_portal.soap_support import serve

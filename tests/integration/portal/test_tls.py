@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.config import ConfigError, PaymentSettings, PortalSettings, Settings
-from adapter.contract import QueryRequest
-from adapter.portal import PortalClient, PortalError, TlsError, make_http_client
-from adapter.sync.runtime import open_runtime
+from dvcsync.config import ConfigError, PaymentSettings, PortalSettings, Settings
+from dvcsync.contract import QueryRequest
+from dvcsync.portal import PortalClient, PortalError, TlsError, make_http_client
+from dvcsync.sync.runtime import open_runtime
 from mock_portal.app import create_app
 from mock_portal.config import MockConfig
 from mock_portal.testing import sample_dossier

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adapter.reconcile.categories import KEYS
-from adapter.reconcile.render_html import PAGE_SIZE, write_html
-from adapter.reconcile.report import Item, Report
+from dvcsync.reconcile.categories import KEYS
+from dvcsync.reconcile.render_html import PAGE_SIZE, write_html
+from dvcsync.reconcile.report import Item, Report
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page

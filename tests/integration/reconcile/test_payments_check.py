@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 
-from adapter.province.sample import generate
-from adapter.province.source import make_engine
-from adapter.reconcile.payments_check import PaymentsCheck
-from adapter.reconcile.period import Period
-from adapter.reconcile.workbook import WorkBook
-from adapter.sync.payment_ledger import PaymentLedger
+from dvcsync.province.sample import generate
+from dvcsync.province.source import make_engine
+from dvcsync.reconcile.payments_check import PaymentsCheck
+from dvcsync.reconcile.period import Period
+from dvcsync.reconcile.workbook import WorkBook
+from dvcsync.sync.payment_ledger import PaymentLedger
 
 DAY = date(2026, 11, 20)
 URL = "http://platform.test/payment/statement"

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapter.catalogue.decisions import Accepted, write_decisions
-from adapter.catalogue.local import mapped_code
-from adapter.catalogue.matcher import LocalProcedure, Matcher, NationalProcedure
-from adapter.catalogue.review import ReviewError, ReviewRow, decisions, write_review
-from adapter.mapping import MappingSpecError, load_mappings
-from adapter.province.sample.generator import generate
+from dvcsync.catalogue.decisions import Accepted, write_decisions
+from dvcsync.catalogue.local import mapped_code
+from dvcsync.catalogue.matcher import LocalProcedure, Matcher, NationalProcedure
+from dvcsync.catalogue.review import ReviewError, ReviewRow, decisions, write_review
+from dvcsync.mapping import MappingSpecError, load_mappings
+from dvcsync.province.sample.generator import generate
 
 REPO = Path(__file__).resolve().parents[3]
 AT = datetime(2026, 11, 30, 9, 0)
@@ -157,8 +157,8 @@ def test_a_bad_decision_names_the_file_the_line_and_the_value(tmp_path: Path) ->
 
 
 def test_local_catalogue_reads_the_sample_with_its_fees(tmp_path: Path) -> None:
-    from adapter.catalogue.local import read_local
-    from adapter.province.source import make_engine
+    from dvcsync.catalogue.local import read_local
+    from dvcsync.province.source import make_engine
 
     generate(tmp_path / "onestop.db", 200, 7)
     engine = make_engine(f"sqlite:///{tmp_path / 'onestop.db'}")

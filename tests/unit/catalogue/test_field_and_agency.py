@@ -4,7 +4,7 @@ automatically, however high its score."""
 
 from __future__ import annotations
 
-from adapter.catalogue.matcher import LocalProcedure, Matcher, NationalProcedure
+from dvcsync.catalogue.matcher import LocalProcedure, Matcher, NationalProcedure
 
 COPY = NationalProcedure(
     "2.001914",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.catalogue.matcher import LocalProcedure, Matcher
-from adapter.catalogue.national import procedures_from_portal
+from dvcsync.catalogue.matcher import LocalProcedure, Matcher
+from dvcsync.catalogue.national import procedures_from_portal
 
 REPO = Path(__file__).resolve().parents[3]
 SET = REPO / "tests" / "fixtures" / "catalogue" / "matching-set.csv"

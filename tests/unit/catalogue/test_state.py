@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapter.state import StateStore
-from adapter.state.catalogue import (
+from dvcsync.state import StateStore
+from dvcsync.state.catalogue import (
     AgencyRecord,
     ProcedureRecord,
     SectorRecord,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapter.contract import (
+from dvcsync.contract import (
     FINAL_STATUSES,
     LEGAL_MOVES,
     REPLY_MODELS,

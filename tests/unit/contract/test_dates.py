@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from adapter.contract import (
+from dvcsync.contract import (
     VN_TZ,
     HoSo,
     TienDo,

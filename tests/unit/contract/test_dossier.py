@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapter.contract import (
+from dvcsync.contract import (
     REQUIRED_DOSSIER_FIELDS,
     AuthReply,
     AuthRequest,

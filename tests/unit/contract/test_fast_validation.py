@@ -1,4 +1,4 @@
-"""The core-only first pass (``adapter.contract._fast``) accepts a subset of what the models accept,
+"""The core-only first pass (``dvcsync.contract._fast``) accepts a subset of what the models accept,
 with the very same result, and leaves no per-field Python validator on the hot path.
 
 Each property puts one generated value (canonical, a variant real clients send, or wrong) into a
@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from adapter.contract import DongBoHoSoMCRequest, HoSo, TienDo, parse_wire_datetime
-from adapter.contract._fast import MA_TTHC_PATTERN, WIRE_DATE_PATTERN, FastValidator, fast_schema
+from dvcsync.contract import DongBoHoSoMCRequest, HoSo, TienDo, parse_wire_datetime
+from dvcsync.contract._fast import MA_TTHC_PATTERN, WIRE_DATE_PATTERN, FastValidator, fast_schema
 from mock_portal.testing import sample_dossier
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "contract"
@@ -160,7 +160,7 @@ def test_every_day_the_date_pattern_takes_exists() -> None:
 def test_procedure_code_pattern_is_the_contract_one_in_ascii() -> None:
     import re
 
-    from adapter.contract import MA_TTHC_RE
+    from dvcsync.contract import MA_TTHC_RE
 
     for text in ["1.001193", "3.000001.000.00.00.G12", "1.001193.000.00.00.H40", "4.001193", "1.0011933"]:
         assert bool(re.fullmatch(MA_TTHC_PATTERN, text)) == bool(MA_TTHC_RE.fullmatch(text))

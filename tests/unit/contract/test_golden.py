@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-import adapter.contract as contract
-from adapter.contract import REPLY_MODELS, REQUEST_MODELS, WireModel
+import dvcsync.contract as contract
+from dvcsync.contract import REPLY_MODELS, REQUEST_MODELS, WireModel
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "contract"
 INDEX: dict[str, dict[str, str]] = json.loads((FIXTURES / "index.json").read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapter.contract import (
+from dvcsync.contract import (
     PAID,
     PROTOCOL_VERSION,
     BienLai,

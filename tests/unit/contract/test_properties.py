@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.contract import (
+from dvcsync.contract import (
     DongBoHoSoMCRequest,
     DuocTaiSuDung,
     HinhThuc,

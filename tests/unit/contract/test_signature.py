@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import adapter.contract.signature as signature_module
-from adapter.contract import (
+import dvcsync.contract.signature as signature_module
+from dvcsync.contract import (
     FIELD_ORDER,
     GetBillRequest,
     InitRequest,
@@ -29,7 +29,7 @@ from adapter.contract import (
     signing_string,
     verify,
 )
-from adapter.contract.payment import _Signed
+from dvcsync.contract.payment import _Signed
 
 VECTORS: list[dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parents[2] / "fixtures" / "ma-xac-thuc-vectors.json").read_text(

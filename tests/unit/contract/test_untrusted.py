@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapter.contract import CODE_FIELDS, UntrustedInput, check_strings, escape_for_log, parse_json
-from adapter.contract._untrusted import deeper_than, json_depth
+from dvcsync.contract import CODE_FIELDS, UntrustedInput, check_strings, escape_for_log, parse_json
+from dvcsync.contract._untrusted import deeper_than, json_depth
 
 REPO = Path(__file__).resolve().parents[3]
 PROMOTION = json.loads(

@@ -12,7 +12,7 @@ import pytest
 import zeep
 from lxml import etree
 
-from adapter.contract import (
+from dvcsync.contract import (
     REQUEST_MODELS,
     DinhDanh,
     GiayToKetQua,
@@ -28,7 +28,7 @@ from adapter.contract import (
     TrangThaiHoSoDVC,
     WireModel,
 )
-from adapter.contract.wsdl import BINDING_QNAME, OPERATIONS, TARGET_NAMESPACE, wsdl_bytes, wsdl_path
+from dvcsync.contract.wsdl import BINDING_QNAME, OPERATIONS, TARGET_NAMESPACE, wsdl_bytes, wsdl_path
 
 XSD = "{http://www.w3.org/2001/XMLSchema}"
 WSDL = "{http://schemas.xmlsoap.org/wsdl/}"

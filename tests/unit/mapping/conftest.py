@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapter.mapping import MappingSet, load_mappings
+from dvcsync.mapping import MappingSet, load_mappings
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -25,10 +25,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from adapter.mapping import MappingSet, MapResult, load_mappings
-from adapter.province.sample import generate
-from adapter.province.sample.opencps.generator import generate as generate_opencps
-from adapter.province.source import SqlSource, make_engine
+from dvcsync.mapping import MappingSet, MapResult, load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.province.sample.opencps.generator import generate as generate_opencps
+from dvcsync.province.source import SqlSource, make_engine
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURE = REPO / "tests" / "fixtures" / "mapping" / "golden_outputs.json"

@@ -1,4 +1,4 @@
-"""The compiled mapping functions (``adapter.mapping.compiled``) against the closure pipeline they
+"""The compiled mapping functions (``dvcsync.mapping.compiled``) against the closure pipeline they
 replace: the same results for good and bad records, code compiled once per spec, the source shown
 by ``dvcsync mappings compile --show``."""
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.mapping import MappingSet, MapResult, load_mappings
-from adapter.mapping.compiled import _CACHE, source_of, spec_hash
+from dvcsync.cli import app
+from dvcsync.mapping import MappingSet, MapResult, load_mappings
+from dvcsync.mapping.compiled import _CACHE, source_of, spec_hash
 
 from .conftest import REPO, dossier_record
 

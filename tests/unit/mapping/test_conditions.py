@@ -11,10 +11,10 @@ import pytest
 from pydantic import TypeAdapter
 from sqlalchemy import create_engine, text
 
-from adapter.mapping import MappingSpecError, load_mappings
-from adapter.mapping.engine import OUTSIDE_WHERE
-from adapter.mapping.spec import AppliesTo
-from adapter.source_spec import Condition, ConditionIn, RowFilter, SourceSpec, filter_matches, filter_sql
+from dvcsync.mapping import MappingSpecError, load_mappings
+from dvcsync.mapping.engine import OUTSIDE_WHERE
+from dvcsync.mapping.spec import AppliesTo
+from dvcsync.source_spec import Condition, ConditionIn, RowFilter, SourceSpec, filter_matches, filter_sql
 
 from .conftest import dossier_record
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.contract import HoSo, TienDo
-from adapter.mapping import MappingSet, load_mappings
+from dvcsync.contract import HoSo, TienDo
+from dvcsync.mapping import MappingSet, load_mappings
 
 from .conftest import dossier_record
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapter.mapping import MappingSet, load_mappings
+from dvcsync.mapping import MappingSet, load_mappings
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapter.mapping import MappingSpecError, load_mappings
+from dvcsync.mapping import MappingSpecError, load_mappings
 
 from .conftest import dossier_record
 

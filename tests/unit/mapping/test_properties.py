@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapter.contract import HoSo, TienDo
-from adapter.mapping import MappingSet
+from dvcsync.contract import HoSo, TienDo
+from dvcsync.mapping import MappingSet
 
 from .conftest import dossier_record
 
@@ -73,7 +73,7 @@ def test_any_dossier_maps_or_says_why(shared_mappings: MappingSet, mutations: di
     )
 )
 def test_province_dates_round_trip_through_the_wire(moment: Any) -> None:
-    from adapter.mapping.engine import _fmt_datetime, _fmt_wire_datetime
+    from dvcsync.mapping.engine import _fmt_datetime, _fmt_wire_datetime
 
     local = moment.replace(microsecond=0).isoformat(timespec="seconds")
     wire = _fmt_datetime(local, None)  # type: ignore[arg-type]

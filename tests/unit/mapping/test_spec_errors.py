@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.mapping import MappingSpecError, load_mappings
+from dvcsync.mapping import MappingSpecError, load_mappings
 
 
 def _write(folder: Path, name: str, text: str) -> Path:

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from adapter.contract import HoSo, HoSoDaLuu, TienDo
-from adapter.contract.wsdl import OPERATIONS, TARGET_NAMESPACE
+from dvcsync.contract import HoSo, HoSoDaLuu, TienDo
+from dvcsync.contract.wsdl import OPERATIONS, TARGET_NAMESPACE
 from mock_portal.soap_schema import shipped_schema
 from mock_portal.soap_xml import (
     SOAP_ENV,

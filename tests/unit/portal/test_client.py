@@ -11,8 +11,8 @@ import httpx
 import pytest
 import respx
 
-from adapter.config import PortalSettings
-from adapter.portal import (
+from dvcsync.config import PortalSettings
+from dvcsync.portal import (
     AmbiguousError,
     AuthError,
     Backoff,

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import respx
 
-from adapter.config import PortalSettings
-from adapter.portal import Backoff, PortalClient, ProtocolError
+from dvcsync.config import PortalSettings
+from dvcsync.portal import Backoff, PortalClient, ProtocolError
 
 BASE = "http://portal.test/dvcqg"
 AUTH, INTEGRATION = f"{BASE}/auth", f"{BASE}/integration"
@@ -121,7 +121,7 @@ def _raised_from(exc: httpx.HTTPError, cause: BaseException) -> httpx.HTTPError:
 def test_tls_refusals_are_named_and_other_failures_are_not() -> None:
     """A server that sends the TLS alert (not every one does: asyncio's drops the connection) makes
     the refusal read ``TLS: ...``; a reset or a non-certificate TLS read error stays what it was."""
-    from adapter.portal._http import describe, tls_problem
+    from dvcsync.portal._http import describe, tls_problem
 
     alert = ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required")
     assert (tls_problem(_raised_from(httpx.ReadError(""), alert)) or "").startswith("TLS: handshake refused")

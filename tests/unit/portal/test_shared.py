@@ -8,9 +8,9 @@ import asyncio
 import httpx
 import respx
 
-from adapter.config import PortalSettings
-from adapter.portal import PortalClient
-from adapter.portal.shared import share_rate, shared_for
+from dvcsync.config import PortalSettings
+from dvcsync.portal import PortalClient
+from dvcsync.portal.shared import share_rate, shared_for
 
 BASE = "http://portal.test/dvcqg"
 OK = {"error_code": 0, "message": "", "result": []}

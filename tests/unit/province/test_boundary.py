@@ -1,7 +1,7 @@
 """The province boundary knows the schema only from configuration: the same writes on the sample
 schema and on a deterministic renaming of every table and column (ids and audit columns too),
 described only by a renamed province.yaml (tests/renamed_schema.py); an invalid province.yaml names
-file, line and key. (No sample identifier in adapter/: tests/unit/test_no_sample_names.py.)"""
+file, line and key. (No sample identifier in dvcsync/: tests/unit/test_no_sample_names.py.)"""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from adapter.province.payments import PaymentLedger
-from adapter.province.sample.schema import DDL
-from adapter.province.schema import ProvinceSchema, ProvinceSchemaError, load_schema
-from adapter.province.sink import SqlSink
-from adapter.province.source import make_engine
+from dvcsync.province.payments import PaymentLedger
+from dvcsync.province.sample.schema import DDL
+from dvcsync.province.schema import ProvinceSchema, ProvinceSchemaError, load_schema
+from dvcsync.province.sink import SqlSink
+from dvcsync.province.source import make_engine
 
 from ...renamed_schema import ROOT, rename, renamed_ddl, renamed_schema_file
 

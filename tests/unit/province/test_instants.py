@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.config import ConfigError, Settings
-from adapter.province.instants import (
+from dvcsync.config import ConfigError, Settings
+from dvcsync.province.instants import (
     InstantError,
     column_value,
     cursor_text,

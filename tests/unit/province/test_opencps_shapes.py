@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from adapter.province.catalogue import local_procedures
-from adapter.province.payments import CREATED, FAILED, PAID, PaymentLedger
-from adapter.province.ratings import ratings_between
-from adapter.province.sample.opencps import generate
-from adapter.province.schema import ProvinceSchema, ProvinceSchemaError, load_schema, parse_schema
+from dvcsync.province.catalogue import local_procedures
+from dvcsync.province.payments import CREATED, FAILED, PAID, PaymentLedger
+from dvcsync.province.ratings import ratings_between
+from dvcsync.province.sample.opencps import generate
+from dvcsync.province.schema import ProvinceSchema, ProvinceSchemaError, load_schema, parse_schema
 
 OPENCPS = Path(__file__).resolve().parents[3] / "mappings" / "opencps"
 

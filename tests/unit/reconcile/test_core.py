@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from adapter.reconcile import CATEGORIES, KEYS, Item, Period, parse_day, repairable
-from adapter.reconcile.province_state import _merged
-from adapter.reconcile.run import _drop_implied, latest_report, prune_reports
-from adapter.reconcile.workbook import WorkBook
+from dvcsync.reconcile import CATEGORIES, KEYS, Item, Period, parse_day, repairable
+from dvcsync.reconcile.province_state import _merged
+from dvcsync.reconcile.run import _drop_implied, latest_report, prune_reports
+from dvcsync.reconcile.workbook import WorkBook
 
 
 def test_dates_in_either_form_and_clear_refusals() -> None:
@@ -152,8 +152,8 @@ def test_the_merge_reads_the_state_without_holding_its_write_lock(tmp_path: Path
     it (the running service) must not wait for it."""
     import sqlite3
 
-    from adapter.reconcile.province_state import state_rows
-    from adapter.state import MappedRecord, StateStore
+    from dvcsync.reconcile.province_state import state_rows
+    from dvcsync.state import MappedRecord, StateStore
 
     url = f"sqlite:///{tmp_path / 'state.db'}"
     store = StateStore(url)

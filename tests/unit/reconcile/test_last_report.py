@@ -6,7 +6,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from adapter.reconcile.run import JSON_NAME, POINTER_NAME, last_report, remember_report
+from dvcsync.reconcile.run import JSON_NAME, POINTER_NAME, last_report, remember_report
 
 
 def _report(folder: Path) -> Path:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from adapter.reconcile.categories import CATEGORIES, KEYS
-from adapter.reconcile.render_html import PAGE_SIZE, write_html
-from adapter.reconcile.report import AGE_BUCKETS, Item, Report, evidence_text
+from dvcsync.reconcile.categories import CATEGORIES, KEYS
+from dvcsync.reconcile.render_html import PAGE_SIZE, write_html
+from dvcsync.reconcile.report import AGE_BUCKETS, Item, Report, evidence_text
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "reconcile" / "sample-report.json"
 EVIL = "<script>alert('x')</script>"

@@ -14,8 +14,8 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.worksheet import Worksheet
 
-from adapter.reconcile.categories import CATEGORIES, KEYS
-from adapter.reconcile.render_tables import (
+from dvcsync.reconcile.categories import CATEGORIES, KEYS
+from dvcsync.reconcile.render_tables import (
     CSV_COLUMNS,
     ITEM_HEADERS,
     RESOLVED_SHEET,
@@ -24,7 +24,7 @@ from adapter.reconcile.render_tables import (
     write_csv,
     write_xlsx,
 )
-from adapter.reconcile.report import Item, Report
+from dvcsync.reconcile.report import Item, Report
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "reconcile" / "sample-report.json"
 ATTACK = "=cmd|' /C calc'!A0"

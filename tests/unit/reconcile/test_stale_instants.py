@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
-from adapter.config import Settings
-from adapter.mapping import load_mappings
-from adapter.reconcile.period import Period
-from adapter.reconcile.province_state import ProvinceStateCheck
-from adapter.reconcile.workbook import WorkBook
-from adapter.state import StateStore
+from dvcsync.config import Settings
+from dvcsync.mapping import load_mappings
+from dvcsync.reconcile.period import Period
+from dvcsync.reconcile.province_state import ProvinceStateCheck
+from dvcsync.reconcile.workbook import WorkBook
+from dvcsync.state import StateStore
 
 REPO = Path(__file__).resolve().parents[3]
 AFTER = "changed after the last push read"

@@ -28,8 +28,8 @@ from sqlalchemy import (
     text,
 )
 
-from adapter.state import StateStore
-from adapter.state.migrations import alembic_config, head_revision, state_metadata
+from dvcsync.state import StateStore
+from dvcsync.state.migrations import alembic_config, head_revision, state_metadata
 
 LEGACY = MetaData()
 Table(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.state import MappedRecord, StateStore
+from dvcsync.state import MappedRecord, StateStore
 
 
 def _mode(path: Path) -> int:
@@ -62,7 +62,7 @@ def test_a_readable_state_file_is_tightened_and_said_once(
     db.chmod(0o644)
     Path(f"{db}-wal").touch(mode=0o644)
     Path(f"{db}-wal").chmod(0o644)
-    with caplog.at_level(logging.INFO, logger="adapter.state.store"):
+    with caplog.at_level(logging.INFO, logger="dvcsync.state.store"):
         again = StateStore(f"sqlite:///{db}")
         again.close()
         third = StateStore(f"sqlite:///{db}")

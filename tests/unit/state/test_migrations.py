@@ -17,9 +17,9 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from adapter.cli import app
-from adapter.state import SchemaOutOfDate, StateStore
-from adapter.state.migrations import head_revision, script_directory, state_metadata
+from dvcsync.cli import app
+from dvcsync.state import SchemaOutOfDate, StateStore
+from dvcsync.state.migrations import head_revision, script_directory, state_metadata
 from mock_portal.testing import run_mock_process
 
 from .legacy_state import (
@@ -208,7 +208,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> Path:
     for name in list(os.environ):
         if name.startswith("DVCSYNC_"):
             monkeypatch.delenv(name)
-    from adapter.province.sample import generate
+    from dvcsync.province.sample import generate
 
     onestop = tmp_path / "onestop.db"
     generate(onestop, 0, 1)
@@ -244,7 +244,7 @@ def test_db_upgrade_json_of_a_fresh_database(config: Path, url: str) -> None:
 def _dvcsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVCSYNC_")}
     return subprocess.run(
-        [sys.executable, "-m", "adapter.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), *args],
         capture_output=True,
         text=True,
         env=env,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from adapter.state import Inbox, MappedRecord, Outcome, StateStore, payload_hash
-from adapter.state.store import DueEntry
+from dvcsync.state import Inbox, MappedRecord, Outcome, StateStore, payload_hash
+from dvcsync.state.store import DueEntry
 
 DAY = 86400.0
 T0 = 1_750_000_000.0  # when everything was enqueued and delivered
@@ -93,7 +93,7 @@ def _text_cells(path: Path, table: str) -> list[str]:
 def _outbox(store: StateStore) -> dict[int, dict[str, Any]]:
     from sqlalchemy import select
 
-    from adapter.state.store import OUTBOX_T
+    from dvcsync.state.store import OUTBOX_T
 
     with store.engine.connect() as conn:
         return {row.id: dict(row._mapping) for row in conn.execute(select(OUTBOX_T))}
@@ -132,7 +132,7 @@ def settled(store: StateStore) -> StateStore:
 def _age_inbox(store: StateStore, when: float) -> None:
     from sqlalchemy import update
 
-    from adapter.state.store import INBOX_T
+    from dvcsync.state.store import INBOX_T
 
     with store.begin() as conn:
         conn.execute(update(INBOX_T).values(updated_at=when, received_at=when))

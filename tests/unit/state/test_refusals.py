@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from adapter.config import PaymentSettings
-from adapter.contract import PaymentCallback
-from adapter.province.payments import PaymentLedger
-from adapter.province.source import make_engine
-from adapter.server._refusals import RefusalCollector
-from adapter.state import Inbox, StateStore
-from adapter.state import refusals as refusals_module
-from adapter.state.refusals import SAMPLE_CAP, Refusals
-from adapter.sync.payment_inbound import handle_callback
+from dvcsync.config import PaymentSettings
+from dvcsync.contract import PaymentCallback
+from dvcsync.province.payments import PaymentLedger
+from dvcsync.province.source import make_engine
+from dvcsync.server._refusals import RefusalCollector
+from dvcsync.state import Inbox, StateStore
+from dvcsync.state import refusals as refusals_module
+from dvcsync.state.refusals import SAMPLE_CAP, Refusals
+from dvcsync.sync.payment_inbound import handle_callback
 
 DAY = 86400.0
 CALLBACKS = 5000

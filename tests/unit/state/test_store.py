@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from adapter.state import MappedRecord, Outcome, StateStore
+from dvcsync.state import MappedRecord, Outcome, StateStore
 
 
 def _record(
@@ -137,8 +137,8 @@ def test_history_is_cut_from_the_stored_text_exactly_as_parsing_would_give_it(
 ) -> None:
     import json
 
-    from adapter.state import DueEntry
-    from adapter.state.store import dumps
+    from dvcsync.state import DueEntry
+    from dvcsync.state.store import dumps
 
     keys = [f'k"{n},"entries":[' for n in range(len(entries))]  # separators inside the keys too
     entry = DueEntry(1, "steps", "A-1", dumps({"keys": keys, "entries": entries}), "h", 0, True)

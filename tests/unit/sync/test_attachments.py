@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.config import Settings
-from adapter.sync.attachments import (
+from dvcsync.config import Settings
+from dvcsync.sync.attachments import (
     AttachmentRefused,
     AttachmentStore,
     check_name,

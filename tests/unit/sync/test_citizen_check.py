@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from adapter.config import PortalSettings, Settings
-from adapter.contract import PortalReply
-from adapter.mapping.errors import mask
-from adapter.portal import UnreachableError
-from adapter.state import MappedRecord, StateStore
-from adapter.sync import citizen_check
-from adapter.sync.citizen_check import (
+from dvcsync.config import PortalSettings, Settings
+from dvcsync.contract import PortalReply
+from dvcsync.mapping.errors import mask
+from dvcsync.portal import UnreachableError
+from dvcsync.state import MappedRecord, StateStore
+from dvcsync.sync import citizen_check
+from dvcsync.sync.citizen_check import (
     BIRTH_FIELD,
     ID_FIELD,
     MATCH,
@@ -185,7 +185,7 @@ def test_a_birth_date_column_is_compared_and_an_unreadable_one_quarantined(store
 
 
 def test_counts_reach_the_metrics_once() -> None:
-    from adapter import metrics
+    from dvcsync import metrics
 
     check, _ = _check(FakeClient([]))
     before = metrics.CITIZEN_CHECKS.labels("mismatch")._value.get()

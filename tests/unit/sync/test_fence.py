@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapter.state import DueEntry
-from adapter.sync.push import ClaimsLost, PushJob
+from dvcsync.state import DueEntry
+from dvcsync.sync.push import ClaimsLost, PushJob
 
 
 class _Keeper:

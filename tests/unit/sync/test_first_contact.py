@@ -15,12 +15,12 @@ import pytest
 import respx
 from sqlalchemy import select
 
-from adapter.config import PortalSettings
-from adapter.portal import Backoff, PortalClient, UnreachableError
-from adapter.state import DueEntry, MappedRecord, StateStore
-from adapter.state.store import CONFLICT_T, DOSSIER_T, OUTBOX_T, STEP_T
-from adapter.sync.first_contact import PORTAL_ONLY_NOTE, FirstContact
-from adapter.sync.readback import history_fingerprint
+from dvcsync.config import PortalSettings
+from dvcsync.portal import Backoff, PortalClient, UnreachableError
+from dvcsync.state import DueEntry, MappedRecord, StateStore
+from dvcsync.state.store import CONFLICT_T, DOSSIER_T, OUTBOX_T, STEP_T
+from dvcsync.sync.first_contact import PORTAL_ONLY_NOTE, FirstContact
+from dvcsync.sync.readback import history_fingerprint
 
 BASE = "http://portal.test/dvcqg"
 AUTH, INTEGRATION = f"{BASE}/auth", f"{BASE}/integration"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import random
 
-from adapter.state import DueEntry
-from adapter.sync.push import pack_history
+from dvcsync.state import DueEntry
+from dvcsync.sync.push import pack_history
 
 
 def _entry(number: int, steps: int) -> DueEntry:

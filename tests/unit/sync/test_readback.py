@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.sync.readback import (
+from dvcsync.sync.readback import (
     HISTORY_IDENTITY,
     describe_entry,
     differing_fields,

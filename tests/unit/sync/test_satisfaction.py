@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from adapter.contract import DanhGia
-from adapter.mapping import load_mappings
-from adapter.province.sample import generate
-from adapter.state import StateStore
-from adapter.sync.satisfaction import (
+from dvcsync.contract import DanhGia
+from dvcsync.mapping import load_mappings
+from dvcsync.province.sample import generate
+from dvcsync.state import StateStore
+from dvcsync.sync.satisfaction import (
     Rating,
     agency_resolver,
     complete_months,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.province.sample import GenerateStats, generate
+from dvcsync.province.sample import GenerateStats, generate
 
 N_DOSSIERS = 3000
 SEED = 42

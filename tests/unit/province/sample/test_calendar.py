@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapter.province.sample.calendar import DAY, add_workdays, in_office, iso, to_seconds
+from dvcsync.province.sample.calendar import DAY, add_workdays, in_office, iso, to_seconds
 
 
 def _ts(text: str) -> int:

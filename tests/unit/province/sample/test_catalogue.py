@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapter.province.sample.catalogue import (
+from dvcsync.province.sample.catalogue import (
     CatalogueError,
     agencies,
     parse_agency,
@@ -24,7 +24,7 @@ NATIONAL_CODE = re.compile(r"^[123]\.\d{6}$")
 
 
 def _raw(name: str) -> dict[str, Any]:
-    text = resources.files("adapter.province.sample.data").joinpath(name).read_text(encoding="utf-8")
+    text = resources.files("dvcsync.province.sample.data").joinpath(name).read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

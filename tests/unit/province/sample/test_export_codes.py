@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from adapter.mapping.codes import CodeTable
-from adapter.mapping.spec import CodeTableSpec
-from adapter.province.sample import export_codes
-from adapter.province.sample.catalogue import agencies, procedures
+from dvcsync.mapping.codes import CodeTable
+from dvcsync.mapping.spec import CodeTableSpec
+from dvcsync.province.sample import export_codes
+from dvcsync.province.sample.catalogue import agencies, procedures
 
 CODES = Path(__file__).parents[4] / "mappings" / "codes"
 
@@ -18,7 +18,7 @@ CODES = Path(__file__).parents[4] / "mappings" / "codes"
 def test_committed_tables_equal_the_export() -> None:
     for name, render in export_codes.EXPORTS.items():
         assert (CODES / name).read_text(encoding="utf-8") == render(), (
-            f"mappings/codes/{name} is stale: run python -m adapter.province.sample.export_codes")
+            f"mappings/codes/{name} is stale: run python -m dvcsync.province.sample.export_codes")
 
 
 def test_check_mode_reports_a_stale_table_and_write_mode_fixes_it(tmp_path: Path) -> None:

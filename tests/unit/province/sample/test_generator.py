@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from adapter.contract import LEGAL_MOVES, is_legal_move
-from adapter.province.sample import GenerateStats, generate, open_sample
-from adapter.province.sample.catalogue import agencies, procedures
-from adapter.province.sample.generator import TABLES
-from adapter.province.sample.schema import CHANNELS, STATUS_KEYWORDS
+from dvcsync.contract import LEGAL_MOVES, is_legal_move
+from dvcsync.province.sample import GenerateStats, generate, open_sample
+from dvcsync.province.sample.catalogue import agencies, procedures
+from dvcsync.province.sample.generator import TABLES
+from dvcsync.province.sample.schema import CHANNELS, STATUS_KEYWORDS
 
 from .conftest import N_DOSSIERS, SEED
 
@@ -216,8 +216,8 @@ def test_agencies_are_valid_on_the_submission_date_except_documented_transition_
 def test_the_transition_case_occurs_and_maps_to_the_new_commune(tmp_path: Path) -> None:
     """Enough dossiers to hit the two-week window; the dossier mapping resolves the pre-merger
     commune through its successor as of the submission date."""
-    from adapter.mapping.loader import load_mappings
-    from adapter.province.source import SqlSource, make_engine
+    from dvcsync.mapping.loader import load_mappings
+    from dvcsync.province.source import SqlSource, make_engine
 
     stats = generate(tmp_path / "big.db", 20_000, 3)
     dossier = load_mappings(Path(__file__).parents[4] / "mappings").get("dossier")
@@ -376,7 +376,7 @@ def test_determinism_holds_across_processes_with_different_hash_seeds(tmp_path: 
     digests = []
     for hash_seed in ("1", "2"):
         out = tmp_path / f"h{hash_seed}.db"
-        code = f"from adapter.province.sample import generate; generate({str(out)!r}, 300, 5)"
+        code = f"from dvcsync.province.sample import generate; generate({str(out)!r}, 300, 5)"
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parents[4])
         digests.append(_dump(out))

@@ -9,9 +9,9 @@ from random import Random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.contract import is_legal_move
-from adapter.province.sample.calendar import to_seconds
-from adapter.province.sample.lifecycle import DIRECT, NEW, NOW, ONLINE, POSTAL, RECEIVING, plan_dossier
+from dvcsync.contract import is_legal_move
+from dvcsync.province.sample.calendar import to_seconds
+from dvcsync.province.sample.lifecycle import DIRECT, NEW, NOW, ONLINE, POSTAL, RECEIVING, plan_dossier
 
 START = to_seconds(datetime(2024, 1, 2, 8, 0))
 

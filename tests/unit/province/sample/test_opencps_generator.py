@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from adapter.province.sample.opencps import OpenCPSStats, generate
-from adapter.province.sample.opencps.export_codes import main as export_main
-from adapter.province.sample.opencps.schema import STEPS
+from dvcsync.province.sample.opencps import OpenCPSStats, generate
+from dvcsync.province.sample.opencps.export_codes import main as export_main
+from dvcsync.province.sample.opencps.schema import STEPS
 
 REPO = Path(__file__).resolve().parents[4]
 N = 1500
@@ -297,7 +297,7 @@ def test_refuses_an_existing_file(tmp_path: Path) -> None:
     ],
 )
 def test_the_shipped_profile_reads_sub_statuses_as_opencps_does(status: str, sub: str, national: str) -> None:
-    from adapter.mapping import load_mappings
+    from dvcsync.mapping import load_mappings
 
     report = load_mappings(REPO / "mappings" / "opencps").get("status_report")
     record = {

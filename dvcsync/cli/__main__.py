@@ -1,0 +1,3 @@
+from dvcsync.cli import main
+
+main()

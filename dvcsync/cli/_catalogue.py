@@ -1,0 +1,383 @@
+"""``dvcsync catalogue pull | match | apply``: keep the local procedure catalogue aligned with the
+national one (docs/catalogue.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dvcsync.catalogue.matcher import MARGIN, THRESHOLD
+
+from ._common import (
+    EXIT_INVALID,
+    JsonOpt,
+    _live_settings,
+    _load_mappings,
+    _print_counts,
+    _redact_url,
+    _run_cycles,
+    _settings,
+    _TenantTyper,
+    _writing,
+    app,
+    console,
+    err_console,
+    sync_app,
+)
+from ._errors import terminal_text
+
+if TYPE_CHECKING:
+    from dvcsync.config import Settings
+
+catalogue_app = _TenantTyper(
+    help="Align the local procedure catalogue with the national one: pull, match, apply a review.",
+    no_args_is_help=True,
+)
+app.add_typer(catalogue_app, name="catalogue")
+
+
+def _say(text: str) -> None:
+    err_console.print(terminal_text(text), markup=False, highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------- pull
+
+
+@catalogue_app.command("pull")
+def catalogue_pull(as_json: JsonOpt = False) -> None:
+    """Read the national catalogue (procedures with details and fees, agencies, sectors) into the
+    state and report what changed since the last pull, and the local codes it makes wrong
+    (withdrawn or unknown national procedure, other fees, abolished agencies). Exit 1 when a local
+    code needs a person."""
+    from dvcsync.sync.catalogue import CatalogueError, run_catalogue_pull
+
+    settings = _live_settings()
+    mset = _load_mappings(settings.province.mappings)
+    try:
+        summary = _run_cycles(settings, "dvcsync catalogue pull", lambda: run_catalogue_pull(settings, mset))
+    except CatalogueError as exc:
+        _say(str(exc))
+        raise typer.Exit(1) from None
+    data = summary.as_dict()
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        _print_pull(data)
+    raise typer.Exit(0 if summary.problems == 0 else 1)
+
+
+@sync_app.command("catalogue")
+def sync_catalogue(as_json: JsonOpt = False) -> None:
+    """One catalogue cycle: the same as `dvcsync catalogue pull` (what the scheduled job runs)."""
+    catalogue_pull(as_json)
+
+
+_CHANGE_LABELS = (
+    ("new", "new procedures"),
+    ("renamed", "renamed procedures"),
+    ("withdrawn", "withdrawn procedures"),
+    ("reinstated", "reinstated procedures"),
+    ("fees_changed", "fees changed"),
+    ("days_changed", "processing days changed"),
+    ("agencies_new", "new agencies"),
+    ("agencies_renamed", "renamed agencies"),
+    ("agencies_abolished", "abolished agencies"),
+    ("sectors_new", "new sectors"),
+    ("sectors_renamed", "renamed sectors"),
+    ("sectors_removed", "removed sectors"),
+)
+
+
+def _print_pull(data: dict[str, Any]) -> None:
+    changes = data["changes"]
+    title = f"catalogue of {data['catalogue_date']} (pull {data['pull_id']})"
+    rows: list[tuple[str, Any]] = [
+        ("procedures listed", data["procedures"]),
+        ("of which active", data["active"]),
+        ("agencies", data["agencies"]),
+        ("sectors", data["sectors"]),
+    ]
+    if changes.get("first"):
+        rows.append(("changes", "first pull: the baseline"))
+    else:
+        rows += [(label, len(changes[key])) for key, label in _CHANGE_LABELS]
+    _print_counts(title, rows)
+    for key, label in _CHANGE_LABELS:
+        for item in changes.get(key) or []:
+            old = f" (was: {item['old_name']})" if "old_name" in item else ""
+            _out(f"  {label}: {item['code']} {item['name']}{old}")
+    _print_reports(data["reports"])
+
+
+def _out(text: str) -> None:
+    """A line made from data (codes, names from either catalogue): escaped, never markup."""
+    console.print(terminal_text(text), markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_reports(reports: dict[str, list[dict[str, Any]]]) -> None:
+    for item in reports.get("withdrawn", []):
+        _out(f"  withdrawn nationally: {item['local_code']} {item['local_name']} → {item['national_code']}")
+    for item in reports.get("unknown_code", []):
+        _out(f"  not in the national catalogue: {item['local_code']} → {item['national_code']}")
+    for item in reports.get("fees_differ", []):
+        _out(
+            f"  fees differ: {item['local_code']} charges {item['local_fees']},"
+            f" the national record says {item['national_fees']} ({item['national_code']})"
+        )
+    for item in reports.get("agencies_abolished", []):
+        after = item["successor"]
+        then = (
+            f"successor {after['local_key']} ({after['national_code']}"
+            f"{'' if after['active'] else ', not active nationally either'})"
+            if after
+            else "NO SUCCESSOR in the local agencies table"
+        )
+        _out(
+            f"  agency abolished: {item['local_key']} ({item['national_code']} {item['national_name']},"
+            f" until {item['abolished_on']}): {then}"
+        )
+
+
+# ---------------------------------------------------------------- match
+
+
+def _national(settings: Settings) -> list[Any]:
+    from dvcsync.state import StateStore
+    from dvcsync.state.catalogue import procedures
+    from dvcsync.tenants import ensure_schema
+
+    ensure_schema(settings.state.url)  # a tenant's PostgreSQL schema, before its tables are made
+    store = StateStore(settings.state.url)
+    try:
+        store.prepare()
+        found = procedures(store)
+    finally:
+        store.close()
+    if not found:
+        where = _redact_url(settings.state.url)
+        _say(f"no national catalogue in the state {where}: run `dvcsync catalogue pull` first")
+        raise typer.Exit(EXIT_INVALID)
+    return found
+
+
+@catalogue_app.command("match")
+def catalogue_match(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The review file to write: .xlsx for a workbook, else CSV (UTF-8 with a BOM)."
+            " Default: catalogue-review.csv (none with --json unless given).",
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every local procedure, verified ones included.")
+    ] = False,
+    threshold: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="Score an automatic acceptance needs at least.")
+    ] = THRESHOLD,
+    margin: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Lead over the runner-up an automatic acceptance needs.")
+    ] = MARGIN,
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose national candidates for each local procedure without a verified national code
+    (all of them with --all), each with a score (0-1) and the reason, into a review file a person
+    edits (see docs/catalogue.md). `accepted` / the pre-filled decision is what would be applied
+    automatically: only a candidate far enough ahead, with no distinguishing word on one side."""
+    from dvcsync.catalogue.local import decided, mapped_code, read_local
+    from dvcsync.catalogue.matcher import Matcher, NationalProcedure
+    from dvcsync.catalogue.review import ReviewRow, write_review
+    from dvcsync.province.schema import load_schema
+    from dvcsync.province.source import make_engine
+
+    settings = _settings()
+    mset = _load_mappings(settings.province.mappings)
+    national = _national(settings)
+    matcher = Matcher(
+        (
+            NationalProcedure(p.code, p.name, p.active, p.sector_code, p.sector_name, p.fees, p.days)
+            for p in national
+        ),
+        threshold=threshold,
+        margin=margin,
+    )
+    engine = make_engine(settings.province.source_url)
+    try:
+        local = read_local(engine, load_schema(mset.folder))
+        reports = None if as_json else _reports(settings, mset, engine)
+    except Exception as exc:
+        from dvcsync.province.sink import db_error_text
+
+        _say(f"cannot read the local catalogue from {settings.province.source_url}: {db_error_text(exc)}")
+        raise typer.Exit(EXIT_INVALID) from None
+    finally:
+        engine.dispose()
+    rows: list[ReviewRow] = []
+    for proc in local:
+        mapped = mapped_code(mset, proc.code)
+        if mapped.skipped:
+            status = "skipped"
+        elif decided(mset, proc.code):
+            status = "decided"
+        elif mapped.missing:
+            status = "unmapped"
+        elif proc.unverified:
+            status = "unverified"
+        else:
+            status = "verified"
+        if not every and status not in ("unmapped", "unverified"):
+            continue
+        rows.append(ReviewRow(matcher.match(proc), status, mapped.code))
+    if as_json:
+        for row in rows:
+            print(json.dumps(row.match.as_dict(), ensure_ascii=False))
+    target = out if out is not None else (None if as_json else Path("catalogue-review.csv"))
+    if target is not None:
+        try:
+            write_review(target, rows)
+        except OSError as exc:
+            _say(f"cannot write {target}: {exc.strerror or exc}")
+            raise typer.Exit(EXIT_INVALID) from None
+    if not as_json:
+        auto = sum(1 for r in rows if r.match.accepted)
+        _print_counts(
+            "catalogue match",
+            [
+                ("local procedures in the review", len(rows)),
+                ("accepted automatically (pre-filled)", auto),
+                ("for a person to decide", len(rows) - auto),
+            ],
+        )
+        if target is not None:
+            _out(f"review file: {target} (edit the decision column, then `dvcsync catalogue apply`)")
+        if reports:
+            _print_reports(reports)
+
+
+def _reports(settings: Settings, mappings: Any, engine: Any) -> dict[str, list[dict[str, Any]]]:
+    """What the last pulled catalogue makes wrong locally (withdrawn, fees, agencies)."""
+    from dvcsync.state import StateStore
+    from dvcsync.sync.catalogue import local_reports
+
+    store = StateStore(settings.state.url)
+    try:
+        return local_reports(store, mappings, engine)
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------- apply
+
+
+@catalogue_app.command("apply")
+def catalogue_apply(
+    file: Annotated[Path, typer.Argument(help="The edited review file (.csv or .xlsx).")],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who decided (recorded with each decision; default: the OS user)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the review's decisions into the mapping's code tables (the overlay of the procedures
+    table, with who and when), then map again the dossiers quarantined only for their procedure
+    code: the next push cycle sends them. "none" (no national equivalent) means such dossiers
+    are not sent."""
+    from dvcsync.catalogue.decisions import ATTRIBUTES, Accepted, default_user, overlay_path, write_decisions
+    from dvcsync.catalogue.local import procedure_table, read_local
+    from dvcsync.catalogue.review import ReviewError, decisions
+    from dvcsync.province.schema import load_schema
+    from dvcsync.province.source import make_engine
+
+    settings = _settings()
+    mset = _load_mappings(settings.province.mappings)
+    if not file.is_file():
+        _say(f"{file}: no such file")
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        chosen = decisions(file)
+    except ReviewError as exc:
+        _say(str(exc))
+        raise typer.Exit(EXIT_INVALID) from None
+    national = {p.code: p for p in _national(settings)}
+    engine = make_engine(settings.province.source_url)
+    try:
+        local_codes = {p.code for p in read_local(engine, load_schema(mset.folder))}
+    finally:
+        engine.dispose()
+    base, _attr = procedure_table(mset)
+    sample = next(iter(mset.codes[base].keys()), None)
+    sample_value = mset.codes[base].lookup(sample) if sample is not None else {}
+    wanted = [a for a in (sample_value if isinstance(sample_value, dict) else ATTRIBUTES) if a in ATTRIBUTES]
+    accepted: list[Accepted] = []
+    no_equivalent: list[str] = []
+    problems = []
+    for item in chosen:
+        if item.local_code not in local_codes:
+            problems.append(
+                f"{file}:{item.line}: local_code {item.local_code!r} is not in the local catalogue"
+            )
+            continue
+        if item.national_code is None:
+            no_equivalent.append(item.local_code)
+            continue
+        proc = national.get(item.national_code)
+        if proc is None:
+            problems.append(
+                f"{file}:{item.line}: decision {item.national_code!r} for {item.local_code} is not in the"
+                " national catalogue (as last pulled)"
+            )
+        elif not proc.active:
+            problems.append(
+                f"{file}:{item.line}: decision {item.national_code!r} for {item.local_code}: the national"
+                f" procedure is withdrawn ({proc.name})"
+            )
+        else:
+            accepted.append(
+                Accepted(item.local_code, {a: str(getattr(proc, ATTRIBUTES[a]) or "") for a in wanted})
+            )
+    if problems:
+        for problem in problems:
+            _say(problem)
+        raise typer.Exit(EXIT_INVALID)
+    path = overlay_path(settings.province.mappings, base)
+    with _writing(settings, "dvcsync catalogue apply"):
+        counts = write_decisions(path, accepted, no_equivalent, by=by or default_user(), base=base)
+        fresh = _load_mappings(settings.province.mappings)
+        requeued = _requeue(settings, fresh)
+    data = {"file": str(path), **counts, "requeue": requeued}
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    _print_counts(
+        f"catalogue apply → {path}",
+        [
+            ("decisions applied: national code", counts["accepted"]),
+            ("decisions applied: no national equivalent", counts["no_equivalent"]),
+            ("already so", counts["unchanged"]),
+            ("dossiers quarantined for the procedure code", requeued["candidates"]),
+            ("released: sent by the next push cycle", requeued["released"]),
+            ("not sent: no national equivalent", requeued["skipped"]),
+            ("still quarantined", requeued["still_quarantined"]),
+        ],
+    )
+
+
+def _requeue(settings: Settings, mappings: Any) -> dict[str, int]:
+    """Re-map the records quarantined only for their procedure code (the state lock is held)."""
+    import asyncio
+    from dataclasses import asdict
+
+    from dvcsync.sync.catalogue import quarantined_for_procedure, requeue
+    from dvcsync.sync.runtime import open_runtime
+
+    async def go() -> dict[str, int]:
+        async with open_runtime(settings, mappings) as rt:
+            keys = quarantined_for_procedure(rt.store, mappings)
+            return asdict(requeue(rt, keys))
+
+    return asyncio.run(go())

@@ -1,0 +1,395 @@
+"""Mapping specs compiled to Python: one generated function per spec, instead of a closure per field.
+
+The closure pipeline of ``engine`` costs a Python call per field and per step, for every record.
+Here the validated spec becomes the source text of one function that maps a dict record straight
+through: column reads are ``record.get``, ``map_values`` and plain code tables are dict look-ups
+bound into its namespace, formats, clipping and required checks are inline, child lists (``each``,
+``concat``, ``exists``) are loops with their ``where`` tests inline. What is rare or intricate
+(dated code tables, reverse look-ups, templates, ``paths``, ``first_of``, a miss in a code table)
+calls the engine's own closures, so its behaviour and error texts are the engine's by
+construction; a failing field goes through the same handlers (record, field, source, value,
+reason). The source text depends on the spec alone (code tables and closures are bound, not
+written in), so the compiled code is cached by the spec's hash; ``source_of`` shows it
+(``dvcsync mappings compile --show NAME``). Records that are not dicts take the closure pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import CodeType
+from typing import TYPE_CHECKING, Any
+
+from dvcsync.source_spec import Condition, filter_matches, same
+
+from . import engine
+from .errors import FieldError, show
+from .spec import FieldSpec
+
+if TYPE_CHECKING:
+    from .engine import CompiledMapping, MapResult
+
+MapFunction = Callable[[dict[str, Any], Any, "str | None", bool], "MapResult"]
+
+_CACHE: dict[str, tuple[str, CodeType]] = {}
+_MISS = object()
+_NO_CTX: Any = None  # the formats never read their context
+_FAST_FORMATS = {"text": '"" if v is None else str(v).strip()', "datetime": "fmt_datetime(v)"}
+
+
+def _empty(var: str) -> str:
+    """The engine's ``_is_empty``, inline."""
+    return f"({var} is None or (isinstance({var}, str) and {var}.strip() == ''))"
+
+
+def spec_hash(cm: CompiledMapping) -> str:
+    """What the generated source depends on: the spec, whether it has a model, its code tables' kinds."""
+    kinds = sorted((name, _fast_table(cm, name) is not None) for name in _codes_used(cm.spec.fields.values()))
+    text = cm.spec.model_dump_json(by_alias=True) + repr((cm.model is not None, kinds))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _codes_used(fields: Any) -> set[str]:
+    return {fs.code for fs in fields if fs.code is not None}
+
+
+def _fast_table(cm: CompiledMapping, name: str) -> dict[str, Any] | None:
+    """A plain table with its overlay folded in (skipped keys left out: they take the slow path,
+    which raises the skip), or None for a dated table."""
+    table = cm._codes[name]
+    if table.dated:
+        return None
+    overlay = table.overlay
+    own = dict(table._plain)
+    if overlay is None:
+        return own
+    return {**{k: v for k, v in own.items() if k not in overlay.skip}, **overlay._plain}
+
+
+class _Builder:
+    """The source text of one spec's function and the names it needs bound."""
+
+    def __init__(self, cm: CompiledMapping) -> None:
+        self.cm = cm
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {}
+        self.needs_ctx = False
+
+    def bind(self, prefix: str, value: Any) -> str:
+        name = f"{prefix}_{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def emit(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def build(self) -> str:
+        cm, spec = self.cm, self.cm.spec
+        body: list[str] = []
+        self.lines = body
+        for index, (name, fs) in enumerate(spec.fields.items()):
+            self.field(index, name, fs)
+        head: list[str] = []
+        self.lines = head
+        self.emit(0, f"def map_{spec.name}(record, parent, record_key, validate):")
+        self.emit(1, f'"""{spec.name}: {len(spec.fields)} fields, compiled from its spec."""')
+        self.emit(1, "get = record.get")
+        record_key = cm._record_key
+        if record_key is not None and "." not in record_key:
+            self.emit(1, "if record_key is None:")
+            self.emit(2, f"k = get({record_key!r})")
+            self.emit(2, f"key = str(k) if not {_empty('k')} else key_of(record)")
+            self.emit(1, "else:")
+            self.emit(2, "key = record_key")
+        else:
+            self.emit(1, "key = record_key if record_key is not None else key_of(record)")
+        if cm._where is not None:
+            self.emit(1, "if not filter_matches(where, record):")
+            self.emit(2, "return outside(key)")
+        if self.needs_ctx:
+            self.emit(1, "ctx = Context(record=record, parent=parent, record_key=key)")
+        self.emit(1, "out = {}")
+        self.emit(1, "errors = []")
+        self.emit(1, "reported = set()")
+        self.lines = head + body
+        self.emit(1, "if errors or not validate or model is None:")
+        self.emit(2, "value = out if not errors or not validate else None")
+        self.emit(2, "return MapResult(record=key, value=value, errors=errors)")
+        self.emit(1, "return validate_(key, out)")
+        return "\n".join(self.lines) + "\n"
+
+    # ------------------------------------------------------------ one field
+
+    def field(self, index: int, name: str, fs: FieldSpec) -> None:
+        fs_name = self.bind("fs", fs)
+        self.emit(1, f"# {name}")
+        self.emit(1, "try:")
+        self.source(fs)
+        steps = self.steps_of(fs)
+        if steps:
+            self.emit(2, "if type(v) is not list:")
+            self.utf8_check(3)
+            for line in steps:
+                self.emit(3, line)
+        else:
+            self.utf8_check(2)
+        self.emit(1, "except Skipped as exc:")
+        self.emit(2, f"return on_skip({fs_name}, {name!r}, key, exc, record, parent)")
+        self.emit(1, "except ChildProblems as exc:")
+        self.emit(2, f"errors.extend(prefix(err, {name!r}) for err in exc.problems)")
+        self.emit(2, f"out[{name!r}] = exc.partial")
+        self.emit(1, "except Problem as exc:")
+        self.emit(2, f"on_problem({fs_name}, {name!r}, key, exc, record, parent, errors, reported)")
+        self.emit(1, "else:")
+        indent = 2
+        if fs.omit_empty:
+            self.emit(2, f"if not ({_empty('v')} or v == []):")
+            indent = 3
+        if self.cm.model is not None:
+            self.emit(indent, f'out[{name!r}] = "" if v is None else v')
+        else:
+            self.emit(indent, f"out[{name!r}] = v")
+
+    def utf8_check(self, indent: int) -> None:
+        """``_check_text`` raises exactly when UTF-8 cannot encode the text: tried inline first."""
+        self.emit(indent, "if type(v) is str and not v.isascii():")
+        self.emit(indent + 1, "try:")
+        self.emit(indent + 2, "v.encode('utf-8')")
+        self.emit(indent + 1, "except UnicodeEncodeError:")
+        self.emit(indent + 2, "check_text(v, None)")
+
+    def source(self, fs: FieldSpec) -> None:
+        if fs.path is not None:
+            parts = tuple(fs.path.split("."))
+            if parts[0] == "parent":
+                rest = parts[1:]
+                if len(rest) == 1:
+                    read = f"get_(parent, {rest!r})"
+                    self.emit(2, f"v = parent.get({rest[0]!r}) if type(parent) is dict else {read}")
+                else:
+                    self.emit(2, f"v = get_(parent, {rest!r})")
+            elif len(parts) == 1:
+                self.emit(2, f"v = get({parts[0]!r})")
+            else:
+                self.emit(2, f"v = get_(record, {parts!r})")
+            return
+        others = ("paths", "first_of", "template", "each", "concat", "exists")
+        if fs.const is not None and all(getattr(fs, other) is None for other in others):
+            self.emit(2, f"v = {self.bind('const', fs.const)}")
+            return
+        if fs.exists is not None:
+            self.emit(2, 'v = "0"')
+            self.emit(2, f"for item in get({fs.exists!r}) or ():")
+            self.emit(3, f"if {self.test(fs.where)}:")
+            self.emit(4, 'v = "1"')
+            self.emit(4, "break")
+            return
+        if fs.each is not None and fs.mapping is not None:
+            self.items([(fs.each, fs.mapping, fs.where)])
+            return
+        if fs.concat is not None:
+            self.items([(part.each, part.mapping, part.where) for part in fs.concat])
+            return
+        self.needs_ctx = True
+        self.emit(2, f"v = {self.bind('src', self.cm._compile_source(fs))}(ctx)")
+
+    def test(self, where: Mapping[str, Condition] | None) -> str:
+        """``filter_matches(where, item)`` as an expression; an ``equals`` of one text or number
+        is compared inline (the same answer as ``same``, which only differs across types)."""
+        tests = []
+        for column, condition in (where or {}).items():
+            wanted = condition.values[0] if len(condition.values) == 1 else None
+            if condition.op == "equals" and type(wanted) in (str, int):
+                name = self.bind("wanted", wanted)
+                kind = type(wanted).__name__
+                tests.append(
+                    f"((x := item.get({column!r})) == {name} or (type(x) is not {kind} and same(x, {name})))"
+                )
+            else:
+                tests.append(f"{self.bind('test', condition)}.matches(item.get({column!r}))")
+        return " and ".join(tests) or "True"
+
+    def items(self, parts: list[tuple[str, str, Mapping[str, Condition] | None]]) -> None:
+        """The engine's ``_list_getter`` inline: each part's matching child rows through its mapping."""
+        self.emit(2, "v = []")
+        self.emit(2, "problems = None")
+        for child, mapping, where in parts:
+            holder = self.bind("child", [None])
+            self.emit(2, f"child_map = {holder}[0]")
+            self.emit(2, "if child_map is None:")
+            self.emit(3, f"child_map = {holder}[0] = resolve({mapping!r}).map")
+            self.emit(2, f"for item in get({child!r}) or ():")
+            if where:
+                self.emit(3, f"if not ({self.test(where)}):")
+                self.emit(4, "continue")
+            self.emit(3, "result = child_map(item, parent=record, record_key=key, validate=False)")
+            self.emit(3, "if result.errors:")
+            self.emit(4, "position = f'[{len(v)}]'")
+            self.emit(4, "problems = problems or []")
+            self.emit(4, "problems.extend(nest(err, position, 0) for err in result.errors)")
+            self.emit(3, "v.append(result.value)")
+        self.emit(2, "if problems:")
+        self.emit(3, "raise ChildProblems(problems, v)")
+
+    def steps_of(self, fs: FieldSpec) -> list[str]:
+        """The engine's ``_compile_steps``, as lines (in its order)."""
+        lines: list[str] = []
+        if fs.map_values is not None:
+            table = {str(k): v for k, v in fs.map_values.items()}
+            reason = f"no entry in map_values (expected one of {sorted(table)})"
+            lines += [
+                f"if not {_empty('v')}:",
+                f"    v = {self.bind('values', table)}.get(str(v), MISS)",
+                "    if v is MISS:",
+                f"        raise Problem({reason!r})",
+            ]
+        if fs.code is not None:
+            slow = self.bind("lookup", self.cm._code_step(fs))
+            fast = self._fast_lookup(fs)
+            if fast is None:
+                self.needs_ctx = True
+                lines.append(f"v = {slow}(v, ctx)")
+            else:  # a miss (no entry, a skip, a default) is the engine's look-up, errors and all
+                lines += [
+                    f"if not {_empty('v')}:",
+                    f"    found = {self.bind('code', fast)}.get(str(v), MISS)",
+                    f"    v = {slow}(v, Context(record=record, parent=parent, record_key=key))"
+                    " if found is MISS else found",
+                ]
+        if fs.default is not None:
+            lines.append(f"if {_empty('v')}: v = {self.bind('default', fs.default)}")
+        if fs.format is not None:
+            fast_format = _FAST_FORMATS.get(fs.format)
+            if fast_format is not None:
+                lines.append(f"v = {fast_format}")
+            else:
+                lines.append(f"v = {self.bind('fmt', engine._FORMATS[fs.format])}(v, None)")
+        if fs.max_length is not None:
+            limit = fs.max_length
+            lines.append(f"if isinstance(v, str) and len(v) > {limit}:")
+            if fs.on_overflow == "truncate":
+                lines.append(f"    v = v[:{limit}]")
+            else:
+                lines.append(f'    raise Problem(f"too long: {{len(v)}} characters, at most {limit}")')
+        if fs.required:
+            lines.append(f"if {_empty('v')}: raise Problem('required but empty')")
+        return lines
+
+    def _fast_lookup(self, fs: FieldSpec) -> dict[str, Any] | None:
+        """Key → result for a plain table read forward without a date; misses take the slow path."""
+        if fs.reverse or fs.as_of is not None or fs.code is None:
+            return None
+        table = _fast_table(self.cm, fs.code)
+        if table is None:
+            return None
+        if fs.attr is None:
+            return table
+        attr = fs.attr
+        return {k: v[attr] for k, v in table.items() if isinstance(v, Mapping) and attr in v}
+
+
+def _fmt_datetime(value: Any) -> Any:
+    """The engine's ``datetime`` format, without its parse-and-print round trip for the common
+    ``yyyy-mm-ddThh:mm:ss`` text (still parsed, so an impossible date fails as there)."""
+    if value is None:
+        return ""
+    reference = engine._fmt_datetime
+    if type(value) is str and len(value) == 19 and value[10] in "T ":
+        digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
+        if (
+            digits.isascii()
+            and digits.isdigit()
+            and value[4] == "-"
+            and value[7] == "-"
+            and value[13] == ":"
+            and value[16] == ":"
+        ):
+            try:
+                datetime.fromisoformat(value[:10] + "T" + value[11:])
+            except ValueError:
+                return reference(value, _NO_CTX)  # the engine's error
+            return digits
+    return reference(value, _NO_CTX)
+
+
+def source_of(cm: CompiledMapping) -> str:
+    """The generated source text of a compiled mapping's function."""
+    return _Builder(cm).build()
+
+
+def compile_mapping(cm: CompiledMapping) -> MapFunction:
+    """The spec's function: its code compiled once per spec hash, its names bound to ``cm``."""
+    builder = _Builder(cm)
+    text = builder.build()
+    digest = spec_hash(cm)
+    cached = _CACHE.get(digest)
+    if cached is None or cached[0] != text:
+        cached = (text, compile(text, f"<mapping {cm.spec.name} {digest[:12]}>", "exec"))
+        _CACHE[digest] = cached
+
+    def on_skip(fs: FieldSpec, name: str, key: str, exc: Any, record: Any, parent: Any) -> MapResult:
+        ctx = engine._Context(record=record, parent=parent, record_key=key)
+        shown = show(engine._raw_source(fs, ctx), personal=fs.personal)
+        error = FieldError(key, name, engine._source_label(fs), shown, exc.reason)
+        return engine.MapResult(record=key, errors=[error], skipped=exc.reason)
+
+    def on_problem(
+        fs: FieldSpec,
+        name: str,
+        key: str,
+        exc: Any,
+        record: Any,
+        parent: Any,
+        errors: list[FieldError],
+        reported: set[tuple[str, str]],
+    ) -> None:
+        if exc.value is not engine._MISSING:
+            raw = exc.value
+        else:
+            raw = engine._raw_source(fs, engine._Context(record=record, parent=parent, record_key=key))
+        seen = (fs.path or f"={name}", exc.reason)
+        if seen in reported:
+            return  # one bad column read by several fields is one problem
+        reported.add(seen)
+        errors.append(
+            FieldError(
+                record=key,
+                field=name,
+                source=engine._source_label(fs),
+                value=show(raw, personal=fs.personal),
+                reason=exc.reason,
+            )
+        )
+
+    def outside(key: str) -> MapResult:
+        error = FieldError(key, "(record)", "", "", cm._outside)
+        return engine.MapResult(record=key, errors=[error], skipped=cm._outside)
+
+    namespace: dict[str, Any] = {
+        **builder.names,
+        "MISS": _MISS,
+        "Problem": engine._Problem,
+        "Skipped": engine._Skipped,
+        "ChildProblems": engine._ChildProblems,
+        "Context": engine._Context,
+        "MapResult": engine.MapResult,
+        "check_text": engine._check_text,
+        "get_": engine._get,
+        "prefix": engine._prefix,
+        "nest": engine._nest,
+        "same": same,
+        "resolve": cm._resolve,
+        "filter_matches": filter_matches,
+        "fmt_datetime": _fmt_datetime,
+        "where": cm._where,
+        "model": cm.model,
+        "key_of": cm._key_of,
+        "validate_": cm._validate,
+        "on_skip": on_skip,
+        "on_problem": on_problem,
+        "outside": outside,
+    }
+    exec(cached[1], namespace)
+    function: MapFunction = namespace[f"map_{cm.spec.name}"]
+    return function
