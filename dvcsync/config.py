@@ -686,6 +686,8 @@ _NOT_SETTINGS = frozenset(
         "DVCSYNC_DEBUG",  # the CLI's: print the traceback of a failure
         "DVCSYNC_REQUIRE_POSTGRES",
         "DVCSYNC_REQUIRE_CHROMIUM",
+        "DVCSYNC_REQUIRE_MARIADB",
+        "DVCSYNC_REQUIRE_FAKETIME",
         "DVCSYNC_HYPOTHESIS",
     }
 )
@@ -710,7 +712,8 @@ def _environment(
     spellings: dict[str, set[str]] = {}  # configured code -> the spellings its variables use
     for name in os.environ:
         upper = name.upper()
-        if not upper.startswith(_PREFIX) or upper in _NOT_SETTINGS:
+        # DVCSYNC_REQUIRE_*: the test harness's (what may not skip in CI), never a setting
+        if not upper.startswith(_PREFIX) or upper in _NOT_SETTINGS or upper.startswith("DVCSYNC_REQUIRE_"):
             continue
         parts = upper[len(_PREFIX) :].lower().split("__")
         if parts[0] == "tenants" and len(parts) > 2:  # DVCSYNC_TENANTS__<CODE>__<SECTION>__<KEY>
