@@ -87,7 +87,9 @@ def expected_of(source_url: str) -> Expected:
             for record in page:
                 if record.get(column) not in (None, ""):
                     report = status_map.map(record)
-                    if report.ok:
+                    # a portal dossier still new (1) in the province: the first-contact read-back
+                    # finds the portal showing that status already, so no report is sent
+                    if report.ok and str(report.value.to_wire().get("TrangThai")) != "1":
                         out.statuses.add(report.record)
                     continue
                 dossier = dossier_map.map(record)
