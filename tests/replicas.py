@@ -58,6 +58,7 @@ class Expected:
 
     dossiers: dict[str, tuple[bytes, list[tuple[int, bytes]]]] = field(default_factory=dict)
     statuses: set[str] = field(default_factory=set)  # portal-submitted: one DongBoTrangThaiHoSo each
+    portal: set[str] = field(default_factory=set)  # every portal-submitted dossier (some need no report)
     field_sets: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
@@ -87,6 +88,8 @@ def expected_of(source_url: str) -> Expected:
             for record in page:
                 if record.get(column) not in (None, ""):
                     report = status_map.map(record)
+                    if report.ok:
+                        out.portal.add(report.record)
                     # a portal dossier still new (1) in the province: the first-contact read-back
                     # finds the portal showing that status already, so no report is sent
                     if report.ok and str(report.value.to_wire().get("TrangThai")) != "1":

@@ -179,7 +179,7 @@ def test_three_one_off_pushes_on_postgresql_deliver_everything_once(
     mock, state_file = portal
     onestop = _copy(sample_2000, tmp_path)
     expected = expected_of(f"sqlite:///{onestop}")
-    assert seed_portal(mock, onestop) == len(expected.statuses) > 200
+    assert seed_portal(mock, onestop) == len(expected.portal) > 200
     state_url = create_database(postgres, "dvcsync_three_pushes")
     config = write_config(
         tmp_path / "dvcsync.toml", source=onestop, mock=mock, state_url=state_url, page_size=100
@@ -215,7 +215,7 @@ def test_three_replicas_share_a_big_backlog_and_deliver_each_exactly_once(
     mock, state_file = portal
     sample, expected = sample_big
     onestop = _copy(sample, tmp_path)
-    assert seed_portal(mock, onestop) == len(expected.statuses)
+    assert seed_portal(mock, onestop) == len(expected.portal)
     state_url = create_database(postgres, "dvcsync_three_replicas")
     started = time.monotonic()
     replicas = _run_replicas(tmp_path, onestop, mock, state_url, 3)
@@ -260,10 +260,10 @@ def test_a_replica_killed_mid_run_leaves_its_leased_work_to_the_others(
     mock, state_file = portal
     sample, expected = sample_big
     onestop = _copy(sample, tmp_path)
-    assert seed_portal(mock, onestop) == len(expected.statuses)
+    assert seed_portal(mock, onestop) == len(expected.portal)
     # taken in and acknowledged long ago, as in a deployment that has been running: the first
     # pull lists nothing (the three-replica test above covers a first pull over them all)
-    assert acknowledge_portal_side(mock, sorted(expected.statuses)) == len(expected.statuses)
+    assert acknowledge_portal_side(mock, sorted(expected.portal)) == len(expected.portal)
     state_url = create_database(postgres, "dvcsync_killed_replica")
     started = time.monotonic()
     replicas = _run_replicas(tmp_path, onestop, mock, state_url, 3, claim_lease_s=5)
