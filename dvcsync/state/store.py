@@ -11,6 +11,7 @@ import os
 import sqlite3
 import stat
 import time
+import urllib.parse
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1710,11 +1711,36 @@ def _wal(cursor: Any) -> None:
 
 
 def _is_sqlite_file(path: str) -> bool:
-    """A regular file of ours holding a SQLite database (a PermissionError names an unreadable one)."""
-    if not os.path.isfile(path) or os.stat(path).st_uid != os.getuid():
+    """A regular file of ours holding a SQLite database (a PermissionError names an unreadable one).
+
+    Asked of SQLite, never by ``open()``: closing any descriptor of a database file drops every
+    POSIX lock this process holds on it, the locks of its open SQLite connections among them, and
+    another writer then corrupts the file ("database disk image is malformed", "disk I/O error":
+    SQLite's "How To Corrupt" 2.2). SQLite's own unix VFS keeps such a descriptor open until the
+    process's last lock on the file is released, so a read-only connection is safe beside them."""
+    if not os.path.isfile(path) or os.stat(path).st_uid != os.getuid() or not os.path.getsize(path):
         return False
-    with open(path, "rb") as handle:
-        return handle.read(16) == b"SQLite format 3\x00"
+    uri = "file:" + urllib.parse.quote(path) + "?mode=ro"
+    try:
+        probe = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except sqlite3.DatabaseError:
+        return False  # "file is not a database": not a state dvcsync made
+    finally:
+        probe.close()
+
+
+def _loose(path: str) -> list[str]:
+    """The state file and its -wal/-shm that group or others may read."""
+    return [
+        name
+        for name in (path, path + "-wal", path + "-shm")
+        if os.path.exists(name) and stat.S_IMODE(os.stat(name).st_mode) & 0o077
+    ]
 
 
 def _private_sqlite_file(database: str | None) -> None:
@@ -1737,15 +1763,11 @@ def _private_sqlite_file(database: str | None) -> None:
     if not os.path.exists(path):
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         return
+    if not _loose(path):
+        return  # the usual case (dvcsync makes it 0600): the file is not even opened
     if not _is_sqlite_file(path):
         return  # not a state dvcsync made: its mode is not dvcsync's to change (SQLite will say why)
-    loose = [
-        name
-        for name in (path, path + "-wal", path + "-shm")
-        if os.path.exists(name) and stat.S_IMODE(os.stat(name).st_mode) & 0o077
-    ]
-    if not loose:
-        return
+    loose = _loose(path)  # again: the probe may have made a -shm with the main file's mode
     try:
         for name in loose:
             os.chmod(name, 0o600)

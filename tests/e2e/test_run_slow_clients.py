@@ -17,7 +17,7 @@ import pytest
 from dvcsync.province.sample import generate
 from mock_portal.testing import free_port, run_mock_process
 
-from .conftest import REPO
+from .conftest import REPO, db_upgrade
 from .test_run import _ok, _start, _wait
 
 SLOW_HEADERS, SLOW_BODIES = 900, 100
@@ -49,6 +49,7 @@ def test_slow_clients_are_dropped_while_the_service_answers_and_syncs(tmp_path: 
             '[schedule]\npush = "every 1s"\npull = "every 1h"\npayments = "every 1h"\n',
             encoding="utf-8",
         )
+        db_upgrade(config)  # `dvcsync run` starts no state (issue 18): deploy/ upgrades first
         service = _start(config)
         slow: list[socket.socket] = []
         try:

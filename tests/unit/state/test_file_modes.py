@@ -81,3 +81,33 @@ def test_memory_and_relative_urls_still_work(tmp_path: Path, monkeypatch: pytest
     _write(relative)
     relative.close()
     assert _mode(tmp_path / "dvcsync-state.db") == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644], ids=["private", "loose"])
+def test_opening_a_second_store_keeps_the_locks_of_the_first(tmp_path: Path, mode: int) -> None:
+    """A second engine on a state file this process already holds a lock on (the service's jobs,
+    the forked producer) must not close a descriptor of it: POSIX drops every lock the process
+    holds on a file when any descriptor of it closes, and another writer then corrupts the state
+    ("database disk image is malformed" in `dvcsync run`)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    db = tmp_path / "state.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    os.chmod(db, mode)
+    holder.execute("BEGIN IMMEDIATE")  # a RESERVED lock on the file itself (rollback journal)
+    holder.execute("INSERT INTO t VALUES (1)")
+    try:
+        second = StateStore(f"sqlite:///{db}")
+        second.engine.dispose()
+        other = subprocess.run(
+            [sys.executable, "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=0, "
+             "isolation_level=None); c.execute('BEGIN IMMEDIATE')", str(db)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert other.returncode != 0 and "locked" in other.stderr, "the first store's lock was dropped"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
