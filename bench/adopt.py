@@ -4,7 +4,7 @@ portal, against the bare read-back loop measured in the same run.
 The mock (its own process) is first filled with the province's dossiers and history by one
 `dvcsync sync push` at 0 ms into a throwaway state (its portal-submitted dossiers seeded before,
 as a real portal holds them); then every service gets the injected latency and, alternately,
-``--repeat`` times each (the median kept):
+``--runs`` (or ``--repeat``) times each, 3 by default (the median kept):
 
   (a) bare   an httpx loop making the same `TraCuuHoSo` calls (every dossier and every status
              report's key), the same calls in flight as `[portal] concurrency`, each reply parsed,
@@ -24,7 +24,7 @@ CPU seconds of each side and of the mock are printed beside the times, and the l
 the start and the end. Usage:
 
   .venv/bin/python -P bench/adopt.py [--quick] [--dossiers 20000] [--latency-ms 20]
-      [--concurrency 8] [--repeat 3] [--profile]
+      [--concurrency 8] [--runs 3] [--profile]
 """
 
 from __future__ import annotations
@@ -582,7 +582,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", dest="latency", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8, help="[portal] concurrency and the bare loop's")
     parser.add_argument(
-        "--repeat", type=int, default=None, help="runs of each phase, median kept (default 3)"
+        "--runs", "--repeat", dest="repeat", type=int, default=None,
+        help="runs of each phase, median kept (default 3; 1 with --quick)",
     )
     parser.add_argument("--damage-per", type=int, default=100, help="(c): one dossier in N loses history")
     parser.add_argument(

@@ -7,14 +7,14 @@ Generates a sample one-stop database, reads every dossier with its children once
   (c) a hand-written function producing the same wire dict (the baseline),
   (d) the closure pipeline the specs ran on before they were compiled (``map_closures``), both ways,
   (e) the contract validation alone, over (b)'s outputs: the floor (a) cannot go under.
-Prints dossiers/s for each, the ratios to the baseline and the load average at start and end.
-Run: `.venv/bin/python bench/mapping.py [N]`.
+Each is timed ``--runs`` times (default 3) and its median kept; prints dossiers/s for each, the
+ratios to the baseline and the load average at start and end.
+Run: `.venv/bin/python -P bench/mapping.py [N] [--runs 3]`.
 """
 
 from __future__ import annotations
 
-import os
-import platform
+import argparse
 import sys
 import tempfile
 import time
@@ -26,6 +26,8 @@ from dvcsync.province.sample import generate
 from dvcsync.province.source import SqlSource, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.append(str(REPO))  # `-P` leaves the repository off the path
+from bench._runs import Load, add_runs_option, median, median_runs, spread  # noqa: E402
 
 
 def hand_written(record: dict[str, Any], procedures: dict[str, Any], agencies: Any) -> dict[str, Any]:
@@ -89,8 +91,12 @@ def hand_written(record: dict[str, Any], procedures: dict[str, Any], agencies: A
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    load_start = os.getloadavg()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", nargs="?", type=int, default=20_000, help="dossiers generated")
+    add_runs_option(parser)
+    args = parser.parse_args()
+    n = args.n
+    load = Load("bench/mapping.py")
     mset = load_mappings(REPO / "mappings")
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "onestop.db"
@@ -146,24 +152,28 @@ def main() -> None:
             hand_written(r, known, agencies)
         return time.perf_counter() - start
 
-    results = {
-        "hand-written (baseline)": baseline(),
-        "specs, no validation": engine_run(False),
-        "specs + contract validation": engine_run(True),
-        "closures, no validation": closures_run(False),
-        "closures + contract validation": closures_run(True),
-        "contract validation alone": validation_alone(),
-    }
-    base = results["hand-written (baseline)"]
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
+    def measure(run: int) -> dict[str, float]:
+        return {
+            "hand-written (baseline)": baseline(),
+            "specs, no validation": engine_run(False),
+            "specs + contract validation": engine_run(True),
+            "closures, no validation": closures_run(False),
+            "closures + contract validation": closures_run(True),
+            "contract validation alone": validation_alone(),
+        }
+
+    runs = median_runs(args.runs, measure)
+    base = median(runs["hand-written (baseline)"])
     print(f"{len(mappable):,} dossiers, {steps:,} steps (read from SQLite in {read_s:.2f}s)")
-    for name, seconds in results.items():
+    print(f"medians of {args.runs} run(s); each run's dossiers/s in brackets:")
+    for name, times in runs.items():
+        seconds = median(times)
+        rates = [len(mappable) / t for t in times]
         print(
             f"  {name:30s} {len(mappable) / seconds:10,.0f} dossiers/s  {seconds / base:5.2f}x baseline time"
+            f"  [{spread(rates)}]"
         )
-    load_end = os.getloadavg()
-    shown = [tuple(round(x, 2) for x in load) for load in (load_start, load_end)]
-    print(f"load average (1, 5, 15 min): start {shown[0]}, end {shown[1]}")
+    load.finish()
 
 
 if __name__ == "__main__":

@@ -9,12 +9,13 @@ unsettled) and 500 quarantined records. Then times, median of 20, in the same pr
       and the backlog gauges read through the indexes);
 both before and after ANALYZE (SQLite's statistics change its plans), and (c) the new queries
 without their index hint after ANALYZE, to show why the hint is there.
-Run: `.venv/bin/python -P bench/metrics.py [OUTBOX_ROWS]`. The issue's target: under 50 ms.
+Run: `.venv/bin/python -P bench/metrics.py [OUTBOX_ROWS] [--runs 20]` (timed runs of each, the
+median kept); the load average is printed at the start and end. The issue's target: under 50 ms.
 """
 
 from __future__ import annotations
 
-import platform
+import argparse
 import sqlite3
 import statistics
 import sys
@@ -28,6 +29,9 @@ from sqlalchemy import text
 
 from dvcsync.metrics import StateCollector, backlog_sql, exposition, exposition_registry
 from dvcsync.state import Inbox, StateStore
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # `-P` leaves the repository off the path
+from bench._runs import Load, add_runs_option
 
 RUNS = 20
 
@@ -93,13 +97,18 @@ def median_ms(fn: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    global RUNS
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("rows", nargs="?", type=int, default=1_000_000, help="outbox entries")
+    add_runs_option(parser, default=RUNS)
+    args = parser.parse_args()
+    rows, RUNS = args.rows, max(1, args.runs)
+    load = Load("bench/metrics.py")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "state.db"
         started = time.perf_counter()
         counts = build(path, rows)
         print(f"built {rows:,} outbox entries {counts} in {time.perf_counter() - started:.1f} s")
-        print(f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}, {platform.machine()}")
         store = StateStore(f"sqlite:///{path}")
         inbox = Inbox(store)
         collector = StateCollector(store.engine)
@@ -143,6 +152,7 @@ def main() -> None:
         print(f"  {name:58s} {ms:9.2f} ms   {baseline / ms:7.1f}x faster than the first baseline")
     worst = max(ms for name, ms in results if name.startswith("new /"))
     print(f"target: under 50 ms; new /metrics body, slowest phase: {worst:.2f} ms")
+    load.finish()
 
 
 if __name__ == "__main__":

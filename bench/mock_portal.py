@@ -31,6 +31,7 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI, Request, Response  # noqa: E402
 
+from bench._runs import machine  # noqa: E402
 from mock_portal.config import MockConfig  # noqa: E402
 from mock_portal.testing import free_port, run_mock_process, sample_dossier  # noqa: E402
 
@@ -158,7 +159,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=300, help="requests per timed round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--runs", "--rounds", dest="rounds", type=int, default=3, help="timed rounds, the median kept"
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
@@ -167,6 +170,7 @@ def main() -> int:
         serve_bare(args.serve_bare)
         return 0
 
+    print(f"machine: {machine()}")
     load_start = load_average()
     # 1. baseline: parse only, same HTTP stack
     port = free_port()

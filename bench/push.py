@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # `-P` leaves the repository off the path
+from bench._runs import Load, add_runs_option, median, median_runs, spread
 from dvcsync._resources import PROFILES
 from dvcsync.config import Settings
 from dvcsync.demo import seed_portal_side
@@ -53,6 +54,7 @@ BATCH, CONCURRENCY = 100, 8
 STEPS_PER_CALL = 10  # --history-batch
 PROFILE = "sample"  # --profile
 MAPPINGS = REPO / "mappings"  # the profile's shipped mappings
+PY_SPY: str | None = None  # --py-spy DIR
 
 
 def generate(db: Path, dossiers: int, seed: int) -> None:
@@ -222,8 +224,12 @@ def adapter_push(mock: RunningMock, db: Path, state: Path) -> dict[str, Any]:
             [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "db", "upgrade"],
             check=True, capture_output=True, env=env, cwd=REPO,
         )
+    command = [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "sync", "push", "--json"]
+    if PY_SPY:  # each process's CPU, the forked producer's included (--subprocesses)
+        out = Path(PY_SPY) / f"{state.stem}-{int(time.time())}.txt"
+        command = ["py-spy", "record", "--subprocesses", "--format", "raw", "-o", str(out), "--", *command]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "sync", "push", "--json"],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -356,13 +362,13 @@ def reset(mock: RunningMock, db: Path) -> None:
     seed_portal_side(mock.url, f"sqlite:///{db}", load_mappings(MAPPINGS))
 
 
-def main() -> None:
+def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dossiers", type=int, default=100_000)
     parser.add_argument(
-        "--latency-ms", default="5,10,20,100", help="portal latencies to compare at (the target is at 100)"
+        "--latency-ms", default="5,10,20,100", help="portal latencies to compare at (the target is at 20)"
     )
     parser.add_argument("--naive", type=int, default=2000, help="records for the naive baseline")
     parser.add_argument("--latency-dossiers", type=int, default=3000)
@@ -375,90 +381,133 @@ def main() -> None:
     )
     parser.add_argument("--quiet-sizes", default="100000,1000000", help="synced sizes for the quiet cycle")
     parser.add_argument("--profile", choices=PROFILES, default="sample", help="whose database and mappings")
-    args = parser.parse_args()
-    global STEPS_PER_CALL, PROFILE, MAPPINGS
-    STEPS_PER_CALL, PROFILE = args.history_batch, args.profile
+    parser.add_argument(
+        "--py-spy", metavar="DIR", help="record each adapter process with py-spy (on PATH) into DIR"
+    )
+    add_runs_option(parser)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = options()
+    global STEPS_PER_CALL, PROFILE, MAPPINGS, PY_SPY
+    STEPS_PER_CALL, PROFILE, PY_SPY = args.history_batch, args.profile, args.py_spy
     MAPPINGS = REPO / "mappings" if PROFILE == "sample" else REPO / "mappings" / PROFILE
     if PROFILE != "sample":
         args.quiet_sizes = ""  # fills the sample's own tables by SQL
-    print(f"profile: {PROFILE} ({MAPPINGS.relative_to(REPO)})")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    load = Load("bench/push.py")
+    print(f"profile: {PROFILE} ({MAPPINGS.relative_to(REPO)}); {args.runs} run(s), medians kept")
     print(f"history entries per call: {STEPS_PER_CALL}, dossiers per call: {BATCH}, in flight: {CONCURRENCY}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        db = work / "onestop.db"
-        generate(db, args.dossiers, 42)
-        prepared = prepare(db)
-        calls = bodies(prepared, STEPS_PER_CALL)
-        n = prepared.records
-        steps = sum(len(h) for h in prepared.histories)
-        print(
-            f"{args.dossiers:,} generated: {len(prepared.dossiers):,} dossiers with {steps:,} history "
-            f"entries + {len(prepared.statuses):,} portal-submitted (status reports) = {n:,} records, "
-            f"{len(calls):,} calls"
-        )
+        throughput(args, work)
+        if args.quiet_sizes:
+            with run_mock_process() as mock:
+                for size in (int(x) for x in args.quiet_sizes.split(",") if x):
+                    print(
+                        f"  no-change cycle over {size:,} synced (state filled by SQL): "
+                        f"{quiet_cycle_at_scale(work, mock, size):.3f}s (target < 0.5 s)"
+                    )
+        with_latency(args, work)
+    load.finish()
 
-        with run_mock_process(state=str(work / "mock.db")) as mock:
+
+def throughput(args: argparse.Namespace, work: Path) -> None:
+    """Adapter, bare loop, naive sync and ceiling, each run ``--runs`` times on the same data."""
+    db = work / "onestop.db"
+    generate(db, args.dossiers, 42)
+    prepared = prepare(db)
+    calls = bodies(prepared, STEPS_PER_CALL)
+    n = prepared.records
+    steps = sum(len(h) for h in prepared.histories)
+    print(
+        f"{args.dossiers:,} generated: {len(prepared.dossiers):,} dossiers with {steps:,} history "
+        f"entries + {len(prepared.statuses):,} portal-submitted (status reports) = {n:,} records, "
+        f"{len(calls):,} calls"
+    )
+    ceiling_calls = bodies(prepared, args.ceiling_batch) if args.ceiling_batch else []
+
+    def measure(run: int) -> dict[str, float]:
+        with run_mock_process(state=str(work / f"mock-{run}.db")) as mock:
             reset(mock, db)
             bare_s = asyncio.run(bare_loop(mock, calls))
-            ceiling_s = 0.0
-            if args.ceiling_batch:
+            figures = {"bare": n / bare_s}
+            if ceiling_calls:
                 reset(mock, db)
-                ceiling_s = asyncio.run(bare_loop(mock, bodies(prepared, args.ceiling_batch)))
+                figures["ceiling"] = n / asyncio.run(bare_loop(mock, ceiling_calls))
             reset(mock, db)
             naive_n, naive_s = asyncio.run(naive(mock, db, args.naive))
+            figures["naive"] = naive_n / naive_s
             reset(mock, db)
-            pushed = adapter_push(mock, db, work / "state.db")
-            quiet = adapter_push(mock, db, work / "state.db")
+            state = work / f"state-{run}.db"
+            pushed = adapter_push(mock, db, state)
+            quiet = adapter_push(mock, db, state)
         # a status the portal already holds (read back on first contact) needs no report
         same = pushed.get("first_contact", {}).get("status_same", 0)
         sent = pushed["dossiers_pushed"] + pushed["statuses_reported"] + same
         assert sent == n and pushed["dead"] == 0, f"the adapter sent {sent} of {n}: {pushed}"
-        adapter_rate, bare_rate, naive_rate = n / pushed["elapsed_s"], n / bare_s, naive_n / naive_s
-        print(f"  adapter (dvcsync sync push)            {adapter_rate:10,.0f} records/s")
-        print(f"  (i)  bare httpx loop, same bodies      {bare_rate:10,.0f} records/s")
-        print(f"  (ii) naive: read, map, TraCuuHoSo, push {naive_rate:9,.0f} records/s ({naive_n} records)")
-        print(f"  adapter / bare  = {adapter_rate / bare_rate:.2f}x  (target ≥ 0.6)")
-        print(f"  adapter / naive = {adapter_rate / naive_rate:.1f}x  (target ≥ 20)")
-        if ceiling_s:
-            ceiling = n / ceiling_s
-            print(
-                f"  ceiling: bare loop, {args.ceiling_batch} history entries a call, {ceiling:,.0f} records/s"
-                f" = {ceiling / naive_rate:.1f}x naive (no httpx client does better here)"
-            )
-        print(f"  no-change cycle over {n:,} synced: {quiet['elapsed_s']:.3f}s (target < 0.5 s)")
+        figures["adapter"] = n / pushed["elapsed_s"]
+        figures["ratio"] = figures["adapter"] / figures["bare"]
+        figures["quiet_s"] = quiet["elapsed_s"]
+        figures["rss_mb"], figures["pss_mb"] = pushed["peak_rss_mb"], pushed["peak_pss_mb"]
+        figures["processes"] = pushed["processes"]
+        return figures
+
+    values = median_runs(args.runs, measure)
+    m = {key: median(v) for key, v in values.items()}
+    print(f"medians of {len(values['bare'])} run(s) (each run's values in brackets):")
+    for key, name in (
+        ("adapter", "adapter (dvcsync sync push)"),
+        ("bare", "(i)  bare httpx loop, same bodies"),
+        ("naive", "(ii) naive: read, map, TraCuuHoSo, push"),
+    ):
+        print(f"  {name:40s} {m[key]:9,.0f} records/s  [{spread(values[key])}]")
+    print(
+        f"  adapter / bare  = {m['ratio']:.2f}x [{spread(values['ratio'], 2)}]"
+        f" (goal >= 0.8: {'met' if m['ratio'] >= 0.8 else 'NOT met'})"
+    )
+    print(f"  adapter / naive = {m['adapter'] / m['naive']:.1f}x (loopback)")
+    if "ceiling" in m:
         print(
-            f"  adapter peak memory (target < 300 MB): {pushed['peak_rss_mb']:.0f} MB RSS summed over"
-            f" {pushed['processes']} process(es), {pushed['peak_pss_mb']:.0f} MB PSS (shared pages split)"
+            f"  ceiling: bare loop, {args.ceiling_batch} history entries a call,"
+            f" {m['ceiling']:,.0f} records/s"
+            f" = {m['ceiling'] / m['naive']:.1f}x naive (no httpx client does better here)"
         )
+    print(f"  no-change cycle over {n:,} synced: {m['quiet_s']:.3f}s (target < 0.5 s)")
+    print(
+        f"  adapter peak memory (goal < 300 MB): {m['rss_mb']:.0f} MB RSS summed over"
+        f" {m['processes']:.0f} process(es) [{spread(values['rss_mb'])}],"
+        f" {m['pss_mb']:.0f} MB PSS (shared pages split) [{spread(values['pss_mb'])}]"
+        f": {'met' if m['rss_mb'] < 300 else 'NOT met'}"
+    )
 
-        with run_mock_process() as mock:
-            for size in (int(x) for x in args.quiet_sizes.split(",") if x):
-                print(
-                    f"  no-change cycle over {size:,} synced (state filled by SQL): "
-                    f"{quiet_cycle_at_scale(work, mock, size):.3f}s (target < 0.5 s)"
-                )
 
-        # with portal latency: where the sequential naive sync pays a round trip per call
-        lat_n = min(args.latency_dossiers, args.dossiers)
-        lat_db = work / "latency.db"
-        generate(lat_db, lat_n, 43)
-        lat_records = prepare(lat_db).records
-        with run_mock_process() as mock:
-            for latency in (float(x) for x in args.latency_ms.split(",") if x):
+def with_latency(args: argparse.Namespace, work: Path) -> None:
+    """Where the sequential naive sync pays a round trip per call."""
+    lat_n = min(args.latency_dossiers, args.dossiers)
+    lat_db = work / "latency.db"
+    generate(lat_db, lat_n, 43)
+    lat_records = prepare(lat_db).records
+    for latency in (float(x) for x in args.latency_ms.split(",") if x):
+
+        def measure(run: int, latency: float = latency) -> dict[str, float]:
+            with run_mock_process() as mock:
                 faults = {"seed": 1, "rules": [{"service": "*", "latency_ms": latency}]}
                 httpx.put(f"{mock.url}/_admin/faults", json=faults, timeout=30).raise_for_status()
                 reset(mock, lat_db)
                 naive_n, naive_s = asyncio.run(naive(mock, lat_db, max(30, int(3000 / (latency + 1)))))
                 reset(mock, lat_db)
-                state = work / f"latency-{latency:g}.db"
-                lat_push = adapter_push(mock, lat_db, state)
-                naive_rate, adapter_rate = naive_n / naive_s, lat_records / lat_push["elapsed_s"]
-                print(
-                    f"with {latency:g} ms latency: adapter {adapter_rate:,.0f} records/s, naive "
-                    f"{naive_rate:,.1f} records/s = {adapter_rate / naive_rate:.1f}x"
-                    + (" (target ≥ 8)" if latency == 100 else "")
-                )
+                lat_push = adapter_push(mock, lat_db, work / f"latency-{latency:g}-{run}.db")
+            return {"adapter": lat_records / lat_push["elapsed_s"], "naive": naive_n / naive_s}
+
+        values = median_runs(args.runs, measure)
+        ratios = [a / b for a, b in zip(values["adapter"], values["naive"], strict=True)]
+        ratio = median(ratios)
+        goal = f" (goal >= 20: {'met' if ratio >= 20 else 'NOT met'})" if latency == 20 else ""
+        print(
+            f"with {latency:g} ms latency: adapter {median(values['adapter']):,.0f} records/s, naive "
+            f"{median(values['naive']):,.1f} records/s = {ratio:.1f}x [{spread(ratios, 1)}]{goal}"
+        )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ import asyncio
 import json
 import math
 import os
-import platform
 import random
 import resource
 import sqlite3
@@ -59,6 +58,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.append(str(REPO))  # `-P` leaves the repository off the path
+from bench._runs import Load, add_runs_option, spread  # noqa: E402
+
 CACHE = Path(tempfile.gettempdir()) / "dvcsync-bench-reconcile"
 FORMAT = 1  # bump when the synthetic data changes: cached files of another format are not reused
 PUSH_CURSOR = "push:dossier"
@@ -441,6 +443,14 @@ def child_baseline(province: Path, state: Path, variant: str) -> dict[str, Any]:
     return {"elapsed_s": elapsed, "cpu_s": cpu, "start_kb": start_kb, "rows": n, "in_both": in_both}
 
 
+def median_child(args: list[str], runs: int) -> dict[str, Any]:
+    """``run_child`` ``runs`` times: the run of median wall time, with every run's in ``runs_s``."""
+    results = [run_child(args) for _ in range(max(1, runs))]
+    kept = dict(sorted(results, key=lambda r: float(r.get("elapsed_s", 0.0)))[len(results) // 2])
+    kept["runs_s"] = [float(r.get("elapsed_s", 0.0)) for r in results]
+    return kept
+
+
 def run_child(args: list[str]) -> dict[str, Any]:
     """This script in a fresh interpreter: its peak memory is its own, not this process's."""
     proc = subprocess.run(
@@ -657,7 +667,9 @@ def read_back(args: argparse.Namespace) -> None:
             portal = {"concurrency": args.concurrency, "rate_limit": args.rate_limit}
             candidates = asyncio.run(adapter_reads(mock, db, state, work, portal, 0))["keys"]
             bare_before = asyncio.run(bare_reads(mock, candidates, args.concurrency))
-            ours = asyncio.run(adapter_reads(mock, db, state, work, portal, None))
+            runs = [asyncio.run(adapter_reads(mock, db, state, work, portal, None)) for _ in range(args.runs)]
+            ours = sorted(runs, key=lambda r: float(r["elapsed_s"]))[len(runs) // 2]  # the median run
+            print(f"  adapter read-back runs: {spread([r['elapsed_s'] for r in runs], 2)} s, median kept")
             bare_after = asyncio.run(bare_reads(mock, candidates, args.concurrency))
             client_s, client_calls = asyncio.run(client_reads(mock, candidates, portal))
             n, calls = len(ours["keys"]), ours["requests"]
@@ -739,6 +751,7 @@ def main() -> None:
     parser.add_argument(
         "--budget-check", type=int, default=1000, help="read back this many at the default 20/s; 0 skips"
     )
+    add_runs_option(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--province", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
@@ -747,10 +760,13 @@ def main() -> None:
         child_main(args.child, args.province, args.state, args.profile)
         return
 
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()},"
-        f" SQLite {sqlite3.sqlite_version}"
-    )
+    load = Load("bench/reconcile.py")
+    measure(args)
+    load.finish()
+
+
+def measure(args: argparse.Namespace) -> None:
+    print(f"each merge, baseline and breakdown: the median of {args.runs} run(s)")
     if args.dossiers:
         province, state, note = data_files(args.dossiers, args.seed, args.rebuild)
         size = (province.stat().st_size + state.stat().st_size) / 1e6
@@ -759,14 +775,15 @@ def main() -> None:
         results: dict[str, dict[str, Any]] = {}
         baselines = [f"baseline-{b}" for b in args.baselines.split(",") if b]
         for mode in ("adapter", "adapter-readback", *baselines):
-            results[mode] = r = run_child([mode, *files])
+            results[mode] = r = median_child([mode, *files], args.runs)
             extra = ""
             if "findings" in r:
                 extra = f"; {r['counts']}; findings {r['findings']}; work file {r['work_file_mb']:,.0f} MB"
             print(
                 f"  {mode:18} {r['elapsed_s']:7.2f}s {args.dossiers / r['elapsed_s']:10,.0f} dossiers/s, peak"
                 f" {_mb(r['hwm_kb'])} VmHWM ({_mb(r['start_kb'])} before the measured part; ru_maxrss"
-                f" {_mb(r['peak_kb'])}), CPU {r['cpu_s']:.1f}s, {r['rows']:,} rows{extra}"
+                f" {_mb(r['peak_kb'])}), CPU {r['cpu_s']:.1f}s, {r['rows']:,} rows{extra};"
+                f" runs {spread(r['runs_s'], 2)} s"
             )
         ours, ours_cpu = results["adapter"]["elapsed_s"], results["adapter"]["cpu_s"]
         for name, r in results.items():
@@ -781,7 +798,7 @@ def main() -> None:
             f" {_mb(results['adapter-readback']['hwm_kb'])}"
         )
         if not args.no_breakdown:
-            b = run_child(["breakdown", *files])
+            b = run_child(["breakdown", *files])  # one run: its parts are read, not compared
             for name, part in b.items():
                 if isinstance(part, dict):
                     print(

@@ -20,7 +20,7 @@ another commit's adapter: `git archive <rev> | tar -x -C DIR`, then `PYTHONPATH=
 the command below (the backlog's state and the replicas are then that commit's). Usage:
 
   .venv/bin/python -P bench/replicas.py [--quick] [--dossiers 2000] [--latency-ms 20,50]
-      [--concurrency 2] [--batch 10] [--history-batch 10] [--repeat 2] [--profile]
+      [--concurrency 2] [--batch 10] [--history-batch 10] [--runs 3] [--profile]
 """
 
 from __future__ import annotations
@@ -569,8 +569,8 @@ def at_latency(
     work: Path,
 ) -> dict[str, Run]:
     """Every run at the mock's current latency, each on a fresh copy of the backlog's state;
-    with ``--repeat``, the whole series again and the best of each kept (the machine is shared:
-    a neighbour's burst should not decide a ratio)."""
+    with ``--runs``, the whole series again and the median of each kept (the machine is shared:
+    a neighbour's burst should not decide a ratio, nor a lucky quiet moment)."""
 
     def state(name: str) -> str:
         if server is not None and name != "sqlite":
@@ -598,16 +598,16 @@ def at_latency(
         plan[f"h{size}"] = replicas(f"history_batch_size {size}, 1 replica", f"h{size}", 1, size)
     if args.only:
         plan = {key: run for key, run in plan.items() if key in args.only.split(",")}
-    best: dict[str, Run] = {}
+    done: dict[str, list[Run]] = {}
     for round_ in range(args.repeat):
         if args.repeat > 1:
             print(f"  -- series {round_ + 1} of {args.repeat}; load {load()}")
         for key, run_it in plan.items():
             run = run_it()
             print(run.line(), flush=True)
-            if key not in best or run.cycle_rate > best[key].cycle_rate:
-                best[key] = run
-    return best
+            done.setdefault(key, []).append(run)
+    # the run of median cycle rate (with an even count, the upper of the two middle ones)
+    return {key: sorted(runs, key=lambda r: r.cycle_rate)[len(runs) // 2] for key, runs in done.items()}
 
 
 def report(latency: float, runs: dict[str, Run], backlog: Backlog, args: argparse.Namespace) -> list[str]:
@@ -701,13 +701,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10, help="dossiers per DongBoHoSoMC call")
     parser.add_argument("--history-batch", type=int, default=10, help="[portal] history_batch_size")
     parser.add_argument(
-        "--repeat", type=int, default=None, help="series at each latency, best kept (default 2)"
+        "--runs", "--repeat", dest="repeat", type=int, default=None,
+        help="series at each latency, the median kept (default 3; 1 with --quick)",
     )
     parser.add_argument("--profile", action="store_true", help="add a cProfile'd replica run")
     parser.add_argument("--only", default="", help="these runs only: bare1,bare3,pg1,pg3,sqlite1,h1,h50")
     args = parser.parse_args()
     args.dossiers = args.dossiers or (500 if args.quick else 2000)
-    args.repeat = args.repeat or (1 if args.quick else 2)
+    args.repeat = args.repeat or (1 if args.quick else 3)
     args.latency_ms = args.latency_ms or ("20" if args.quick else "20,50")
     print(f"machine: {machine()}; load average {load()}")
     started = time.perf_counter()

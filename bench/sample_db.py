@@ -6,14 +6,15 @@ In the same process and on the same disk:
   (c) the baseline: ``executemany`` of the same number of rows per table, constant data (only the
       keys vary), same schema, pragmas and single transaction: the floor no generator can beat.
 Prints dossiers/s, rows/s per table, elapsed seconds and the ratios to the baseline (each figure
-the best of ``REPEAT`` runs, (a) and (b) alternating).
-Run: ``.venv/bin/python bench/sample_db.py [N] [SEED]`` (N defaults to 100,000).
+the median of ``--runs`` runs, default 3, (a) and (b) alternating), and the load average at the
+start and end.
+Run: ``.venv/bin/python -P bench/sample_db.py [N] [SEED] [--runs 3]`` (N defaults to 100,000).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import platform
 import sqlite3
 import sys
 import tempfile
@@ -25,8 +26,10 @@ from typing import Any
 from dvcsync.province.sample import GenerateStats, generate
 from dvcsync.province.sample.schema import DDL
 
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # `-P` leaves the repository off the path
+from bench._runs import Load, add_runs_option
+
 T = "2025-03-04T09:15:00"
-REPEAT = 2
 
 
 def _constant_rows(table: str, n: int, dossiers: int) -> Iterator[tuple[Any, ...]]:
@@ -56,6 +59,8 @@ def _constant_rows(table: str, n: int, dossiers: int) -> Iterator[tuple[Any, ...
     if table == "tai_lieu":
         return ((i, 1 + i % owner, "nop", "Tờ khai đăng ký khai sinh theo mẫu.pdf", "HT-KS-01-TP01",
                  f"https://motcua.h40.example.vn/files/{i}/to-khai.pdf", 1, 0) for i in range(1, n + 1))
+    if table == "danh_gia":  # one rating a dossier at most (ho_so_id is UNIQUE)
+        return ((i, i, "hai_long", T, None, T) for i in range(1, n + 1))
     raise ValueError(f"unknown table {table!r}")
 
 
@@ -100,24 +105,28 @@ def _report(label: str, stats: GenerateStats, base: float, base_tables: dict[str
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 42
-    print(f"sample_db bench: {n:,} dossiers, seed {seed}, Python {platform.python_version()}, "
-          f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", nargs="?", type=int, default=100_000, help="dossiers generated")
+    parser.add_argument("seed", nargs="?", type=int, default=42)
+    add_runs_option(parser)
+    args = parser.parse_args()
+    n, seed, repeat = args.n, args.seed, max(1, args.runs)
+    load = Load("bench/sample_db.py")
+    print(f"sample_db bench: {n:,} dossiers, seed {seed}, median of {repeat} run(s)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        # Alternate the two variants and keep each one's best run: a single run on a shared 2-core
+        # Alternate the two variants and keep each one's median run: a single run on a shared 2-core
         # machine varies by ±10 %, as much as the difference being measured.
         runs: dict[bool, list[GenerateStats]] = {True: [], False: []}
-        for _ in range(REPEAT):
+        for _ in range(repeat):
             for defer in (True, False):
                 runs[defer].append(generate(folder / f"defer-{defer}.db", n, seed, defer_indexes=defer,
                                             overwrite=True))
-        deferred = min(runs[True], key=lambda s: s.elapsed_seconds)
-        upfront = min(runs[False], key=lambda s: s.elapsed_seconds)
-        base, base_tables = min(
-            (baseline(folder / f"baseline-{k}.db", deferred.rows, n) for k in range(REPEAT)),
-            key=lambda run: run[0])
+        deferred = _median_run(runs[True])
+        upfront = _median_run(runs[False])
+        bases = sorted((baseline(folder / f"baseline-{k}.db", deferred.rows, n) for k in range(repeat)),
+                       key=lambda run: run[0])
+        base, base_tables = bases[len(bases) // 2]
         print(f"\nbaseline (constant rows, executemany, same schema): {base:.2f} s, "
               f"{deferred.total_rows / base:,.0f} rows/s")
         _report("generate, indexes after the load", deferred, base, base_tables)
@@ -126,6 +135,11 @@ def main() -> None:
         print(f"\nindexes after vs during the load: {ratio:.2f}x the time")
         print(f"generation cost above the bare writes: {deferred.elapsed_seconds - base:.2f} s "
               f"({(deferred.elapsed_seconds - base) / n * 1e6:.0f} µs per dossier)")
+    load.finish()
+
+
+def _median_run(runs: list[GenerateStats]) -> GenerateStats:
+    return sorted(runs, key=lambda s: s.elapsed_seconds)[len(runs) // 2]
 
 
 if __name__ == "__main__":
