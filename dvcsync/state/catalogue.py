@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from dvcsync.contract import VN_TZ
 
 from .models import CatalogueAgency, CatalogueProcedure, CataloguePull, CatalogueSector
-from .store import StateStore, dumps
+from .records import dumps
+from .store import StateStore
 
 PULL_T = CataloguePull.__table__  # type: ignore[attr-defined]
 PROCEDURE_T = CatalogueProcedure.__table__  # type: ignore[attr-defined]

@@ -14,7 +14,9 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .store import INBOX_T, StateStore
+from .kinds import InboxState
+from .store import StateStore
+from .tables import INBOX_T
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Inbox:
                 .values(
                     kind=kind,
                     natural_key=natural_key,
-                    state="received",
+                    state=InboxState.RECEIVED,
                     payload=json.dumps(payload, ensure_ascii=False),
                     received_at=now,
                     updated_at=now,
@@ -119,7 +121,7 @@ class Inbox:
         with self.store.engine.connect() as conn:
             rows = conn.execute(
                 select(INBOX_T.c.kind, INBOX_T.c.natural_key, INBOX_T.c.error)
-                .where(INBOX_T.c.state == "rejected")
+                .where(INBOX_T.c.state == InboxState.REJECTED)
                 .limit(limit)
             )
             return [dict(r._mapping) for r in rows]

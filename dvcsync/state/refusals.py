@@ -24,7 +24,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dvcsync.mapping import mask
 
-from .store import REFUSAL_T, STUB_KEYS, StateStore
+from .prune import STUB_KEYS
+from .store import StateStore
+from .tables import REFUSAL_T
 
 SAMPLE_CAP = 5
 CALLER_CAP = 1000

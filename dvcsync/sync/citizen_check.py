@@ -50,6 +50,7 @@ from sqlalchemy import Engine, select
 from dvcsync import metrics
 from dvcsync.config import PortalSettings, Settings
 from dvcsync.contract import PortalReply
+from dvcsync.errors import TransientError
 from dvcsync.mapping.errors import FieldError, mask
 from dvcsync.portal import PortalClient, PortalError, RateBudget, make_http_client
 from dvcsync.state import MappedRecord
@@ -188,7 +189,7 @@ def portal_client(settings: PortalSettings, concurrency: int, rate: float) -> Lo
     )
 
 
-class _Down(Exception):
+class _Down(TransientError):
     """The population service did not give a usable answer: the dossier goes unchecked."""
 
 

@@ -40,7 +40,8 @@ from alembic.util import CommandError
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
-from dvcsync.state.store import STATE_TABLES, SchemaOutOfDate, newer_message, shown_url
+from dvcsync.state.errors import SchemaOutOfDate, newer_message, shown_url
+from dvcsync.state.tables import STATE_TABLES
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 # The releases before migrations made these tables, unversioned: such a database is this revision.

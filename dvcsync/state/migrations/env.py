@@ -39,7 +39,7 @@ _given = context.config.attributes.get("connection")
 if _given is not None:
     _run(_given)
 else:  # a developer's command (e.g. autogenerate) on a URL
-    from dvcsync.state.store import make_state_engine
+    from dvcsync.state.engine import make_state_engine
 
     _url = context.config.get_main_option("sqlalchemy.url")
     assert _url, "alembic_config(url=...) or a connection"

@@ -62,7 +62,7 @@ def test_a_readable_state_file_is_tightened_and_said_once(
     db.chmod(0o644)
     Path(f"{db}-wal").touch(mode=0o644)
     Path(f"{db}-wal").chmod(0o644)
-    with caplog.at_level(logging.INFO, logger="dvcsync.state.store"):
+    with caplog.at_level(logging.INFO, logger="dvcsync.state.engine"):
         again = StateStore(f"sqlite:///{db}")
         again.close()
         third = StateStore(f"sqlite:///{db}")
