@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from . import replies as r
@@ -23,6 +24,7 @@ from .portal import Portal
 from .rest import json_response, statement_response
 from .sessions import Sessions
 from .stats import Stats
+from .store import Store
 
 MAX_DELAY_S = 86_400  # a day: later than any test waits, and never an endless sleep
 MAX_AMOUNT = 10**15  # far above any fee, well inside SQLite's INTEGER
@@ -83,268 +85,325 @@ def _entry_number(n: str) -> int | None:
     return int(n) if re.fullmatch(r"[1-9]\d{0,8}", n) else None
 
 
+@dataclass(frozen=True)
+class _Mock:
+    """What the admin handlers act on: one mock's portal, payments, faults, counters and sessions."""
+
+    portal: Portal
+    payments: PaymentPlatform
+    injector: FaultInjector
+    stats: Stats
+    sessions: Sessions
+
+    @property
+    def store(self) -> Store:
+        return self.portal.store
+
+
+def _mock(request: Request) -> _Mock:
+    """The mock this request reached, bound by its ``admin_router`` (several mocks share a process)."""
+    mock: _Mock = request.state.mock_admin
+    return mock
+
+
+Mock = Annotated[_Mock, Depends(_mock)]
+
+# The handlers, at module level; admin_router() binds them to one mock under /_admin.
+_routes = APIRouter()
+
+
 def admin_router(
     portal: Portal, payments: PaymentPlatform, injector: FaultInjector, stats: Stats, sessions: Sessions
 ) -> APIRouter:
-    router = APIRouter(prefix="/_admin", tags=["admin (mock only)"])
-    store = portal.store
+    """The admin routes under ``/_admin``, acting on these objects."""
+    mock = _Mock(portal, payments, injector, stats, sessions)
 
-    @router.get("/dossiers", summary="Stored dossiers, paged, in arrival order")
-    async def dossiers(page: int = Query(1, ge=1), size: int = Query(50, ge=1, le=1000)) -> Response:
-        total, rows = store.list_dossiers((page - 1) * size, size)
-        items = [
-            {
-                "MaHoSo": code,
-                "TrangThaiHoSo": status,
-                "writes": writes,
-                "history": n_history,
-                "created_at": created,
-                "updated_at": updated,
-            }
-            for code, status, writes, created, updated, n_history in rows
-        ]
-        return json_response({"total": total, "page": page, "size": size, "items": items})
+    def bind(request: Request) -> None:
+        request.state.mock_admin = mock
 
-    def dossier_view(ma_ho_so: str) -> Response:
-        with store.lock:
-            stored = store.dossier(ma_ho_so)
-            if stored is None:
-                return _problem(404, f"dossier {ma_ho_so} not stored")
-            body = stored["body"]
-            body["QuaTrinhXuLy"] = store.history_of(ma_ho_so)
-            body["writes"] = stored["writes"]
-            body["writes_by_service"] = {
-                "DongBoHoSoMC": stored["sync_writes"],
-                "CapNhatTienDoHoSoMC": stored["history_writes"],
-            }
-            body["warnings"] = store.warnings_of(ma_ho_so)
-            body["admin_edits"] = store.admin_edits_of("dossier", ma_ho_so)
-            body["created_at"], body["updated_at"] = stored["created_at"], stored["updated_at"]
-        return json_response(body)
-
-    @router.get(
-        "/dossiers/{ma_ho_so}",
-        summary="One stored dossier (wire names), its history, client writes and admin edits",
-    )
-    async def dossier(ma_ho_so: str) -> Response:
-        return dossier_view(ma_ho_so)
-
-    @router.patch(
-        "/dossiers/{ma_ho_so}",
-        summary="Plant a mismatch: replace wire fields of the stored dossier, as a portal operator's edit"
-        ' would (e.g. {"TrangThaiHoSo": "5"}; null removes a field). Not a client write',
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"example": {"NgayHenTra": "20261201170000"}}},
-            }
-        },
-    )
-    async def patch_dossier(ma_ho_so: str, request: Request) -> Response:
-        try:
-            fields = await _json_body(request)
-        except ValueError as exc:
-            return _problem(400, f"body is not JSON: {exc}")
-        try:
-            portal.admin_patch(ma_ho_so, fields)
-        except LookupError as exc:
-            return _problem(404, str(exc))
-        except ValueError as exc:
-            return _problem(400, str(exc))
-        return dossier_view(ma_ho_so)
-
-    @router.delete(
-        "/dossiers/{ma_ho_so}",
-        summary="Plant a mismatch: the portal loses the dossier and its history (TraCuuHoSo finds"
-        " nothing, an update is refused as unknown, a create succeeds again)",
-    )
-    async def delete_dossier(ma_ho_so: str) -> Response:
-        try:
-            lost = portal.admin_delete(ma_ho_so)
-        except LookupError as exc:
-            return _problem(404, str(exc))
-        return json_response(
-            {"MaHoSo": ma_ho_so, "deleted": True, **{k: v for k, v in lost.items() if k != "action"}}
-        )
-
-    async def _history_edit(ma_ho_so: str, n: str, duplicate: bool) -> Response:
-        number = _entry_number(n)
-        if number is None:
-            return _problem(400, f"history entry {n!r}: expected a number from 1 (stored order)")
-        try:
-            (portal.admin_duplicate_history if duplicate else portal.admin_drop_history)(ma_ho_so, number)
-        except LookupError as exc:
-            return _problem(404, str(exc))
-        return dossier_view(ma_ho_so)
-
-    @router.post(
-        "/dossiers/{ma_ho_so}/history/{n}/duplicate",
-        summary="Plant a mismatch: history entry n (1-based, stored order) stored again, appended last,"
-        " as a blind re-send after a lost answer. Not a client write",
-    )
-    async def duplicate_history(ma_ho_so: str, n: str) -> Response:
-        return await _history_edit(ma_ho_so, n, duplicate=True)
-
-    @router.delete(
-        "/dossiers/{ma_ho_so}/history/{n}",
-        summary="Plant a mismatch: the portal loses history entry n (1-based, stored order)",
-    )
-    async def drop_history(ma_ho_so: str, n: str) -> Response:
-        return await _history_edit(ma_ho_so, n, duplicate=False)
-
-    @router.post("/dossiers/{ma_ho_so}/withdraw", summary="The citizen withdraws (status 7, portal side)")
-    async def withdraw(ma_ho_so: str) -> Response:
-        problem = portal.withdraw(ma_ho_so)
-        if problem is None:
-            return json_response({"MaHoSo": ma_ho_so, "TrangThaiHoSo": "7"})
-        return _problem(404 if "không tồn tại" in problem else 409, problem)
-
-    @router.get("/stats", summary="Requests per service and outcome")
-    async def get_stats() -> Response:
-        snapshot = stats.snapshot()
-        snapshot["sessions"] = len(sessions)
-        snapshot["deliveries_in_flight"] = payments.deliverer.busy
-        return json_response(snapshot)
-
-    @router.post("/reset", summary="Forget all stored data and counters (sessions too with ?sessions=true)")
-    async def reset(sessions_too: bool = Query(False, alias="sessions")) -> Response:
-        store.reset()
-        stats.reset()
-        if sessions_too:
-            sessions.clear()
-        return json_response({"reset": True})
-
-    @router.post(
-        "/portal-dossiers",
-        summary="Seed dossiers submitted on the portal (one, a list, or"
-        ' {"dossiers": [...]}); promotion notifications are POSTed to --province-url',
-    )
-    async def seed(request: Request, push: bool = Query(True)) -> Response:
-        try:
-            body = await _json_body(request)
-        except ValueError as exc:
-            return _problem(400, f"body is not JSON: {exc}")
-        items = body.get("dossiers") if isinstance(body, dict) and "dossiers" in body else body
-        items = items if isinstance(items, list) else [items]
-        try:
-            codes = portal.seed_portal_dossiers(items, push=push)
-        except ValueError as exc:
-            return _problem(422, str(exc))
-        return json_response({"seeded": codes}, status=201)
-
-    @router.get("/portal-dossiers", summary="Seeded portal dossiers with acknowledgement, status and push")
-    async def portal_dossiers() -> Response:
-        return json_response([store.portal_dossier(code) for code in store.list_portal_dossiers()])
-
-    @router.get("/portal-dossiers/{ma_ho_so}")
-    async def portal_dossier(ma_ho_so: str) -> Response:
-        item = store.portal_dossier(ma_ho_so)
-        return (
-            json_response(item) if item is not None else _problem(404, f"portal dossier {ma_ho_so} unknown")
-        )
-
-    @router.get("/ratings", summary="Satisfaction figures received by DongBoDanhGia, in arrival order")
-    async def ratings() -> Response:
-        return json_response(store.ratings_all())
-
-    @router.get(
-        "/payments/statement",
-        summary="Daily statement (CSV or JSON); the same as GET /payment/statement, kept for old callers",
-    )
-    async def statement(
-        day: str | None = Query(None, alias="date"), fmt: str | None = Query(None, alias="format")
-    ) -> Response:
-        return statement_response(payments, day, fmt)
-
-    @router.get("/payments", summary="Every payment with its state and callback deliveries")
-    async def list_payments() -> Response:
-        return json_response(store.payments_all())
-
-    def payment_view(ref: str) -> Response:
-        with store.lock:
-            item = store.payment(ref)
-            if item is None:
-                return _problem(404, f"payment {ref} unknown")
-            item["admin_edits"] = store.admin_edits_of("payment", ref)
-        return json_response(item)
-
-    @router.get("/payments/{ref}", summary="One payment: state, callback deliveries, admin edits")
-    async def get_payment(ref: str) -> Response:
-        return payment_view(ref)
-
-    @router.patch(
-        "/payments/{ref}",
-        summary='Plant a mismatch: the platform records another amount ({"so_tien": N}), shown by the'
-        " statement, QUERY and later callbacks. Not a client request",
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"application/json": {"example": {"so_tien": 9000}}}}
-        },
-    )
-    async def patch_payment(ref: str, request: Request) -> Response:
-        try:
-            body = await _json_body(request)
-        except ValueError as exc:
-            return _problem(400, f"body is not JSON: {exc}")
-        if not isinstance(body, dict) or set(body) != {"so_tien"}:
-            return _problem(400, 'body must be {"so_tien": N} (the only field that can be edited)')
-        amount = body["so_tien"]
-        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
-            return _problem(
-                400, f"so_tien = {json.dumps(amount)}: expected a whole number of VND from 0 to {MAX_AMOUNT}"
-            )
-        try:
-            payments.set_amount(ref, amount)
-        except KeyError:
-            return _problem(404, f"payment {ref} unknown")
-        return payment_view(ref)
-
-    async def _settle(ref: str, request: Request, paid: bool) -> Response:
-        try:
-            body = await _json_body(request, {})
-        except ValueError as exc:
-            return _problem(400, f"body is not JSON: {exc}")
-        try:
-            options = _settle_options(body)
-        except ValueError as exc:
-            return _problem(400, str(exc))
-        try:
-            result = payments.settle(ref, paid, **options)
-        except KeyError:
-            return _problem(404, f"payment {ref} unknown")
-        except ValidationError as exc:  # a callback field the contract refuses; nothing was settled
-            return _problem(400, f"payment {ref}: {r.describe(exc)}")
-        except ValueError as exc:
-            return _problem(409, str(exc))
-        return json_response(result)
-
-    @router.post(
-        "/payments/{ref}/pay",
-        summary="The citizen pays: state 1, signed callback delivered. Optional body {MaNganHang,"
-        " MaGiaoDich, ThoiGianGD, ThongTinGiaoDich, duplicate, delay_s, deliver}; deliver=false settles"
-        " without any callback (plants 'paid on the platform, the province never heard')",
-    )
-    async def pay(ref: str, request: Request) -> Response:
-        return await _settle(ref, request, True)
-
-    @router.post(
-        "/payments/{ref}/fail",
-        summary="The payment fails: state 4, callback with MaLoi != 00 (same optional body as /pay)",
-    )
-    async def fail(ref: str, request: Request) -> Response:
-        return await _settle(ref, request, False)
-
-    @router.get("/faults", summary="The fault spec in force")
-    async def get_faults() -> Response:
-        return json_response(injector.spec.model_dump(mode="json"))
-
-    @router.put("/faults", summary="Replace the fault spec (its seed restarts the random stream)")
-    async def put_faults(request: Request) -> Response:
-        try:
-            spec = FaultSpec.model_validate(await _json_body(request, {}))
-        except ValueError as exc:
-            detail = json.loads(exc.json(include_url=False)) if isinstance(exc, ValidationError) else str(exc)
-            return json_response({"error": "invalid fault spec", "detail": detail}, status=422)
-        injector.set(spec)
-        return json_response(spec.model_dump(mode="json"))
-
+    router = APIRouter(prefix="/_admin", tags=["admin (mock only)"], dependencies=[Depends(bind)])
+    router.include_router(_routes)
     return router
+
+
+def _dossier_view(store: Store, ma_ho_so: str) -> Response:
+    with store.lock:
+        stored = store.dossier(ma_ho_so)
+        if stored is None:
+            return _problem(404, f"dossier {ma_ho_so} not stored")
+        body = stored["body"]
+        body["QuaTrinhXuLy"] = store.history_of(ma_ho_so)
+        body["writes"] = stored["writes"]
+        body["writes_by_service"] = {
+            "DongBoHoSoMC": stored["sync_writes"],
+            "CapNhatTienDoHoSoMC": stored["history_writes"],
+        }
+        body["warnings"] = store.warnings_of(ma_ho_so)
+        body["admin_edits"] = store.admin_edits_of("dossier", ma_ho_so)
+        body["created_at"], body["updated_at"] = stored["created_at"], stored["updated_at"]
+    return json_response(body)
+
+
+def _payment_view(store: Store, ref: str) -> Response:
+    with store.lock:
+        item = store.payment(ref)
+        if item is None:
+            return _problem(404, f"payment {ref} unknown")
+        item["admin_edits"] = store.admin_edits_of("payment", ref)
+    return json_response(item)
+
+
+@_routes.get("/dossiers", summary="Stored dossiers, paged, in arrival order")
+async def dossiers(mock: Mock, page: int = Query(1, ge=1), size: int = Query(50, ge=1, le=1000)) -> Response:
+    total, rows = mock.store.list_dossiers((page - 1) * size, size)
+    items = [
+        {
+            "MaHoSo": code,
+            "TrangThaiHoSo": status,
+            "writes": writes,
+            "history": n_history,
+            "created_at": created,
+            "updated_at": updated,
+        }
+        for code, status, writes, created, updated, n_history in rows
+    ]
+    return json_response({"total": total, "page": page, "size": size, "items": items})
+
+
+@_routes.get(
+    "/dossiers/{ma_ho_so}",
+    summary="One stored dossier (wire names), its history, client writes and admin edits",
+)
+async def dossier(ma_ho_so: str, mock: Mock) -> Response:
+    return _dossier_view(mock.store, ma_ho_so)
+
+
+@_routes.patch(
+    "/dossiers/{ma_ho_so}",
+    summary="Plant a mismatch: replace wire fields of the stored dossier, as a portal operator's edit"
+    ' would (e.g. {"TrangThaiHoSo": "5"}; null removes a field). Not a client write',
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"example": {"NgayHenTra": "20261201170000"}}},
+        }
+    },
+)
+async def patch_dossier(ma_ho_so: str, request: Request, mock: Mock) -> Response:
+    try:
+        fields = await _json_body(request)
+    except ValueError as exc:
+        return _problem(400, f"body is not JSON: {exc}")
+    try:
+        mock.portal.admin_patch(ma_ho_so, fields)
+    except LookupError as exc:
+        return _problem(404, str(exc))
+    except ValueError as exc:
+        return _problem(400, str(exc))
+    return _dossier_view(mock.store, ma_ho_so)
+
+
+@_routes.delete(
+    "/dossiers/{ma_ho_so}",
+    summary="Plant a mismatch: the portal loses the dossier and its history (TraCuuHoSo finds"
+    " nothing, an update is refused as unknown, a create succeeds again)",
+)
+async def delete_dossier(ma_ho_so: str, mock: Mock) -> Response:
+    try:
+        lost = mock.portal.admin_delete(ma_ho_so)
+    except LookupError as exc:
+        return _problem(404, str(exc))
+    return json_response(
+        {"MaHoSo": ma_ho_so, "deleted": True, **{k: v for k, v in lost.items() if k != "action"}}
+    )
+
+
+async def _history_edit(mock: _Mock, ma_ho_so: str, n: str, duplicate: bool) -> Response:
+    number = _entry_number(n)
+    if number is None:
+        return _problem(400, f"history entry {n!r}: expected a number from 1 (stored order)")
+    portal = mock.portal
+    try:
+        (portal.admin_duplicate_history if duplicate else portal.admin_drop_history)(ma_ho_so, number)
+    except LookupError as exc:
+        return _problem(404, str(exc))
+    return _dossier_view(mock.store, ma_ho_so)
+
+
+@_routes.post(
+    "/dossiers/{ma_ho_so}/history/{n}/duplicate",
+    summary="Plant a mismatch: history entry n (1-based, stored order) stored again, appended last,"
+    " as a blind re-send after a lost answer. Not a client write",
+)
+async def duplicate_history(ma_ho_so: str, n: str, mock: Mock) -> Response:
+    return await _history_edit(mock, ma_ho_so, n, duplicate=True)
+
+
+@_routes.delete(
+    "/dossiers/{ma_ho_so}/history/{n}",
+    summary="Plant a mismatch: the portal loses history entry n (1-based, stored order)",
+)
+async def drop_history(ma_ho_so: str, n: str, mock: Mock) -> Response:
+    return await _history_edit(mock, ma_ho_so, n, duplicate=False)
+
+
+@_routes.post("/dossiers/{ma_ho_so}/withdraw", summary="The citizen withdraws (status 7, portal side)")
+async def withdraw(ma_ho_so: str, mock: Mock) -> Response:
+    problem = mock.portal.withdraw(ma_ho_so)
+    if problem is None:
+        return json_response({"MaHoSo": ma_ho_so, "TrangThaiHoSo": "7"})
+    return _problem(404 if "không tồn tại" in problem else 409, problem)
+
+
+@_routes.get("/stats", summary="Requests per service and outcome")
+async def get_stats(mock: Mock) -> Response:
+    snapshot = mock.stats.snapshot()
+    snapshot["sessions"] = len(mock.sessions)
+    snapshot["deliveries_in_flight"] = mock.payments.deliverer.busy
+    return json_response(snapshot)
+
+
+@_routes.post("/reset", summary="Forget all stored data and counters (sessions too with ?sessions=true)")
+async def reset(mock: Mock, sessions_too: bool = Query(False, alias="sessions")) -> Response:
+    mock.store.reset()
+    mock.stats.reset()
+    if sessions_too:
+        mock.sessions.clear()
+    return json_response({"reset": True})
+
+
+@_routes.post(
+    "/portal-dossiers",
+    summary="Seed dossiers submitted on the portal (one, a list, or"
+    ' {"dossiers": [...]}); promotion notifications are POSTed to --province-url',
+)
+async def seed(request: Request, mock: Mock, push: bool = Query(True)) -> Response:
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return _problem(400, f"body is not JSON: {exc}")
+    items = body.get("dossiers") if isinstance(body, dict) and "dossiers" in body else body
+    items = items if isinstance(items, list) else [items]
+    try:
+        codes = mock.portal.seed_portal_dossiers(items, push=push)
+    except ValueError as exc:
+        return _problem(422, str(exc))
+    return json_response({"seeded": codes}, status=201)
+
+
+@_routes.get("/portal-dossiers", summary="Seeded portal dossiers with acknowledgement, status and push")
+async def portal_dossiers(mock: Mock) -> Response:
+    store = mock.store
+    return json_response([store.portal_dossier(code) for code in store.list_portal_dossiers()])
+
+
+@_routes.get("/portal-dossiers/{ma_ho_so}")
+async def portal_dossier(ma_ho_so: str, mock: Mock) -> Response:
+    item = mock.store.portal_dossier(ma_ho_so)
+    return json_response(item) if item is not None else _problem(404, f"portal dossier {ma_ho_so} unknown")
+
+
+@_routes.get("/ratings", summary="Satisfaction figures received by DongBoDanhGia, in arrival order")
+async def ratings(mock: Mock) -> Response:
+    return json_response(mock.store.ratings_all())
+
+
+@_routes.get(
+    "/payments/statement",
+    summary="Daily statement (CSV or JSON); the same as GET /payment/statement, kept for old callers",
+)
+async def statement(
+    mock: Mock, day: str | None = Query(None, alias="date"), fmt: str | None = Query(None, alias="format")
+) -> Response:
+    return statement_response(mock.payments, day, fmt)
+
+
+@_routes.get("/payments", summary="Every payment with its state and callback deliveries")
+async def list_payments(mock: Mock) -> Response:
+    return json_response(mock.store.payments_all())
+
+
+@_routes.get("/payments/{ref}", summary="One payment: state, callback deliveries, admin edits")
+async def get_payment(ref: str, mock: Mock) -> Response:
+    return _payment_view(mock.store, ref)
+
+
+@_routes.patch(
+    "/payments/{ref}",
+    summary='Plant a mismatch: the platform records another amount ({"so_tien": N}), shown by the'
+    " statement, QUERY and later callbacks. Not a client request",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"example": {"so_tien": 9000}}}}
+    },
+)
+async def patch_payment(ref: str, request: Request, mock: Mock) -> Response:
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return _problem(400, f"body is not JSON: {exc}")
+    if not isinstance(body, dict) or set(body) != {"so_tien"}:
+        return _problem(400, 'body must be {"so_tien": N} (the only field that can be edited)')
+    amount = body["so_tien"]
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
+        return _problem(
+            400, f"so_tien = {json.dumps(amount)}: expected a whole number of VND from 0 to {MAX_AMOUNT}"
+        )
+    try:
+        mock.payments.set_amount(ref, amount)
+    except KeyError:
+        return _problem(404, f"payment {ref} unknown")
+    return _payment_view(mock.store, ref)
+
+
+async def _settle(mock: _Mock, ref: str, request: Request, paid: bool) -> Response:
+    try:
+        body = await _json_body(request, {})
+    except ValueError as exc:
+        return _problem(400, f"body is not JSON: {exc}")
+    try:
+        options = _settle_options(body)
+    except ValueError as exc:
+        return _problem(400, str(exc))
+    try:
+        result = mock.payments.settle(ref, paid, **options)
+    except KeyError:
+        return _problem(404, f"payment {ref} unknown")
+    except ValidationError as exc:  # a callback field the contract refuses; nothing was settled
+        return _problem(400, f"payment {ref}: {r.describe(exc)}")
+    except ValueError as exc:
+        return _problem(409, str(exc))
+    return json_response(result)
+
+
+@_routes.post(
+    "/payments/{ref}/pay",
+    summary="The citizen pays: state 1, signed callback delivered. Optional body {MaNganHang,"
+    " MaGiaoDich, ThoiGianGD, ThongTinGiaoDich, duplicate, delay_s, deliver}; deliver=false settles"
+    " without any callback (plants 'paid on the platform, the province never heard')",
+)
+async def pay(ref: str, request: Request, mock: Mock) -> Response:
+    return await _settle(mock, ref, request, True)
+
+
+@_routes.post(
+    "/payments/{ref}/fail",
+    summary="The payment fails: state 4, callback with MaLoi != 00 (same optional body as /pay)",
+)
+async def fail(ref: str, request: Request, mock: Mock) -> Response:
+    return await _settle(mock, ref, request, False)
+
+
+@_routes.get("/faults", summary="The fault spec in force")
+async def get_faults(mock: Mock) -> Response:
+    return json_response(mock.injector.spec.model_dump(mode="json"))
+
+
+@_routes.put("/faults", summary="Replace the fault spec (its seed restarts the random stream)")
+async def put_faults(request: Request, mock: Mock) -> Response:
+    try:
+        spec = FaultSpec.model_validate(await _json_body(request, {}))
+    except ValueError as exc:
+        detail = json.loads(exc.json(include_url=False)) if isinstance(exc, ValidationError) else str(exc)
+        return json_response({"error": "invalid fault spec", "detail": detail}, status=422)
+    mock.injector.set(spec)
+    return json_response(spec.model_dump(mode="json"))

@@ -86,136 +86,155 @@ def parse_faults(value: str | None) -> FaultSpec:
     return FaultSpec.model_validate_json(text)
 
 
+# serve()'s options, one alias each (Typer reads them from the annotations).
+_HostOption = Annotated[str, _opt("--host", "Interface to listen on.", WHERE)]
+_PortOption = Annotated[int, _opt("--port", "Port.", WHERE)]
+_PublicUrlOption = Annotated[
+    str | None,
+    _opt(
+        "--public-url",
+        "Base URL clients reach the mock at, for the WSDL's soap:address and UrlThanhToan "
+        "(default: the URL each request came to).",
+        WHERE,
+    ),
+]
+_StateOption = Annotated[str, _opt("--state", "SQLite file kept across restarts, or :memory:.", WHERE)]
+_SeedDossiersOption = Annotated[
+    Path | None,
+    _opt(
+        "--seed-dossiers",
+        'JSON file of dossiers submitted on the portal (a list, or {"dossiers": [...]}) that it '
+        "holds from the start; those already in --state are kept as they are.",
+        WHERE,
+        exists=True,
+        dir_okay=False,
+    ),
+]
+_UsernameOption = Annotated[str, _opt("--username", "Portal login user.", CREDS)]
+_PasswordOption = Annotated[str, _opt("--password", "Portal login password.", CREDS)]
+_DstcodeOption = Annotated[str, _opt("--dstcode", "Destination code required in the dstcode header.", CREDS)]
+_MadonviOption = Annotated[
+    str, _opt("--madonvi", "The province's agency code expected in every body.", CREDS)
+]
+_PartnerCodeOption = Annotated[
+    str, _opt("--partner-code", "Payment platform partner code (MaDoiTac).", CREDS)
+]
+_PaymentSecretOption = Annotated[str, _opt("--payment-secret", "Shared secret of MaXacThuc.", CREDS)]
+_StrictOption = Annotated[
+    bool,
+    _opt(
+        "--strict/--lenient",
+        "Refuse illegal status moves, or accept them and record a warning "
+        f"({ENV_PREFIX}LENIENT=1 also means --lenient).",
+        RULES,
+    ),
+]
+_SuccessCodeOption = Annotated[
+    SuccessName, _opt("--success-code", 'Success error_code: int (0), string ("0") or 00 ("00").', RULES)
+]
+_BatchLimitOption = Annotated[
+    int, _opt("--batch-limit", "Records per DongBoHoSoMC/CapNhatTienDoHoSoMC call.", RULES, min=1)
+]
+_SessionTtlOption = Annotated[float, _opt("--session-ttl", "Session lifetime in seconds.", RULES, min=0)]
+_FaultsOption = Annotated[
+    str | None, _opt("--faults", "Fault spec: JSON inline or @file (see docs/mock-portal.md).", RULES)
+]
+_PaymentReplyOption = Annotated[ReplyForm, _opt("--payment-reply", "INIT reply form.", PAY)]
+_CallbackUrlOption = Annotated[
+    str | None, _opt("--callback-url", "Full URL of the province's payment-result endpoint.", PROVINCE)
+]
+_CallbackTokenOption = Annotated[
+    str | None,
+    _opt("--callback-token", "Bearer credential sent with every payment callback.", PROVINCE),
+]
+_CallbackTypeOption = Annotated[str, _opt("--callback-type", "LoaiBanTin of the payment callback.", PROVINCE)]
+_CallbackRetrySOption = Annotated[
+    float, _opt("--callback-retry-s", "First retry delay of a callback (doubles).", PROVINCE)
+]
+_CallbackMaxAttemptsOption = Annotated[
+    int, _opt("--callback-max-attempts", "Callback attempts before giving up.", PROVINCE)
+]
+_CallbackDelaySOption = Annotated[
+    float, _opt("--callback-delay-s", "Delay before the first callback (late delivery).", PROVINCE)
+]
+_CallbackDuplicateOption = Annotated[
+    bool, _opt("--callback-duplicate", "Deliver every acknowledged callback twice.", PROVINCE)
+]
+_ProvinceUrlOption = Annotated[
+    str | None,
+    _opt("--province-url", "Full URL where portal-submitted promotion notifications are POSTed.", PROVINCE),
+]
+_PushRetrySOption = Annotated[
+    float, _opt("--push-retry-s", "First retry delay of a promotion push (doubles).", PROVINCE)
+]
+_PushMaxAttemptsOption = Annotated[
+    int, _opt("--push-max-attempts", "Promotion push attempts before giving up.", PROVINCE)
+]
+_ProvinceTokenOption = Annotated[
+    str | None,
+    _opt("--province-token", "Bearer credential sent with every pushed dossier.", PROVINCE),
+]
+_AdminTokenOption = Annotated[
+    str | None,
+    _opt(
+        "--admin-token",
+        "Bearer credential /_admin asks of every caller; required beyond loopback.",
+        WHERE,
+    ),
+]
+_QuietOption = Annotated[bool, _opt("--quiet", "No start-up banner, warnings only.", RUN)]
+_VersionOption = Annotated[
+    bool,
+    typer.Option(
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+        rich_help_panel=RUN,
+    ),
+]
+
+
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, _opt("--host", "Interface to listen on.", WHERE)] = _D.host,
-    port: Annotated[int, _opt("--port", "Port.", WHERE)] = _D.port,
-    public_url: Annotated[
-        str | None,
-        _opt(
-            "--public-url",
-            "Base URL clients reach the mock at, for the WSDL's soap:address and UrlThanhToan "
-            "(default: the URL each request came to).",
-            WHERE,
-        ),
-    ] = None,
-    state: Annotated[
-        str, _opt("--state", "SQLite file kept across restarts, or :memory:.", WHERE)
-    ] = _D.state,
-    seed_dossiers: Annotated[
-        Path | None,
-        _opt(
-            "--seed-dossiers",
-            'JSON file of dossiers submitted on the portal (a list, or {"dossiers": [...]}) that it '
-            "holds from the start; those already in --state are kept as they are.",
-            WHERE,
-            exists=True,
-            dir_okay=False,
-        ),
-    ] = None,
-    username: Annotated[str, _opt("--username", "Portal login user.", CREDS)] = _C.username,
-    password: Annotated[str, _opt("--password", "Portal login password.", CREDS)] = _C.password,
-    dstcode: Annotated[
-        str, _opt("--dstcode", "Destination code required in the dstcode header.", CREDS)
-    ] = _C.dstcode,
-    madonvi: Annotated[
-        str, _opt("--madonvi", "The province's agency code expected in every body.", CREDS)
-    ] = _C.madonvi,
-    partner_code: Annotated[
-        str, _opt("--partner-code", "Payment platform partner code (MaDoiTac).", CREDS)
-    ] = _C.partner_code,
-    payment_secret: Annotated[
-        str, _opt("--payment-secret", "Shared secret of MaXacThuc.", CREDS)
-    ] = _C.payment_secret,
-    strict: Annotated[
-        bool,
-        _opt(
-            "--strict/--lenient",
-            "Refuse illegal status moves, or accept them and record a warning "
-            f"({ENV_PREFIX}LENIENT=1 also means --lenient).",
-            RULES,
-        ),
-    ] = _D.strict,
-    success_code: Annotated[
-        SuccessName, _opt("--success-code", 'Success error_code: int (0), string ("0") or 00 ("00").', RULES)
-    ] = _DEFAULT_SUCCESS,
-    batch_limit: Annotated[
-        int, _opt("--batch-limit", "Records per DongBoHoSoMC/CapNhatTienDoHoSoMC call.", RULES, min=1)
-    ] = _D.batch_limit,
-    session_ttl: Annotated[
-        float, _opt("--session-ttl", "Session lifetime in seconds.", RULES, min=0)
-    ] = _D.session_ttl_s,
-    faults: Annotated[
-        str | None, _opt("--faults", "Fault spec: JSON inline or @file (see docs/mock-portal.md).", RULES)
-    ] = None,
-    payment_reply: Annotated[ReplyForm, _opt("--payment-reply", "INIT reply form.", PAY)] = _DEFAULT_REPLY,
-    callback_url: Annotated[
-        str | None, _opt("--callback-url", "Full URL of the province's payment-result endpoint.", PROVINCE)
-    ] = None,
-    callback_token: Annotated[
-        str | None,
-        _opt("--callback-token", "Bearer credential sent with every payment callback.", PROVINCE),
-    ] = None,
-    callback_type: Annotated[
-        str, _opt("--callback-type", "LoaiBanTin of the payment callback.", PROVINCE)
-    ] = _D.callback_type,
-    callback_retry_s: Annotated[
-        float, _opt("--callback-retry-s", "First retry delay of a callback (doubles).", PROVINCE)
-    ] = _D.callback_retry_s,
-    callback_max_attempts: Annotated[
-        int, _opt("--callback-max-attempts", "Callback attempts before giving up.", PROVINCE)
-    ] = _D.callback_max_attempts,
-    callback_delay_s: Annotated[
-        float, _opt("--callback-delay-s", "Delay before the first callback (late delivery).", PROVINCE)
-    ] = _D.callback_delay_s,
-    callback_duplicate: Annotated[
-        bool, _opt("--callback-duplicate", "Deliver every acknowledged callback twice.", PROVINCE)
-    ] = False,
-    province_url: Annotated[
-        str | None,
-        _opt(
-            "--province-url", "Full URL where portal-submitted promotion notifications are POSTed.", PROVINCE
-        ),
-    ] = None,
-    push_retry_s: Annotated[
-        float, _opt("--push-retry-s", "First retry delay of a promotion push (doubles).", PROVINCE)
-    ] = _D.push_retry_s,
-    push_max_attempts: Annotated[
-        int, _opt("--push-max-attempts", "Promotion push attempts before giving up.", PROVINCE)
-    ] = _D.push_max_attempts,
-    province_token: Annotated[
-        str | None,
-        _opt("--province-token", "Bearer credential sent with every pushed dossier.", PROVINCE),
-    ] = None,
-    admin_token: Annotated[
-        str | None,
-        _opt(
-            "--admin-token",
-            "Bearer credential /_admin asks of every caller; required beyond loopback.",
-            WHERE,
-        ),
-    ] = None,
-    quiet: Annotated[bool, _opt("--quiet", "No start-up banner, warnings only.", RUN)] = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            callback=_version,
-            is_eager=True,
-            help="Print the version and exit.",
-            rich_help_panel=RUN,
-        ),
-    ] = False,
+    host: _HostOption = _D.host,
+    port: _PortOption = _D.port,
+    public_url: _PublicUrlOption = None,
+    state: _StateOption = _D.state,
+    seed_dossiers: _SeedDossiersOption = None,
+    username: _UsernameOption = _C.username,
+    password: _PasswordOption = _C.password,
+    dstcode: _DstcodeOption = _C.dstcode,
+    madonvi: _MadonviOption = _C.madonvi,
+    partner_code: _PartnerCodeOption = _C.partner_code,
+    payment_secret: _PaymentSecretOption = _C.payment_secret,
+    strict: _StrictOption = _D.strict,
+    success_code: _SuccessCodeOption = _DEFAULT_SUCCESS,
+    batch_limit: _BatchLimitOption = _D.batch_limit,
+    session_ttl: _SessionTtlOption = _D.session_ttl_s,
+    faults: _FaultsOption = None,
+    payment_reply: _PaymentReplyOption = _DEFAULT_REPLY,
+    callback_url: _CallbackUrlOption = None,
+    callback_token: _CallbackTokenOption = None,
+    callback_type: _CallbackTypeOption = _D.callback_type,
+    callback_retry_s: _CallbackRetrySOption = _D.callback_retry_s,
+    callback_max_attempts: _CallbackMaxAttemptsOption = _D.callback_max_attempts,
+    callback_delay_s: _CallbackDelaySOption = _D.callback_delay_s,
+    callback_duplicate: _CallbackDuplicateOption = False,
+    province_url: _ProvinceUrlOption = None,
+    push_retry_s: _PushRetrySOption = _D.push_retry_s,
+    push_max_attempts: _PushMaxAttemptsOption = _D.push_max_attempts,
+    province_token: _ProvinceTokenOption = None,
+    admin_token: _AdminTokenOption = None,
+    quiet: _QuietOption = False,
+    version: _VersionOption = False,
 ) -> None:
     """Mock national public service portal (Cổng DVC Quốc gia) and payment platform, for developing
     and testing a one-stop system: REST under /dvcqg, SOAP at /soap (WSDL at /soap?wsdl), payments
     under /payment, admin under /_admin, OpenAPI at /docs (served offline).
 
     Every option can also be set as MOCK_PORTAL_<OPTION>; an option on the command line wins."""
-    lenient = os.environ.get(ENV_PREFIX + "LENIENT", "").lower() in _TRUE
-    source = ctx.get_parameter_source("strict")  # Typer's own click: compared by name
-    if lenient and getattr(source, "name", None) != "COMMANDLINE":
-        strict = False
+    strict = _strict(ctx, strict)
     try:
         cfg = MockConfig(
             host=host,
@@ -228,14 +247,7 @@ def serve(
             province_url=province_url or None,
             callback_token=callback_token or None,
             province_token=province_token or None,
-            credentials=Credentials(
-                username=username,
-                password=password,
-                dstcode=dstcode,
-                madonvi=madonvi,
-                partner_code=partner_code,
-                payment_secret=payment_secret,
-            ),
+            credentials=_credentials(username, password, dstcode, madonvi, partner_code, payment_secret),
             strict=strict,
             success_code=_SUCCESS[SuccessName(success_code).value],
             batch_limit=batch_limit,
@@ -253,6 +265,26 @@ def serve(
     except (ValidationError, ValueError, OSError) as exc:
         _invalid(exc)
     start(cfg, quiet=quiet)
+
+
+def _strict(ctx: typer.Context, strict: bool) -> bool:
+    """--strict/--lenient, where MOCK_PORTAL_LENIENT=1 means --lenient unless the command line says."""
+    lenient = os.environ.get(ENV_PREFIX + "LENIENT", "").lower() in _TRUE
+    source = ctx.get_parameter_source("strict")  # Typer's own click: compared by name
+    return False if lenient and getattr(source, "name", None) != "COMMANDLINE" else strict
+
+
+def _credentials(
+    username: str, password: str, dstcode: str, madonvi: str, partner_code: str, payment_secret: str
+) -> Credentials:
+    return Credentials(
+        username=username,
+        password=password,
+        dstcode=dstcode,
+        madonvi=madonvi,
+        partner_code=partner_code,
+        payment_secret=payment_secret,
+    )
 
 
 def _invalid(exc: Exception) -> NoReturn:
