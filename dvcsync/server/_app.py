@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,7 +29,7 @@ from dvcsync.contract import ThongBaoKhuyenMai, UntrustedInput, check_strings, e
 from dvcsync.contract.openapi import Body, attach
 from dvcsync.contract.payment import BillLookupReply, BillLookupRequest, CallbackReply, PaymentCallback
 from dvcsync.contract.portal import ProvinceAnswer
-from dvcsync.mapping import MappingSet
+from dvcsync.mapping import CompiledMapping, MappingSet
 from dvcsync.province.payments import PaymentLedger
 from dvcsync.province.schema import load_schema
 from dvcsync.province.sink import SqlSink
@@ -120,6 +121,26 @@ def create_tenants_app(settings: Settings, tenants: Mapping[str, tuple[Settings,
     return app
 
 
+@dataclass(frozen=True)
+class _Inbound:
+    """What one tenant's inbound handlers act on (``app.state.inbound`` of its application)."""
+
+    settings: Settings
+    inbox: Inbox
+    ledger: PaymentLedger
+    take_in: TakeIn | None
+    receipt: CompiledMapping | None
+    receipt_after: CompiledMapping | None
+    receipt_source: SqlSource | None
+    max_depth: int
+
+
+def _inbound(request: Request) -> _Inbound:
+    """The tenant this request reached: its own application's (the tenant router mounts one each)."""
+    inbound: _Inbound = request.app.state.inbound
+    return inbound
+
+
 def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | None = None) -> FastAPI:
     """The inbound paths of one tenant (or of a deployment without tenants), without the guard
     and the monitoring paths; ``app.state.engines`` is (state, province), for whoever runs it to
@@ -128,109 +149,149 @@ def _inbound_app(settings: Settings, mappings: MappingSet, store: StateStore | N
         ensure_schema(settings.state.url)  # a tenant's own PostgreSQL schema, before migrations
         store = StateStore(settings.state.url)
     store.prepare()
-    inbox = Inbox(store)
     sink_engine = make_engine(settings.province.effective_sink_url)
+    # /docs with its scripts served from here (a province's server often has no Internet access);
+    # they live under /static-offline-docs, in the monitoring group like /docs itself.
+    app = FastAPIOffline(title="dvcsync inbound", version="1", docs_url="/docs")
+    attach(app, INBOUND_BODIES)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_api_route(
+        PORTAL_DOSSIER_PATH,
+        portal_dossier,
+        methods=["POST"],
+        summary="A dossier submitted on the portal, pushed by the portal",
+    )
+    app.add_api_route(
+        CALLBACK_PATH,
+        payment_callback,
+        methods=["POST"],
+        summary="Payment result callback: MaLoi 00 accepted (a paid result applied once), 99 refused",
+    )
+    app.add_api_route(
+        BILL_PATH,
+        bill_lookup,
+        methods=["POST"],
+        summary="Bill look-up: error_code 1 with the bill, 0 nothing to pay, -1 unknown dossier",
+    )
+    app.state.inbound = _wire(settings, mappings, Inbox(store), sink_engine)
+    app.state.engines = (store.engine, sink_engine)  # disposed by whoever runs the server
+    return app
+
+
+def _wire(settings: Settings, mappings: MappingSet, inbox: Inbox, sink_engine: Engine) -> _Inbound:
+    """The sink, ledger, take-in and receipt mappings of one tenant's inbound paths."""
     schema = load_schema(mappings.folder)
     # a pushed dossier is found in the province by the portal's code, as the pull finds its own
     sink = SqlSink(sink_engine, schema, key_column=schema.dossiers.portal_code)
-    ledger = PaymentLedger(sink_engine, schema)
     receipt = mappings.get(RECEIPT_MAPPING) if RECEIPT_MAPPING in mappings else None
     receipt_after = mappings.get(RECEIPT_AFTER_MAPPING) if RECEIPT_AFTER_MAPPING in mappings else None
     receipt_spec = mappings.specs[RECEIPT_MAPPING].source if receipt is not None else None
-    receipt_source = SqlSource(sink_engine, receipt_spec) if receipt_spec is not None else None
     attachments = AttachmentStore(documents_dir(settings))
     take_in = (
         TakeIn("promotion", inbox, mappings.get(PROMOTION_MAPPING), sink, attachments)
         if PROMOTION_MAPPING in mappings
         else None
     )
+    return _Inbound(
+        settings=settings,
+        inbox=inbox,
+        ledger=PaymentLedger(sink_engine, schema),
+        take_in=take_in,
+        receipt=receipt,
+        receipt_after=receipt_after,
+        receipt_source=SqlSource(sink_engine, receipt_spec) if receipt_spec is not None else None,
+        max_depth=settings.server.max_json_depth,
+    )
 
-    # /docs with its scripts served from here (a province's server often has no Internet access);
-    # they live under /static-offline-docs, in the monitoring group like /docs itself.
-    app = FastAPIOffline(title="dvcsync inbound", version="1", docs_url="/docs")
-    attach(app, INBOUND_BODIES)
-    max_depth = settings.server.max_json_depth
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse({"error_code": -1, "message": "lỗi nội bộ của hệ thống một cửa"}, status_code=500)
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s", request.url.path)
+    return JSONResponse({"error_code": -1, "message": "lỗi nội bộ của hệ thống một cửa"}, status_code=500)
 
-    @app.post(PORTAL_DOSSIER_PATH, summary="A dossier submitted on the portal, pushed by the portal")
-    async def portal_dossier(request: Request) -> JSONResponse:
-        """Answers ``error_code`` 0 created, 1 duplicate (already received), -1 rejected with the
-        reason; HTTP 503 when the province cannot take it now (the portal retries)."""
-        raw = await request.body()
-        try:
-            body = parse_json(raw, max_depth=max_depth)
-            if not isinstance(body, dict):
-                raise UntrustedInput("", "nội dung phải là một đối tượng JSON")
-            check_strings(body)
-            ThongBaoKhuyenMai.model_validate(body)
-        except UntrustedInput as exc:
-            return _answer(-1, str(exc))
-        except ValidationError as exc:
-            return _answer(-1, _fields_refused(exc))
-        return await run_in_threadpool(_take_in_promotion, body, raw)  # database work off the event loop
 
-    def _take_in_promotion(body: dict[str, Any], raw: bytes) -> JSONResponse:
-        if take_in is None:
-            return _answer(-1, f"không có mapping {PROMOTION_MAPPING}")
-        code = str(body["MaHoSo"])
-        # a body the province refuses is kept as a digest only: it is the caller's data, not ours
-        taken = take_in(code, body, refused_payload=_digest(raw, code))
-        if taken.outcome == "created":
-            return _answer(0, f"Đã tiếp nhận hồ sơ {code}")
-        if taken.outcome == "duplicate":
-            return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
-        if taken.outcome == "rejected":
-            return _answer(-1, taken.reason)
-        if taken.outcome == "busy":  # replicas: another one is taking the same notification in
-            return JSONResponse(
-                {"error_code": -1, "message": f"hồ sơ {code} đang được tiếp nhận, gửi lại sau"},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
+async def portal_dossier(request: Request) -> JSONResponse:
+    """Answers ``error_code`` 0 created, 1 duplicate (already received), -1 rejected with the
+    reason; HTTP 503 when the province cannot take it now (the portal retries)."""
+    inbound = _inbound(request)
+    raw = await request.body()
+    try:
+        body = parse_json(raw, max_depth=inbound.max_depth)
+        if not isinstance(body, dict):
+            raise UntrustedInput("", "nội dung phải là một đối tượng JSON")
+        check_strings(body)
+        ThongBaoKhuyenMai.model_validate(body)
+    except UntrustedInput as exc:
+        return _answer(-1, str(exc))
+    except ValidationError as exc:
+        return _answer(-1, _fields_refused(exc))
+    # database work off the event loop
+    return await run_in_threadpool(_take_in_promotion, inbound.take_in, body, raw)
+
+
+def _take_in_promotion(take_in: TakeIn | None, body: dict[str, Any], raw: bytes) -> JSONResponse:
+    if take_in is None:
+        return _answer(-1, f"không có mapping {PROMOTION_MAPPING}")
+    code = str(body["MaHoSo"])
+    # a body the province refuses is kept as a digest only: it is the caller's data, not ours
+    taken = take_in(code, body, refused_payload=_digest(raw, code))
+    if taken.outcome == "created":
+        return _answer(0, f"Đã tiếp nhận hồ sơ {code}")
+    if taken.outcome == "duplicate":
+        return _answer(1, f"Hồ sơ {code} đã được tiếp nhận trước đó")
+    if taken.outcome == "rejected":
+        return _answer(-1, taken.reason)
+    if taken.outcome == "busy":  # replicas: another one is taking the same notification in
         return JSONResponse(
-            {"error_code": -1, "message": "hệ thống một cửa tạm thời không nhận được hồ sơ"},
+            {"error_code": -1, "message": f"hồ sơ {code} đang được tiếp nhận, gửi lại sau"},
             status_code=503,
+            headers={"Retry-After": "5"},
         )
-
-    @app.post(
-        CALLBACK_PATH,
-        summary="Payment result callback: MaLoi 00 accepted (a paid result applied once), 99 refused",
+    return JSONResponse(
+        {"error_code": -1, "message": "hệ thống một cửa tạm thời không nhận được hồ sơ"},
+        status_code=503,
     )
-    async def payment_callback(request: Request) -> JSONResponse:
-        raw = await request.body()
-        try:
-            caller = request.scope.get("dvcsync.caller")
-            reply = await run_in_threadpool(
-                handle_callback, raw, settings.payment, ledger, inbox, max_depth, caller
-            )
-        except Exception:  # the platform retries until 00: say 99, never a stack trace
-            log.exception("payment callback not processed")
-            reply = {"MaLoi": REFUSED, "MoTaLoi": "lỗi nội bộ của hệ thống một cửa"}
-        return JSONResponse(reply)
 
-    @app.post(
-        BILL_PATH,
-        summary="Bill look-up: error_code 1 with the bill, 0 nothing to pay, -1 unknown dossier",
-    )
-    async def bill_lookup(request: Request) -> JSONResponse:
-        raw = await request.body()
-        if receipt is None or receipt_source is None:
-            return JSONResponse({"error_code": -1, "message": []})
-        try:
-            reply = await run_in_threadpool(
-                handle_bill_lookup, raw, ledger, receipt, receipt_source, max_depth, receipt_after
-            )
-        except BillError as exc:  # the mapping masks personal data in its messages
-            log.warning("bill look-up: the bill cannot be built: %s", exc)
-            return JSONResponse({"error_code": -1, "message": []}, status_code=500)
-        return JSONResponse(reply)
 
-    app.state.engines = (store.engine, sink_engine)  # disposed by whoever runs the server
-    return app
+async def payment_callback(request: Request) -> JSONResponse:
+    inbound = _inbound(request)
+    raw = await request.body()
+    try:
+        caller = request.scope.get("dvcsync.caller")
+        reply = await run_in_threadpool(
+            handle_callback,
+            raw,
+            inbound.settings.payment,
+            inbound.ledger,
+            inbound.inbox,
+            inbound.max_depth,
+            caller,
+        )
+    except Exception:  # the platform retries until 00: say 99, never a stack trace
+        log.exception("payment callback not processed")
+        reply = {"MaLoi": REFUSED, "MoTaLoi": "lỗi nội bộ của hệ thống một cửa"}
+    return JSONResponse(reply)
+
+
+async def bill_lookup(request: Request) -> JSONResponse:
+    inbound = _inbound(request)
+    raw = await request.body()
+    receipt, receipt_source = inbound.receipt, inbound.receipt_source
+    if receipt is None or receipt_source is None:
+        return JSONResponse({"error_code": -1, "message": []})
+    try:
+        reply = await run_in_threadpool(
+            handle_bill_lookup,
+            raw,
+            inbound.ledger,
+            receipt,
+            receipt_source,
+            inbound.max_depth,
+            inbound.receipt_after,
+        )
+    except BillError as exc:  # the mapping masks personal data in its messages
+        log.warning("bill look-up: the bill cannot be built: %s", exc)
+        return JSONResponse({"error_code": -1, "message": []}, status_code=500)
+    return JSONResponse(reply)
 
 
 def _monitoring(
