@@ -37,6 +37,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from dvcsync.config import SCHEDULE_EVERY, ConfigError, Settings
 from dvcsync.contract import VN_TZ
+from dvcsync.errors import TerminalError
 from dvcsync.mapping import MappingSet, MappingSpecError, load_mappings
 from dvcsync.metrics import current_tenant
 from dvcsync.portal import UnreachableError
@@ -64,7 +65,7 @@ UNLOCKED = frozenset({"push"})  # delivers on every replica; takes its own lock 
 STOP_GRACE_S = 10.0  # a tenant's running cycles get this long to end once cancelled, at shutdown
 
 
-class UnsafeToStart(RuntimeError):
+class UnsafeToStart(TerminalError, RuntimeError):
     """The service cannot start as configured: the inbound server would expose the inbound
     paths without checking callers, its address cannot be bound (port in use), or a tenant's
     configuration or mappings are invalid."""

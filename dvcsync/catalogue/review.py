@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dvcsync.contract import MA_TTHC_RE
+from dvcsync.errors import TerminalError
 from dvcsync.spreadsheet_safe import append_row, csv_row, undefuse_csv
 
 from .matcher import Match
@@ -98,7 +99,7 @@ def write_review(path: Path, rows: Sequence[ReviewRow]) -> None:
             writer.writerow(csv_row(row.cells()))
 
 
-class ReviewError(ValueError):
+class ReviewError(TerminalError, ValueError):
     """A cell of the review file cannot be applied; the message names the file, line and value."""
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from dvcsync.errors import TerminalError
+
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 WIRE_FORMAT = "%Y%m%d%H%M%S"
 _DIGITS = frozenset("0123456789")
 
 
-class WireDateError(ValueError):
+class WireDateError(TerminalError, ValueError):
     """A wire date that is malformed or names an impossible moment (e.g. 31 February)."""
 
 

@@ -25,6 +25,8 @@ import unicodedata
 from itertools import accumulate
 from typing import Any
 
+from dvcsync.errors import TerminalError
+
 __all__ = [
     "CODE_FIELDS",
     "DEFAULT_MAX_DEPTH",
@@ -120,7 +122,7 @@ _DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signe
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-class UntrustedInput(ValueError):
+class UntrustedInput(TerminalError, ValueError):
     """Refused inbound input; ``field`` is the dotted path ("" = the whole body), ``reason`` says why.
 
     The reason never carries the offending value in clear: at most a short escaped preview, so the

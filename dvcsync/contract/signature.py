@@ -11,6 +11,8 @@ import hmac
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from dvcsync.errors import TerminalError
+
 MessageType = Literal["INIT", "CALLBACK", "QUERY", "GET_BILL"]
 
 FIELD_ORDER: dict[str, tuple[str, ...]] = {
@@ -28,7 +30,7 @@ FIELD_ORDER: dict[str, tuple[str, ...]] = {
 }
 
 
-class SignatureError(ValueError):
+class SignatureError(TerminalError, ValueError):
     """A field the signature covers is missing."""
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from dvcsync.errors import TerminalError
+
 Loc = tuple[str | int, ...]
 
 
@@ -29,7 +31,7 @@ class LocatedDocument:
         return self.lines.get((), None)
 
 
-class YamlSyntaxError(ValueError):
+class YamlSyntaxError(TerminalError, ValueError):
     def __init__(self, path: Path, line: int | None, message: str) -> None:
         self.path, self.line = path, line
         where = f"{path}:{line}" if line else str(path)

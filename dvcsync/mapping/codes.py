@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from dvcsync.errors import TerminalError
+
 from .spec import CodeTableSpec, DatedEntry, SkipEntry
 
 _MAX_SUCCESSION = 16
 
 
-class CodeLookupError(LookupError):
+class CodeLookupError(TerminalError, LookupError):
     """The value has no entry (or none valid at the date): the message says which."""
 
 

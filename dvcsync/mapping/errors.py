@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dvcsync.errors import TerminalError
+
 
 def mask(value: Any) -> str:
     """Personal data in errors: keep the shape, hide the content (``0912345678`` → ``09******78``)."""
@@ -46,7 +48,7 @@ class FieldError:
         }
 
 
-class MappingSpecError(ValueError):
+class MappingSpecError(TerminalError, ValueError):
     """A spec or code table is invalid; carries the file, line and key of every problem."""
 
     def __init__(self, problems: list[tuple[Path, int | None, str, str]]) -> None:

@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 
 from dvcsync.config import ConfigError, PaymentSettings, PortalSettings, TlsClientSettings
+from dvcsync.errors import DvcsyncError
 
 # Alerts and errors that say the TLS layer refused us (or we it) before any request was processed.
 _REFUSAL_MARKERS = ("CERTIFICATE", "HANDSHAKE", "UNKNOWN_CA", "NO_SHARED_CIPHER", "PROTOCOL_VERSION")
 
 
-class ReplyTooLarge(Exception):
+class ReplyTooLarge(DvcsyncError):
     """A reply body longer than the configured cap: the rest is left unread."""
 
     def __init__(self, limit: int) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dvcsync.errors import DvcsyncError, ExitCode, TerminalError
+from dvcsync.errors import TransientError as RootTransientError
 
-class PortalError(Exception):
-    """Base of every portal failure. ``service`` names the call."""
+
+class PortalError(DvcsyncError):
+    """Base of every portal failure. ``service`` names the call. Exit code 1 unless a subclass
+    says otherwise (set on the subclasses only: a value here would shadow ``TerminalError``'s)."""
 
     def __init__(self, service: str, message: str) -> None:
         super().__init__(f"{service}: {message}")
@@ -12,8 +16,10 @@ class PortalError(Exception):
         self.detail = message
 
 
-class TransientError(PortalError):
+class TransientError(PortalError, RootTransientError):
     """The request was not applied (refused before processing, or never sent): retry it as is."""
+
+    exit_code = ExitCode.PROBLEMS  # ended a command after the job's own retries: a problem left
 
     def __init__(self, service: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(service, message)
@@ -25,6 +31,8 @@ class UnreachableError(TransientError):
     timeout, its gateway answering 502-504 to the login, TLS refused. Nothing was processed, and
     retrying each record would only wait longer: the cycle stops, uses no record's attempt, and
     the next cycle tries again (``CircuitBreaker`` spaces those tries in the service)."""
+
+    exit_code = ExitCode.UNREACHABLE
 
 
 class TlsError(UnreachableError):
@@ -41,7 +49,7 @@ class AmbiguousError(PortalError):
     """
 
 
-class AuthError(PortalError):
+class AuthError(PortalError, TerminalError):
     """Login refused, or the session was refused after a fresh login."""
 
 

@@ -36,10 +36,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dvcsync.errors import TerminalError
+
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
-class InstantError(ValueError):
+class InstantError(TerminalError, ValueError):
     """A value that is not a date-time; the message shows it."""
 
 

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from dvcsync.errors import TerminalError
+
 SCHEMA_FILE = "province.yaml"
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")]
@@ -260,7 +262,7 @@ class ProvinceSchema(_Strict):
         return None
 
 
-class ProvinceSchemaError(ValueError):
+class ProvinceSchemaError(TerminalError, ValueError):
     """``province.yaml`` is invalid: every problem with its file, line and key."""
 
     def __init__(self, path: Path, problems: list[tuple[int | None, str, str]]) -> None:

@@ -10,11 +10,13 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import StatementError
 
+from dvcsync.errors import DvcsyncError
+
 from ._sql import insert, now_local_iso, quoter
 from .schema import ProvinceSchema
 
 
-class SinkError(RuntimeError):
+class SinkError(DvcsyncError, RuntimeError):
     """The province refused or failed the write; nothing of the record was written."""
 
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult
 
+from dvcsync.errors import TerminalError
 from dvcsync.province.instants import (
     DEFAULT_TIMEZONE,
     InstantError,
@@ -33,11 +34,11 @@ VN_ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 _SEPARATORS = ("T", " ")
 
 
-class SourceUnavailable(RuntimeError):
+class SourceUnavailable(TerminalError, RuntimeError):
     """The province database cannot be opened; the message says which and why."""
 
 
-class SourceDataError(ValueError):
+class SourceDataError(TerminalError, ValueError):
     """A source value the reader cannot place (an ``updated_at`` that is no date-time); the
     message names the table, the row and the value."""
 

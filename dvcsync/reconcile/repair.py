@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dvcsync.errors import TerminalError
 from dvcsync.portal import AuthError, PortalError, UnreachableError
 from dvcsync.province.source import make_engine
 from dvcsync.state import MappedRecord, payload_hash
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 RESEND = ("status_differs", "dates_differ", "fees_differ")
 
 
-class NotRepairable(ValueError):
-    pass
+class NotRepairable(TerminalError, ValueError):
+    """The entry cannot be repaired as asked; the message says which and why."""
 
 
 @dataclass

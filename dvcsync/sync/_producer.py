@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from dvcsync._gc import tune_gc
+from dvcsync.errors import DvcsyncError
 from dvcsync.state import EnqueueCounts, StateStore
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 _PR_SET_PDEATHSIG = 1
 
 
-class EnqueueFailed(RuntimeError):
+class EnqueueFailed(DvcsyncError, RuntimeError):
     """The producer process stopped with an error: the cycle fails; the next one resumes from
     the cursor its last committed page left."""
 

@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 
 from dvcsync._gc import tune_gc
 from dvcsync.config import Settings
+from dvcsync.errors import DvcsyncError
 from dvcsync.mapping import MappingSet
 from dvcsync.portal import PortalClient
 from dvcsync.state import DueEntry, EnqueueCounts, MappedRecord, StateStore
@@ -59,7 +60,7 @@ RETRY_WAIT_S = 10.0  # read-backs that failed are tried again within the run for
 PageFn = Callable[["AdoptSummary", int], None]  # (the summary so far, the source's total): after each page
 
 
-class ScanFailed(RuntimeError):
+class ScanFailed(DvcsyncError, RuntimeError):
     """The scan process stopped with an error: what it committed stays; run adopt again."""
 
 

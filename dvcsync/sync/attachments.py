@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from dvcsync.config import Settings
+from dvcsync.errors import TerminalError
 
 MIB = 1024 * 1024
 MAX_FILE_BYTES = 20 * MIB
@@ -56,7 +57,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _B64_SPACE = re.compile(rb"\s+")
 
 
-class AttachmentRefused(ValueError):
+class AttachmentRefused(TerminalError, ValueError):
     """One attachment is not stored; the message says why (in Vietnamese, for the clerk)."""
 
 

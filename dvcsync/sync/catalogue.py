@@ -23,6 +23,7 @@ from dvcsync.catalogue.local import mapped_code, read_local
 from dvcsync.catalogue.national import days_of, fees_of
 from dvcsync.config import Settings
 from dvcsync.contract import VN_TZ, CoQuan, LinhVuc, ThuTuc, ThuTucTomTat
+from dvcsync.errors import DvcsyncError
 from dvcsync.mapping import CodeLookupError, MappingSet
 from dvcsync.portal import PortalClient, PortalError
 from dvcsync.province.schema import load_schema
@@ -43,7 +44,7 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-class CatalogueError(RuntimeError):
+class CatalogueError(DvcsyncError, RuntimeError):
     """The portal refused a catalogue service: the pull is not saved (a partial list would read
     as withdrawals)."""
 

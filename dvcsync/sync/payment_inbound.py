@@ -35,6 +35,7 @@ from dvcsync.contract import (
     now_wire,
     parse_json,
 )
+from dvcsync.errors import TerminalError
 from dvcsync.mapping import CompiledMapping
 from dvcsync.province.source import SqlSource
 from dvcsync.state import Inbox
@@ -53,7 +54,7 @@ UNKNOWN_REFERENCE, WRONG_AMOUNT = "unknown_reference", "wrong_amount"
 _LOG_BURST, _LOG_WINDOW_S = 20, 10.0
 
 
-class BillError(ValueError):
+class BillError(TerminalError, ValueError):
     """The dossier's bill cannot be built from the mapping (the message names record and field)."""
 
 

@@ -33,6 +33,7 @@ from dvcsync.contract import (
     parse_init_reply,
     parse_local_iso,
 )
+from dvcsync.errors import TransientError
 from dvcsync.mapping import MappingSet
 from dvcsync.portal import ReplyTooLarge
 from dvcsync.portal._http import describe, read_capped, tls_problem
@@ -50,7 +51,7 @@ SEND_TRIES = 3
 PAID, PENDING, FAILED = "1", "3", "4"
 
 
-class PaymentCallError(Exception):
+class PaymentCallError(TransientError):
     """A platform call got no usable answer. ``sent`` False: it certainly never arrived."""
 
     def __init__(self, message: str, *, sent: bool) -> None:

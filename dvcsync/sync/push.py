@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from dvcsync import metrics
 from dvcsync.config import Settings
 from dvcsync.contract import VN_TZ, HoSoDaLuu
+from dvcsync.errors import TransientError
 from dvcsync.mapping import MappingSet
 from dvcsync.portal import AmbiguousError, AuthError, Backoff, PortalClient, PortalError, UnreachableError
 from dvcsync.province import instants
@@ -47,7 +48,7 @@ CLAIM_POLL_S = 0.2
 ROUND_WAVES = 8
 
 
-class ClaimsLost(RuntimeError):
+class ClaimsLost(TransientError, RuntimeError):
     """This replica's claims may have passed to another (its lease could not be renewed)."""
 
 

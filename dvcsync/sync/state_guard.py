@@ -19,17 +19,18 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from dvcsync.config import Settings
+from dvcsync.errors import TerminalError
 from dvcsync.state import StateStore
 
 CREATORS = "`dvcsync db upgrade` (a new province: `dvcsync init`; one already on the portal: `dvcsync adopt`)"
 IDENTITY_KEYS = ("source", "portal", "madonvi", "dstcode", "tenant")
 
 
-class StateMissing(Exception):
+class StateMissing(TerminalError):
     """The configured state does not exist and this command does not create one."""
 
 
-class IdentityMismatch(Exception):
+class IdentityMismatch(TerminalError):
     """The state serves another province or portal than the configuration names."""
 
 

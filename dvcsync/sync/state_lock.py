@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from dvcsync.errors import ExitCode, TransientError
 from dvcsync.state.replica import lock_key
 
 # Advisory locks take two keys here: a class ("dvcs" in ASCII, so other applications' locks are
@@ -43,8 +44,10 @@ JOB_LOCK_CLASS = int.from_bytes(b"dvcj", "big") - 2**31
 _POLL_S = 0.2
 
 
-class StateBusy(RuntimeError):
+class StateBusy(TransientError, RuntimeError):
     """Another dvcsync process holds this state store (exit code 3)."""
+
+    exit_code = ExitCode.BUSY
 
 
 class Held(Protocol):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcsync.config import Settings
+from dvcsync.errors import TerminalError
 from dvcsync.state import Inbox, StateStore
 from dvcsync.tenants import ensure_schema, state_schema
 
@@ -102,7 +103,7 @@ def list_dead(settings: Settings) -> list[dict[str, Any]]:
         store.close()
 
 
-class UnknownDeadLetters(ValueError):
+class UnknownDeadLetters(TerminalError, ValueError):
     """Ids that name no dead letter (no such entry, or one that is not dead): nothing was changed."""
 
     def __init__(self, ids: list[int]) -> None:

@@ -14,13 +14,15 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from dvcsync.errors import TerminalError
+
 from .schema import CHANNELS, FEE_COLLECTION, FEE_KINDS, OWNER_TYPES
 
 LEVELS = ("tinh", "so", "huyen", "xa")
 PROCEDURE_LEVELS = ("so", "huyen", "xa")
 
 
-class CatalogueError(ValueError):
+class CatalogueError(TerminalError, ValueError):
     """A record of ``data/*.json`` is malformed; the message names the record and the field."""
 
 
