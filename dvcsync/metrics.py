@@ -39,7 +39,9 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+
+from dvcsync.state import reads as _reads
 
 log = logging.getLogger(__name__)
 
@@ -200,50 +202,10 @@ def cycle_finished(job: str, status: str, seconds: float) -> None:
 
 # ---------------------------------------------------------------------- read at scrape time
 
-OUTBOX_OPEN = ("pending", "dead")  # every other state (done, superseded, discarded) is settled
-INBOX_OPEN = ("received", "conflict")
-INBOX_RECENT = ("applied", "acknowledged", "rejected")
 RECENT_S = 86_400.0
-
-# Plain SQL, the same on SQLite and PostgreSQL but for the index hint. SQLite needs it: once
-# ANALYZE has run, its statistics (no skew) make ``state IN ('pending', 'dead')`` look like half
-# the table and it scans every row; PostgreSQL's histograms see the skew and use the index.
-_OUTBOX_SQL = (
-    "SELECT CASE WHEN state = 'pending' AND verify_first THEN 'in_flight'"
-    " WHEN state = 'pending' AND attempts > 0 THEN 'retry' ELSE state END, kind, count(*)"
-    " FROM outbox{outbox_hint} WHERE state IN ({outbox_open}) GROUP BY 1, 2"
-)
-_INBOX_SQL = (  # two branches: an OR of both would not use one index under SQLite's statistics
-    "SELECT kind, state, count(*) FROM inbox{inbox_hint} WHERE state IN ({inbox_open}) GROUP BY 1, 2"
-    " UNION ALL SELECT kind, state, count(*) FROM inbox{inbox_hint}"
-    " WHERE state IN ({inbox_recent}) AND updated_at >= :since GROUP BY 1, 2"
-)
-# the quarantine holds only the records failing now (cleared when they map again): small
-_QUARANTINE_SQL = "SELECT count(*) FROM quarantine"
-
-
-def _listed(states: tuple[str, ...]) -> str:
-    return ", ".join(f"'{s}'" for s in states)  # constants of this module, never input
-
-
-def backlog_sql(dialect: str) -> dict[str, str]:
-    """The scrape's statements (``:since`` is a parameter), each restricted by ``state IN
-    (...)`` so an index on ``(state, ...)`` answers it; a test checks their plans. ``pending`` is
-    split the way an operator reads it: ``in_flight`` (sent, answer not recorded: read back
-    first), ``retry`` (failed before), ``pending`` (never tried)."""
-    sqlite = dialect == "sqlite"
-    names = {
-        "outbox_hint": " INDEXED BY ix_outbox_due" if sqlite else "",
-        "inbox_hint": " INDEXED BY ix_inbox_settled" if sqlite else "",
-        "outbox_open": _listed(OUTBOX_OPEN),
-        "inbox_open": _listed(INBOX_OPEN),
-        "inbox_recent": _listed(INBOX_RECENT),
-    }
-    return {
-        "outbox": _OUTBOX_SQL.format(**names),
-        "inbox": _INBOX_SQL.format(**names),
-        "quarantine": _QUARANTINE_SQL,
-    }
+# the statements live with the tables (dvcsync.state.reads); named here too for the benchmarks and tests
+OUTBOX_OPEN, INBOX_OPEN, INBOX_RECENT = _reads.OUTBOX_OPEN, _reads.INBOX_OPEN, _reads.INBOX_RECENT
+backlog_sql = _reads.backlog_sql
 
 
 class StateCollector(Collector):
@@ -297,13 +259,7 @@ class StateCollector(Collector):
 
     @staticmethod
     def _read(engine: Engine, sql: dict[str, str]) -> dict[str, list[Any]]:
-        with engine.connect() as conn:
-            since = {"since": time.time() - RECENT_S}
-            return {
-                "outbox": list(conn.execute(text(sql["outbox"]))),
-                "inbox": list(conn.execute(text(sql["inbox"]), since)),
-                "quarantine": [(conn.execute(text(sql["quarantine"])).scalar_one(),)],
-            }
+        return _reads.read_backlog(engine, sql, time.time() - RECENT_S)
 
 
 STATE_FAMILIES = frozenset(

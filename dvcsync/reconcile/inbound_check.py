@@ -12,17 +12,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, select
-
 from dvcsync.portal import PortalClient
-from dvcsync.state import StateStore
-from dvcsync.state.store import CONFLICT_T, INBOX_T
+from dvcsync.state import InboxKind, StateStore
+from dvcsync.state.reads import conflicts_on, portal_dossiers_not_taken_in, received_keys
 from dvcsync.sync.payment_ledger import wire_to_local_iso
 
 from .period import Period, local_iso
 from .workbook import WorkBook
 
-TAKEN_IN = ("applied", "acknowledged")
 LIST_PAGE = 100
 MAX_PAGES = 1000
 
@@ -45,18 +42,7 @@ def _summary(payload: str) -> dict[str, Any]:
 def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, int]:
     counts = {"portal_dossier_not_taken_in": 0, "withdrawal_conflict": 0, "history_portal_only": 0}
     with store.reader.connect() as conn:
-        rows = conn.execute(
-            select(
-                INBOX_T.c.natural_key,
-                INBOX_T.c.state,
-                INBOX_T.c.error,
-                INBOX_T.c.payload,
-                INBOX_T.c.received_at,
-            )
-            .where(and_(INBOX_T.c.kind == "portal_dossier", INBOX_T.c.state.not_in(TAKEN_IN)))
-            .order_by(INBOX_T.c.natural_key)
-        )
-        for key, state, error, payload, received_at in rows:
+        for key, state, error, payload, received_at in portal_dossiers_not_taken_in(conn):
             received = local_iso(received_at)
             if not period.contains(received):
                 continue
@@ -69,18 +55,7 @@ def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, 
                 _summary(payload),
                 received,
             )
-        conflicts = conn.execute(
-            select(
-                CONFLICT_T.c.record_key,
-                CONFLICT_T.c.province_value,
-                CONFLICT_T.c.portal_value,
-                CONFLICT_T.c.note,
-                CONFLICT_T.c.detected_at,
-            )
-            .where(CONFLICT_T.c.field == "TrangThaiHoSo")
-            .order_by(CONFLICT_T.c.record_key)
-        )
-        for key, mine, theirs, note, detected in conflicts:
+        for key, mine, theirs, note, detected in conflicts_on(conn, "TrangThaiHoSo"):
             when = local_iso(detected)
             if not period.contains(when):
                 continue
@@ -95,17 +70,7 @@ def check_inbox(store: StateStore, book: WorkBook, period: Period) -> dict[str, 
             )
         # read back at first contact (adoption, a new state): entries the portal holds and the
         # province does not, kept on the portal (it never removes one), never sent again
-        portal_only = conn.execute(
-            select(
-                CONFLICT_T.c.record_key,
-                CONFLICT_T.c.portal_value,
-                CONFLICT_T.c.note,
-                CONFLICT_T.c.detected_at,
-            )
-            .where(CONFLICT_T.c.field == "QuaTrinhXuLy")
-            .order_by(CONFLICT_T.c.record_key, CONFLICT_T.c.id)
-        )
-        for key, theirs, note, detected in portal_only:
+        for key, _mine, theirs, note, detected in conflicts_on(conn, "QuaTrinhXuLy"):
             when = local_iso(detected)
             if not (period.contains(when) or period.contains(_entry_day(theirs))):
                 continue
@@ -157,14 +122,7 @@ async def check_listing(
         return 0
     codes = sorted(set(codes) - held(codes))
     with store.reader.connect() as conn:
-        known = {
-            key
-            for (key,) in conn.execute(
-                select(INBOX_T.c.natural_key).where(
-                    and_(INBOX_T.c.kind == "portal_dossier", INBOX_T.c.natural_key.in_(codes))
-                )
-            )
-        }
+        known = received_keys(conn, InboxKind.PORTAL_DOSSIER, codes)
     found = 0
     by_code = {str(i.get("MaHoSo")): i for i in listed}
     for code in codes:

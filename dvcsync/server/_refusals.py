@@ -12,10 +12,10 @@ from collections.abc import Iterator, Mapping
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from dvcsync.metrics import TENANT
-from dvcsync.state.store import REFUSAL_T
+from dvcsync.state.reads import refusal_totals
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +36,17 @@ class RefusalCollector(Collector):
             " counted, by kind and reason; db prune drops those not seen for keep_days.",
             "gauge",
         )
-        query = select(REFUSAL_T.c.kind, REFUSAL_T.c.reason, func.sum(REFUSAL_T.c["count"])).group_by(
-            REFUSAL_T.c.kind, REFUSAL_T.c.reason
-        )
         for tenant, engine in self.states.items():
             try:
-                with engine.connect() as conn:
-                    rows = conn.execute(query).all()
+                totals = refusal_totals(engine)
             except Exception:  # one unreadable state leaves out its own series, not the others'
                 log.warning(
                     "metrics: the refusals of tenant %s could not be read", tenant or "-", exc_info=True
                 )
                 continue
-            for kind, reason, n in rows:
-                labels = {"kind": str(kind), "reason": str(reason)}
+            for (kind, reason), n in totals.items():
+                labels = {"kind": kind, "reason": reason}
                 if tenant:
                     labels[TENANT] = tenant
-                family.add_sample(FAMILY, labels, float(n or 0))
+                family.add_sample(FAMILY, labels, float(n))
         yield family

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from dvcsync.mapping import mask
 
 from .prune import STUB_KEYS
+from .reads import refusal_totals
 from .store import StateStore
 from .tables import REFUSAL_T
 
@@ -170,10 +171,4 @@ class Refusals:
 
     def totals(self) -> dict[tuple[str, str], int]:
         """Refusals kept, by (kind, reason), over every caller."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                select(REFUSAL_T.c.kind, REFUSAL_T.c.reason, func.sum(REFUSAL_T.c["count"])).group_by(
-                    REFUSAL_T.c.kind, REFUSAL_T.c.reason
-                )
-            ).all()
-        return {(str(kind), str(reason)): int(n) for kind, reason, n in rows}
+        return refusal_totals(self.store.engine)

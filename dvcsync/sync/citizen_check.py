@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from dvcsync import metrics
 from dvcsync.config import PortalSettings, Settings
@@ -53,8 +53,8 @@ from dvcsync.contract import PortalReply
 from dvcsync.errors import TransientError
 from dvcsync.mapping.errors import FieldError, mask
 from dvcsync.portal import PortalClient, PortalError, RateBudget, make_http_client
-from dvcsync.state import MappedRecord
-from dvcsync.state.store import DOSSIER_T, payload_hash
+from dvcsync.state import MappedRecord, OutboxKind, payload_hash
+from dvcsync.state.reads import payload_hashes
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +450,7 @@ def _yyyymmdd(value: Any) -> str | None:
 
 def _eligible(record: MappedRecord) -> bool:
     return (
-        record.kind == "dossier"
+        record.kind == OutboxKind.DOSSIER
         and not record.skipped
         and not record.errors
         and record.dossier is not None
@@ -461,8 +461,4 @@ def _eligible(record: MappedRecord) -> bool:
 def _known_hashes(engine: Engine, keys: list[str]) -> dict[str, str]:
     """The payload hash the state holds per dossier: a dossier whose payload is the same was checked
     when it last changed (or pushed before the check was on) and is not asked again."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(DOSSIER_T.c.record_key, DOSSIER_T.c.payload_hash).where(DOSSIER_T.c.record_key.in_(keys))
-        )
-        return {str(k): str(h) for k, h in rows}
+    return payload_hashes(engine, keys)

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 
 from dvcsync.catalogue.local import mapped_code
 from dvcsync.config import Settings
@@ -37,7 +36,7 @@ from dvcsync.mapping import CodeLookupError, MappingSet
 from dvcsync.province.ratings import ratings_between
 from dvcsync.province.schema import ProvinceSchema, load_schema
 from dvcsync.state import StateStore
-from dvcsync.state.models import SatisfactionSent
+from dvcsync.state import satisfaction as state_sent
 
 from .cycles import _recorded
 from .runtime import Runtime
@@ -46,7 +45,6 @@ log = logging.getLogger(__name__)
 
 SERVICE = "DongBoDanhGia"
 DEFAULT_MONTHS = 12
-SENT_T = SatisfactionSent.__table__  # type: ignore[attr-defined]
 
 # The contract's three levels, best first, as the province writes them (province.yaml's ratings.levels;
 # these are the shipped defaults).
@@ -276,20 +274,12 @@ def agency_resolver(
 
 
 def sent_hashes(store: StateStore, months: list[str]) -> dict[tuple[str, str, str], str]:
-    with store.begin() as conn:
-        rows = conn.execute(
-            select(SENT_T.c.month, SENT_T.c.procedure, SENT_T.c.agency, SENT_T.c.figures_hash).where(
-                SENT_T.c.month.in_(months)
-            )
-        ).all()
-    return {(m, p, a): h for m, p, a, h in rows}
+    return state_sent.sent_hashes(store, months)
 
 
 def record_sent(store: StateStore, items: list[tuple[tuple[str, str, str], dict[str, str]]]) -> None:
     """Remember what the portal accepted, in one transaction (a crash before it: sent again, and
     the portal replaces it by the same figures)."""
-    if not items:
-        return
     now = time.time()
     rows = [
         {
@@ -303,22 +293,7 @@ def record_sent(store: StateStore, items: list[tuple[tuple[str, str, str], dict[
         }
         for (m, p, a), item in items
     ]
-    with store.begin() as conn:
-        dialect = conn.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(SENT_T)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["month", "procedure", "agency"],
-                set_={
-                    "figures_hash": stmt.excluded.figures_hash,
-                    "figures": stmt.excluded.figures,
-                    "sends": SENT_T.c.sends + 1,
-                    "sent_at": stmt.excluded.sent_at,
-                },
-            ),
-            rows,
-        )
+    state_sent.upsert_sent(store, rows)
 
 
 # ---------------------------------------------------------------- the cycle
