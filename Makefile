@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit pytest test-moved-clock install lock clean bench
+.PHONY: demo test lint typecheck unit pytest test-moved-clock install lock clean bench coverage
 
 # Dependencies come from the lock files only (exact versions, sha256 hashes; issue #21): nothing
 # resolves a range at install time. requirements-dev.lock = runtime + [dev] + [postgres] + [mysql]
@@ -75,6 +75,19 @@ test-moved-clock: $(STAMP)
 	bash tests/moved_clock.sh '$(MOVED_CLOCK_2)' $(MOVED_CLOCK_PYTEST) $(MOVED_CLOCK_TESTS_2)
 
 test: lint typecheck pytest test-moved-clock
+
+# Line and branch coverage of the unit and integration tests (not e2e), per package; the child
+# processes they start are measured too (pyproject.toml [tool.coverage.run]). Not part of `make test`:
+# it measures, it does not gate. Figures and how they moved: docs/testing.md.
+# Data and reports go to build/coverage/ (ignored), the data file's path absolute for the children.
+COVERAGE_TESTS ?= tests/unit tests/integration
+COVERAGE_DIR   := $(CURDIR)/build/coverage
+coverage: $(STAMP)
+	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
+	COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report= $(COVERAGE_TESTS)
+	COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(BIN)/coverage combine -q 2>/dev/null || true
+	COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(BIN)/coverage json -q -o $(COVERAGE_DIR)/coverage.json
+	$(BIN)/python tests/coverage_packages.py $(COVERAGE_DIR)/coverage.json
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python -P $$b || exit 1; done
