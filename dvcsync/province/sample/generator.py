@@ -14,15 +14,12 @@ replaces the target only when complete; secondary indexes are built after the lo
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import time
-from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from itertools import accumulate
+from datetime import datetime, timedelta
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -32,58 +29,54 @@ from .calendar import (
     BASE,
     DAY,
     DAY_YYMMDD,
-    IS_WORKDAY,
-    OFFICE_OPEN,
-    OFFICE_SPAN,
     day_number,
     iso,
     to_seconds,
     yymmdd,
 )
-from .catalogue import Agency, Procedure
+from .catalogue import Agency, Fee, Procedure
+from .common import (
+    CHUNK,
+    COMPANY_FORM,
+    LEVEL_WEIGHTS,
+    RATED_SHARE,
+    RATING_DELAY_DAYS,
+    TRANSITION_DAYS,
+    TRANSITION_SHARE,
+    ProcInfo,
+    Route,
+    claim,
+    prepare_procedures,
+    priced_fees,
+    publish,
+    step_text,
+    submissions,
+)
 from .lifecycle import (
     APPLICANT,
     CANCELLED,
     CREATED,
-    DENIED,
-    DIRECT,
     DONE,
     HEAD,
-    LEADER,
     NEW,
     NOW,
     ONESTOP,
     ONLINE,
     PAID,
-    PAYING,
     POSTAL,
-    PROCESSING,
-    RECEIVING,
     RELEASING,
     SPECIALIST,
-    UNRESOLVED,
-    WAITING,
+    Plan,
     plan_dossier,
 )
 from .places import REFORM_DAY, Geography, place_of
 from .schema import CHANNELS, DDL, RATING_LEVELS, STATUS_KEYWORDS
 from .staff import Staff, staff_for
 
-FIRST_DAY = date(2024, 1, 1)
-LAST_DAY = date(2026, 11, 15)
 CATALOGUE_UPDATED = "2023-12-15T08:00:00"
 FILES_URL = "https://motcua.h40.example.vn/files"
-TRANSITION_DAYS = 14          # first days after the merger when some clerks still pick the old commune
-TRANSITION_SHARE = 0.2
-UNMAPPED_SHARE = 0.03         # dossiers on a local procedure with no national code
-CHUNK = 2_000                 # dossiers per executemany round (and per progress report)
 
 TABLES = ("don_vi", "thu_tuc", "ho_so", "qua_trinh_xu_ly", "le_phi", "thanh_toan", "tai_lieu", "danh_gia")
-# Citizens' ratings of returned dossiers: share rated, how long after the return, level weights
-# (on time, late). A late dossier is rated worse, so the monthly figures vary as in real life.
-RATED_SHARE = {"truc_tuyen": 0.7, "truc_tiep": 0.45, "buu_chinh": 0.3}
-RATING_DELAY_DAYS = 12
-_LEVEL_WEIGHTS = {False: (0.46, 0.46, 0.08), True: (0.15, 0.45, 0.40)}
 _COMMENTS = {
     "rat_hai_long": ("Cán bộ hướng dẫn tận tình, trả kết quả đúng hẹn", "Thủ tục nhanh gọn",
                      "Rất hài lòng với thái độ phục vụ"),
@@ -92,17 +85,6 @@ _COMMENTS = {
                       "Thời gian chờ tại Bộ phận Một cửa quá lâu"),
 }
 
-# How often each procedure is used, relative to 1.0 (the rest by sector, default 1.2).
-_PROCEDURE_WEIGHT = {"HT-KS-01": 14.0, "CT-BS-01": 20.0, "CT-CK-01": 6.0, "DB-GPLX-01": 8.0, "TM-KM-01": 4.0,
-                     "HT-KT-01": 5.0, "HT-KH-01": 5.0, "HT-XNHN-01": 6.0, "DKKD-HKD-01": 4.0,
-                     "DD-DKBD-01": 6.0}
-_SECTOR_WEIGHT = {"TP-HT": 3.0, "TP-CT": 4.0, "TN-DD": 3.0, "TC-DKKD": 2.0, "GT-DB": 2.0, "LD-BTXH": 2.0}
-# Fees charged per page or per copy: (low, high) units.
-_PER_UNIT = {"PHI-CT-BS": (1, 12), "PHI-HT-BS": (1, 3), "PHI-GD-BS": (1, 3)}
-# Procedures with a financial obligation collected mid-way (land-use tax) even when no fee is listed.
-_FINANCIAL_OBLIGATION = frozenset({"DD-CMD-01"})
-# Procedures whose name says what kind of company files them.
-_COMPANY_FORM = {"DKKD-DN-01": "Công ty TNHH MTV", "DKKD-DN-02": "Công ty Cổ phần"}
 # Sectors where a business sometimes files a procedure meant for citizens.
 _MIXED_SECTORS = frozenset({"TP-CT", "TN-DD", "XD-HD", "GT-DB"})
 _ORGANISATIONS = ("Hội Nông dân", "Hội Liên hiệp Phụ nữ", "Hội Cựu chiến binh", "Đoàn Thanh niên",
@@ -112,11 +94,7 @@ _PROMOTIONS = ("Tri ân khách hàng", "Mừng sinh nhật", "Chào hè rực r�
 _LICENCE_CLASSES = ("B2", "B2", "B2", "C", "D", "B1", "FC", "A1")
 _BANKS = ("VCB", "BIDV", "ICB", "VBA", "TCB", "MB", "ACB", "TPB", "VPB", "STB")
 _INDEX_LINE = re.compile(r"^CREATE INDEX[^\n]*;[ \t]*$", re.MULTILINE)
-_TEXT = {
-    RECEIVING: ("Tiếp nhận hồ sơ trực tiếp, chuyển {div} thụ lý",
-                "Kiểm tra, tiếp nhận hồ sơ trực tuyến, chuyển {div} thụ lý",
-                "Tiếp nhận hồ sơ qua dịch vụ bưu chính công ích, chuyển {div} thụ lý"),
-}
+
 
 
 @dataclass(frozen=True)
@@ -138,84 +116,36 @@ class GenerateStats:
 
 
 @dataclass(frozen=True, slots=True)
-class _ProcInfo:
-    proc: Procedure
-    channels: tuple[int, ...]
-    needs_paying: bool
-    components: tuple[tuple[str, str, str, bool], ...]   # (code, file name, url slug, optional)
-    result_file: str
-    result_slug: str
+class _Owner:
+    """The dossier's owner (a citizen, business or organisation) and its submitter's details."""
+
+    kind: str
+    name: str
+    submitter: str
+    id_number: str | None
+    email: str | None
+    phone: str | None
+    address: str
+    summary: str
 
 
-def _prepare_procedures(procs: tuple[Procedure, ...]) -> list[_ProcInfo]:
-    infos = []
-    for proc in procs:
-        needs_paying = proc.ma_thu_tuc in _FINANCIAL_OBLIGATION or any(
-            f.hinh_thuc_thu == "thu_sau" and f.so_tien > 0 for f in proc.phi_le_phi)
-        comps = tuple((c.ma_thanh_phan, f"{c.ten_thanh_phan}.pdf", names.slug(c.ten_thanh_phan)[:80],
-                       "(nếu có)" in c.ten_thanh_phan) for c in proc.thanh_phan_ho_so)
-        infos.append(_ProcInfo(proc, tuple(CHANNELS.index(k) for k in proc.kenh), needs_paying, comps,
-                               f"{proc.ten_ket_qua}.pdf", names.slug(proc.ten_ket_qua)[:80]))
-    return infos
-
-
-def _procedure_picker(procs: tuple[Procedure, ...]) -> Callable[[Random], int]:
-    mapped = [i for i, p in enumerate(procs) if p.ma_tthc_qg]
-    unmapped = [i for i, p in enumerate(procs) if not p.ma_tthc_qg]
-    weights = [_PROCEDURE_WEIGHT.get(procs[i].ma_thu_tuc, _SECTOR_WEIGHT.get(procs[i].ma_linh_vuc, 1.2))
-               for i in mapped]
-    cumulative = list(accumulate(weights))
-    total = cumulative[-1]
-
-    def pick(rng: Random) -> int:
-        if unmapped and rng.random() < UNMAPPED_SHARE:
-            return unmapped[int(rng.random() * len(unmapped))]
-        return mapped[bisect(cumulative, rng.random() * total)]
-
-    return pick
-
-
-def _submissions(rng: Random, n: int, infos: list[_ProcInfo]) -> list[tuple[int, int, int, int]]:
-    """``(submitted, arrival, procedure index, channel)`` for every dossier, in submission order."""
-    first, last = day_number(FIRST_DAY), day_number(LAST_DAY)
-    span = last - first
-    days = list(range(first, last + 1))
-    weights = [(1.0 if IS_WORKDAY[d] else 0.07) * (1.0 + 0.3 * (d - first) / span) for d in days]
-    cumulative = list(accumulate(weights))
-    total = cumulative[-1]
-    last_workday = max(d for d in days if IS_WORKDAY[d])
-    pick_procedure = _procedure_picker(tuple(i.proc for i in infos))
-    out = []
-    for _ in range(n):
-        day = days[bisect(cumulative, rng.random() * total)]
-        index = pick_procedure(rng)
-        allowed = infos[index].channels
-        roll = rng.random()
-        online_share = 0.28 + 0.32 * (day - first) / span
-        channel = ONLINE if roll < online_share else POSTAL if roll < online_share + 0.04 else DIRECT
-        if channel not in allowed:
-            channel = DIRECT if DIRECT in allowed else allowed[0]
-        if not IS_WORKDAY[day] and channel != ONLINE:
-            if ONLINE in allowed:
-                channel = ONLINE
-            else:
-                while not IS_WORKDAY[day]:
-                    day = day + 1 if day < last_workday else day - 1
-        if channel == ONLINE:
-            submitted = min(day * DAY + 6 * 3600 + int(rng.random() * 17 * 3600), NOW - 3 * 3600)
-            arrival = submitted
-        else:
-            arrival = day * DAY + OFFICE_OPEN + int(rng.random() * (OFFICE_SPAN - 1800))
-            submitted = arrival - (DAY + int(rng.random() * 2 * DAY)) if channel == POSTAL else arrival
-        out.append((submitted, arrival, index, channel))
-    out.sort()
-    return out
+def _note(plan: Plan, final: int, in_transition: bool) -> str | None:
+    """The clerk's note on the dossier: the merger's transition, an apology for lateness, a withdrawal."""
+    notes = []
+    if in_transition:
+        notes.append("Hồ sơ tiếp nhận trong thời gian chuyển tiếp sau sắp xếp đơn vị hành chính")
+    if plan.returned is not None and plan.due is not None and plan.finished is not None \
+            and plan.finished > plan.due:
+        notes.append("Trễ hạn: đã gửi phiếu xin lỗi và hẹn lại ngày trả kết quả")
+    elif final == CANCELLED:
+        notes.append("Người nộp hồ sơ đề nghị rút hồ sơ")
+    return "; ".join(notes) or None
 
 
 class _Writer:
     """Builds the rows of each chunk of dossiers and inserts them."""
 
-    def __init__(self, rng: Random, seed: int, infos: list[_ProcInfo], geo: Geography) -> None:
+    def __init__(self, rng: Random, seed: int, infos: list[ProcInfo], geo: Geography) -> None:
         self.rng = rng
         self.infos = infos
         self.geo = geo
@@ -240,7 +170,7 @@ class _Writer:
                 counts[table] += len(rows)
                 rows.clear()
 
-    def _handler(self, info: _ProcInfo, day_no: int) -> Agency:
+    def _handler(self, info: ProcInfo, day_no: int) -> Agency:
         rng = self.rng
         day = self.dates[day_no]
         agency = self.geo.handler(rng, info.proc.cap_thuc_hien, info.proc.co_quan, day)
@@ -257,12 +187,34 @@ class _Writer:
         proc = info.proc
         day_no = submitted // DAY
         agency = self._handler(info, day_no)
-        staff = self.staff[agency.ma_don_vi]
         home = self.geo.home(rng, agency, self.dates[day_no])
-        place = place_of(home)
-        after_reform = day_no >= self.reform
+        online = channel == ONLINE
+        owner = self._owner(proc, home, online)
+        fee_rows, prepaid, postpaid = priced_fees(rng, proc)
+        plan = plan_dossier(rng, channel, submitted, arrival, proc.so_ngay_xu_ly, prepaid if online else 0,
+                            postpaid, info.needs_paying)
+        final = plan.steps[-1][0]
+        yymmdd_ = DAY_YYMMDD[day_no]
+        so_ho_so, source, portal_code = self._identity(agency, proc, yymmdd_, online)
+        by_post = (channel == POSTAL and rng.random() < 0.8) or (online and rng.random() < 0.12)
+        due_text = iso(plan.due) if plan.due is not None else None
+        self._steps(dossier_id, plan, self.staff[agency.ma_don_vi], proc, owner.submitter,
+                    Route(channel, source, by_post), due_text)
+        self._fees(dossier_id, fee_rows, plan)
+        latest = self._payments(dossier_id, plan)
+        self._documents(dossier_id, info, plan.supplemented, final)
+        self.ho_so.append((
+            dossier_id, so_ho_so, proc.ma_thu_tuc, owner.name, owner.kind, owner.id_number, owner.phone,
+            owner.email, owner.address, CHANNELS[channel], owner.summary, iso(submitted), _opt(plan.received),
+            due_text, _opt(plan.finished), _opt(plan.returned), _opt(plan.refused), STATUS_KEYWORDS[final],
+            agency.ma_don_vi, "buu_dien" if by_post else "tai_quay", source, portal_code,
+            _note(plan, final, day_no >= self.reform and agency.valid_to is not None),
+            iso(plan.steps[0][1]), iso(latest),
+        ))
 
-        # --- the owner
+    def _owner(self, proc: Procedure, home: Agency, online: bool) -> _Owner:
+        """Who the dossier is for and who submits it; contact details and the summary line."""
+        rng = self.rng
         expected = proc.doi_tuong
         owner_type = expected
         roll = rng.random()
@@ -270,14 +222,13 @@ class _Writer:
             owner_type = "doanh_nghiep"
         elif expected == "doanh_nghiep" and roll < 0.10:
             owner_type = "cong_dan" if roll < 0.08 else "to_chuc"
-        online = channel == ONLINE
         if owner_type == "cong_dan":
             who = names.person(rng, 1955, 2006)
             owner = submitter = who.full_name
             id_number: str | None = names.citizen_id(rng, who, rng.random() < 0.93)
             email = names.personal_email(rng, who) if rng.random() < (0.75 if online else 0.35) else None
         elif owner_type == "doanh_nghiep":
-            company = names.business(rng, _COMPANY_FORM.get(proc.ma_thu_tuc))
+            company = names.business(rng, COMPANY_FORM.get(proc.ma_thu_tuc))
             who = names.person(rng, 1960, 2000)
             owner, submitter, id_number = company.name, who.full_name, company.tax_code
             email = names.business_email(rng, company) if rng.random() < 0.85 else None
@@ -290,42 +241,27 @@ class _Writer:
                 owner = f"{_ORGANISATIONS[int(rng.random() * len(_ORGANISATIONS))]} {short}"
             submitter, id_number, email = who.full_name, None, None
         phone = names.phone(rng) if rng.random() < 0.95 else None
-        address = names.street_address(rng, place)
+        address = names.street_address(rng, place_of(home))
         summary = self._summary(proc, owner, who)
+        return _Owner(owner_type, owner, submitter, id_number, email, phone, address, summary)
 
-        # --- fees, then the plan
-        fee_rows = []
-        prepaid = postpaid = 0
-        for fee in proc.phi_le_phi:
-            amount = fee.so_tien
-            units = _PER_UNIT.get(fee.ma_phi)
-            if units:
-                amount *= units[0] + int(rng.random() * (units[1] - units[0] + 1))
-            fee_rows.append((fee, amount))
-            if fee.hinh_thuc_thu == "thu_truoc":
-                prepaid += amount
-            elif fee.hinh_thuc_thu == "thu_sau":
-                postpaid += amount
-        plan = plan_dossier(rng, channel, submitted, arrival, proc.so_ngay_xu_ly, prepaid if online else 0,
-                            postpaid, info.needs_paying)
-        final = plan.steps[-1][0]
-
-        # --- identity of the record
-        yymmdd_ = DAY_YYMMDD[day_no]
+    def _identity(self, agency: Agency, proc: Procedure, yymmdd_: str, online: bool,
+                  ) -> tuple[str, str, str | None]:
+        """The record's number, where it was submitted and its portal code (``None`` when local)."""
         serial_key = (agency.ma_qg, yymmdd_)
         serial = self.serials.get(serial_key, 0) + 1
         self.serials[serial_key] = serial
         so_ho_so = f"{agency.ma_qg}-{yymmdd_}-{serial:04d}"
-        source, portal_code = "mot_cua", None
         # Submitted on the national portal: only for procedures the portal knows (a national code).
-        if online and rng.random() < 0.4 and proc.ma_tthc_qg:
-            source = "dvcqg"
+        if online and self.rng.random() < 0.4 and proc.ma_tthc_qg:
             portal_serial = self.portal_serials.get(yymmdd_, 0) + 1
             self.portal_serials[yymmdd_] = portal_serial
-            portal_code = f"G22.99-{yymmdd_}-{portal_serial:06d}"
-        by_post = (channel == POSTAL and rng.random() < 0.8) or (online and rng.random() < 0.12)
+            return so_ho_so, "dvcqg", f"G22.99-{yymmdd_}-{portal_serial:06d}"
+        return so_ho_so, "mot_cua", None
 
-        # --- steps
+    def _steps(self, dossier_id: int, plan: Plan, staff: Staff, proc: Procedure, submitter: str,
+               route: Route, due_text: str | None) -> None:
+        rng = self.rng
         specialist = staff.specialists[int(rng.random() * len(staff.specialists))]
         leader, leader_title = staff.leaders[0] if rng.random() < 0.75 else staff.leaders[1]
         if staff.heads:
@@ -333,7 +269,6 @@ class _Writer:
         else:   # a small commune: the vice-chair reviews, the chair signs
             (head, head_title), (leader, leader_title) = staff.leaders
         division = staff.division(proc.ma_linh_vuc)
-        due_text = iso(plan.due) if plan.due is not None else None
         previous_status, previous_time = -1, plan.steps[0][1]
         for number, (status, moment, role, reason) in enumerate(plan.steps, 1):
             if role == APPLICANT:
@@ -347,20 +282,25 @@ class _Writer:
                 actor, title, unit = head, head_title, division
             else:
                 actor, title, unit = leader, leader_title, staff.leader_division
-            text = _step_text(status, previous_status, role, channel, source, division, by_post, reason)
+            text = step_text(status, previous_status, role, route.channel, route.source, division,
+                              route.by_post, reason)
             self.step_id += 1
             self.steps.append((self.step_id, dossier_id, number, actor[:50], title, unit, text,
                                STATUS_KEYWORDS[status], iso(moment), iso(previous_time),
                                due_text if status != NEW else None))
             previous_status, previous_time = status, moment
 
-        # --- fees and payments
+    def _fees(self, dossier_id: int, fee_rows: list[tuple[Fee, int]], plan: Plan) -> None:
         for fee, amount in fee_rows:
             settled = (fee.hinh_thuc_thu == "thu_truoc" and plan.prepaid) or (
                 fee.hinh_thuc_thu == "thu_sau" and plan.postpaid)
             self.fee_id += 1
             self.fees.append((self.fee_id, dossier_id, fee.ma_phi, fee.ten_phi, fee.loai_phi,
                               fee.hinh_thuc_thu, amount, int(settled and amount > 0)))
+
+    def _payments(self, dossier_id: int, plan: Plan) -> int:
+        """The dossier's payment rows; the latest moment of the dossier, payments included."""
+        rng = self.rng
         latest = plan.steps[-1][1]
         for amount, state, created, settled_at, _phase in plan.payments:
             self.payment_id += 1
@@ -378,10 +318,12 @@ class _Writer:
                        iso(created), iso(settled_at), f"bienlai/{reference}.pdf" if paid else None)
                 latest = max(latest, settled_at)
             self.payments.append(row)
+        return latest
 
-        # --- documents
+    def _documents(self, dossier_id: int, info: ProcInfo, supplemented: bool, final: int) -> None:
+        rng = self.rng
         comps = [c for c in info.components if not c[3] or rng.random() < 0.5]
-        replaced = int(rng.random() * len(comps)) if plan.supplemented and comps else -1
+        replaced = int(rng.random() * len(comps)) if supplemented and comps else -1
         digitised = rng.random() < 0.6
         for k, (code, file_name, file_slug, _optional) in enumerate(comps):
             self.doc_id += 1
@@ -396,26 +338,8 @@ class _Writer:
         if final in (RELEASING, DONE):
             self.doc_id += 1
             self.docs.append((self.doc_id, dossier_id, "ket_qua", info.result_file,
-                              proc.ma_ket_qua if rng.random() < 0.8 else "",
+                              info.proc.ma_ket_qua if rng.random() < 0.8 else "",
                               f"{FILES_URL}/{self.doc_id}/{info.result_slug}.pdf", 1, 0))
-
-        # --- the dossier row
-        notes = []
-        if after_reform and agency.valid_to is not None:
-            notes.append("Hồ sơ tiếp nhận trong thời gian chuyển tiếp sau sắp xếp đơn vị hành chính")
-        if plan.returned is not None and plan.due is not None and plan.finished is not None \
-                and plan.finished > plan.due:
-            notes.append("Trễ hạn: đã gửi phiếu xin lỗi và hẹn lại ngày trả kết quả")
-        elif final == CANCELLED:
-            notes.append("Người nộp hồ sơ đề nghị rút hồ sơ")
-        note = "; ".join(notes) or None
-        self.ho_so.append((
-            dossier_id, so_ho_so, proc.ma_thu_tuc, owner, owner_type, id_number, phone, email, address,
-            CHANNELS[channel], summary, iso(submitted), _opt(plan.received), due_text, _opt(plan.finished),
-            _opt(plan.returned), _opt(plan.refused), STATUS_KEYWORDS[final], agency.ma_don_vi,
-            "buu_dien" if by_post else "tai_quay", source, portal_code, note,
-            iso(plan.steps[0][1]), iso(latest),
-        ))
 
     def _summary(self, proc: Procedure, owner: str, who: names.Person) -> str:
         rng = self.rng
@@ -441,41 +365,6 @@ class _Writer:
 
 def _opt(ts: int | None) -> str | None:
     return None if ts is None else iso(ts)
-
-
-def _step_text(status: int, previous: int, role: int, channel: int, source: str, division: str,
-               by_post: bool, reason: str) -> str:
-    if status == NEW:
-        return ("Nộp hồ sơ trực tuyến trên Cổng Dịch vụ công quốc gia" if source == "dvcqg"
-                else "Nộp hồ sơ trực tuyến trên Hệ thống thông tin giải quyết thủ tục hành chính của tỉnh")
-    if status == RECEIVING:
-        return _TEXT[RECEIVING][channel].format(div=division)
-    if status == DENIED:
-        return f"Từ chối tiếp nhận hồ sơ: {reason}"
-    if status == PROCESSING:
-        if previous == WAITING:
-            return f"Tiếp nhận hồ sơ bổ sung, chuyển {division} tiếp tục xử lý"
-        if previous == PAYING:
-            return "Người nộp hồ sơ đã hoàn thành nghĩa vụ tài chính, tiếp tục xử lý"
-        if role == HEAD:
-            return "Xem xét kết quả thẩm định, trình lãnh đạo ký duyệt"
-        if role == LEADER:
-            return "Ký duyệt kết quả giải quyết hồ sơ"
-        return "Thụ lý, thẩm định hồ sơ"
-    if status == WAITING:
-        return f"Yêu cầu bổ sung hồ sơ: {reason}"
-    if status == PAYING:
-        return "Thông báo nghĩa vụ tài chính, đề nghị người nộp hồ sơ nộp phí, lệ phí"
-    if status == CANCELLED:
-        return ("Người nộp hồ sơ rút hồ sơ trên Cổng Dịch vụ công" if role == APPLICANT
-                else "Tiếp nhận đơn đề nghị rút hồ sơ của người nộp hồ sơ")
-    if status == UNRESOLVED:
-        return f"Dừng xử lý hồ sơ: {reason}"
-    if status == RELEASING:
-        return "Đã có kết quả giải quyết, chờ trả cho người nộp hồ sơ"
-    if by_post:
-        return "Đã chuyển kết quả qua dịch vụ bưu chính công ích"
-    return "Đã trả kết quả trực tiếp tại Bộ phận Một cửa"
 
 
 def _split_ddl(ddl: str) -> tuple[str, list[str]]:
@@ -511,7 +400,7 @@ def _ratings(conn: sqlite3.Connection, seed: int) -> list[tuple[Any, ...]]:
         moment = to_seconds(datetime.fromisoformat(returned)) + int(rng.random() * RATING_DELAY_DAYS * DAY)
         moment = min(moment, NOW)
         late = due is not None and finished is not None and finished > due
-        level = rng.choices(RATING_LEVELS, _LEVEL_WEIGHTS[late])[0]
+        level = rng.choices(RATING_LEVELS, LEVEL_WEIGHTS[late])[0]
         comment = rng.choice(_COMMENTS[level]) if rng.random() < 0.3 else None
         rows.append((len(rows) + 1, dossier_id, level, iso(moment), comment, iso(moment)))
     return rows
@@ -528,18 +417,13 @@ def generate(out: str | Path, dossiers: int, seed: int = 42, *, overwrite: bool 
     if dossiers < 0:
         raise ValueError(f"dossiers must be >= 0, got {dossiers}")
     started = time.perf_counter()
-    target = Path(out)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a directory, not a database file")
-    partial = target.with_name(target.name + ".partial")
+    target, partial = claim(out, overwrite)
     for leftover in (partial, Path(f"{partial}-journal")):
         leftover.unlink(missing_ok=True)
 
     procs = catalogue.procedures()
     geo = Geography(catalogue.agencies())
-    infos = _prepare_procedures(procs)
+    infos = prepare_procedures(procs)
     rng = Random(seed)
     counts = dict.fromkeys(TABLES, 0)
     if progress:
@@ -559,8 +443,8 @@ def generate(out: str | Path, dossiers: int, seed: int = 42, *, overwrite: bool 
         conn.executemany("INSERT INTO thu_tuc VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", procedure_rows)
         counts["don_vi"], counts["thu_tuc"] = len(agency_rows), len(procedure_rows)
         writer = _Writer(rng, seed, infos, geo)
-        submissions = _submissions(rng, dossiers, infos)
-        for number, (submitted, arrival, proc_index, channel) in enumerate(submissions, 1):
+        drawn = submissions(rng, dossiers, infos)
+        for number, (submitted, arrival, proc_index, channel) in enumerate(drawn, 1):
             writer.dossier(number, submitted, arrival, proc_index, channel)
             if number % CHUNK == 0:
                 writer.flush(conn, counts)
@@ -580,10 +464,7 @@ def generate(out: str | Path, dossiers: int, seed: int = 42, *, overwrite: bool 
         partial.unlink(missing_ok=True)     # interrupted (or a progress callback raised): leave nothing
         raise
     conn.close()
-    if overwrite:
-        for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
-            stale.unlink(missing_ok=True)
-    os.replace(partial, target)
+    publish(partial, target, overwrite)
     if progress:
         progress(dossiers, dossiers)
     return GenerateStats(target, seed, counts, time.perf_counter() - started)

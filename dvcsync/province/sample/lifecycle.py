@@ -131,107 +131,155 @@ def plan_dossier(rng: Random, channel: int, submitted: int, arrival: int, days: 
     return plan
 
 
-def _run(rng: Random, plan: Plan, channel: int, submitted: int, arrival: int, days: int,
-         prepaid_amount: int, postpaid_amount: int, needs_paying: bool) -> None:
-    steps = plan.steps
-    last = [submitted]
+class _Planner:
+    """Draws one dossier's steps in order, each at least a minute after the last; an event after
+    NOW raises ``_Cut`` (the snapshot is taken before it)."""
 
-    def step(status: int, t: int, role: int, text: str) -> int:
-        t = max(t, last[0] + 60)
+    def __init__(self, rng: Random, plan: Plan, start: int) -> None:
+        self.rng = rng
+        self.plan = plan
+        self.last = start
+
+    def step(self, status: int, t: int, role: int, text: str) -> int:
+        t = max(t, self.last + 60)
         if t > NOW:
             raise _Cut
-        steps.append((status, t, role, text))
-        last[0] = t
+        self.plan.steps.append((status, t, role, text))
+        self.last = t
         return t
 
-    # --- submission and reception
-    if channel == ONLINE:
-        step(NEW, submitted, APPLICANT, "")
-        if prepaid_amount:
-            _, paid = _attempts(rng, plan, prepaid_amount, submitted + 60 + int(rng.random() * 900), 0)
-            plan.prepaid = paid
-        roll = rng.random()
-        t = _office(submitted + 600 + int(rng.random() ** 2 * 3 * DAY))
-        if roll < 0.035:
-            plan.refused = step(DENIED, t, ONESTOP, rng.choice(DENY_REASONS))
-            return
-        if roll < 0.05:
-            step(CANCELLED, t, APPLICANT, "")
-            return
-        received = t
-    elif channel == POSTAL:
-        received = arrival
-    else:
-        received = submitted + 120 + int(rng.random() * 1200)
-    plan.received = received = step(RECEIVING, received, ONESTOP, "")
-    plan.prepaid = True           # at the latest, paid at the counter on reception
-    plan.due = due = add_workdays(received, days)
-    roll = rng.random()
-    if roll < 0.008:
-        step(CANCELLED, _office(received + int(rng.random() * 2 * DAY)), ONESTOP, "")
-        return
-    if roll < 0.014:
-        plan.refused = plan.finished = step(UNRESOLVED, _office(received + 3600 + int(rng.random() * DAY)),
-                                            SPECIALIST, rng.choice(STOP_REASONS))
-        return
-    wait = rng.random()
-    wait = int(wait * 4 * 3600) if wait < 0.6 else int((wait - 0.6) * 2.5 * min(days, 2) * DAY)
-    t = step(PROCESSING, _office(received + 300 + wait), SPECIALIST, "")
+    def stop(self, status: int, t: int, role: int, text: str) -> None:
+        """The dossier ends unresolved here: refused and finished at once."""
+        self.plan.refused = self.plan.finished = self.step(status, t, role, text)
 
-    # --- a request to supplement the dossier
+
+def _run(rng: Random, plan: Plan, channel: int, submitted: int, arrival: int, days: int,
+         prepaid_amount: int, postpaid_amount: int, needs_paying: bool) -> None:
+    p = _Planner(rng, plan, submitted)
+    received = _submission(p, channel, submitted, arrival, prepaid_amount)
+    if received is None:
+        return
+    t = _reception(p, received, days)
+    if t is None:
+        return
     if rng.random() < 0.08:
-        t = step(WAITING, _office(t + int(rng.random() * min(days, 3) * DAY)), SPECIALIST,
-                 rng.choice(SUPPLEMENT_REASONS))
-        roll = rng.random()
-        if roll < 0.05:
-            return                                   # the applicant never came back
-        if roll < 0.10:
-            step(CANCELLED, _office(t + (2 + int(rng.random() * 10)) * DAY), ONESTOP, "")
+        t = _supplement(p, t, days)
+        if t is None:
             return
-        if roll < 0.14:
-            plan.refused = plan.finished = step(UNRESOLVED, add_workdays(t, 15 + int(rng.random() * 10)),
-                                                SPECIALIST, STOP_REASONS[0])
-            return
-        t = step(PROCESSING, _office(t + (1 + int(rng.random() * 10)) * DAY), ONESTOP, "")
-        plan.supplemented = True
-        plan.due = due = add_workdays(t, days)
     roll = rng.random()
     if roll < 0.012:
-        plan.refused = plan.finished = step(UNRESOLVED, _office(t + int(rng.random() * 3 * DAY)),
-                                            LEADER, rng.choice(STOP_REASONS[1:3]))
+        p.stop(UNRESOLVED, _office(t + int(rng.random() * 3 * DAY)), LEADER, rng.choice(STOP_REASONS[1:3]))
         return
     if roll < 0.018:
-        step(CANCELLED, _office(t + int(rng.random() * 3 * DAY)), ONESTOP, "")
+        p.step(CANCELLED, _office(t + int(rng.random() * 3 * DAY)), ONESTOP, "")
         return
+    _decision(p, t, channel, days, postpaid_amount, needs_paying)
 
-    # --- decision: on time mostly, late sometimes
+
+def _submission(p: _Planner, channel: int, submitted: int, arrival: int, prepaid_amount: int) -> int | None:
+    """Submission and the moment of reception; ``None`` when the dossier ends before (refused or
+    withdrawn online)."""
+    rng, plan = p.rng, p.plan
+    if channel == POSTAL:
+        return arrival
+    if channel != ONLINE:
+        return submitted + 120 + int(rng.random() * 1200)
+    p.step(NEW, submitted, APPLICANT, "")
+    if prepaid_amount:
+        _, paid = _attempts(rng, plan, prepaid_amount, submitted + 60 + int(rng.random() * 900), 0)
+        plan.prepaid = paid
+    roll = rng.random()
+    t = _office(submitted + 600 + int(rng.random() ** 2 * 3 * DAY))
+    if roll < 0.035:
+        plan.refused = p.step(DENIED, t, ONESTOP, rng.choice(DENY_REASONS))
+        return None
+    if roll < 0.05:
+        p.step(CANCELLED, t, APPLICANT, "")
+        return None
+    return t
+
+
+def _reception(p: _Planner, received: int, days: int) -> int | None:
+    """Reception, then processing starts; ``None`` when the dossier ends first."""
+    rng, plan = p.rng, p.plan
+    plan.received = received = p.step(RECEIVING, received, ONESTOP, "")
+    plan.prepaid = True           # at the latest, paid at the counter on reception
+    plan.due = add_workdays(received, days)
+    roll = rng.random()
+    if roll < 0.008:
+        p.step(CANCELLED, _office(received + int(rng.random() * 2 * DAY)), ONESTOP, "")
+        return None
+    if roll < 0.014:
+        p.stop(UNRESOLVED, _office(received + 3600 + int(rng.random() * DAY)), SPECIALIST,
+               rng.choice(STOP_REASONS))
+        return None
+    wait = rng.random()
+    wait = int(wait * 4 * 3600) if wait < 0.6 else int((wait - 0.6) * 2.5 * min(days, 2) * DAY)
+    return p.step(PROCESSING, _office(received + 300 + wait), SPECIALIST, "")
+
+
+def _supplement(p: _Planner, t: int, days: int) -> int | None:
+    """A request to supplement the dossier; ``None`` when it never resumes."""
+    rng, plan = p.rng, p.plan
+    t = p.step(WAITING, _office(t + int(rng.random() * min(days, 3) * DAY)), SPECIALIST,
+               rng.choice(SUPPLEMENT_REASONS))
+    roll = rng.random()
+    if roll < 0.05:
+        return None                                  # the applicant never came back
+    if roll < 0.10:
+        p.step(CANCELLED, _office(t + (2 + int(rng.random() * 10)) * DAY), ONESTOP, "")
+        return None
+    if roll < 0.14:
+        p.stop(UNRESOLVED, add_workdays(t, 15 + int(rng.random() * 10)), SPECIALIST, STOP_REASONS[0])
+        return None
+    t = p.step(PROCESSING, _office(t + (1 + int(rng.random() * 10)) * DAY), ONESTOP, "")
+    plan.supplemented = True
+    plan.due = add_workdays(t, days)
+    return t
+
+
+def _decision(p: _Planner, t: int, channel: int, days: int, postpaid_amount: int, needs_paying: bool) -> None:
+    """The decision, on time mostly, late sometimes; fees collected afterwards; the result."""
+    rng, plan = p.rng, p.plan
+    due = plan.due
+    assert due is not None
     if rng.random() < 0.12:
         finish = add_workdays(due, 1 + int(rng.random() * 8)) - int(rng.random() * 3 * 3600)
     else:
         finish = t + int((due - t) * (0.35 + 0.6 * rng.random()))
     span = max(finish - t, 600)
     if days > 1:
-        step(PROCESSING, _office(t + int(span * 0.4)), HEAD, "")
+        p.step(PROCESSING, _office(t + int(span * 0.4)), HEAD, "")
     if needs_paying:
-        t = step(PAYING, _office(t + int(span * 0.55)), SPECIALIST, "")
-        if postpaid_amount and channel == ONLINE:
-            t, _ = _attempts(rng, plan, postpaid_amount, t + 1800 + int(rng.random() * 2 * DAY), 1)
-        else:
-            t = t + 3600 + int(rng.random() * 3 * DAY)       # paid at the counter or the tax office
-        roll = rng.random()
-        if roll < 0.02:
-            return                                            # still waiting for the money
-        if roll < 0.035:
-            plan.refused = plan.finished = step(UNRESOLVED, add_workdays(t, 30), SPECIALIST, STOP_REASONS[3])
+        paid = _paying(p, t, span, channel, postpaid_amount)
+        if paid is None:
             return
-        t = step(PROCESSING, _office(t + 600), SPECIALIST, "")
-        plan.postpaid = True
+        t = paid
         finish = max(finish, t + 3600)
-    step(PROCESSING, _office(max(t + 600, finish - int(span * 0.15))), LEADER, "")
-    plan.finished = step(RELEASING, _office(finish), ONESTOP, "")
+    p.step(PROCESSING, _office(max(t + 600, finish - int(span * 0.15))), LEADER, "")
+    plan.finished = p.step(RELEASING, _office(finish), ONESTOP, "")
     if rng.random() < 0.02:
         return                                                # result never collected
     back = finish + (2 if channel == POSTAL else 0) * DAY + int(rng.random() * 3 * DAY)
-    plan.returned = step(DONE, _office(back), ONESTOP, "")
+    plan.returned = p.step(DONE, _office(back), ONESTOP, "")
     if not needs_paying:
         plan.postpaid = True
+
+
+def _paying(p: _Planner, t: int, span: int, channel: int, postpaid_amount: int) -> int | None:
+    """The fees collected afterwards; when processing resumes, ``None`` when it does not."""
+    rng, plan = p.rng, p.plan
+    t = p.step(PAYING, _office(t + int(span * 0.55)), SPECIALIST, "")
+    if postpaid_amount and channel == ONLINE:
+        t, _ = _attempts(rng, plan, postpaid_amount, t + 1800 + int(rng.random() * 2 * DAY), 1)
+    else:
+        t = t + 3600 + int(rng.random() * 3 * DAY)       # paid at the counter or the tax office
+    roll = rng.random()
+    if roll < 0.02:
+        return None                                       # still waiting for the money
+    if roll < 0.035:
+        p.stop(UNRESOLVED, add_workdays(t, 30), SPECIALIST, STOP_REASONS[3])
+        return None
+    t = p.step(PROCESSING, _office(t + 600), SPECIALIST, "")
+    plan.postpaid = True
+    return t

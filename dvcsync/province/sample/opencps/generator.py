@@ -44,7 +44,6 @@ The lifecycle, names, catalogue and agencies are the sample's (``lifecycle.plan_
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -58,14 +57,22 @@ from typing import Any
 from .. import catalogue, names
 from ..calendar import BASE, DAY, DAY_YYMMDD, iso, to_seconds, yymmdd
 from ..catalogue import Agency
-from ..generator import (
-    _LEVEL_WEIGHTS,
+from ..common import (
+    CHUNK,
+    COMPANY_FORM,
+    LEVEL_WEIGHTS,
     RATED_SHARE,
     RATING_DELAY_DAYS,
-    _prepare_procedures,
-    _ProcInfo,
-    _step_text,
-    _submissions,
+    TRANSITION_DAYS,
+    TRANSITION_SHARE,
+    ProcInfo,
+    Route,
+    claim,
+    prepare_procedures,
+    priced_fees,
+    publish,
+    step_text,
+    submissions,
 )
 from ..lifecycle import (
     APPLICANT,
@@ -86,6 +93,7 @@ from ..lifecycle import (
     RELEASING,
     SPECIALIST,
     WAITING,
+    Plan,
     plan_dossier,
 )
 from ..places import REFORM_DAY, Geography, place_of
@@ -120,7 +128,6 @@ CLERK_USER = (20139, "Quản trị hệ thống")
 DRAFT_SHARE = 0.08  # online dossiers left as drafts (created, never submitted)
 PORTAL_SHARE = 0.4  # online dossiers submitted on the national portal (national code needed)
 DOCUMENTS_URL = "https://motcua.h40.example.vn/o/rest/v2/dossiers"
-CHUNK = 2_000
 TABLES = (
     "opencps_serviceinfo",
     "opencps_serviceinfomapping",
@@ -134,9 +141,7 @@ TABLES = (
     "opencps_votingresult",
     "counter",
 )
-_TRANSITION_DAYS, _TRANSITION_SHARE = 14, 0.2
-_PER_UNIT = {"PHI-CT-BS": (1, 12), "PHI-HT-BS": (1, 3), "PHI-GD-BS": (1, 3)}
-_COMPANY_FORM = {"DKKD-DN-01": "Công ty TNHH MTV", "DKKD-DN-02": "Công ty Cổ phần"}
+# OpenCPS's organisations: four of the sample's five (its rows were drawn from these).
 _ORGANISATIONS = ("Hội Nông dân", "Hội Liên hiệp Phụ nữ", "Hội Cựu chiến binh", "Đoàn Thanh niên")
 _MODELS = {  # Liferay counter names of the ids drawn here
     "opencps_dossier": "org.opencps.dossiermgt.model.Dossier",
@@ -195,7 +200,7 @@ def _step_of(status: int, previous: int, role: int) -> Step:
 
 
 class _Writer:
-    def __init__(self, rng: Random, seed: int, infos: list[_ProcInfo], geo: Geography) -> None:
+    def __init__(self, rng: Random, seed: int, infos: list[ProcInfo], geo: Geography) -> None:
         self.rng = rng
         self.ids = Random(f"opencps-uuid:{seed}")
         self.infos = infos
@@ -227,15 +232,15 @@ class _Writer:
     def _user(self, name: str) -> int:
         return self.users.setdefault(name, 30_101 + len(self.users))
 
-    def _handler(self, info: _ProcInfo, day_no: int) -> Agency:
+    def _handler(self, info: ProcInfo, day_no: int) -> Agency:
         rng = self.rng
         day = BASE.date() + timedelta(days=day_no)
         agency = self.geo.handler(rng, info.proc.cap_thuc_hien, info.proc.co_quan, day)
         if (
             agency.cap == "xa"
             and agency.valid_to is None
-            and self.reform <= day_no < self.reform + _TRANSITION_DAYS
-            and rng.random() < _TRANSITION_SHARE
+            and self.reform <= day_no < self.reform + TRANSITION_DAYS
+            and rng.random() < TRANSITION_SHARE
         ):
             agency = self.geo.predecessor(rng, agency)  # the clerk still picked the pre-merger commune
         return agency
@@ -248,85 +253,16 @@ class _Writer:
         agency = self._handler(info, day_no)
         staff = self.staff[agency.ma_don_vi]
         home = self.geo.home(rng, agency, BASE.date() + timedelta(days=day_no))
-        place = place_of(home)
         online = channel == ONLINE
         draft = online and rng.random() < DRAFT_SHARE
-
-        # --- the applicant (OpenCPS knows citizens and businesses only)
-        owner_type = proc.doi_tuong
-        if owner_type == "doanh_nghiep" and rng.random() < 0.08:
-            owner_type = "cong_dan"
-        who = names.person(rng, 1955, 2004)
-        id_date: str | None = None
-        if owner_type == "cong_dan":
-            applicant = who.full_name
-            id_number: str | None = names.citizen_id(rng, who, rng.random() < 0.93)
-            issued = BASE + timedelta(seconds=submitted - (400 + int(rng.random() * 3000)) * DAY)
-            id_date = f"{issued:%Y-%m-%d} 00:00:00"
-            email = names.personal_email(rng, who) if rng.random() < (0.75 if online else 0.35) else None
-        elif owner_type == "doanh_nghiep":
-            company = names.business(rng, _COMPANY_FORM.get(proc.ma_thu_tuc))
-            applicant, id_number = company.name, company.tax_code
-            email = names.business_email(rng, company) if rng.random() < 0.85 else None
-        else:
-            short = home.ten_don_vi.removeprefix("Ủy ban nhân dân ").split(",")[0]
-            applicant = f"{_ORGANISATIONS[int(rng.random() * len(_ORGANISATIONS))]} {short}"
-            id_number, email = None, None
-        phone = names.phone(rng) if rng.random() < 0.95 else None
-        address = names.street_address(rng, place)
-        note = f"{proc.ten_thu_tuc} - {applicant}"
-
-        # --- fees, then the plan
-        fees = []
-        prepaid = postpaid = 0
-        for fee in proc.phi_le_phi:
-            amount = fee.so_tien
-            units = _PER_UNIT.get(fee.ma_phi)
-            if units:
-                amount *= units[0] + int(rng.random() * (units[1] - units[0] + 1))
-            fees.append((fee, amount))
-            if fee.hinh_thuc_thu == "thu_truoc":
-                prepaid += amount
-            elif fee.hinh_thuc_thu == "thu_sau":
-                postpaid += amount
+        applicant = self._applicant(proc, home, submitted, online)
+        fees, prepaid, postpaid = priced_fees(rng, proc)
         dossier_id = self._id("opencps_dossier")
         reference = self._uuid()
         created = submitted - 300 - int(rng.random() * 3 * 3600) if online else submitted
         base = {"groupId": GROUP_ID, "companyId": COMPANY_ID}
         if draft:
-            self._files(
-                dossier_id,
-                info,
-                [c for c in info.components if not c[3]][:2],
-                -1,
-                False,
-                False,
-                created,
-                base,
-            )
-            last_change = created + int(rng.random() * 2 * DAY)
-            self._dossier_row(
-                dossier_id,
-                reference,
-                base,
-                proc,
-                agency,
-                applicant,
-                owner_type,
-                id_number,
-                id_date,
-                address,
-                place,
-                phone,
-                email,
-                note,
-                who.full_name,
-                created,
-                last_change,
-                status="",
-                sub=None,
-                extra={"dossierNo": "", "submitting": 0, "online_": 1, "originality": ORIGINALITY_ONLINE},
-            )
+            self._draft(dossier_id, reference, base, info, agency, applicant, created)
             return
         plan = plan_dossier(
             rng,
@@ -339,21 +275,166 @@ class _Writer:
             info.needs_paying,
         )
         final = plan.steps[-1][0]
+        portal, serial, number = self._identity(agency, proc, DAY_YYMMDD[day_no], online)
+        if portal:
+            reference = number
+        by_post = (channel == POSTAL and rng.random() < 0.8) or (online and rng.random() < 0.12)
+        route = Route(channel, "dvcqg" if portal else "mot_cua", by_post)
+        history = self._actions(dossier_id, base, plan, staff, proc, applicant, route)
+        latest = self._payment_files(dossier_id, base, agency, fees, plan, online)
+        self._submitted_files(dossier_id, info, plan, base)
+        self._dossier_row(
+            dossier_id,
+            reference,
+            base,
+            proc,
+            agency,
+            applicant,
+            created,
+            latest,
+            status=STATUSES[final],
+            sub=history.last_step.sub_status,
+            extra={
+                "dossierNo": number,
+                "submitting": 1,
+                "online_": int(online),
+                "originality": ORIGINALITY_ONLINE if online else ORIGINALITY_ONESTOP,
+                "systemId": SYSTEM_PORTAL if portal else 0,
+                "originDossierNo": number if portal else None,  # the portal's code: only its own
+                "fromViaPostal": int(channel == POSTAL),
+                "viaPostal": VIA_POSTAL_YES if by_post else VIA_POSTAL_NONE,
+                **(_postal(applicant) if by_post else {}),
+                "submitDate": dt(submitted if online else arrival),
+                "receiveDate": _opt(plan.received),
+                "dueDate": _opt(plan.due),
+                "processDate": _opt(history.processed),
+                "cancellingDate": _opt(history.cancelled_at),
+                "releaseDate": _opt(plan.finished) if final in (RELEASING, DONE) else None,
+                "finishDate": _opt(plan.returned),
+                "dossierActionId": history.last_id,
+                "counter": serial,
+                "dossierCounter": f"{serial:04d}",
+                "durationCount": float(proc.so_ngay_xu_ly),
+                "durationUnit": 0,
+            },
+        )
 
-        # --- identity: the local number, or the portal's code for a dossier received from it
-        yymmdd_ = DAY_YYMMDD[day_no]
-        portal = online and rng.random() < PORTAL_SHARE and proc.ma_tthc_qg is not None
+    def _submitted_files(self, dossier_id: int, info: ProcInfo, plan: Plan, base: dict[str, Any]) -> None:
+        """The files of a submitted dossier: a supplement replaces one, the result comes last."""
+        rng = self.rng
+        comps = [c for c in info.components if not c[3] or rng.random() < 0.5]
+        replaced = int(rng.random() * len(comps)) if plan.supplemented and comps else -1
+        self._files(
+            dossier_id,
+            info,
+            comps,
+            replaced,
+            rng.random() < 0.6,
+            plan.steps[-1][0] in (RELEASING, DONE),
+            plan.steps[0][1],
+            base,
+        )
+
+    def _applicant(self, proc: catalogue.Procedure, home: Agency, submitted: int, online: bool) -> _Applicant:
+        """The applicant (OpenCPS knows citizens and businesses only) and the contact details."""
+        rng = self.rng
+        owner_type = proc.doi_tuong
+        if owner_type == "doanh_nghiep" and rng.random() < 0.08:
+            owner_type = "cong_dan"
+        who = names.person(rng, 1955, 2004)
+        id_date: str | None = None
+        if owner_type == "cong_dan":
+            applicant = who.full_name
+            id_number: str | None = names.citizen_id(rng, who, rng.random() < 0.93)
+            issued = BASE + timedelta(seconds=submitted - (400 + int(rng.random() * 3000)) * DAY)
+            id_date = f"{issued:%Y-%m-%d} 00:00:00"
+            email = names.personal_email(rng, who) if rng.random() < (0.75 if online else 0.35) else None
+        elif owner_type == "doanh_nghiep":
+            company = names.business(rng, COMPANY_FORM.get(proc.ma_thu_tuc))
+            applicant, id_number = company.name, company.tax_code
+            email = names.business_email(rng, company) if rng.random() < 0.85 else None
+        else:
+            short = home.ten_don_vi.removeprefix("Ủy ban nhân dân ").split(",")[0]
+            applicant = f"{_ORGANISATIONS[int(rng.random() * len(_ORGANISATIONS))]} {short}"
+            id_number, email = None, None
+        place = place_of(home)
+        phone = names.phone(rng) if rng.random() < 0.95 else None
+        address = names.street_address(rng, place)
+        return _Applicant(
+            owner_type,
+            applicant,
+            who.full_name,
+            id_number,
+            id_date,
+            address,
+            place,
+            phone,
+            email,
+            note=f"{proc.ten_thu_tuc} - {applicant}",
+        )
+
+    def _draft(
+        self,
+        dossier_id: int,
+        reference: str,
+        base: dict[str, Any],
+        info: ProcInfo,
+        agency: Agency,
+        applicant: _Applicant,
+        created: int,
+    ) -> None:
+        """A dossier created online and never submitted: its first files and the empty record."""
+        self._files(
+            dossier_id,
+            info,
+            [c for c in info.components if not c[3]][:2],
+            -1,
+            False,
+            False,
+            created,
+            base,
+        )
+        last_change = created + int(self.rng.random() * 2 * DAY)
+        self._dossier_row(
+            dossier_id,
+            reference,
+            base,
+            info.proc,
+            agency,
+            applicant,
+            created,
+            last_change,
+            status="",
+            sub=None,
+            extra={"dossierNo": "", "submitting": 0, "online_": 1, "originality": ORIGINALITY_ONLINE},
+        )
+
+    def _identity(
+        self, agency: Agency, proc: catalogue.Procedure, yymmdd_: str, online: bool
+    ) -> tuple[bool, int, str]:
+        """Received from the portal, the day's serial, and the number: the local one, or the
+        portal's code for a dossier received from it."""
+        portal = online and self.rng.random() < PORTAL_SHARE and proc.ma_tthc_qg is not None
         if portal:
             serial = self.portal_serials.get(yymmdd_, 0) + 1
             self.portal_serials[yymmdd_] = serial
-            number = reference = f"G22.99-{yymmdd_}-{serial:06d}"
-        else:
-            serial = self.serials.get((agency.ma_qg, yymmdd_), 0) + 1
-            self.serials[(agency.ma_qg, yymmdd_)] = serial
-            number = f"{agency.ma_qg}-{yymmdd_}-{serial:04d}"
-        by_post = (channel == POSTAL and rng.random() < 0.8) or (online and rng.random() < 0.12)
+            return True, serial, f"G22.99-{yymmdd_}-{serial:06d}"
+        serial = self.serials.get((agency.ma_qg, yymmdd_), 0) + 1
+        self.serials[(agency.ma_qg, yymmdd_)] = serial
+        return False, serial, f"{agency.ma_qg}-{yymmdd_}-{serial:04d}"
 
-        # --- the actions
+    def _actions(
+        self,
+        dossier_id: int,
+        base: dict[str, Any],
+        plan: Plan,
+        staff: Staff,
+        proc: catalogue.Procedure,
+        applicant: _Applicant,
+        route: Route,
+    ) -> _History:
+        """The history rows, one an action, each linked to the previous and the next."""
+        rng = self.rng
         specialist = staff.specialists[int(rng.random() * len(staff.specialists))]
         leader = staff.leaders[0][0] if rng.random() < 0.75 else staff.leaders[1][0]
         head = staff.heads[int(rng.random() * len(staff.heads))] if staff.heads else staff.leaders[0][0]
@@ -366,25 +447,14 @@ class _Writer:
         cancelled_at: int | None = None
         for status, moment, role, reason in plan.steps:
             if role == APPLICANT:
-                actor = who.full_name if owner_type == "cong_dan" else applicant
+                actor = applicant.submitter if applicant.kind == "cong_dan" else applicant.name
             elif role == ONESTOP:
                 actor = staff.onestop[int(rng.random() * len(staff.onestop))]
-            elif role == SPECIALIST:
-                actor = specialist
-            elif role == HEAD:
-                actor = head
             else:
-                actor = leader
+                actor = {SPECIALIST: specialist, HEAD: head}.get(role, leader)
             step = _step_of(status, previous_status, role)
-            text = _step_text(
-                status,
-                previous_status,
-                role,
-                channel,
-                "dvcqg" if portal else "mot_cua",
-                division,
-                by_post,
-                reason,
+            text = step_text(
+                status, previous_status, role, route.channel, route.source, division, route.by_post, reason
             )
             if status == PROCESSING and processed is None:
                 processed = moment
@@ -400,40 +470,34 @@ class _Writer:
                     **base,
                     "userId": self._user(actor),
                     "userName": actor,
-                    "createDate": dt(moment),
-                    "modifiedDate": dt(moment),
                     "dossierId": dossier_id,
-                    "serviceProcessId": SERVICE_PROCESS_ID,
                     "previousActionId": previous_id,
-                    "fromStepCode": previous_step.code if previous_step else "",
-                    "fromStepName": previous_step.name if previous_step else "",
-                    "fromSequenceNo": previous_step.code if previous_step else "",
-                    "actionCode": step.action_code,
                     "actionUser": actor[:50],
-                    "actionName": step.action_name,
                     "actionNote": text,
-                    "actionOverdue": 0,
-                    "syncActionCode": "",
-                    "pending": 0,
                     "rollbackable": int(status in (RECEIVING, PROCESSING)),
-                    "stepCode": step.code,
-                    "stepName": step.name,
-                    "sequenceNo": step.code,
                     "dueDate": due if status not in (NEW, DENIED) else None,
-                    "nextActionId": 0,
-                    "payload": "{}",
-                    "stepInstruction": "",
-                    "state_": 1,
-                    "eventStatus": 0,
+                    **_action_columns(step, previous_step, moment),
                 }
             )
             previous_status, previous_step = status, step
         for values in actions:
             self.rows["opencps_dossieraction"].append(_row("opencps_dossieraction", values))
         assert previous_step is not None
-        latest = plan.steps[-1][1]
+        return _History(action_id, previous_step, processed, cancelled_at)
 
-        # --- payment files: one a fee, settled at the counter or through the payment platform
+    def _payment_files(
+        self,
+        dossier_id: int,
+        base: dict[str, Any],
+        agency: Agency,
+        fees: list[tuple[catalogue.Fee, int]],
+        plan: Plan,
+        online: bool,
+    ) -> int:
+        """One payment file a fee, settled at the counter or through the payment platform; the
+        dossier's latest change, payments included."""
+        rng = self.rng
+        latest = plan.steps[-1][1]
         phase_paid = {phase: (state == PAID, settled) for _a, state, _c, settled, phase in plan.payments}
         for fee, amount in fees:
             if amount <= 0:
@@ -464,111 +528,23 @@ class _Writer:
                         "uuid_": self._uuid(),
                         "paymentFileId": payment_id,
                         **base,
-                        "userId": CLERK_USER[0],
-                        "userName": CLERK_USER[1],
                         "createDate": dt(asked),
                         "modifiedDate": dt(confirm or asked),
                         "dossierId": dossier_id,
                         "referenceUid": self._uuid(),
                         "govAgencyCode": agency.ma_don_vi,
                         "govAgencyName": agency.ten_don_vi,
-                        "paymentFee": fee.ten_phi,
-                        "advanceAmount": amount if ahead else 0,
-                        "feeAmount": amount if fee.loai_phi == "le_phi" else 0,
-                        "serviceAmount": amount if fee.loai_phi == "phi" else 0,
-                        "shipAmount": 0,
-                        "paymentAmount": amount,
-                        "paymentNote": fee.ten_phi,
-                        "epaymentProfile": json.dumps(
-                            {"keypayGoodCode": f"H40{yymmdd(asked)}{payment_id:07d}"}
-                        )
-                        if method == "KeyPayDVCQG"
-                        else None,
-                        "bankInfo": None,
-                        "paymentStatus": PAYMENT_CONFIRMED if settled else PAYMENT_REQUESTED,
-                        "paymentMethod": method,
-                        "confirmDatetime": _opt(confirm),
-                        "confirmNote": "Đã thanh toán" if settled else None,
-                        "approveDatetime": _opt(confirm + 300) if confirm else None,
-                        "invoiceNo": f"{payment_id:07d}" if settled else None,
+                        **_payment_columns(fee, amount, ahead, method, asked, payment_id),
+                        **_settlement_columns(settled, confirm, payment_id),
                     },
                 )
             )
-
-        # --- dossier files
-        comps = [c for c in info.components if not c[3] or rng.random() < 0.5]
-        replaced = int(rng.random() * len(comps)) if plan.supplemented and comps else -1
-        self._files(
-            dossier_id,
-            info,
-            comps,
-            replaced,
-            rng.random() < 0.6,
-            final in (RELEASING, DONE),
-            plan.steps[0][1],
-            base,
-        )
-
-        # --- the dossier row
-        postal = (
-            {
-                "postalServiceCode": "VNPOST",
-                "postalServiceName": "Bưu điện Việt Nam",
-                "postalAddress": address,
-                "postalTelNo": phone,
-            }
-            if by_post
-            else {}
-        )
-        self._dossier_row(
-            dossier_id,
-            reference,
-            base,
-            proc,
-            agency,
-            applicant,
-            owner_type,
-            id_number,
-            id_date,
-            address,
-            place,
-            phone,
-            email,
-            note,
-            who.full_name,
-            created,
-            latest,
-            status=STATUSES[final],
-            sub=previous_step.sub_status,
-            extra={
-                "dossierNo": number,
-                "submitting": 1,
-                "online_": int(online),
-                "originality": ORIGINALITY_ONLINE if online else ORIGINALITY_ONESTOP,
-                "systemId": SYSTEM_PORTAL if portal else 0,
-                "originDossierNo": number if portal else None,  # the portal's code: only its own
-                "fromViaPostal": int(channel == POSTAL),
-                "viaPostal": VIA_POSTAL_YES if by_post else VIA_POSTAL_NONE,
-                **postal,
-                "submitDate": dt(submitted if online else arrival),
-                "receiveDate": _opt(plan.received),
-                "dueDate": due,
-                "processDate": _opt(processed),
-                "cancellingDate": _opt(cancelled_at),
-                "releaseDate": _opt(plan.finished) if final in (RELEASING, DONE) else None,
-                "finishDate": _opt(plan.returned),
-                "dossierActionId": action_id,
-                "counter": serial,
-                "dossierCounter": f"{serial:04d}",
-                "durationCount": float(proc.so_ngay_xu_ly),
-                "durationUnit": 0,
-            },
-        )
+        return latest
 
     def _files(
         self,
         dossier_id: int,
-        info: _ProcInfo,
+        info: ProcInfo,
         comps: list[tuple[str, str, str, bool]],
         replaced: int,
         signed: bool,
@@ -627,16 +603,7 @@ class _Writer:
         base: dict[str, Any],
         proc: catalogue.Procedure,
         agency: Agency,
-        applicant: str,
-        owner_type: str,
-        id_number: str | None,
-        id_date: str | None,
-        address: str,
-        place: str,
-        phone: str | None,
-        email: str | None,
-        note: str,
-        submitter: str,
+        applicant: _Applicant,
         created: int,
         modified: int,
         *,
@@ -644,7 +611,7 @@ class _Writer:
         sub: str | None,
         extra: dict[str, Any],
     ) -> None:
-        ward = place.split(",")[0]
+        submitter = applicant.submitter
         self.rows["opencps_dossier"].append(
             _row(
                 "opencps_dossier",
@@ -661,47 +628,157 @@ class _Writer:
                     "serviceName": proc.ten_thu_tuc,
                     "govAgencyCode": agency.ma_don_vi,
                     "govAgencyName": agency.ten_don_vi,
-                    "applicantName": applicant,
-                    "applicantIdType": APPLICANT_TYPES[owner_type],
-                    "applicantIdNo": id_number,
-                    "applicantIdDate": id_date,
-                    "address": address,
-                    "cityCode": "99",
-                    "cityName": "Tỉnh Sơn Hà",
-                    "wardName": ward,
-                    "contactName": submitter,
-                    "contactTelNo": phone,
-                    "contactEmail": email,
-                    "delegateType": 0,
-                    "delegateName": submitter,
-                    "delegateTelNo": phone,
-                    "delegateEmail": email,
-                    "delegateAddress": address,
+                    **_applicant_columns(applicant),
                     "dossierTemplateNo": proc.ma_thu_tuc,
                     "dossierTemplateName": proc.ten_thu_tuc,
-                    "dossierNote": note,
+                    "dossierNote": applicant.note,
                     "dossierName": proc.ten_thu_tuc,
-                    "briefNote": "",
                     "dossierStatus": status,
                     "dossierStatusText": STATUS_TEXT[status],
                     "dossierSubStatus": sub or "",
                     "dossierSubStatusText": _sub_text(sub),
-                    "folderId": 0,
-                    "notification": 1,
-                    "original": 1,
-                    "serverNo": "SERVER_H40",
-                    "lockState": "",
-                    "originDossierId": 0,
-                    "sampleCount": 0,
-                    "metaData": "{}",
-                    "vnpostalStatus": 0,
-                    "fromViaPostal": 0,
-                    "viaPostal": VIA_POSTAL_NONE,
-                    "systemId": 0,
+                    **_DOSSIER_DEFAULTS,
                     **extra,
                 },
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Applicant:
+    """Who a dossier is for (a citizen, a business, an organisation) and who submits it."""
+
+    kind: str
+    name: str
+    submitter: str
+    id_number: str | None
+    id_date: str | None
+    address: str
+    place: str
+    phone: str | None
+    email: str | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """What the actions of a dossier tell its row: the last action and step, when processing
+    started and when the dossier was cancelled."""
+
+    last_id: int
+    last_step: Step
+    processed: int | None
+    cancelled_at: int | None
+
+
+# Columns of opencps_dossier every generated dossier has alike (``extra`` may override the postal ones).
+_DOSSIER_DEFAULTS: dict[str, Any] = {
+    "cityCode": "99",
+    "cityName": "Tỉnh Sơn Hà",
+    "delegateType": 0,
+    "briefNote": "",
+    "folderId": 0,
+    "notification": 1,
+    "original": 1,
+    "serverNo": "SERVER_H40",
+    "lockState": "",
+    "originDossierId": 0,
+    "sampleCount": 0,
+    "metaData": "{}",
+    "vnpostalStatus": 0,
+    "fromViaPostal": 0,
+    "viaPostal": VIA_POSTAL_NONE,
+    "systemId": 0,
+}
+
+
+def _postal(applicant: _Applicant) -> dict[str, Any]:
+    """The columns of a dossier whose result is sent by post."""
+    return {
+        "postalServiceCode": "VNPOST",
+        "postalServiceName": "Bưu điện Việt Nam",
+        "postalAddress": applicant.address,
+        "postalTelNo": applicant.phone,
+    }
+
+
+def _applicant_columns(applicant: _Applicant) -> dict[str, Any]:
+    """The applicant, contact and delegate columns of opencps_dossier (the submitter is all three)."""
+    submitter, phone, email = applicant.submitter, applicant.phone, applicant.email
+    address = applicant.address
+    return {
+        "applicantName": applicant.name,
+        "applicantIdType": APPLICANT_TYPES[applicant.kind],
+        "applicantIdNo": applicant.id_number,
+        "applicantIdDate": applicant.id_date,
+        "address": address,
+        "wardName": applicant.place.split(",")[0],
+        "contactName": submitter,
+        "contactTelNo": phone,
+        "contactEmail": email,
+        "delegateName": submitter,
+        "delegateTelNo": phone,
+        "delegateEmail": email,
+        "delegateAddress": address,
+    }
+
+
+def _action_columns(step: Step, previous: Step | None, moment: int) -> dict[str, Any]:
+    """The columns of an opencps_dossieraction row that follow from its step and moment."""
+    return {
+        "createDate": dt(moment),
+        "modifiedDate": dt(moment),
+        "serviceProcessId": SERVICE_PROCESS_ID,
+        "fromStepCode": previous.code if previous else "",
+        "fromStepName": previous.name if previous else "",
+        "fromSequenceNo": previous.code if previous else "",
+        "actionCode": step.action_code,
+        "actionName": step.action_name,
+        "actionOverdue": 0,
+        "syncActionCode": "",
+        "pending": 0,
+        "stepCode": step.code,
+        "stepName": step.name,
+        "sequenceNo": step.code,
+        "nextActionId": 0,  # set when the next action is drawn
+        "payload": "{}",
+        "stepInstruction": "",
+        "state_": 1,
+        "eventStatus": 0,
+    }
+
+
+def _payment_columns(
+    fee: catalogue.Fee, amount: int, ahead: bool, method: str, asked: int, payment_id: int
+) -> dict[str, Any]:
+    """What an opencps_paymentfile row asks for: the fee, its amounts and how it is paid."""
+    return {
+        "userId": CLERK_USER[0],
+        "userName": CLERK_USER[1],
+        "paymentFee": fee.ten_phi,
+        "advanceAmount": amount if ahead else 0,
+        "feeAmount": amount if fee.loai_phi == "le_phi" else 0,
+        "serviceAmount": amount if fee.loai_phi == "phi" else 0,
+        "shipAmount": 0,
+        "paymentAmount": amount,
+        "paymentNote": fee.ten_phi,
+        "epaymentProfile": json.dumps({"keypayGoodCode": f"H40{yymmdd(asked)}{payment_id:07d}"})
+        if method == "KeyPayDVCQG"
+        else None,
+        "bankInfo": None,
+        "paymentMethod": method,
+    }
+
+
+def _settlement_columns(settled: bool, confirm: int | None, payment_id: int) -> dict[str, Any]:
+    """Whether and when an opencps_paymentfile row was confirmed."""
+    return {
+        "paymentStatus": PAYMENT_CONFIRMED if settled else PAYMENT_REQUESTED,
+        "confirmDatetime": _opt(confirm),
+        "confirmNote": "Đã thanh toán" if settled else None,
+        "approveDatetime": _opt(confirm + 300) if confirm else None,
+        "invoiceNo": f"{payment_id:07d}" if settled else None,
+    }
 
 
 def _sub_text(sub: str | None) -> str:
@@ -759,7 +836,17 @@ def _static_rows(procs: tuple[catalogue.Procedure, ...]) -> dict[str, list[tuple
         )
         for n, p in enumerate(mapped, 1)
     ]
-    steps = [
+    return {
+        "opencps_serviceinfo": info,
+        "opencps_serviceinfomapping": mapping,
+        "opencps_processstep": _step_rows(base, new_uuid),
+        "opencps_dossierstatusmapping": _status_rows(base),
+    }
+
+
+def _step_rows(base: dict[str, Any], new_uuid: Callable[[], str]) -> list[tuple[Any, ...]]:
+    """opencps_processstep: one row a step of the process the sample's dossiers follow."""
+    return [
         _row(
             "opencps_processstep",
             {
@@ -780,13 +867,17 @@ def _static_rows(procs: tuple[catalogue.Procedure, ...]) -> dict[str, list[tuple
         )
         for n, s in enumerate(STEPS.values(), 1)
     ]
+
+
+def _status_rows(base: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """opencps_dossierstatusmapping: each status, and each mapped sub-status, to the national code."""
     status_rows = [(status, "", str(number)) for number, status in enumerate(STATUSES, 1)]
     status_rows += [
         (s.status, s.sub_status, str(STATUSES.index(s.status) + 1))
         for s in STEPS.values()
         if s.sub_status not in UNMAPPED_SUB_STATUSES
     ]
-    statuses = [
+    return [
         _row(
             "opencps_dossierstatusmapping",
             {
@@ -799,12 +890,6 @@ def _static_rows(procs: tuple[catalogue.Procedure, ...]) -> dict[str, list[tuple
         )
         for n, (code, sub, national) in enumerate(status_rows, 1)
     ]
-    return {
-        "opencps_serviceinfo": info,
-        "opencps_serviceinfomapping": mapping,
-        "opencps_processstep": steps,
-        "opencps_dossierstatusmapping": statuses,
-    }
 
 
 def _votes(conn: sqlite3.Connection, seed: int) -> dict[str, list[tuple[Any, ...]]]:
@@ -824,7 +909,7 @@ def _votes(conn: sqlite3.Connection, seed: int) -> dict[str, list[tuple[Any, ...
         returned = to_seconds(datetime.fromisoformat(finished))
         moment = min(returned + int(rng.random() * RATING_DELAY_DAYS * DAY), NOW)
         late = due is not None and finished > due
-        level = rng.choices((1, 2, 3), _LEVEL_WEIGHTS[late])[0]
+        level = rng.choices((1, 2, 3), LEVEL_WEIGHTS[late])[0]
         number = len(questions) + 1
         base = {
             "companyId": COMPANY_ID,
@@ -884,17 +969,12 @@ def generate(
     if dossiers < 0:
         raise ValueError(f"dossiers must be >= 0, got {dossiers}")
     started = time.perf_counter()
-    target = Path(out)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a directory, not a database file")
-    partial = target.with_name(target.name + ".partial")
+    target, partial = claim(out, overwrite)
     partial.unlink(missing_ok=True)
 
     procs = catalogue.procedures()
     geo = Geography(catalogue.agencies())
-    infos = _prepare_procedures(procs)
+    infos = prepare_procedures(procs)
     rng = Random(f"opencps:{seed}")
     counts = dict.fromkeys(TABLES, 0)
     if progress:
@@ -909,9 +989,8 @@ def generate(
             conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(COLUMNS[table]))})", rows)
             counts[table] = len(rows)
         writer = _Writer(rng, seed, infos, geo)
-        for number, (submitted, arrival, proc_index, channel) in enumerate(
-            _submissions(rng, dossiers, infos), 1
-        ):
+        drawn = submissions(rng, dossiers, infos)
+        for number, (submitted, arrival, proc_index, channel) in enumerate(drawn, 1):
             writer.dossier(submitted, arrival, proc_index, channel)
             if number % CHUNK == 0:
                 writer.flush(conn, counts)
@@ -935,10 +1014,7 @@ def generate(
         partial.unlink(missing_ok=True)
         raise
     conn.close()
-    if overwrite:
-        for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
-            stale.unlink(missing_ok=True)
-    os.replace(partial, target)
+    publish(partial, target, overwrite)
     if progress:
         progress(dossiers, dossiers)
     return OpenCPSStats(target, seed, counts, time.perf_counter() - started)
