@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from dvcsync.errors import ExitCode
+
 from ._common import (
-    EXIT_INVALID,
     JsonOpt,
     _live_settings,
     _load_mappings,
@@ -34,7 +35,7 @@ def _day(value: str | None, option: str) -> date | None:
         return parse_day(value, option)
     except ValueError as exc:
         err_console.print(terminal_text(exc), markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(ExitCode.INVALID) from None
 
 
 @app.command("adopt")
@@ -57,7 +58,7 @@ def adopt(
     first, last = _day(since, "--since"), _day(until, "--until")
     if first is not None and last is not None and last < first:
         err_console.print(f"--until {last} is before --since {first}", markup=False)
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(ExitCode.INVALID)
     settings = _live_settings()
     mset = _load_mappings(settings.province.mappings)
     report = PhaseProgress("adopt", interactive=sys.stderr.isatty() and not as_json)
@@ -75,7 +76,7 @@ def adopt(
             " with the same options to resume",
             markup=False,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     _report(summary.as_dict(), as_json, _print_adopt, ok=summary.unsettled == 0)
 
 

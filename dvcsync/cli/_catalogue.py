@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from dvcsync.catalogue.matcher import MARGIN, THRESHOLD
+from dvcsync.errors import ExitCode
 
 from ._common import (
-    EXIT_INVALID,
     JsonOpt,
     _live_settings,
     _load_mappings,
@@ -60,13 +60,13 @@ def catalogue_pull(as_json: JsonOpt = False) -> None:
         summary = _run_cycles(settings, "dvcsync catalogue pull", lambda: run_catalogue_pull(settings, mset))
     except CatalogueError as exc:
         _say(str(exc))
-        raise typer.Exit(1) from None
+        raise typer.Exit(exc.exit_code) from None
     data = summary.as_dict()
     if as_json:
         print(json.dumps(data, ensure_ascii=False))
     else:
         _print_pull(data)
-    raise typer.Exit(0 if summary.problems == 0 else 1)
+    raise typer.Exit(ExitCode.OK if summary.problems == 0 else ExitCode.PROBLEMS)
 
 
 @sync_app.command("catalogue")
@@ -159,7 +159,7 @@ def _national(settings: Settings) -> list[Any]:
     if not found:
         where = _redact_url(settings.state.url)
         _say(f"no national catalogue in the state {where}: run `dvcsync catalogue pull` first")
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(ExitCode.INVALID)
     return found
 
 
@@ -214,7 +214,7 @@ def catalogue_match(
         from dvcsync.province.sink import db_error_text
 
         _say(f"cannot read the local catalogue from {settings.province.source_url}: {db_error_text(exc)}")
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(ExitCode.INVALID) from None
     finally:
         engine.dispose()
     rows: list[ReviewRow] = []
@@ -242,7 +242,7 @@ def catalogue_match(
             write_review(target, rows)
         except OSError as exc:
             _say(f"cannot write {target}: {exc.strerror or exc}")
-            raise typer.Exit(EXIT_INVALID) from None
+            raise typer.Exit(ExitCode.INVALID) from None
     if not as_json:
         auto = sum(1 for r in rows if r.match.accepted)
         _print_counts(
@@ -297,12 +297,12 @@ def catalogue_apply(
     mset = _load_mappings(settings.province.mappings)
     if not file.is_file():
         _say(f"{file}: no such file")
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(ExitCode.INVALID)
     try:
         chosen = decisions(file)
     except ReviewError as exc:
         _say(str(exc))
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(exc.exit_code) from None
     national = {p.code: p for p in _national(settings)}
     engine = make_engine(settings.province.source_url)
     try:
@@ -343,7 +343,7 @@ def catalogue_apply(
     if problems:
         for problem in problems:
             _say(problem)
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(ExitCode.INVALID)
     path = overlay_path(settings.province.mappings, base)
     with _writing(settings, "dvcsync catalogue apply"):
         counts = write_decisions(path, accepted, no_equivalent, by=by or default_user(), base=base)

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dvcsync.config import ConfigError, Settings, published_secret_problems
+from dvcsync.errors import ExitCode
 
 from ._errors import cell_text
 
@@ -117,7 +118,7 @@ def _version(value: bool) -> None:
             print(f"dvcsync {version('dvcsync')}")
         except PackageNotFoundError:  # running from a checkout that was never installed
             print("dvcsync (not installed)")
-        raise typer.Exit(0)
+        raise typer.Exit(ExitCode.OK)
 
 
 @app.callback()
@@ -144,7 +145,7 @@ def _loaded(**overrides: Any) -> Settings:
     except ConfigError as exc:
         err_console.print("[red]configuration error[/red]")
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # [tenants.x] stays
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.exit_code) from None
 
 
 def _chosen_tenant() -> tuple[str | None, str]:
@@ -178,7 +179,7 @@ def _where() -> str:
 
 def _refuse(message: str) -> NoReturn:
     err_console.print(message, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_INVALID)
+    raise typer.Exit(ExitCode.INVALID)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -226,7 +227,7 @@ def _refuse_published_secrets(settings: Settings) -> None:
         err_console.print(f"[red]refusing to run with the mock's published secrets{tenant}[/red]")
         for problem in problems:
             err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
 
 
 def _live_settings(**overrides: Any) -> Settings:
@@ -249,7 +250,7 @@ def _load_mappings(folder: Path) -> Any:
     except MappingSpecError as exc:
         err_console.print(f"[red]invalid mapping specs in {folder}[/red]")
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # file:line stays whole
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.exit_code) from None
 
 
 def _progress(enabled: bool) -> Progress:
@@ -272,7 +273,7 @@ def _report(
         print(json.dumps(data, ensure_ascii=False))
     else:
         printer(data)
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(ExitCode.OK if ok else ExitCode.PROBLEMS)
 
 
 def _print_counts(title: str, rows: list[tuple[str, Any]]) -> None:
@@ -296,9 +297,6 @@ def _redact_url(url: str) -> str:
 
 T = TypeVar("T")
 
-# Exit codes (README "Commands"): 0 done, 1 ran and found problems, 2 invalid input,
-# 3 another process holds the state, 4 the portal could not be reached.
-EXIT_PROBLEMS, EXIT_INVALID, EXIT_BUSY, EXIT_UNREACHABLE = 1, 2, 3, 4
 
 
 @contextmanager
@@ -323,7 +321,7 @@ def _writing(
             yield
     except StateBusy as exc:
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BUSY) from None
+        raise typer.Exit(exc.exit_code) from None
 
 
 def _require_state(settings: Settings, what: str) -> None:
@@ -334,7 +332,7 @@ def _require_state(settings: Settings, what: str) -> None:
         require_state(settings, what)
     except StateMissing as exc:
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(exc.exit_code) from None
 
 
 def _check_identity(settings: Settings, *, create: bool = False) -> None:
@@ -354,7 +352,7 @@ def _check_identity(settings: Settings, *, create: bool = False) -> None:
             check_identity(store, settings)
     except IdentityMismatch as exc:
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(exc.exit_code) from None
     finally:
         store.close()
 
@@ -372,4 +370,4 @@ def _run_cycles(
             err_console.print(
                 f"portal unreachable: {exc.detail}", markup=False, highlight=False, soft_wrap=True
             )
-            raise typer.Exit(EXIT_UNREACHABLE) from None
+            raise typer.Exit(exc.exit_code) from None

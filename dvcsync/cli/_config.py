@@ -13,10 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from dvcsync.config import Settings
+from dvcsync.errors import ExitCode
 
 from ._common import (
-    EXIT_INVALID,
-    EXIT_PROBLEMS,
     JsonOpt,
     _every_tenant,
     _redact_url,
@@ -119,7 +118,7 @@ def config_check(as_json: JsonOpt = False) -> None:
         tenants = f" ({len(chosen)} tenants)" if "" not in chosen else ""
         console.print(f"configuration OK{tenants}", markup=False)
     if problems:
-        raise typer.Exit(EXIT_INVALID if invalid else EXIT_PROBLEMS)
+        raise typer.Exit(ExitCode.INVALID if invalid else ExitCode.PROBLEMS)
 
 
 def _mapping_problems(settings: Settings) -> list[str]:

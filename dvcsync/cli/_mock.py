@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dvcsync.errors import ExitCode
 from mock_portal.cli import serve
 
 from ._common import _load_mappings, _settings, app, err_console
@@ -46,7 +47,7 @@ def _source_url(knows: str) -> str:
         return knows
     if not Path(knows).is_file():
         err_console.print(f"[red]--knows {knows}: no such file[/red]", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
     return f"sqlite:///{Path(knows).resolve()}"
 
 
@@ -60,7 +61,7 @@ def _with_knows(command: Callable[..., None]) -> Callable[..., None]:
             return
         if options.get("seed_dossiers") is not None:
             err_console.print("[red]--knows and --seed-dossiers: give one of them[/red]")
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.INVALID)
         source_url = _source_url(knows)
         from dvcsync.sync.portal_side import portal_side_dossiers
 
@@ -69,7 +70,7 @@ def _with_knows(command: Callable[..., None]) -> Callable[..., None]:
             dossiers = portal_side_dossiers(source_url, mset)
         except Exception as exc:  # not a one-stop database, unreadable: bad input, not a crash
             err_console.print(f"[red]--knows {knows}: cannot read its dossiers[/red]: {exc}", highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(ExitCode.INVALID) from None
         with tempfile.TemporaryDirectory(prefix="dvcsync-mock-") as folder:  # 0700: personal data
             seed = Path(folder) / "portal-dossiers.json"
             seed.write_text(json.dumps({"dossiers": dossiers}, ensure_ascii=False), encoding="utf-8")

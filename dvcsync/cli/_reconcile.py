@@ -11,10 +11,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from dvcsync.errors import ExitCode
+
 from ._common import (
-    EXIT_INVALID,
-    EXIT_PROBLEMS,
-    EXIT_UNREACHABLE,
     JsonOpt,
     TenantOpt,
     _check_identity,
@@ -104,7 +103,7 @@ def reconcile(
             period = Period.last_days(cfg.period_days, end, agency=agency, procedure=procedure)
     except ValueError as exc:
         err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(ExitCode.INVALID) from None
     options = ReconcileOptions(
         period=period,
         out_dir=out,
@@ -136,13 +135,13 @@ def reconcile(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(EXIT_UNREACHABLE) from None
+        raise typer.Exit(ExitCode.UNREACHABLE) from None
     report = result.report
     if as_json:
         sys.stdout.write((result.out_dir / "reconcile.json").read_text(encoding="utf-8"))
     else:
         _summary(result)
-    raise typer.Exit(EXIT_PROBLEMS if report.total else 0)
+    raise typer.Exit(ExitCode.PROBLEMS if report.total else ExitCode.OK)
 
 
 def _summary(result: Any) -> None:
@@ -222,7 +221,7 @@ def repair(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(ExitCode.INVALID)
     from dvcsync.reconcile.run import last_report, reports_root
 
     path = report_path or last_report(reports_root(settings))
@@ -236,7 +235,7 @@ def repair(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(ExitCode.INVALID)
 
     async def go() -> Any:
         async with open_runtime(settings) as runtime:
@@ -250,12 +249,12 @@ def repair(
                 result = asyncio.run(go())
     except NotRepairable as exc:
         err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(exc.exit_code) from None
     except UnreachableError as exc:
         err_console.print(
             terminal_text(f"portal unreachable: {exc.detail}"), markup=False, highlight=False, soft_wrap=True
         )
-        raise typer.Exit(EXIT_UNREACHABLE) from None
+        raise typer.Exit(exc.exit_code) from None
     if as_json:
         print(
             json.dumps(
@@ -279,7 +278,7 @@ def repair(
                 highlight=False,
                 soft_wrap=True,
             )
-            raise typer.Exit(0)
+            raise typer.Exit(ExitCode.OK)
         table = Table(title=cell_text(f"repair {category}{' (dry run)' if dry_run else ''} from {path}"))
         table.add_column("ma_ho_so")
         table.add_column("action")
@@ -294,4 +293,4 @@ def repair(
                 highlight=False,
             )
     left = [o for o in result.outcomes if not o.done and not o.action.startswith("already")]
-    raise typer.Exit(0 if dry_run or not left else EXIT_PROBLEMS)
+    raise typer.Exit(ExitCode.OK if dry_run or not left else ExitCode.PROBLEMS)

@@ -10,10 +10,9 @@ import typer
 from rich.table import Table
 
 from dvcsync.config import Settings
+from dvcsync.errors import ExitCode
 
 from ._common import (
-    EXIT_INVALID,
-    EXIT_PROBLEMS,
     JsonOpt,
     _check_identity,
     _every_tenant,
@@ -66,7 +65,7 @@ def status(as_json: JsonOpt = False) -> None:
             else:
                 _print_status(data, f"tenant {code}: dvcsync status ({url})")
     if any(data.get("error") for data in everything["tenants"].values()):
-        raise typer.Exit(EXIT_PROBLEMS)
+        raise typer.Exit(ExitCode.PROBLEMS)
 
 
 def _print_status(data: dict[str, Any], title: str) -> None:
@@ -183,7 +182,7 @@ def dead_retry(
             count = requeue_dead(settings, ids or None)
     except UnknownDeadLetters as exc:
         err_console.print(terminal_text(exc), markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(exc.exit_code) from None
     console.print(f"{count} dead letters back in the outbox")
 
 
@@ -200,7 +199,7 @@ def dead_discard(
             count = discard_dead(settings, ids)
     except UnknownDeadLetters as exc:
         err_console.print(terminal_text(exc), markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(exc.exit_code) from None
     console.print(f"{count} dead letters discarded")
 
 
@@ -259,14 +258,14 @@ def _upgrade_one(settings: Settings) -> dict[str, Any]:
                         check_identity(store, settings)  # a new state records whom it serves
                     except IdentityMismatch as exc:
                         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-                        raise typer.Exit(2) from None
+                        raise typer.Exit(exc.exit_code) from None
                     finally:
                         store.close()
             except StateBusy as exc:
                 before = head = _at_head(settings)
                 if head is None and _time.monotonic() >= deadline:
                     err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-                    raise typer.Exit(3) from None
+                    raise typer.Exit(exc.exit_code) from None
     url_shown = _redact_url(settings.state.url)
     return {"url": url_shown, "from": before, "to": head, "upgraded": before != head}
 
@@ -291,7 +290,7 @@ def _at_head(settings: Settings) -> str | None:
         return current
     except IdentityMismatch as exc:
         err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.exit_code) from None
     finally:
         store.close()
 
@@ -324,7 +323,7 @@ def _rebind(settings: Settings, *, yes: bool, as_json: bool) -> None:
                 for key in wanted:
                     console.print(f"{key}: {before.get(key)!r} -> {wanted[key]!r}", markup=False)
                 if not typer.confirm("record the configuration's identity on this state?"):
-                    raise typer.Exit(1)
+                    raise typer.Exit(ExitCode.PROBLEMS)
             after = store.record_identity(wanted, replace=True)
     finally:
         store.close()
@@ -349,7 +348,7 @@ def db_prune(
     settings = _settings()
     if keep_days is not None and not keep_days > 0:
         err_console.print(f"[red]--keep-days must be more than 0, not {keep_days}[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
     days = settings.state.keep_days if keep_days is None else keep_days
     with _writing(settings, "dvcsync db prune"):
         counts = run_prune(settings, keep_days=days)

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from dvcsync.errors import ExitCode
+
 from ._common import (
-    EXIT_BUSY,
     JsonOpt,
     _check_identity,
     _live_settings,
@@ -52,21 +53,21 @@ def push_dossier(
         envelopes, errors = build_envelopes(settings, mset, ma_ho_so, show_personal=show_personal)
     except LookupError as exc:
         err_console.print(terminal_text(exc), style="red", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.PROBLEMS) from None
     if errors:
         err_console.print(
             terminal_text(f"dossier {ma_ho_so} cannot be mapped:"), style="red", markup=False, highlight=False
         )
         for error in errors:
             err_console.print(terminal_text(f"  {error}"), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.PROBLEMS)
     if dry_run:
         print(json.dumps(envelopes, ensure_ascii=False, indent=2))  # exactly what would be sent
         return
     answers = _run_cycles(settings, "dvcsync push dossier", lambda: push_one(settings, mset, ma_ho_so))
     # one JSON document: what was sent and what the portal answered
     print(json.dumps({"envelopes": envelopes, "answers": answers}, ensure_ascii=False, indent=2))
-    raise typer.Exit(0 if answers["ok"] else 1)
+    raise typer.Exit(ExitCode.OK if answers["ok"] else ExitCode.PROBLEMS)
 
 
 # ---------------------------------------------------------------- sync, status, dead letters
@@ -101,7 +102,7 @@ def sync_push(as_json: JsonOpt = False) -> None:
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     _report(summary.as_dict(), as_json, _print_push, ok=summary.dead == 0)
 
 
@@ -206,7 +207,7 @@ def sync_all(as_json: JsonOpt = False) -> None:
         _print_pull(data["pull"])
         _print_payments(data["payments"])
     ok = push.dead == 0 and pull.failed == 0 and pull.rejected == 0 and payments.errors == 0
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(ExitCode.OK if ok else ExitCode.PROBLEMS)
 
 
 @app.command("run")
@@ -238,10 +239,10 @@ def run() -> None:
         asyncio.run(run_service(settings, mset, tenants=only))
     except UnsafeToStart as exc:
         err_console.print(f"[red]refusing to start[/red]\n{escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.exit_code) from None
     except StateBusy as exc:
         err_console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)  # one line: grep finds it
-        raise typer.Exit(EXIT_BUSY) from None
+        raise typer.Exit(exc.exit_code) from None
 
 
 @sync_app.command("pull")

@@ -11,6 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from dvcsync.errors import ExitCode
+
 from ._common import (
     JsonOpt,
     _load_mappings,
@@ -201,7 +203,7 @@ def init(
 
     if profile not in PROFILES:
         err_console.print(f"[red]unknown --profile {profile!r}[/red]; known: {', '.join(PROFILES)}")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
     folder = folder.resolve()
     config, mappings = folder / _INIT_CONFIG, folder / _INIT_MAPPINGS
     shipped = profile_mappings(profile)
@@ -213,7 +215,7 @@ def init(
     if existing and not force:
         err_console.print(f"[red]exists[/red]: {', '.join(existing)}", soft_wrap=True, highlight=False)
         err_console.print("nothing written; pass --force to overwrite")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
     for name in files:
         (mappings / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shipped / name, mappings / name)
@@ -254,7 +256,7 @@ def sample_db(
 
     if profile not in PROFILES:
         err_console.print(f"[red]unknown --profile {profile!r}[/red]; known: {', '.join(PROFILES)}")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
     if profile == "opencps":
         from dvcsync.province.sample.opencps import generate
     else:
@@ -262,7 +264,7 @@ def sample_db(
 
     if out.exists() and not overwrite:
         err_console.print(f"[red]{out} exists[/red]; pass --overwrite to replace it")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
     with _progress(sys.stderr.isatty() and not as_json) as progress:
         task = progress.add_task("generating dossiers", total=dossiers)
         stats = generate(
@@ -338,12 +340,12 @@ def mappings_check(
             f"[red]cannot read the source {_redact_url(url)}[/red]: {str(exc).splitlines()[0]}",
             soft_wrap=True,
         )
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.INVALID) from None
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
         _print_check(report, folder, url)
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(ExitCode.OK if report.ok else ExitCode.PROBLEMS)
 
 
 def _print_check(report: Any, folder: Path, url: str) -> None:
@@ -411,7 +413,7 @@ def mappings_compile(
         if show not in names:
             known = ", ".join(names)
             err_console.print(f"no mapping {escape(repr(show))} in {escape(str(folder))}: one of {known}")
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.INVALID)
         sys.stdout.write(source_of(mset.get(show)))
         return
     table = Table(title=f"mappings compiled from {escape(str(folder))}")
@@ -434,7 +436,7 @@ def mappings_schema(
 
     if kind not in {"mapping", "codes"}:
         err_console.print(f"[red]--kind must be 'mapping' or 'codes', not {kind!r}[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
     model = MappingSpec if kind == "mapping" else CodeTableSpec
     schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -473,7 +475,7 @@ def demo(
 
     if profile not in PROFILES:
         err_console.print(f"[red]unknown --profile {profile!r}[/red]; known: {', '.join(PROFILES)}")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.INVALID)
     raise typer.Exit(
         run_demo(out, dossiers=dossiers, seed=seed, console=console, mappings=mappings, profile=profile)
     )
