@@ -44,7 +44,7 @@ class InboxState(StrEnum):
 
 class InboxKind(StrEnum):
     """What an inbox event is: a dossier submitted on the portal, a promotion of one, a payment
-    result, a portal withdrawal, or an attachment refused before its dossier was taken in."""
+    result, a portal withdrawal, or an attachment refused on its way in (kept rejected, once)."""
 
     PORTAL_DOSSIER = "portal_dossier"
     PROMOTION = "promotion"

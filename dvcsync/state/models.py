@@ -6,8 +6,34 @@ changed by migrations); a test compares the two."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from .kinds import (
+    CHECKED_COLUMNS,
+    InboxKind,
+    InboxState,
+    OutboxKind,
+    OutboxState,
+    RunStatus,
+    check_name,
+    check_sql,
+)
+
+
+def _one_of(enum: type[StrEnum]) -> str:
+    """A column's description: the values it may hold (its CHECK constraint holds it to them)."""
+    return " | ".join(member.value for member in enum)
+
+
+def _checks(table: str) -> list[CheckConstraint]:
+    return [
+        CheckConstraint(check_sql(column, enum), name=check_name(table, column))
+        for (name, column), enum in CHECKED_COLUMNS.items()
+        if name == table
+    ]
 
 
 class DossierState(SQLModel, table=True):
@@ -50,15 +76,16 @@ class OutboxEntry(SQLModel, table=True):
         Index("ix_outbox_due", "state", "next_attempt_at"),
         Index("ix_outbox_record", "record_key"),
         Index("ix_outbox_settled", "state", "updated_at"),  # prune and counts by state (rev. 0002)
+        *_checks("outbox"),  # rev. 0007
     )
 
     id: int | None = Field(default=None, primary_key=True)
     idem_key: str
-    kind: str = Field(description="dossier | steps")
+    kind: str = Field(description=_one_of(OutboxKind))
     record_key: str
     payload: str = Field(sa_column=Column(Text, nullable=False), description="wire JSON")
     payload_hash: str
-    state: str = Field(default="pending", description="pending | done | dead | superseded")
+    state: str = Field(default=OutboxState.PENDING.value, description=_one_of(OutboxState))
     attempts: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = None
@@ -105,7 +132,7 @@ class Run(SQLModel, table=True):
     job: str
     started_at: float
     finished_at: float | None = None
-    status: str = "running"
+    status: str = Field(default=RunStatus.RUNNING.value, description="running | ok | failed | a job's own")
     counts: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     error: str | None = None
     owner: str | None = Field(default=None, description="the replica that ran it (rev. 0005)")
@@ -130,13 +157,14 @@ class InboxEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("kind", "natural_key", name="uq_inbox_natural_key"),
         Index("ix_inbox_settled", "state", "updated_at"),  # prune and counts by state (rev. 0002)
+        *_checks("inbox"),  # rev. 0007
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(description="portal_dossier | promotion | payment_result | withdrawal")
+    kind: str = Field(description=_one_of(InboxKind))
     natural_key: str
     payload: str = Field(sa_column=Column(Text, nullable=False))
-    state: str = Field(default="received", description="received | applied | acknowledged | rejected")
+    state: str = Field(default=InboxState.RECEIVED.value, description=_one_of(InboxState))
     local_key: str | None = Field(default=None, description="the province's record it became")
     error: str | None = None
     received_at: float = 0.0
