@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from dvcsync.config import ReconcileSettings, Settings
 from dvcsync.mapping import MappingSet, mask
@@ -23,6 +23,7 @@ from dvcsync.province import reconcile as province
 from dvcsync.province.instants import later, zone
 from dvcsync.province.schema import ProvinceSchema, load_schema
 from dvcsync.state import StateStore
+from dvcsync.state.reads import state_records
 
 from .period import Period, local_iso, older_than
 from .workbook import WorkBook
@@ -36,12 +37,6 @@ class MergeCounts:
     state: int = 0
     in_period: int = 0
     candidates: int = 0
-
-
-def _order(engine: Engine, expression: str) -> str:
-    """Byte order on every database, so both streams sort like Python compares strings (a
-    PostgreSQL locale collation would order ``H40.A`` and ``H40.a`` differently)."""
-    return f'{expression} COLLATE "C"' if engine.dialect.name == "postgresql" else expression
 
 
 def dossier_columns(settings: Settings, schema: ProvinceSchema) -> province.DossierColumns:
@@ -88,37 +83,8 @@ def held_portal_codes(engine: Engine, mappings: MappingSet, settings: Settings, 
 def state_rows(store: StateStore) -> Iterator[dict[str, Any]]:
     """Every record the state knows of (a sync record, a quarantine, an undelivered entry), by
     code, with what is pending or dead for it."""
-    engine = store.reader  # a long read: no write lock held (the service keeps writing meanwhile)
-    sql = f"""
-        WITH ob AS (
-            SELECT record_key,
-                   SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending,
-                   SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) AS dead,
-                   MIN(CASE WHEN state = 'pending' THEN created_at END) AS pending_since,
-                   MAX(CASE WHEN state = 'dead' THEN updated_at END) AS dead_at,
-                   MAX(CASE WHEN state = 'dead' THEN last_error END) AS dead_error,
-                   MAX(CASE WHEN state = 'dead' THEN attempts END) AS dead_attempts
-            FROM outbox WHERE state IN ('pending', 'dead') GROUP BY record_key
-        ), q AS (
-            SELECT record_key, MIN(first_seen) AS first_seen, MAX(errors) AS errors, MAX(mapping) AS mapping
-            FROM quarantine GROUP BY record_key
-        ), k AS (
-            SELECT record_key FROM dossier_state UNION SELECT record_key FROM q
-            UNION SELECT record_key FROM ob
-        )
-        SELECT k.record_key AS k, d.on_portal, d.payload_hash, d.acked_hash, d.source_updated_at,
-               d.status, d.updated_at AS state_updated_at,
-               q.first_seen AS q_first, q.errors AS q_errors, q.mapping AS q_mapping,
-               ob.pending, ob.dead, ob.pending_since, ob.dead_at, ob.dead_error, ob.dead_attempts
-        FROM k LEFT JOIN dossier_state d ON d.record_key = k.record_key
-        LEFT JOIN q ON q.record_key = k.record_key LEFT JOIN ob ON ob.record_key = k.record_key
-        ORDER BY {_order(engine, "k.record_key")}
-    """
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=5000).execute(text(sql))
-        names = list(result.keys())
-        for row in result:
-            yield dict(zip(names, row, strict=True))
+    # a long read on the reader: no write lock held (the service keeps writing meanwhile)
+    return state_records(store.reader)
 
 
 def _merged(

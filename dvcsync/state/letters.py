@@ -117,6 +117,18 @@ class LetterOps(StoreBase):
             )
             return [dict(row._mapping) for row in rows]
 
+    def delivered(self) -> tuple[int, int]:
+        """(dossiers, history entries) delivered so far: the outbox's dossier entries done and
+        the history entries acknowledged (on replicas, the others' deliveries included)."""
+        with self.engine.connect() as conn:
+            dossiers = conn.execute(
+                select(func.count()).where(
+                    and_(OUTBOX_T.c.kind == OutboxKind.DOSSIER, OUTBOX_T.c.state == OutboxState.DONE)
+                )
+            ).scalar_one()
+            steps = conn.execute(select(func.count()).where(STEP_T.c.acked.is_(True))).scalar_one()
+        return int(dossiers), int(steps)
+
     def count(self, table: str) -> int:
         tables = {
             "dossier_state": DOSSIER_T,

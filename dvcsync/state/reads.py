@@ -6,7 +6,7 @@ Each takes an ``Engine`` or a ``Connection`` the caller opened (several reads in
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, func, select, text
@@ -158,3 +158,45 @@ def read_backlog(engine: Engine, sql: dict[str, str], since: float) -> dict[str,
             "inbox": list(conn.execute(text(sql["inbox"]), {"since": since})),
             "quarantine": [(conn.execute(text(sql["quarantine"])).scalar_one(),)],
         }
+
+
+# ---------------------------------------------------------------------- the reconciler's merge
+
+_STATE_RECORDS = """
+    WITH ob AS (
+        SELECT record_key,
+               SUM(CASE WHEN state = '{pending}' THEN 1 ELSE 0 END) AS pending,
+               SUM(CASE WHEN state = '{dead}' THEN 1 ELSE 0 END) AS dead,
+               MIN(CASE WHEN state = '{pending}' THEN created_at END) AS pending_since,
+               MAX(CASE WHEN state = '{dead}' THEN updated_at END) AS dead_at,
+               MAX(CASE WHEN state = '{dead}' THEN last_error END) AS dead_error,
+               MAX(CASE WHEN state = '{dead}' THEN attempts END) AS dead_attempts
+        FROM outbox WHERE state IN ('{pending}', '{dead}') GROUP BY record_key
+    ), q AS (
+        SELECT record_key, MIN(first_seen) AS first_seen, MAX(errors) AS errors, MAX(mapping) AS mapping
+        FROM quarantine GROUP BY record_key
+    ), k AS (
+        SELECT record_key FROM dossier_state UNION SELECT record_key FROM q
+        UNION SELECT record_key FROM ob
+    )
+    SELECT k.record_key AS k, d.on_portal, d.payload_hash, d.acked_hash, d.source_updated_at,
+           d.status, d.updated_at AS state_updated_at,
+           q.first_seen AS q_first, q.errors AS q_errors, q.mapping AS q_mapping,
+           ob.pending, ob.dead, ob.pending_since, ob.dead_at, ob.dead_error, ob.dead_attempts
+    FROM k LEFT JOIN dossier_state d ON d.record_key = k.record_key
+    LEFT JOIN q ON q.record_key = k.record_key LEFT JOIN ob ON ob.record_key = k.record_key
+    ORDER BY {order}
+"""
+
+
+def state_records(engine: Engine) -> Iterator[dict[str, Any]]:
+    """Every record the state knows of (a sync record, a quarantine, an undelivered entry),
+    streamed in byte order of its code (``COLLATE "C"`` on PostgreSQL, so it sorts as Python
+    compares strings), with what is pending or dead for it. ``engine``: the store's reader."""
+    order = 'k.record_key COLLATE "C"' if engine.dialect.name == "postgresql" else "k.record_key"
+    sql = _STATE_RECORDS.format(pending=OutboxState.PENDING.value, dead=OutboxState.DEAD.value, order=order)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=5000).execute(text(sql))
+        names = list(result.keys())
+        for row in result:
+            yield dict(zip(names, row, strict=True))
