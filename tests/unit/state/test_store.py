@@ -169,3 +169,16 @@ def test_a_dossier_that_returns_to_an_earlier_version_is_sent_again(store: State
     version("5", "w2")
     version("4", "w3")  # back to the first version: sent again
     assert store.backlog() == {f"done:{kind}": 3}
+
+
+def test_delivered_counts_the_dossiers_done_and_the_history_acknowledged(store: StateStore) -> None:
+    store.enqueue_page([_record("A-1", steps=2), _record("A-2")], cursor_name=None, watermark="", last_key=0)
+    assert store.delivered() == (0, 0)
+    due = store.due("dossier", 10)
+    store.record_outcomes([Outcome(due[0].id, due[0].record_key, "dossier", "done", due[0].payload_hash)])
+    steps = store.due("steps", 10)
+    assert [s.record_key for s in steps] == [due[0].record_key]
+    store.record_outcomes(
+        [Outcome(steps[0].id, steps[0].record_key, "steps", "done", step_keys=steps[0].history[0])]
+    )
+    assert store.delivered() == (1, len(steps[0].history[0]))
