@@ -19,6 +19,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _sync_tables()
+    _bookkeeping_tables()
+
+
+def _sync_tables() -> None:
+    """The per-dossier records and the outbox."""
     op.create_table(
         "dossier_state",
         sa.Column("record_key", sa.String(), nullable=False),
@@ -59,6 +65,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_due", "outbox", ["state", "next_attempt_at"])
     op.create_index("ix_outbox_record", "outbox", ["record_key"])
+
+
+def _bookkeeping_tables() -> None:
+    """Cursors, quarantine, runs, the inbox and conflicts."""
     op.create_table(
         "cursor",
         sa.Column("name", sa.String(), nullable=False),
