@@ -189,16 +189,27 @@ def catalogue_match(
     (all of them with --all), each with a score (0-1) and the reason, into a review file a person
     edits (see docs/catalogue.md). `accepted` / the pre-filled decision is what would be applied
     automatically: only a candidate far enough ahead, with no distinguishing word on one side."""
-    from dvcsync.catalogue.local import decided, mapped_code, read_local
-    from dvcsync.catalogue.matcher import Matcher, NationalProcedure
-    from dvcsync.catalogue.review import ReviewRow, write_review
-    from dvcsync.province.schema import load_schema
-    from dvcsync.province.source import make_engine
-
     settings = _settings()
     mset = _load_mappings(settings.province.mappings)
+    matcher = _matcher(settings, threshold, margin)
+    local, reports = _local_catalogue(settings, mset, with_reports=not as_json)
+    rows = _review_rows(mset, local, matcher, every)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row.match.as_dict(), ensure_ascii=False))
+    target = out if out is not None else (None if as_json else Path("catalogue-review.csv"))
+    if target is not None:
+        _write_review_file(target, rows)
+    if not as_json:
+        _print_match(rows, target, reports)
+
+
+def _matcher(settings: Settings, threshold: float, margin: float) -> Any:
+    """The matcher over the national catalogue last pulled (exit 2 when none was)."""
+    from dvcsync.catalogue.matcher import Matcher, NationalProcedure
+
     national = _national(settings)
-    matcher = Matcher(
+    return Matcher(
         (
             NationalProcedure(p.code, p.name, p.active, p.sector_code, p.sector_name, p.fees, p.days)
             for p in national
@@ -206,10 +217,19 @@ def catalogue_match(
         threshold=threshold,
         margin=margin,
     )
+
+
+def _local_catalogue(settings: Settings, mset: Any, *, with_reports: bool) -> tuple[Any, Any]:
+    """The local procedures, and (``with_reports``) what the national catalogue makes wrong in
+    them; exit 2 naming the source when it cannot be read."""
+    from dvcsync.catalogue.local import read_local
+    from dvcsync.province.schema import load_schema
+    from dvcsync.province.source import make_engine
+
     engine = make_engine(settings.province.source_url)
     try:
         local = read_local(engine, load_schema(mset.folder))
-        reports = None if as_json else _reports(settings, mset, engine)
+        reports = _reports(settings, mset, engine) if with_reports else None
     except Exception as exc:
         from dvcsync.province.sink import db_error_text
 
@@ -217,46 +237,61 @@ def catalogue_match(
         raise typer.Exit(ExitCode.INVALID) from None
     finally:
         engine.dispose()
+    return local, reports
+
+
+def _status(mset: Any, code: str, unverified: bool) -> tuple[str, Any]:
+    """Where a local procedure stands (skipped, decided, unmapped, unverified, verified) and the
+    national code it maps to."""
+    from dvcsync.catalogue.local import decided, mapped_code
+
+    mapped = mapped_code(mset, code)
+    if mapped.skipped:
+        return "skipped", mapped
+    if decided(mset, code):
+        return "decided", mapped
+    if mapped.missing:
+        return "unmapped", mapped
+    return ("unverified" if unverified else "verified"), mapped
+
+
+def _review_rows(mset: Any, local: Any, matcher: Any, every: bool) -> list[Any]:
+    """A review row per local procedure to decide (every one with ``every``)."""
+    from dvcsync.catalogue.review import ReviewRow
+
     rows: list[ReviewRow] = []
     for proc in local:
-        mapped = mapped_code(mset, proc.code)
-        if mapped.skipped:
-            status = "skipped"
-        elif decided(mset, proc.code):
-            status = "decided"
-        elif mapped.missing:
-            status = "unmapped"
-        elif proc.unverified:
-            status = "unverified"
-        else:
-            status = "verified"
+        status, mapped = _status(mset, proc.code, proc.unverified)
         if not every and status not in ("unmapped", "unverified"):
             continue
         rows.append(ReviewRow(matcher.match(proc), status, mapped.code))
-    if as_json:
-        for row in rows:
-            print(json.dumps(row.match.as_dict(), ensure_ascii=False))
-    target = out if out is not None else (None if as_json else Path("catalogue-review.csv"))
+    return rows
+
+
+def _write_review_file(target: Path, rows: list[Any]) -> None:
+    from dvcsync.catalogue.review import write_review
+
+    try:
+        write_review(target, rows)
+    except OSError as exc:
+        _say(f"cannot write {target}: {exc.strerror or exc}")
+        raise typer.Exit(ExitCode.INVALID) from None
+
+
+def _print_match(rows: list[Any], target: Path | None, reports: Any) -> None:
+    auto = sum(1 for r in rows if r.match.accepted)
+    _print_counts(
+        "catalogue match",
+        [
+            ("local procedures in the review", len(rows)),
+            ("accepted automatically (pre-filled)", auto),
+            ("for a person to decide", len(rows) - auto),
+        ],
+    )
     if target is not None:
-        try:
-            write_review(target, rows)
-        except OSError as exc:
-            _say(f"cannot write {target}: {exc.strerror or exc}")
-            raise typer.Exit(ExitCode.INVALID) from None
-    if not as_json:
-        auto = sum(1 for r in rows if r.match.accepted)
-        _print_counts(
-            "catalogue match",
-            [
-                ("local procedures in the review", len(rows)),
-                ("accepted automatically (pre-filled)", auto),
-                ("for a person to decide", len(rows) - auto),
-            ],
-        )
-        if target is not None:
-            _out(f"review file: {target} (edit the decision column, then `dvcsync catalogue apply`)")
-        if reports:
-            _print_reports(reports)
+        _out(f"review file: {target} (edit the decision column, then `dvcsync catalogue apply`)")
+    if reports:
+        _print_reports(reports)
 
 
 def _reports(settings: Settings, mappings: Any, engine: Any) -> dict[str, list[dict[str, Any]]]:
@@ -287,32 +322,87 @@ def catalogue_apply(
     table, with who and when), then map again the dossiers quarantined only for their procedure
     code: the next push cycle sends them. "none" (no national equivalent) means such dossiers
     are not sent."""
-    from dvcsync.catalogue.decisions import ATTRIBUTES, Accepted, default_user, overlay_path, write_decisions
-    from dvcsync.catalogue.local import procedure_table, read_local
-    from dvcsync.catalogue.review import ReviewError, decisions
-    from dvcsync.province.schema import load_schema
-    from dvcsync.province.source import make_engine
+    from dvcsync.catalogue.decisions import default_user, overlay_path, write_decisions
+    from dvcsync.catalogue.local import procedure_table
 
     settings = _settings()
     mset = _load_mappings(settings.province.mappings)
+    chosen = _review_decisions(file)
+    national = {p.code: p for p in _national(settings)}
+    local_codes = _local_codes(settings, mset)
+    base, _attr = procedure_table(mset)
+    accepted, no_equivalent, problems = _sort_decisions(
+        file, chosen, local_codes, national, _wanted_attributes(mset, base)
+    )
+    if problems:
+        for problem in problems:
+            _say(problem)
+        raise typer.Exit(ExitCode.INVALID)
+    path = overlay_path(settings.province.mappings, base)
+    with _writing(settings, "dvcsync catalogue apply"):
+        counts = write_decisions(path, accepted, no_equivalent, by=by or default_user(), base=base)
+        fresh = _load_mappings(settings.province.mappings)
+        requeued = _requeue(settings, fresh)
+    data = {"file": str(path), **counts, "requeue": requeued}
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    _print_counts(
+        f"catalogue apply → {path}",
+        [
+            ("decisions applied: national code", counts["accepted"]),
+            ("decisions applied: no national equivalent", counts["no_equivalent"]),
+            ("already so", counts["unchanged"]),
+            ("dossiers quarantined for the procedure code", requeued["candidates"]),
+            ("released: sent by the next push cycle", requeued["released"]),
+            ("not sent: no national equivalent", requeued["skipped"]),
+            ("still quarantined", requeued["still_quarantined"]),
+        ],
+    )
+
+
+def _review_decisions(file: Path) -> list[Any]:
+    """The decisions of an edited review file; exit 2 naming the file, line and value."""
+    from dvcsync.catalogue.review import ReviewError, decisions
+
     if not file.is_file():
         _say(f"{file}: no such file")
         raise typer.Exit(ExitCode.INVALID)
     try:
-        chosen = decisions(file)
+        return list(decisions(file))
     except ReviewError as exc:
         _say(str(exc))
         raise typer.Exit(exc.exit_code) from None
-    national = {p.code: p for p in _national(settings)}
+
+
+def _local_codes(settings: Settings, mset: Any) -> set[str]:
+    from dvcsync.catalogue.local import read_local
+    from dvcsync.province.schema import load_schema
+    from dvcsync.province.source import make_engine
+
     engine = make_engine(settings.province.source_url)
     try:
-        local_codes = {p.code for p in read_local(engine, load_schema(mset.folder))}
+        return {p.code for p in read_local(engine, load_schema(mset.folder))}
     finally:
         engine.dispose()
-    base, _attr = procedure_table(mset)
+
+
+def _wanted_attributes(mset: Any, base: str) -> list[str]:
+    """The attributes the procedures table's entries hold (all known ones for a plain table)."""
+    from dvcsync.catalogue.decisions import ATTRIBUTES
+
     sample = next(iter(mset.codes[base].keys()), None)
     sample_value = mset.codes[base].lookup(sample) if sample is not None else {}
-    wanted = [a for a in (sample_value if isinstance(sample_value, dict) else ATTRIBUTES) if a in ATTRIBUTES]
+    return [a for a in (sample_value if isinstance(sample_value, dict) else ATTRIBUTES) if a in ATTRIBUTES]
+
+
+def _sort_decisions(
+    file: Path, chosen: list[Any], local_codes: set[str], national: dict[str, Any], wanted: list[str]
+) -> tuple[list[Any], list[str], list[str]]:
+    """The decisions as accepted national codes, local codes with no national equivalent, and
+    the problems (file, line, value) that stop the whole file from being applied."""
+    from dvcsync.catalogue.decisions import ATTRIBUTES, Accepted
+
     accepted: list[Accepted] = []
     no_equivalent: list[str] = []
     problems = []
@@ -340,31 +430,7 @@ def catalogue_apply(
             accepted.append(
                 Accepted(item.local_code, {a: str(getattr(proc, ATTRIBUTES[a]) or "") for a in wanted})
             )
-    if problems:
-        for problem in problems:
-            _say(problem)
-        raise typer.Exit(ExitCode.INVALID)
-    path = overlay_path(settings.province.mappings, base)
-    with _writing(settings, "dvcsync catalogue apply"):
-        counts = write_decisions(path, accepted, no_equivalent, by=by or default_user(), base=base)
-        fresh = _load_mappings(settings.province.mappings)
-        requeued = _requeue(settings, fresh)
-    data = {"file": str(path), **counts, "requeue": requeued}
-    if as_json:
-        print(json.dumps(data, ensure_ascii=False))
-        return
-    _print_counts(
-        f"catalogue apply → {path}",
-        [
-            ("decisions applied: national code", counts["accepted"]),
-            ("decisions applied: no national equivalent", counts["no_equivalent"]),
-            ("already so", counts["unchanged"]),
-            ("dossiers quarantined for the procedure code", requeued["candidates"]),
-            ("released: sent by the next push cycle", requeued["released"]),
-            ("not sent: no national equivalent", requeued["skipped"]),
-            ("still quarantined", requeued["still_quarantined"]),
-        ],
-    )
+    return accepted, no_equivalent, problems
 
 
 def _requeue(settings: Settings, mappings: Any) -> dict[str, int]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from dvcsync.config import Settings
 from dvcsync.errors import ExitCode
 
 from ._common import (
@@ -75,32 +76,15 @@ def reconcile(
         _State.tenant = tenant  # before a subcommand too: `reconcile --tenant a repair`
     if ctx.invoked_subcommand is not None:
         return
-    from dvcsync.config import portal_check_mode, report_formats
     from dvcsync.portal import AuthError, UnreachableError
-    from dvcsync.reconcile import Period, ReconcileOptions, parse_day
-    from dvcsync.reconcile import reconcile as run_reconcile
-    from dvcsync.reconcile.period import local_now
-    from dvcsync.sync.runtime import open_runtime
+    from dvcsync.reconcile import ReconcileOptions
 
     settings = _live_settings()
     _require_state(settings, "dvcsync reconcile")
     _check_identity(settings)
-    cfg = settings.reconcile
     try:
-        given = formats.split(",") if formats else cfg.formats
-        try:
-            chosen = report_formats([f.strip() for f in given if f.strip()])
-        except ValueError as exc:
-            raise ValueError(f"--format: {exc}") from None
-        try:
-            check = portal_check_mode(portal_check or cfg.portal_check)
-        except ValueError as exc:
-            raise ValueError(f"--portal-check {exc}") from None
-        end = parse_day(until, "--until") if until else local_now().date()
-        if since:
-            period = Period(parse_day(since, "--since"), end, agency=agency, procedure=procedure)
-        else:
-            period = Period.last_days(cfg.period_days, end, agency=agency, procedure=procedure)
+        chosen, check = _formats_and_check(settings, formats, portal_check)
+        period = _period(settings, since, until, agency, procedure)
     except ValueError as exc:
         err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.INVALID) from None
@@ -113,21 +97,9 @@ def reconcile(
         seed=seed,
         payments=payments,
     )
-
-    async def go() -> Any:
-        with _progress(sys.stderr.isatty() and not as_json) as bar:
-            tasks: dict[str, Any] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total or None)
-                bar.update(tasks[stage], completed=done, total=total or None)
-
-            async with open_runtime(settings) as runtime:
-                return await run_reconcile(runtime, options, progress=progress)
-
     try:
-        result = asyncio.run(go())
+        bar_wanted = sys.stderr.isatty() and not as_json
+        result = asyncio.run(_reconcile_showing_progress(settings, options, bar_wanted))
     except (UnreachableError, AuthError) as exc:
         err_console.print(
             terminal_text(f"portal unreachable: {exc}; what was read back is kept, run again to resume"),
@@ -142,6 +114,56 @@ def reconcile(
     else:
         _summary(result)
     raise typer.Exit(ExitCode.PROBLEMS if report.total else ExitCode.OK)
+
+
+def _formats_and_check(
+    settings: Settings, formats: str | None, portal_check: str | None
+) -> tuple[list[str], str]:
+    """``--format`` and ``--portal-check`` (else ``[reconcile]``'s), checked; ValueError naming
+    the option."""
+    from dvcsync.config import portal_check_mode, report_formats
+
+    cfg = settings.reconcile
+    given = formats.split(",") if formats else cfg.formats
+    try:
+        chosen = report_formats([f.strip() for f in given if f.strip()])
+    except ValueError as exc:
+        raise ValueError(f"--format: {exc}") from None
+    try:
+        check = portal_check_mode(portal_check or cfg.portal_check)
+    except ValueError as exc:
+        raise ValueError(f"--portal-check {exc}") from None
+    return chosen, check
+
+
+def _period(
+    settings: Settings, since: str | None, until: str | None, agency: str | None, procedure: str | None
+) -> Any:
+    """The period asked for: ``--since`` … ``--until`` (default today), else the last
+    ``[reconcile] period_days`` days; ValueError naming the option."""
+    from dvcsync.reconcile import Period, parse_day
+    from dvcsync.reconcile.period import local_now
+
+    end = parse_day(until, "--until") if until else local_now().date()
+    if since:
+        return Period(parse_day(since, "--since"), end, agency=agency, procedure=procedure)
+    return Period.last_days(settings.reconcile.period_days, end, agency=agency, procedure=procedure)
+
+
+async def _reconcile_showing_progress(settings: Settings, options: Any, bar_wanted: bool) -> Any:
+    from dvcsync.reconcile import reconcile as run_reconcile
+    from dvcsync.sync.runtime import open_runtime
+
+    with _progress(bar_wanted) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        async with open_runtime(settings) as runtime:
+            return await run_reconcile(runtime, options, progress=progress)
 
 
 def _summary(result: Any) -> None:
@@ -207,13 +229,43 @@ def repair(
     Repairable: missing_on_portal, status_differs, dates_differ, fees_differ, history_missing,
     stale, dead_letter, paid_on_platform_only."""
     from dvcsync.portal import UnreachableError
-    from dvcsync.reconcile import KEYS, NotRepairable, repairable
-    from dvcsync.reconcile import repair as run_repair
-    from dvcsync.sync.runtime import open_runtime
+    from dvcsync.reconcile import NotRepairable
 
     settings = _live_settings()
     _require_state(settings, "dvcsync reconcile")
     _check_identity(settings)
+    path = _report_to_repair(settings, category, report_path)
+    try:
+        result = _run_repair(settings, category, path, dry_run)
+    except NotRepairable as exc:
+        err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except UnreachableError as exc:
+        err_console.print(
+            terminal_text(f"portal unreachable: {exc.detail}"), markup=False, highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(exc.exit_code) from None
+    if as_json:
+        _print_repair_json(result)
+    elif not result.outcomes:
+        console.print(
+            terminal_text(f"nothing to repair: the report {path} lists no {category}"),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(ExitCode.OK)
+    else:
+        _print_repair(result, category, path, dry_run)
+    left = [o for o in result.outcomes if not o.done and not o.action.startswith("already")]
+    raise typer.Exit(ExitCode.OK if dry_run or not left else ExitCode.PROBLEMS)
+
+
+def _report_to_repair(settings: Settings, category: str, report_path: Path | None) -> Path:
+    """The report to repair ``category`` from; exit 2 for an unknown category or no report."""
+    from dvcsync.reconcile import KEYS, repairable
+    from dvcsync.reconcile.run import last_report, reports_root
+
     if category not in KEYS:
         err_console.print(
             terminal_text(f"unknown category {category!r}; repairable: {', '.join(repairable())}"),
@@ -222,8 +274,6 @@ def repair(
             soft_wrap=True,
         )
         raise typer.Exit(ExitCode.INVALID)
-    from dvcsync.reconcile.run import last_report, reports_root
-
     path = report_path or last_report(reports_root(settings))
     if path is None or not path.is_file():
         err_console.print(
@@ -236,61 +286,52 @@ def repair(
             soft_wrap=True,
         )
         raise typer.Exit(ExitCode.INVALID)
+    return path
+
+
+def _run_repair(settings: Settings, category: str, path: Path, dry_run: bool) -> Any:
+    """The repair, under the state's writer lock unless it only says what it would do."""
+    from dvcsync.reconcile import repair as run_repair
+    from dvcsync.sync.runtime import open_runtime
 
     async def go() -> Any:
         async with open_runtime(settings) as runtime:
             return await run_repair(runtime, category, path, dry_run=dry_run)
 
-    try:
-        if dry_run:
-            result = asyncio.run(go())
-        else:
-            with _writing(settings, f"dvcsync reconcile repair {category}"):
-                result = asyncio.run(go())
-    except NotRepairable as exc:
-        err_console.print(terminal_text(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
-    except UnreachableError as exc:
-        err_console.print(
-            terminal_text(f"portal unreachable: {exc.detail}"), markup=False, highlight=False, soft_wrap=True
+    if dry_run:
+        return asyncio.run(go())
+    with _writing(settings, f"dvcsync reconcile repair {category}"):
+        return asyncio.run(go())
+
+
+def _print_repair_json(result: Any) -> None:
+    print(
+        json.dumps(
+            {
+                "category": result.category,
+                "report": str(result.report),
+                "dry_run": result.dry_run,
+                "acted": result.acted,
+                "outcomes": [o.__dict__ for o in result.outcomes],
+                "push": result.push,
+                "payments": result.payments,
+            },
+            ensure_ascii=False,
         )
-        raise typer.Exit(exc.exit_code) from None
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "category": result.category,
-                    "report": str(result.report),
-                    "dry_run": result.dry_run,
-                    "acted": result.acted,
-                    "outcomes": [o.__dict__ for o in result.outcomes],
-                    "push": result.push,
-                    "payments": result.payments,
-                },
-                ensure_ascii=False,
-            )
+    )
+
+
+def _print_repair(result: Any, category: str, path: Path, dry_run: bool) -> None:
+    table = Table(title=cell_text(f"repair {category}{' (dry run)' if dry_run else ''} from {path}"))
+    table.add_column("ma_ho_so")
+    table.add_column("action")
+    for outcome in result.outcomes:
+        table.add_row(cell_text(outcome.ma_ho_so or "—"), cell_text(outcome.action))
+    console.print(table)
+    console.print(f"{result.acted} of {len(result.outcomes)} repaired", highlight=False)
+    if result.push:
+        console.print(
+            f"delivered: {result.push['dossiers_pushed']} dossiers, {result.push['steps_pushed']}"
+            f" history entries, {result.push['dead']} dead letters",
+            highlight=False,
         )
-    else:
-        if not result.outcomes:
-            console.print(
-                terminal_text(f"nothing to repair: the report {path} lists no {category}"),
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(ExitCode.OK)
-        table = Table(title=cell_text(f"repair {category}{' (dry run)' if dry_run else ''} from {path}"))
-        table.add_column("ma_ho_so")
-        table.add_column("action")
-        for outcome in result.outcomes:
-            table.add_row(cell_text(outcome.ma_ho_so or "—"), cell_text(outcome.action))
-        console.print(table)
-        console.print(f"{result.acted} of {len(result.outcomes)} repaired", highlight=False)
-        if result.push:
-            console.print(
-                f"delivered: {result.push['dossiers_pushed']} dossiers, {result.push['steps_pushed']}"
-                f" history entries, {result.push['dead']} dead letters",
-                highlight=False,
-            )
-    left = [o for o in result.outcomes if not o.done and not o.action.startswith("already")]
-    raise typer.Exit(ExitCode.OK if dry_run or not left else ExitCode.PROBLEMS)

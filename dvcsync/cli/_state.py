@@ -69,18 +69,7 @@ def status(as_json: JsonOpt = False) -> None:
 
 
 def _print_status(data: dict[str, Any], title: str) -> None:
-    table = Table(title=cell_text(title))
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    for key, value in data["backlog"].items():
-        table.add_row(cell_text(f"outbox {key}"), str(value))
-    table.add_row("dossiers known", str(data["dossiers"]))
-    table.add_row("quarantined", str(data["quarantined_count"]))
-    table.add_row("dead letters", str(data["dead_count"]))
-    table.add_row("conflicts (for the reconciler)", str(len(data["conflicts"])))
-    for key, value in sorted(data["inbox"].items()):
-        table.add_row(cell_text(f"inbox {key}"), str(value))
-    console.print(table)
+    _print_counts_table(data, title)
     for conflict in data["conflicts"][:20]:
         console.print(
             terminal_text(
@@ -92,42 +81,9 @@ def _print_status(data: dict[str, Any], title: str) -> None:
             highlight=False,
         )
     if data["runs"]:
-        runs = Table(title="last runs")
-        for column in ("job", "started", "status", "pushed", "history", "quarantined", "dead"):
-            runs.add_column(column)
-        for run in data["runs"]:
-            counts = run["counts"] or {}
-            runs.add_row(
-                cell_text(run["job"]),
-                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"])),
-                cell_text(run["status"]),
-                str(counts.get("dossiers_pushed", "")),
-                str(counts.get("steps_pushed", "")),
-                str((counts.get("enqueue") or {}).get("quarantined", "")),
-                str(counts.get("dead", "")),
-            )
-        console.print(runs)
-        for run in data["runs"]:
-            if run.get("error") and run["status"] != "ok":
-                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
-                console.print(
-                    terminal_text(f"  {run['job']} {run['status']} ({started}): {run['error']}"),
-                    markup=False,
-                    highlight=False,
-                    soft_wrap=True,
-                )
+        _print_runs(data["runs"])
     if data.get("replicas"):
-        replicas = Table(title="replicas holding dossiers")
-        for column in ("replica", "dossiers", "lease ends in"):
-            replicas.add_column(column)
-        for held in data["replicas"]:
-            ends = held["lease_ends_in_s"]
-            replicas.add_row(
-                cell_text(held["replica"]),
-                str(held["dossiers"]),
-                f"{ends:g}s" if ends >= 0 else f"ended {-ends:g}s ago",
-            )
-        console.print(replicas)
+        _print_replicas(data["replicas"])
     for item in data["quarantined"][:20]:
         console.print(
             terminal_text(f"  quarantined {item['record_key']}: {item['reasons'][0]}"),
@@ -140,6 +96,62 @@ def _print_status(data: dict[str, Any], title: str) -> None:
             markup=False,
             highlight=False,
         )
+
+
+def _print_counts_table(data: dict[str, Any], title: str) -> None:
+    table = Table(title=cell_text(title))
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in data["backlog"].items():
+        table.add_row(cell_text(f"outbox {key}"), str(value))
+    table.add_row("dossiers known", str(data["dossiers"]))
+    table.add_row("quarantined", str(data["quarantined_count"]))
+    table.add_row("dead letters", str(data["dead_count"]))
+    table.add_row("conflicts (for the reconciler)", str(len(data["conflicts"])))
+    for key, value in sorted(data["inbox"].items()):
+        table.add_row(cell_text(f"inbox {key}"), str(value))
+    console.print(table)
+
+
+def _print_runs(last_runs: list[dict[str, Any]]) -> None:
+    runs = Table(title="last runs")
+    for column in ("job", "started", "status", "pushed", "history", "quarantined", "dead"):
+        runs.add_column(column)
+    for run in last_runs:
+        counts = run["counts"] or {}
+        runs.add_row(
+            cell_text(run["job"]),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"])),
+            cell_text(run["status"]),
+            str(counts.get("dossiers_pushed", "")),
+            str(counts.get("steps_pushed", "")),
+            str((counts.get("enqueue") or {}).get("quarantined", "")),
+            str(counts.get("dead", "")),
+        )
+    console.print(runs)
+    for run in last_runs:
+        if run.get("error") and run["status"] != "ok":
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
+            console.print(
+                terminal_text(f"  {run['job']} {run['status']} ({started}): {run['error']}"),
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _print_replicas(holding: list[dict[str, Any]]) -> None:
+    replicas = Table(title="replicas holding dossiers")
+    for column in ("replica", "dossiers", "lease ends in"):
+        replicas.add_column(column)
+    for held in holding:
+        ends = held["lease_ends_in_s"]
+        replicas.add_row(
+            cell_text(held["replica"]),
+            str(held["dossiers"]),
+            f"{ends:g}s" if ends >= 0 else f"ended {-ends:g}s ago",
+        )
+    console.print(replicas)
 
 
 @dead_app.command("list")
