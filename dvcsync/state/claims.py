@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class ClaimOps(StoreBase):
+    """What is due, and the claims and leases that give each dossier to one replica."""
+
     def due(
         self,
         kind: str,

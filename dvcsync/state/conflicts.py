@@ -19,6 +19,8 @@ from .tables import CONFLICT_T, DOSSIER_T, IDENTITY_T
 
 
 class ConflictOps(StoreBase):
+    """The state's identity, the portal's side of dossiers and the conflicts kept."""
+
     def identity(self) -> dict[str, str]:
         """Whom this state serves, as recorded (empty for a state made before rev. 0006)."""
         with self.engine.connect() as conn:

@@ -19,6 +19,8 @@ from .tables import DOSSIER_T, OUTBOX_T, QUARANTINE_T, STEP_T
 
 
 class LetterOps(StoreBase):
+    """Dead letters, the quarantine and the outbox as `dvcsync status` shows them."""
+
     def count_first_contacts(self) -> int:
         """Dossiers still waiting for their first read-back (``dvcsync adopt``'s backlog)."""
         with self.engine.connect() as conn:

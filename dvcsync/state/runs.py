@@ -18,6 +18,8 @@ from .tables import RUN_T
 
 
 class RunOps(StoreBase):
+    """Job runs: started, finished with a status and counts, listed newest first."""
+
     def start_run(self, job: str, now: float | None = None) -> int:
         from .replica import replica_id
 

@@ -35,17 +35,25 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-_given = context.config.attributes.get("connection")
-if _given is not None:
-    _run(_given)
-else:  # a developer's command (e.g. autogenerate) on a URL
+def _main() -> None:
+    given = context.config.attributes.get("connection")
+    if given is not None:
+        _run(given)
+        return
+    # a developer's command (e.g. autogenerate) on a URL
     from dvcsync.state.engine import make_state_engine
 
-    _url = context.config.get_main_option("sqlalchemy.url")
-    assert _url, "alembic_config(url=...) or a connection"
-    _engine = make_state_engine(_url)
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "alembic_config(url=...) or a connection"
+    engine = make_state_engine(url)
     try:
-        with _engine.begin() as _conn:
-            _run(_conn)
+        with engine.begin() as conn:
+            _run(conn)
     finally:
-        _engine.dispose()
+        engine.dispose()
+
+
+# Alembic runs this file inside a migration; a tool walking the package (the error-root test)
+# imports it outside one, where alembic's context has no configuration: nothing to do then.
+if hasattr(context, "config"):
+    _main()
