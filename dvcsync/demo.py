@@ -13,7 +13,7 @@ import base64
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
@@ -29,6 +29,10 @@ from dvcsync.province.schema import ProvinceSchema, load_schema
 from dvcsync.province.source import make_engine
 from dvcsync.reconcile.period import local_now
 from dvcsync.sync.cycles import run_payments, run_pull, run_push
+
+if TYPE_CHECKING:
+    from dvcsync.sync.pull import PullSummary
+    from dvcsync.sync.push import PushSummary
 
 PROCESSING = "4"  # the national status "being processed" (Đang xử lý)
 
@@ -60,41 +64,13 @@ def run_demo(
         return 2
 
     started = time.perf_counter()
-    if profile == "opencps":
-        from dvcsync.province.sample.opencps import generate as generate_opencps
-
-        rows = generate_opencps(db, dossiers, seed, overwrite=True).rows
-        made = f"OpenCPS v2 database {db}: {rows['opencps_dossier']:,} dossiers (drafts included), "
-        made += f"{rows['opencps_dossieraction']:,} actions"
-    else:
-        rows = generate(db, dossiers, seed, overwrite=True).rows
-        sample = ProvinceSchema()  # the shipped defaults are the sample schema's names
-        made = f"sample one-stop database {db}: {rows[sample.dossiers.table]:,} dossiers, "
-        made += f"{rows[sample.steps.table]:,} processing steps"
+    made = _make_sample(db, dossiers, seed, profile)
     console.print(f"[bold]1.[/bold] {made} ({time.perf_counter() - started:.1f}s)")
     with run_mock_process(state=str(mock_state)) as mock:
         console.print(f"[bold]2.[/bold] mock national portal running at {mock.url} (state {mock_state})")
         seeded = seed_portal_side(mock.url, f"sqlite:///{db}", mset)
         console.print(f"   the portal holds the {seeded:,} sample dossiers that were submitted on it")
-        settings = Settings.load(  # its own folder only: never what DVCSYNC_ variables point at
-            None,
-            use_env=False,
-            province={"source_url": f"sqlite:///{db}", "mappings": str(folder)},
-            portal={
-                "adapter_url": mock.adapter_url,
-                "soap_url": f"{mock.url}/soap",
-                "rate_limit": 10_000,
-                "batch_size": 100,
-                "concurrency": 4,
-            },
-            payment={
-                "init_url": f"{mock.url}/payment/init",
-                "query_url": f"{mock.url}/payment/query",
-                "bill_url": f"{mock.url}/payment/bill",
-                "receipts_dir": str(out / "receipts"),
-            },
-            state={"url": f"sqlite:///{state}"},
-        )
+        settings = _demo_settings(mock.url, mock.adapter_url, db, folder, out, state)
         console.print("[bold]3.[/bold] push cycle: map, enqueue, deliver …")
         summary = asyncio.run(run_push(settings, mset))
         stored = httpx.get(f"{mock.url}/_admin/dossiers", params={"size": 1}, timeout=30).json()["total"]
@@ -110,6 +86,71 @@ def run_demo(
         payment = _demo_payment(mock.url, settings, mset)
         portal_stats = httpx.get(f"{mock.url}/_admin/stats", timeout=30).json()
 
+    console.print(_results(summary, pulled, payment, stored, portal_stats))
+    console.print(f"in {summary.elapsed_s:.1f}s")
+    if payment.get("paid_ref"):
+        console.print(
+            f"payment {payment['paid_ref']} completed: the dossier's fees are marked paid in the province,"
+            f" receipt {payment.get('receipt') or '(none)'}",
+            markup=False,
+            highlight=False,
+        )
+    config = _write_config(out, db, folder, state, mock_state)
+    console.print(
+        f"files in {out}/: onestop.db (province), state.db (adapter), mock-portal.db (portal), dvcsync.toml"
+    )
+    console.print(f"why records were quarantined: dvcsync --config {config} status")
+    ok = summary.dead == 0 and stored == summary.dossiers_pushed and pulled.acknowledged == pulled.listed
+    return 0 if ok else 1
+
+
+def _make_sample(db: Path, dossiers: int, seed: int, profile: str) -> str:
+    """The profile's one-stop database at ``db``; what was made, in a line."""
+    if profile == "opencps":
+        from dvcsync.province.sample.opencps import generate as generate_opencps
+
+        rows = generate_opencps(db, dossiers, seed, overwrite=True).rows
+        made = f"OpenCPS v2 database {db}: {rows['opencps_dossier']:,} dossiers (drafts included), "
+        return made + f"{rows['opencps_dossieraction']:,} actions"
+    rows = generate(db, dossiers, seed, overwrite=True).rows
+    sample = ProvinceSchema()  # the shipped defaults are the sample schema's names
+    made = f"sample one-stop database {db}: {rows[sample.dossiers.table]:,} dossiers, "
+    return made + f"{rows[sample.steps.table]:,} processing steps"
+
+
+def _demo_settings(
+    mock_url: str, adapter_url: str, db: Path, folder: Path, out: Path, state: Path
+) -> Settings:
+    """The demo's settings: its own folder only, never what DVCSYNC_ variables point at."""
+    return Settings.load(
+        None,
+        use_env=False,
+        province={"source_url": f"sqlite:///{db}", "mappings": str(folder)},
+        portal={
+            "adapter_url": adapter_url,
+            "soap_url": f"{mock_url}/soap",
+            "rate_limit": 10_000,
+            "batch_size": 100,
+            "concurrency": 4,
+        },
+        payment={
+            "init_url": f"{mock_url}/payment/init",
+            "query_url": f"{mock_url}/payment/query",
+            "bill_url": f"{mock_url}/payment/bill",
+            "receipts_dir": str(out / "receipts"),
+        },
+        state={"url": f"sqlite:///{state}"},
+    )
+
+
+def _results(
+    summary: PushSummary,
+    pulled: PullSummary,
+    payment: dict[str, Any],
+    stored: int,
+    portal_stats: dict[str, Any],
+) -> Table:
+    """What the push, the pull and the payment did, and what the mock portal saw."""
     table = Table(title="demo: a push cycle, a pull cycle and a payment")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -132,16 +173,11 @@ def run_demo(
         ("requests the mock portal answered", portal_stats.get("total", 0)),
     ):
         table.add_row(name, f"{value:,}")
-    console.print(table)
-    console.print(f"in {summary.elapsed_s:.1f}s")
+    return table
 
-    if payment.get("paid_ref"):
-        console.print(
-            f"payment {payment['paid_ref']} completed: the dossier's fees are marked paid in the province,"
-            f" receipt {payment.get('receipt') or '(none)'}",
-            markup=False,
-            highlight=False,
-        )
+
+def _write_config(out: Path, db: Path, folder: Path, state: Path, mock_state: Path) -> Path:
+    """``dvcsync.toml`` in the demo's folder, to go on from there."""
     config = out / "dvcsync.toml"
     config.write_text(
         "# Written by `dvcsync demo`. Restart the mock with its state, then go on:\n"
@@ -151,12 +187,7 @@ def run_demo(
         f'[state]\nurl = "sqlite:///{state}"\n',
         encoding="utf-8",
     )
-    console.print(
-        f"files in {out}/: onestop.db (province), state.db (adapter), mock-portal.db (portal), dvcsync.toml"
-    )
-    console.print(f"why records were quarantined: dvcsync --config {config} status")
-    ok = summary.dead == 0 and stored == summary.dossiers_pushed and pulled.acknowledged == pulled.listed
-    return 0 if ok else 1
+    return config
 
 
 def seed_portal_side(mock_url: str, source_url: str, mappings: MappingSet) -> int:

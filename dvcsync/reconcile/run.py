@@ -173,14 +173,7 @@ async def reconcile(
     stages: dict[str, Any] = {}
     note = progress or (lambda *_: None)
     try:
-        previous = None
-        if previous_path is not None:
-            try:
-                previous = Report.read_json(previous_path)
-                book.load_previous(previous.items())
-            except (OSError, ValueError, KeyError) as exc:
-                problems.append(f"previous report {previous_path} unreadable: {exc}; no comparison")
-                previous = None
+        previous = _previous(book, previous_path, problems)
         read_back = options.portal_check != "none"
         merge = ProvinceStateCheck(
             settings,
@@ -197,47 +190,9 @@ async def reconcile(
         stages["province_state"] = merge.run(progress=lambda n: note("province ⋈ state", n, 0)).__dict__
         stages["inbox"] = check_inbox(runtime.store, book, options.period)
         if read_back:
-            check = PortalCheck(
-                settings,
-                runtime.mappings,
-                runtime.store,
-                runtime.client,
-                runtime.source,
-                book,
-                now=now,
-                period=options.period,
-            )
-            seed = options.seed if options.seed is not None else int(now.timestamp())
-            await check.read(
-                sample_size(options.portal_check), seed, lambda d, t: note("portal read-back", d, t)
-            )
-            if check.counts.failed:
-                problems.append(
-                    f"{check.counts.failed} portal read-backs failed (the portal refused them);"
-                    " they are not compared: run the report again later"
-                )
-            check.compare()
-            stages["not_received"] = await check_listing(
-                runtime.client,
-                runtime.store,
-                book,
-                options.period,
-                lambda codes: held_portal_codes(runtime.source, runtime.mappings, settings, codes),
-            )
-            stages["portal"] = check.counts.__dict__
+            await _read_back(runtime, options, book, now, note, problems, stages)
         if options.payments:
-            note("payment statements", 0, len(options.period.days()))
-            payments = PaymentsCheck(
-                PaymentLedger(runtime.source, load_schema(runtime.mappings.folder)),
-                runtime.payment_http,
-                settings.reconcile.statement_url_for(settings.payment.init_url),
-                book,
-                options.period,
-            )
-            complete = await payments.fetch_statements()
-            payments.compare(complete)
-            problems.extend(payments.counts.problems)
-            stages["payments"] = {k: v for k, v in payments.counts.__dict__.items() if k != "problems"}
+            await _payments(runtime, options, book, note, problems, stages)
         stages["implied_dropped"] = _drop_implied(book)
         report = _report(settings, options, book, now, previous, problems)
         private = options.show_personal
@@ -256,6 +211,82 @@ async def reconcile(
     written = out / JSON_NAME
     report.items = lambda: Report.read_json(written).items()
     return ReconcileResult(report, out, files, stages, problems)
+
+
+def _previous(book: WorkBook, previous_path: Path | None, problems: list[str]) -> Report | None:
+    """The report to compare with, loaded into the working file; an unreadable one is a problem."""
+    if previous_path is None:
+        return None
+    try:
+        previous = Report.read_json(previous_path)
+        book.load_previous(previous.items())
+    except (OSError, ValueError, KeyError) as exc:
+        problems.append(f"previous report {previous_path} unreadable: {exc}; no comparison")
+        return None
+    return previous
+
+
+async def _read_back(
+    runtime: Runtime,
+    options: ReconcileOptions,
+    book: WorkBook,
+    now: datetime,
+    note: Progress,
+    problems: list[str],
+    stages: dict[str, Any],
+) -> None:
+    """The portal's read-back of a sample of dossiers, compared, and its listing of what it holds."""
+    settings = runtime.settings
+    check = PortalCheck(
+        settings,
+        runtime.mappings,
+        runtime.store,
+        runtime.client,
+        runtime.source,
+        book,
+        now=now,
+        period=options.period,
+    )
+    seed = options.seed if options.seed is not None else int(now.timestamp())
+    await check.read(sample_size(options.portal_check), seed, lambda d, t: note("portal read-back", d, t))
+    if check.counts.failed:
+        problems.append(
+            f"{check.counts.failed} portal read-backs failed (the portal refused them);"
+            " they are not compared: run the report again later"
+        )
+    check.compare()
+    stages["not_received"] = await check_listing(
+        runtime.client,
+        runtime.store,
+        book,
+        options.period,
+        lambda codes: held_portal_codes(runtime.source, runtime.mappings, settings, codes),
+    )
+    stages["portal"] = check.counts.__dict__
+
+
+async def _payments(
+    runtime: Runtime,
+    options: ReconcileOptions,
+    book: WorkBook,
+    note: Progress,
+    problems: list[str],
+    stages: dict[str, Any],
+) -> None:
+    """The payment platform's daily statements against the province's ledger."""
+    settings = runtime.settings
+    note("payment statements", 0, len(options.period.days()))
+    payments = PaymentsCheck(
+        PaymentLedger(runtime.source, load_schema(runtime.mappings.folder)),
+        runtime.payment_http,
+        settings.reconcile.statement_url_for(settings.payment.init_url),
+        book,
+        options.period,
+    )
+    complete = await payments.fetch_statements()
+    payments.compare(complete)
+    problems.extend(payments.counts.problems)
+    stages["payments"] = {k: v for k, v in payments.counts.__dict__.items() if k != "problems"}
 
 
 def _drop_implied(book: WorkBook) -> int:
