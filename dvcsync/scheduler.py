@@ -105,44 +105,48 @@ def _job(
     """One scheduled cycle: skipped while the breaker is open; with ``lock`` (state URL, job
     key), skipped when another replica holds the job's lock."""
 
-    async def cycle() -> None:
-        try:
-            summary = await run()
-        except UnreachableError as exc:
-            wait = breaker.failed() if breaker is not None else 0.0
-            log.warning("%s: portal unreachable: %s; next try in %.0f s", name, exc.detail, wait)
-            return
-        except Exception:  # a failed cycle is logged and recorded; the next one runs on schedule
-            log.exception("%s cycle failed", name)
-            return
-        if breaker is not None:
-            breaker.succeeded()
-        if isinstance(summary, dict):  # the cycles of dvcsync.sync.cycles log their own line
-            log.info("%s cycle ok: %s", name, " ".join(f"{k}={v}" for k, v in summary.items()))
-
-    async def locked() -> None:
-        if breaker is not None and not breaker.allow():
-            log.info("%s: skipped, the portal was unreachable; next try in %.0f s", name, breaker.retry_in())
-            return
-        if lock is None:
-            await cycle()
-            return
-        try:
-            with job_lock(*lock) as mine:
-                if not mine:
-                    log.info("%s: running on another replica; skipped", name)
-                    return
-                await cycle()  # logs its own failures: what reaches the except is the lock's
-        except Exception:  # the state cannot be reached for the lock: the next run tries again
-            log.exception("%s: the job's lock could not be taken; skipped", name)
-
     async def wrapped() -> None:
         try:
-            await locked()
+            await _locked(name, run, breaker, lock)
         except asyncio.CancelledError:  # only the service's stop cancels a cycle (its run says so)
             log.info("%s: cycle cancelled, the service is stopping", name)
 
     return wrapped
+
+
+async def _locked(
+    name: str, run: Callable[[], Awaitable[Any]], breaker: CircuitBreaker | None, lock: tuple[str, str] | None
+) -> None:
+    if breaker is not None and not breaker.allow():
+        log.info("%s: skipped, the portal was unreachable; next try in %.0f s", name, breaker.retry_in())
+        return
+    if lock is None:
+        await _cycle(name, run, breaker)
+        return
+    try:
+        with job_lock(*lock) as mine:
+            if not mine:
+                log.info("%s: running on another replica; skipped", name)
+                return
+            await _cycle(name, run, breaker)  # logs its own failures: what reaches the except is the lock's
+    except Exception:  # the state cannot be reached for the lock: the next run tries again
+        log.exception("%s: the job's lock could not be taken; skipped", name)
+
+
+async def _cycle(name: str, run: Callable[[], Awaitable[Any]], breaker: CircuitBreaker | None) -> None:
+    try:
+        summary = await run()
+    except UnreachableError as exc:
+        wait = breaker.failed() if breaker is not None else 0.0
+        log.warning("%s: portal unreachable: %s; next try in %.0f s", name, exc.detail, wait)
+        return
+    except Exception:  # a failed cycle is logged and recorded; the next one runs on schedule
+        log.exception("%s cycle failed", name)
+        return
+    if breaker is not None:
+        breaker.succeeded()
+    if isinstance(summary, dict):  # the cycles of dvcsync.sync.cycles log their own line
+        log.info("%s cycle ok: %s", name, " ".join(f"{k}={v}" for k, v in summary.items()))
 
 
 def _jobs(

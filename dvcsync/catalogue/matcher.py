@@ -195,63 +195,14 @@ class Matcher:
         missing = sorted(words - item.words)
         if missing:
             blockers.append(f"words of the local name not in the national one: {' '.join(missing)}")
-        penalty = 1.0
-        for marker in sorted(query.markers - item.name.markers):
-            penalty *= MARKER_PENALTY
-            blockers.append(f"'{marker}' only in the local name")
-        for marker in sorted(item.name.markers - query.markers):
-            if marker not in item.name.listed:  # one of an enumeration: the local name may name another
-                penalty *= MARKER_PENALTY
-            blockers.append(f"'{marker}' only in the national name")
-        if query.levels and item.name.levels and query.levels.isdisjoint(item.name.levels):
-            penalty *= LEVEL_PENALTY
-            blockers.append(
-                f"level: local cấp {'/'.join(sorted(query.levels))}, national cấp "
-                f"{'/'.join(sorted(item.name.levels))}"
-            )
-        if query.subjects and item.name.subjects and query.subjects.isdisjoint(item.name.subjects):
-            penalty *= LEVEL_PENALTY
-            mine_for, theirs_for = ", ".join(sorted(query.subjects)), ", ".join(sorted(item.name.subjects))
-            blockers.append(f"for: local {mine_for}, national {theirs_for}")
+        penalty = _name_penalty(query, item.name, blockers)
         qualifying = [w for w in dict.fromkeys(item.name.tokens) if w not in words and w not in FILLER]
         if qualifying and not missing:
             blockers.append(f"the national name adds qualifying words: {' '.join(qualifying)}")
-        bonus = 0.0
-        proc = item.proc
-        if local.sector_code or local.sector_name:
-            sector = _sector(local, proc)
-            if sector is True:
-                bonus += SECTOR_BONUS
-                notes.append("same sector")
-            elif sector is False:
-                penalty *= FIELD_PENALTY
-                blockers.append(
-                    f"field: local {_said(local.sector_name, local.sector_code)}, national "
-                    f"{_said(proc.sector_name, proc.sector_code)}"
-                )
-            else:
-                notes.append("other sector")
-        if local.agency and proc.agencies:
-            if _same_agency(local.agency, proc.agencies):
-                notes.append("same agency")
-            else:
-                penalty *= FIELD_PENALTY
-                blockers.append(f"agency: local {local.agency}, national {' / '.join(proc.agencies)}")
-        if local.fees and proc.fees:
-            if set(local.fees) & set(proc.fees):
-                bonus += FEES_BONUS
-                notes.append("same fee")
-            else:
-                notes.append(f"fees differ ({_amounts(local.fees)} / {_amounts(proc.fees)})")
-        if local.days is not None and proc.days is not None:
-            if local.days == proc.days:
-                bonus += DAYS_BONUS
-                notes.append("same processing days")
-            else:
-                notes.append(f"days differ ({local.days:g} / {proc.days:g})")
+        bonus, penalty = _evidence(local, item.proc, penalty, notes, blockers)
         score = ((1 - EVIDENCE) * name_score + EVIDENCE * bonus) * penalty
         reason = "; ".join(notes + blockers)
-        return Candidate(proc.code, proc.name, score, reason, blockers, item.words, words)
+        return Candidate(item.proc.code, item.proc.name, score, reason, blockers, item.words, words)
 
     def _decide(self, ranked: Sequence[Candidate]) -> tuple[str | None, str | None]:
         if not ranked:
@@ -277,6 +228,75 @@ def _common_prefix(a: str, b: str) -> int:
             break
         n += 1
     return n
+
+
+def _name_penalty(query: Name, national: Name, blockers: list[str]) -> float:
+    """What the names say against each other: family markers on one side only, another level,
+    another subject. Each multiplies the penalty and is listed in ``blockers``."""
+    penalty = 1.0
+    for marker in sorted(query.markers - national.markers):
+        penalty *= MARKER_PENALTY
+        blockers.append(f"'{marker}' only in the local name")
+    for marker in sorted(national.markers - query.markers):
+        if marker not in national.listed:  # one of an enumeration: the local name may name another
+            penalty *= MARKER_PENALTY
+        blockers.append(f"'{marker}' only in the national name")
+    if query.levels and national.levels and query.levels.isdisjoint(national.levels):
+        penalty *= LEVEL_PENALTY
+        blockers.append(
+            f"level: local cấp {'/'.join(sorted(query.levels))}, national cấp "
+            f"{'/'.join(sorted(national.levels))}"
+        )
+    if query.subjects and national.subjects and query.subjects.isdisjoint(national.subjects):
+        penalty *= LEVEL_PENALTY
+        mine_for, theirs_for = ", ".join(sorted(query.subjects)), ", ".join(sorted(national.subjects))
+        blockers.append(f"for: local {mine_for}, national {theirs_for}")
+    return penalty
+
+
+def _evidence(
+    local: LocalProcedure, proc: NationalProcedure, penalty: float, notes: list[str], blockers: list[str]
+) -> tuple[float, float]:
+    """What the rest of the records say: sector, agency, fees, days. The bonus, and ``penalty``
+    multiplied further by a field or agency that differs."""
+    bonus = 0.0
+    if local.sector_code or local.sector_name:
+        sector = _sector(local, proc)
+        if sector is True:
+            bonus += SECTOR_BONUS
+            notes.append("same sector")
+        elif sector is False:
+            penalty *= FIELD_PENALTY
+            blockers.append(
+                f"field: local {_said(local.sector_name, local.sector_code)}, national "
+                f"{_said(proc.sector_name, proc.sector_code)}"
+            )
+        else:
+            notes.append("other sector")
+    if local.agency and proc.agencies:
+        if _same_agency(local.agency, proc.agencies):
+            notes.append("same agency")
+        else:
+            penalty *= FIELD_PENALTY
+            blockers.append(f"agency: local {local.agency}, national {' / '.join(proc.agencies)}")
+    return _records_bonus(local, proc, bonus, notes), penalty
+
+
+def _records_bonus(local: LocalProcedure, proc: NationalProcedure, bonus: float, notes: list[str]) -> float:
+    """The same fee, the same processing days: each adds to ``bonus``."""
+    if local.fees and proc.fees:
+        if set(local.fees) & set(proc.fees):
+            bonus += FEES_BONUS
+            notes.append("same fee")
+        else:
+            notes.append(f"fees differ ({_amounts(local.fees)} / {_amounts(proc.fees)})")
+    if local.days is not None and proc.days is not None:
+        if local.days == proc.days:
+            bonus += DAYS_BONUS
+            notes.append("same processing days")
+        else:
+            notes.append(f"days differ ({local.days:g} / {proc.days:g})")
+    return bonus
 
 
 def _sector(local: LocalProcedure, proc: NationalProcedure) -> bool | None:

@@ -22,6 +22,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from itertools import accumulate
 from typing import Any
 
@@ -305,22 +306,37 @@ def _any_bad_string(value: Any, code_fields: frozenset[str], root_is_code: bool)
             if (_first_bad_code_char(item) is not None) if is_code else (free_bad(item) is not None):
                 return True
         elif kind is dict or isinstance(item, dict):
-            for key, child in item.items():
-                if _first_bad_code_char(key if type(key) is str else str(key)) is not None:
-                    return True
-                if child and isinstance(child, (str, dict, list, tuple)):
-                    push((child, key in code_fields, depth + 1))
-        elif kind is list or isinstance(item, (list, tuple)):
-            for child in item:
-                if type(child) is str:
-                    if (
-                        (_first_bad_code_char(child) is not None)
-                        if is_code
-                        else (free_bad(child) is not None)
-                    ):
-                        return True
-                elif child and isinstance(child, (dict, list, tuple, str)):
-                    push((child, is_code, depth + 1))
+            if _bad_keys_pushed(item, code_fields, depth, push):
+                return True
+        elif (kind is list or isinstance(item, (list, tuple))) and _bad_items_pushed(
+            item, is_code, depth, push
+        ):
+            return True
+    return False
+
+
+_Push = Callable[[tuple[Any, bool, int]], None]
+
+
+def _bad_keys_pushed(item: dict[Any, Any], code_fields: frozenset[str], depth: int, push: _Push) -> bool:
+    """Whether a key of ``item`` is refused; its non-empty containers and strings are pushed."""
+    for key, child in item.items():
+        if _first_bad_code_char(key if type(key) is str else str(key)) is not None:
+            return True
+        if child and isinstance(child, (str, dict, list, tuple)):
+            push((child, key in code_fields, depth + 1))
+    return False
+
+
+def _bad_items_pushed(item: list[Any] | tuple[Any, ...], is_code: bool, depth: int, push: _Push) -> bool:
+    """Whether a string of ``item`` is refused; its non-empty containers are pushed."""
+    free_bad = _FREE_TEXT_BAD.search
+    for child in item:
+        if type(child) is str:
+            if (_first_bad_code_char(child) is not None) if is_code else (free_bad(child) is not None):
+                return True
+        elif child and isinstance(child, (dict, list, tuple, str)):
+            push((child, is_code, depth + 1))
     return False
 
 

@@ -302,17 +302,7 @@ class CompiledMapping:
     def _compile_steps(self, fs: FieldSpec) -> list[Callable[[Any, _Context], Any]]:
         steps: list[Callable[[Any, _Context], Any]] = []  # the UTF-8 check runs first, in _compile
         if fs.map_values is not None:
-            table = {str(k): v for k, v in fs.map_values.items()}
-
-            def inline(value: Any, ctx: _Context) -> Any:
-                if _is_empty(value):
-                    return value
-                key = str(value)
-                if key not in table:
-                    raise _Problem(f"no entry in map_values (expected one of {sorted(table)})")
-                return table[key]
-
-            steps.append(inline)
+            steps.append(_inline_step({str(k): v for k, v in fs.map_values.items()}))
         if fs.code is not None:
             steps.append(self._code_step(fs))
         if fs.default is not None:
@@ -321,24 +311,9 @@ class CompiledMapping:
         if fs.format is not None:
             steps.append(_FORMATS[fs.format])
         if fs.max_length is not None:
-            limit, truncate = fs.max_length, fs.on_overflow == "truncate"
-
-            def clip(value: Any, ctx: _Context) -> Any:
-                if isinstance(value, str) and len(value) > limit:
-                    if truncate:
-                        return value[:limit]
-                    raise _Problem(f"too long: {len(value)} characters, at most {limit}")
-                return value
-
-            steps.append(clip)
+            steps.append(_clip_step(fs.max_length, fs.on_overflow == "truncate"))
         if fs.required:
-
-            def need(value: Any, ctx: _Context) -> Any:
-                if _is_empty(value):
-                    raise _Problem("required but empty")
-                return value
-
-            steps.append(need)
+            steps.append(_need)
         return steps
 
     def _code_step(self, fs: FieldSpec) -> Callable[[Any, _Context], Any]:
@@ -483,6 +458,40 @@ class _ChildProblems(Exception):
     def __init__(self, problems: list[FieldError], partial: list[Any]) -> None:
         super().__init__(f"{len(problems)} problems in child items")
         self.problems, self.partial = problems, partial
+
+
+def _inline_step(table: dict[str, Any]) -> Callable[[Any, _Context], Any]:
+    """``map_values``: the value's entry, an error naming the expected ones when it has none."""
+
+    def inline(value: Any, ctx: _Context) -> Any:
+        if _is_empty(value):
+            return value
+        key = str(value)
+        if key not in table:
+            raise _Problem(f"no entry in map_values (expected one of {sorted(table)})")
+        return table[key]
+
+    return inline
+
+
+def _clip_step(limit: int, truncate: bool) -> Callable[[Any, _Context], Any]:
+    """``max_length``: a longer text is cut (``on_overflow = truncate``) or refused."""
+
+    def clip(value: Any, ctx: _Context) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            if truncate:
+                return value[:limit]
+            raise _Problem(f"too long: {len(value)} characters, at most {limit}")
+        return value
+
+    return clip
+
+
+def _need(value: Any, ctx: _Context) -> Any:
+    """``required``: an empty value is refused."""
+    if _is_empty(value):
+        raise _Problem("required but empty")
+    return value
 
 
 def _check_text(value: Any, ctx: _Context) -> Any:

@@ -70,6 +70,32 @@ def load_mappings(folder: str | Path, *, require: Iterable[str] = ()) -> Mapping
     # province.yaml is the province schema (dvcsync.province.schema), not a mapping spec
     spec_docs = _load_docs(sorted(p for p in root.glob("*.yaml") if p.name != "province.yaml"), problems)
 
+    codes, code_specs = _code_tables(code_docs, problems)
+    specs, spec_docs_by_name, invalid = _mapping_specs(spec_docs, require, problems)
+
+    models: dict[str, type[BaseModel] | None] = {}
+    for name, mspec in specs.items():
+        doc = spec_docs_by_name[name]
+        known = {**specs, **dict.fromkeys(invalid)}
+        models[name] = _check_references(mspec, doc, known, code_specs, problems)
+    if require:
+        present = {doc.path for doc in (*spec_docs, *code_docs)}
+
+        def line_of(name: str, loc: tuple[str, ...]) -> int | None:
+            doc = spec_docs_by_name.get(name)
+            return doc.line_of(loc) if doc is not None else None
+
+        known_codes = {name: spec for name, (spec, _) in code_specs.items()}
+        problems += required_problems(root, require, specs, known_codes, present, line_of)
+    if problems:
+        raise MappingSpecError(problems)
+    return MappingSet(root, specs, codes, models)
+
+
+def _code_tables(
+    code_docs: list[LocatedDocument], problems: list[Problem]
+) -> tuple[dict[str, CodeTable], dict[str, tuple[CodeTableSpec, LocatedDocument]]]:
+    """The valid code tables (overlays linked to their bases), and their specs with their files."""
     codes: dict[str, CodeTable] = {}
     code_specs: dict[str, tuple[CodeTableSpec, LocatedDocument]] = {}
     for doc in code_docs:
@@ -83,7 +109,13 @@ def load_mappings(folder: str | Path, *, require: Iterable[str] = ()) -> Mapping
         code_specs[spec.name] = (spec, doc)
         codes[spec.name] = CodeTable(spec)
     _link_overlays(code_specs, codes, problems)
+    return codes, code_specs
 
+
+def _mapping_specs(
+    spec_docs: list[LocatedDocument], require: tuple[str, ...], problems: list[Problem]
+) -> tuple[dict[str, MappingSpec], dict[str, LocatedDocument], set[str]]:
+    """The valid mapping specs by name, their files, and the names of the files that are not."""
     specs: dict[str, MappingSpec] = {}
     spec_docs_by_name: dict[str, LocatedDocument] = {}
     invalid: set[str] = set()
@@ -103,24 +135,7 @@ def load_mappings(folder: str | Path, *, require: Iterable[str] = ()) -> Mapping
             continue
         specs[mspec.name] = mspec
         spec_docs_by_name[mspec.name] = doc
-
-    models: dict[str, type[BaseModel] | None] = {}
-    for name, mspec in specs.items():
-        doc = spec_docs_by_name[name]
-        known = {**specs, **dict.fromkeys(invalid)}
-        models[name] = _check_references(mspec, doc, known, code_specs, problems)
-    if require:
-        present = {doc.path for doc in (*spec_docs, *code_docs)}
-
-        def line_of(name: str, loc: tuple[str, ...]) -> int | None:
-            doc = spec_docs_by_name.get(name)
-            return doc.line_of(loc) if doc is not None else None
-
-        known_codes = {name: spec for name, (spec, _) in code_specs.items()}
-        problems += required_problems(root, require, specs, known_codes, present, line_of)
-    if problems:
-        raise MappingSpecError(problems)
-    return MappingSet(root, specs, codes, models)
+    return specs, spec_docs_by_name, invalid
 
 
 def _empty(doc: LocatedDocument, problems: list[Problem], needed: str | None) -> bool:

@@ -174,23 +174,7 @@ def required_problems(
             if need.name not in codes and path not in present:
                 problems.append((path, None, "", f"missing: {need.why}"))
             continue
-        if need.applies_to:
-            names = [name for name, spec in specs.items() if spec.applies_to is not None]
-            if not names:
-                if need.name in specs:  # the file is there but takes no records
-                    problems.append(
-                        (path, line_of(need.name, ("name",)), "applies_to", f"missing: {need.why}")
-                    )
-                elif path not in present:
-                    problems.append((path, None, "", f"missing: {need.why}"))
-                continue
-        else:
-            if need.name not in specs:
-                if path not in present:
-                    problems.append((path, None, "", f"missing: {need.why}"))
-                continue
-            names = [need.name]
-        for name in names:
+        for name in _specs_needed(need, path, specs, present, line_of, problems):
             wrong = need.shape(specs[name]) if need.shape is not None else None
             if wrong is None:
                 continue
@@ -201,6 +185,32 @@ def required_problems(
             seen.add(marker)
             problems.append((marker[0], line_of(name, loc), ".".join(loc), f"{message}: {need.why}"))
     return problems
+
+
+def _specs_needed(
+    need: Need,
+    path: Path,
+    specs: Mapping[str, MappingSpec],
+    present: set[Path],
+    line_of: Callable[[str, tuple[str, ...]], int | None],
+    problems: list[Problem],
+) -> list[str]:
+    """The specs that meet ``need`` (every spec with ``applies_to`` for such a need), their shape
+    still to check; none, and a problem when the folder lacks it (unless an invalid file was
+    reported already)."""
+    if need.applies_to:
+        names = [name for name, spec in specs.items() if spec.applies_to is not None]
+        if not names:
+            if need.name in specs:  # the file is there but takes no records
+                problems.append((path, line_of(need.name, ("name",)), "applies_to", f"missing: {need.why}"))
+            elif path not in present:
+                problems.append((path, None, "", f"missing: {need.why}"))
+        return names
+    if need.name not in specs:
+        if path not in present:
+            problems.append((path, None, "", f"missing: {need.why}"))
+        return []
+    return [need.name]
 
 
 __all__ = ["JOBS", "NEEDS", "Need", "needs_of", "required_problems", "why_needed"]

@@ -278,19 +278,10 @@ class PortalClient:
         except ReplyTooLarge as exc:
             raise ProtocolError(service, str(exc)) from None
         except httpx.HTTPError as exc:
-            tls = tls_problem(exc)
-            if tls:  # the TLS layer refused us: nothing was processed, and it is no lost reply
-                raise TlsError(service, tls) from None
-            if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-                raise UnreachableError(service, f"not sent: {describe(exc)}") from None
-            if isinstance(exc, httpx.PoolTimeout):
-                raise TransientError(service, f"not sent: {describe(exc)}") from None
-            if isinstance(
-                exc,
-                (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError),
-            ):
-                raise AmbiguousError(service, f"sent, no answer: {describe(exc)}") from None
-            raise
+            failure = _transport_failure(service, exc)
+            if failure is None:
+                raise
+            raise failure from None
         if status in NOT_APPLIED_STATUSES:
             raise TransientError(
                 service, f"HTTP {status}", retry_after=parse_retry_after(reply_headers.get("Retry-After"))
@@ -325,6 +316,24 @@ class PortalClient:
 
 class _HttpAuthError(PortalError):
     pass
+
+
+def _transport_failure(service: str, exc: httpx.HTTPError) -> PortalError | None:
+    """What an HTTP-level failure means for the request: refused by TLS, never sent, or sent with
+    no answer (``None``: none of those, the error goes up as it is)."""
+    tls = tls_problem(exc)
+    if tls:  # the TLS layer refused us: nothing was processed, and it is no lost reply
+        return TlsError(service, tls)
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return UnreachableError(service, f"not sent: {describe(exc)}")
+    if isinstance(exc, httpx.PoolTimeout):
+        return TransientError(service, f"not sent: {describe(exc)}")
+    if isinstance(
+        exc,
+        (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError),
+    ):
+        return AmbiguousError(service, f"sent, no answer: {describe(exc)}")
+    return None
 
 
 def outcome_of(exc: PortalError) -> str:

@@ -171,31 +171,22 @@ class ProvinceStateCheck:
 
     # ------------------------------------------------------------------ one dossier
 
-    def _compare(
-        self, key: str, p: dict[str, Any] | None, s: dict[str, Any] | None, watermark: str
-    ) -> tuple[str, bool, dict[str, Any]] | None:
+    def _in_scope(self, p: dict[str, Any] | None, s: dict[str, Any] | None) -> bool:
+        """Whether the record is the report's: changed or received in the period (a record only
+        the state holds: changed there, and no filter on province columns), of a procedure sent."""
         if p is not None:
             if not (self.period.contains(p["updated_at"]) or self.period.contains(p["received_at"])):
-                return None
+                return False
         elif s is None or self.period.agency or self.period.procedure:
-            return None  # a filter names province columns: a record the province lacks has none
+            return False  # a filter names province columns: a record the province lacks has none
         elif not self.period.contains(s["source_updated_at"]):
-            return None
-        if p is not None and str(p["procedure"]) in self.not_sent:
-            return None
-        self.counts.in_period += 1
-        province = self._province_evidence(p) if p is not None else None
-        state = _state_evidence(s) if s is not None else None
-        if p is None:
-            assert s is not None
-            if not s["on_portal"]:
-                return None
-            if self.read_back:
-                return key, False, {"state": state}
-            self.book.finding("unknown_to_province", key, None, state, None, local_iso(s["state_updated_at"]))
-            return None
+            return False
+        return not (p is not None and str(p["procedure"]) in self.not_sent)
+
+    def _held_back(self, key: str, province: dict[str, Any] | None, s: dict[str, Any]) -> bool:
+        """Whether the state holds the record back (quarantined, dead letters), each a finding."""
         held_back = False
-        if s is not None and s["q_errors"]:
+        if s["q_errors"]:
             held_back = True
             errors = _json_list(s["q_errors"])
             self.book.finding(
@@ -206,7 +197,7 @@ class ProvinceStateCheck:
                 None,
                 local_iso(s["q_first"]),
             )
-        if s is not None and s["dead"]:
+        if s["dead"]:
             held_back = True
             self.book.finding(
                 "dead_letter",
@@ -220,7 +211,25 @@ class ProvinceStateCheck:
                 None,
                 local_iso(s["dead_at"]),
             )
-        if held_back:
+        return held_back
+
+    def _compare(
+        self, key: str, p: dict[str, Any] | None, s: dict[str, Any] | None, watermark: str
+    ) -> tuple[str, bool, dict[str, Any]] | None:
+        if not self._in_scope(p, s):
+            return None
+        self.counts.in_period += 1
+        province = self._province_evidence(p) if p is not None else None
+        state = _state_evidence(s) if s is not None else None
+        if p is None:
+            assert s is not None
+            if not s["on_portal"]:
+                return None
+            if self.read_back:
+                return key, False, {"state": state}
+            self.book.finding("unknown_to_province", key, None, state, None, local_iso(s["state_updated_at"]))
+            return None
+        if s is not None and self._held_back(key, province, s):
             return None
         stale_since, reason = self._stale(p, s, watermark)
         if stale_since is not None and self._older_than_stale(stale_since):

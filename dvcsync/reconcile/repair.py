@@ -106,12 +106,7 @@ async def _repair_dossier(
     if item.category == "dead_letter":
         return _repair_dead(runtime, key, mapped, dry_run)
     if item.category == "missing_on_portal":
-        if await _on_portal(job, key):
-            return RepairOutcome(key, "already on the portal again", False)
-        if dry_run:
-            return RepairOutcome(key, f"would send as new with {len(mapped.steps)} history entries", False)
-        counts = runtime.store.enqueue_repair(mapped, tag=tag, as_new=True, steps_checked=True)
-        return _enqueued(key, counts, "sent as new")
+        return await _repair_missing(runtime, job, key, mapped, tag, dry_run)
     if item.category == "history_missing":
         if dry_run:
             return RepairOutcome(key, "would read the portal's history and send the entries it lacks", False)
@@ -123,17 +118,34 @@ async def _repair_dossier(
         counts = runtime.store.enqueue_repair(mapped, tag=tag, resend_dossier=True)
         return _enqueued(key, counts, "dossier sent again (replace)")
     if item.category == "stale":
-        if dry_run:
-            return RepairOutcome(key, "would re-read and enqueue the dossier's changes", False)
-        enq = runtime.store.enqueue_page([mapped], cursor_name=None, watermark="", last_key=0)
-        if enq.dossiers_enqueued or enq.steps_enqueued:
-            return RepairOutcome(
-                key, f"enqueued: {enq.dossiers_enqueued} dossier, {enq.steps_enqueued} entries", True
-            )
-        if any(e["state"] == "pending" for e in runtime.store.entries_of(key)):
-            return RepairOutcome(key, "already in the outbox: delivered now", True)
-        return RepairOutcome(key, "already in step: nothing to send", False)
+        return _repair_stale(runtime, key, mapped, dry_run)
     raise NotRepairable(item.category)
+
+
+async def _repair_missing(
+    runtime: Runtime, job: PushJob, key: str, mapped: MappedRecord, tag: str, dry_run: bool
+) -> RepairOutcome:
+    """A dossier the portal lost is sent as new, with its whole history (unless it is back)."""
+    if await _on_portal(job, key):
+        return RepairOutcome(key, "already on the portal again", False)
+    if dry_run:
+        return RepairOutcome(key, f"would send as new with {len(mapped.steps)} history entries", False)
+    counts = runtime.store.enqueue_repair(mapped, tag=tag, as_new=True, steps_checked=True)
+    return _enqueued(key, counts, "sent as new")
+
+
+def _repair_stale(runtime: Runtime, key: str, mapped: MappedRecord, dry_run: bool) -> RepairOutcome:
+    """A dossier whose changes were not sent is read again and its changes enqueued."""
+    if dry_run:
+        return RepairOutcome(key, "would re-read and enqueue the dossier's changes", False)
+    enq = runtime.store.enqueue_page([mapped], cursor_name=None, watermark="", last_key=0)
+    if enq.dossiers_enqueued or enq.steps_enqueued:
+        return RepairOutcome(
+            key, f"enqueued: {enq.dossiers_enqueued} dossier, {enq.steps_enqueued} entries", True
+        )
+    if any(e["state"] == "pending" for e in runtime.store.entries_of(key)):
+        return RepairOutcome(key, "already in the outbox: delivered now", True)
+    return RepairOutcome(key, "already in step: nothing to send", False)
 
 
 def _repair_dead(runtime: Runtime, key: str, mapped: MappedRecord, dry_run: bool) -> RepairOutcome:

@@ -215,7 +215,7 @@ class AdoptJob:
         total: int | None = None  # known once the scan is over; until then, what it found so far
         limit = max(1, self.concurrency * ROUND_WAVES)
         deadline: float | None = None
-        rounds: dict[asyncio.Task[list[DueEntry]], list[int]] = {}  # in flight: their outbox ids
+        rounds: _Rounds = {}  # in flight: their outbox ids
         try:
             while True:
                 scanning = False
@@ -226,18 +226,9 @@ class AdoptJob:
                         return  # run() raises it
                 if total is None and not scanning:
                     total = done + await asyncio.to_thread(self._waiting)
-                while len(rounds) < ROUNDS_IN_FLIGHT:
-                    busy = [i for ids in rounds.values() for i in ids]
-                    due = await asyncio.to_thread(self._due, limit, busy)
-                    if not due:
-                        break
-                    task = asyncio.ensure_future(self.first_contact.settle(due, send=False))
-                    rounds[task] = [e.id for e in due]
+                await self._launch(rounds, limit)
                 if rounds:
-                    finished, _ = await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
-                    for task in finished:
-                        task.result()  # the portal unreachable, the state refused: the run stops
-                        done += len(rounds.pop(task))
+                    done += await _collect(rounds)
                     self._tick("read back", done, max(done, summary.in_period if total is None else total))
                     deadline = None
                     continue
@@ -260,6 +251,16 @@ class AdoptJob:
                 task.cancel()
             await asyncio.gather(*rounds, return_exceptions=True)
 
+    async def _launch(self, rounds: _Rounds, limit: int) -> None:
+        """Start rounds of read-backs, up to ``ROUNDS_IN_FLIGHT``, while any are due."""
+        while len(rounds) < ROUNDS_IN_FLIGHT:
+            busy = [i for ids in rounds.values() for i in ids]
+            due = await asyncio.to_thread(self._due, limit, busy)
+            if not due:
+                break
+            task = asyncio.ensure_future(self.first_contact.settle(due, send=False))
+            rounds[task] = [e.id for e in due]
+
     def _due(self, limit: int, busy: list[int]) -> list[DueEntry]:
         """The next round: dossiers waiting for a read-back, else status reports; not those of
         the rounds in flight (still waiting until recorded)."""
@@ -275,6 +276,20 @@ class AdoptJob:
     def _tick(self, phase: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(phase, done, total)
+
+
+# Rounds of read-backs in flight, with the outbox ids of each.
+_Rounds = dict[asyncio.Task[list[DueEntry]], list[int]]
+
+
+async def _collect(rounds: _Rounds) -> int:
+    """Wait for a round (or more) to finish; how many entries they settled."""
+    finished, _ = await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
+    settled = 0
+    for task in finished:
+        task.result()  # the portal unreachable, the state refused: the run stops
+        settled += len(rounds.pop(task))
+    return settled
 
 
 class _ScanProcess:

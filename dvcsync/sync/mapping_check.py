@@ -19,7 +19,7 @@ from dataclasses import field as dc_field
 from typing import Any
 
 from dvcsync.contract import HoSoCongDVC
-from dvcsync.mapping import FieldError, MappingSet
+from dvcsync.mapping import CompiledMapping, FieldError, MappingSet
 from dvcsync.mapping.engine import MapResult
 from dvcsync.mapping.required import DOSSIER, INBOUND_DOSSIER
 from dvcsync.province.source import SqlSource, make_engine
@@ -167,20 +167,7 @@ def check_mappings(
                     if limit is not None and done >= limit:
                         break
                     done += 1
-                    taker = next((t for t in takers if t.applies(record)), None)
-                    if taker is not None:
-                        report.add_result(taker.name, taker.map(record))
-                        continue
-                    result = top.map(record)
-                    report.add_result(name, result)
-                    if result.skipped is not None:
-                        continue  # not sent: neither are its steps
-                    for child_name, child, list_name in children:
-                        for item in record.get(list_name) or []:
-                            item_result = child.map(item, parent=record, record_key=result.record)
-                            report.add_result(child_name, item_result)
-                    if inbound is not None and result.ok:
-                        report.add_result(INBOUND_DOSSIER, inbound.map(_as_listed(result.value)))
+                    _check_record(report, name, record, top, takers, children, inbound)
                 if progress is not None:
                     progress(done, total)
                 if limit is not None and done >= limit:
@@ -190,6 +177,33 @@ def check_mappings(
         engine.dispose()
     _describe_coverage(mappings, report)
     return report
+
+
+def _check_record(
+    report: CheckReport,
+    name: str,
+    record: dict[str, Any],
+    top: CompiledMapping,
+    takers: list[CompiledMapping],
+    children: list[tuple[str, CompiledMapping, str]],
+    inbound: CompiledMapping | None,
+) -> None:
+    """One source record through its mapping (an ``applies_to`` mapping that takes it, else
+    ``top``), its items through their child mappings, and back through the inbound dossier's."""
+    taker = next((t for t in takers if t.applies(record)), None)
+    if taker is not None:
+        report.add_result(taker.name, taker.map(record))
+        return
+    result = top.map(record)
+    report.add_result(name, result)
+    if result.skipped is not None:
+        return  # not sent: neither are its steps
+    for child_name, child, list_name in children:
+        for item in record.get(list_name) or []:
+            item_result = child.map(item, parent=record, record_key=result.record)
+            report.add_result(child_name, item_result)
+    if inbound is not None and result.ok:
+        report.add_result(INBOUND_DOSSIER, inbound.map(_as_listed(result.value)))
 
 
 def _as_listed(dossier: Any) -> dict[str, Any]:
