@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
@@ -320,27 +321,20 @@ def _monitoring(
         ),
     )
 
+    app.state.monitoring = _Monitoring(states, ready, scraped)
     answers: dict[int | str, dict[str, Any]] = {k: {"description": v} for k, v in GUARD_ANSWERS.items()}
-
-    @app.get("/healthz", summary="The process answers", responses=answers)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="The state store and the province database answer", responses=answers)
-    def readyz() -> JSONResponse:
-        problems = {}
-        for name, engine in ready.items():
-            try:
-                with engine.connect() as conn:
-                    conn.execute(text("SELECT 1"))
-            except Exception as exc:  # any failure means not ready; say which
-                problems[name] = type(exc).__name__
-        return JSONResponse(
-            {"ready": not problems, "problems": problems}, status_code=503 if problems else 200
-        )
-
-    @app.get(
+    app.add_api_route("/healthz", healthz, methods=["GET"], summary="The process answers", responses=answers)
+    app.add_api_route(
+        "/readyz",
+        readyz,
+        methods=["GET"],
+        summary="The state store and the province database answer",
+        responses=answers,
+    )
+    app.add_api_route(
         "/metrics",
+        metrics_text,
+        methods=["GET"],
         summary="Prometheus metrics: portal requests, cycles, backlog, inbound refusals, the process;"
         " ?tenant=<code> for one tenant's",
         response_class=Response,
@@ -350,11 +344,39 @@ def _monitoring(
             404: {"description": "No such tenant"},
         },
     )
-    def metrics_text(tenant: str | None = None) -> Response:
-        # a sync route: the backlog queries run in the thread pool, off the event loop
-        if tenant is not None and tenant not in states:
-            return Response("no such tenant\n", status_code=404, media_type="text/plain")
-        return Response(metrics.exposition(scraped, tenant=tenant), media_type=metrics.CONTENT_TYPE)
+
+
+@dataclass(frozen=True)
+class _Monitoring:
+    """What the monitoring paths read (``app.state.monitoring``): the state engines by tenant, the
+    engines that must answer for ``/readyz``, and the registry ``/metrics`` exposes."""
+
+    states: Mapping[str, Engine]
+    ready: Mapping[str, Engine]
+    scraped: CollectorRegistry
+
+
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def readyz(request: Request) -> JSONResponse:
+    problems = {}
+    for name, engine in request.app.state.monitoring.ready.items():
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means not ready; say which
+            problems[name] = type(exc).__name__
+    return JSONResponse({"ready": not problems, "problems": problems}, status_code=503 if problems else 200)
+
+
+def metrics_text(request: Request, tenant: str | None = None) -> Response:
+    # a sync route: the backlog queries run in the thread pool, off the event loop
+    monitoring: _Monitoring = request.app.state.monitoring
+    if tenant is not None and tenant not in monitoring.states:
+        return Response("no such tenant\n", status_code=404, media_type="text/plain")
+    return Response(metrics.exposition(monitoring.scraped, tenant=tenant), media_type=metrics.CONTENT_TYPE)
 
 
 def _digest(raw: bytes, code: str) -> dict[str, Any]:
