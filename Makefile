@@ -85,7 +85,7 @@ COVERAGE_DIR   := $(CURDIR)/build/coverage
 coverage: $(STAMP)
 	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
 	COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report= $(COVERAGE_TESTS)
-	COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(BIN)/coverage combine -q 2>/dev/null || true
+	COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(BIN)/coverage combine -q --append 2>/dev/null || true  # children that wrote after pytest-cov combined
 	COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(BIN)/coverage json -q -o $(COVERAGE_DIR)/coverage.json
 	$(BIN)/python tests/coverage_packages.py $(COVERAGE_DIR)/coverage.json
 
