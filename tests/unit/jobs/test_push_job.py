@@ -7,15 +7,17 @@ import asyncio
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from dvcsync.contract import VN_TZ
 from dvcsync.province.source import make_engine
 from dvcsync.sync.portal_side import portal_side_dossiers
 from dvcsync.sync.push import PushJob, PushSummary
 
 from .conftest import Rig, admin
+
+PROVINCE_TZ = ZoneInfo("Asia/Ho_Chi_Minh")  # the sample's updated_at is the province's wall clock
 
 
 async def _seed_portal_side(rig: Rig, http: httpx.AsyncClient) -> int:
@@ -111,7 +113,7 @@ def test_a_new_history_entry_is_the_only_thing_the_next_push_sends(rig: Rig) -> 
                 last,
             )
             # changed a second ago: inside the next cycle's window whatever today is
-            changed = (datetime.now(VN_TZ) - timedelta(seconds=1)).replace(tzinfo=None, microsecond=0)
+            changed = (datetime.now(PROVINCE_TZ) - timedelta(seconds=1)).replace(tzinfo=None, microsecond=0)
             rig.province_execute(
                 "UPDATE ho_so SET updated_at = ? WHERE id = ?", changed.isoformat(), dossier_id
             )
