@@ -12,7 +12,8 @@ tenant table is reported like any other (``dvcsync.tenants`` is the way to them)
 
 Two halves: ``_sections`` holds the section models (what a key may hold, no I/O) and
 ``_loader`` the reading (TOML, environment, tenants, relative paths, provenance); ``_settings``
-joins them in ``Settings``. The package imports nothing above it (``dvcsync.tenants`` imports
+joins them in ``Settings``; ``_values`` holds the small frozen objects a job or client can take
+instead of the whole of it. The package imports nothing above it (``dvcsync.tenants`` imports
 it, never the reverse). Import from here: the underscored modules may move.
 """
 
@@ -48,6 +49,7 @@ from ._settings import (
     is_loopback_host,
     published_secret_problems,
 )
+from ._values import Limits, Retry, Timeouts
 
 __all__ = [
     "CONFIG_ENV",
@@ -61,6 +63,7 @@ __all__ = [
     "AccessSettings",
     "CitizenCheckSettings",
     "ConfigError",
+    "Limits",
     "LogSettings",
     "Network",
     "PaymentSettings",
@@ -68,10 +71,12 @@ __all__ = [
     "ProvinceSettings",
     "PushSettings",
     "ReconcileSettings",
+    "Retry",
     "ScheduleSettings",
     "ServerSettings",
     "Settings",
     "StateSettings",
+    "Timeouts",
     "TlsClientSettings",
     "Transport",
     "_config_path",

@@ -25,6 +25,7 @@ from dvcsync._resources import default_mappings
 from dvcsync.province.instants import zone
 
 from ._secrets import read_secret as _read_secret
+from ._values import Limits, Retry, Timeouts
 
 Transport = Literal["rest", "soap"]
 
@@ -127,6 +128,18 @@ class PortalSettings(TlsClientSettings):
 
     def transport_for(self, service: str) -> Transport:
         return self.transport_by_service.get(service, self.transport)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(concurrency=self.concurrency, rate_per_s=self.rate_limit, batch_size=self.batch_size)
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return Timeouts(request_s=self.timeout, session_ttl_s=self.session_ttl_s)
+
+    @property
+    def retry(self) -> Retry:
+        return Retry(max_attempts=self.max_attempts, give_up_after_s=self.give_up_after)
 
 
 class PaymentSettings(TlsClientSettings):
