@@ -124,24 +124,11 @@ def _outbox_total(settings: Any, phase: str, done: int) -> int:
 def _delivered(settings: Any) -> tuple[int, int]:
     """(dossiers, history entries) the state records as delivered, for the count Ctrl-C prints
     (the difference before and after; on replicas it includes what the others delivered)."""
-    from sqlalchemy import func, select
-    from sqlmodel import col
-
-    from dvcsync.state.models import OutboxEntry, StepState
     from dvcsync.state.store import StateStore
 
     store = StateStore(settings.state.url)
     try:
-        with store.engine.connect() as conn:
-            dossiers = conn.execute(
-                select(func.count()).select_from(OutboxEntry).where(
-                    col(OutboxEntry.kind) == "dossier", col(OutboxEntry.state) == "done"
-                )
-            ).scalar_one()
-            steps = conn.execute(
-                select(func.count()).select_from(StepState).where(col(StepState.acked))
-            ).scalar_one()
-        return int(dossiers), int(steps)
+        return store.delivered()
     except Exception:  # an interrupted command still says it can be resumed
         return 0, 0
     finally:
