@@ -6,11 +6,12 @@ through: column reads are ``record.get``, ``map_values`` and plain code tables a
 bound into its namespace, formats, clipping and required checks are inline, child lists (``each``,
 ``concat``, ``exists``) are loops with their ``where`` tests inline. What is rare or intricate
 (dated code tables, reverse look-ups, templates, ``paths``, ``first_of``, a miss in a code table)
-calls the engine's own closures, so its behaviour and error texts are the engine's by
-construction; a failing field goes through the same handlers (record, field, source, value,
-reason). The source text depends on the spec alone (code tables and closures are bound, not
-written in), so the compiled code is cached by the spec's hash; ``source_of`` shows it
-(``dvcsync mappings compile --show NAME``). Records that are not dicts take the closure pipeline.
+calls the engine's own closures (or the steps of ``pipeline`` they share), so its behaviour and
+error texts are the engine's by construction; a failing field goes through the same handlers
+(record, field, source, value, reason). The source text depends on the spec alone (code tables
+and closures are bound, not written in), so the compiled code is cached by the spec's hash;
+``source_of`` shows it (``dvcsync mappings compile --show NAME``). Records that are not dicts
+take the closure pipeline.
 """
 
 from __future__ import annotations
@@ -19,18 +20,39 @@ import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import CodeType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from dvcsync.source_spec import Condition, filter_matches, same
 
-from . import engine
+from . import pipeline
+from .codes import CodeTable
 from .errors import FieldError, show
-from .spec import FieldSpec
+from .pipeline import Context, Getter, MapResult
+from .spec import FieldSpec, MappingSpec
 
-if TYPE_CHECKING:
-    from .engine import CompiledMapping, MapResult
+MapFunction = Callable[[dict[str, Any], Any, "str | None", bool], MapResult]
 
-MapFunction = Callable[[dict[str, Any], Any, "str | None", bool], "MapResult"]
+
+class CompiledMapping(Protocol):
+    """What the generated function is built from and bound to: ``engine.CompiledMapping``, named
+    here by shape so that this module does not import the engine that imports it."""
+
+    spec: MappingSpec
+    model: Any
+    _codes: Mapping[str, CodeTable]
+    _record_key: str | None
+    _where: Any
+    _outside: str
+    _resolve: Callable[[str], Any]
+
+    def _compile_source(self, fs: FieldSpec) -> Getter: ...
+
+    def _code_step(self, fs: FieldSpec) -> Callable[[Any, Context], Any]: ...
+
+    def _key_of(self, record: Mapping[str, Any]) -> str: ...
+
+    def _validate(self, key: str, out: dict[str, Any]) -> MapResult: ...
+
 
 _CACHE: dict[str, tuple[str, CodeType]] = {}
 _MISS = object()
@@ -264,7 +286,7 @@ class _Builder:
             if fast_format is not None:
                 lines.append(f"v = {fast_format}")
             else:
-                lines.append(f"v = {self.bind('fmt', engine._FORMATS[fs.format])}(v, None)")
+                lines.append(f"v = {self.bind('fmt', pipeline.FORMATS[fs.format])}(v, None)")
         if fs.max_length is not None:
             limit = fs.max_length
             lines.append(f"if isinstance(v, str) and len(v) > {limit}:")
@@ -294,7 +316,7 @@ def _fmt_datetime(value: Any) -> Any:
     ``yyyy-mm-ddThh:mm:ss`` text (still parsed, so an impossible date fails as there)."""
     if value is None:
         return ""
-    reference = engine._fmt_datetime
+    reference = pipeline.fmt_datetime
     if type(value) is str and len(value) == 19 and value[10] in "T ":
         digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
         if (
@@ -329,10 +351,10 @@ def compile_mapping(cm: CompiledMapping) -> MapFunction:
         _CACHE[digest] = cached
 
     def on_skip(fs: FieldSpec, name: str, key: str, exc: Any, record: Any, parent: Any) -> MapResult:
-        ctx = engine._Context(record=record, parent=parent, record_key=key)
-        shown = show(engine._raw_source(fs, ctx), personal=fs.personal)
-        error = FieldError(key, name, engine._source_label(fs), shown, exc.reason)
-        return engine.MapResult(record=key, errors=[error], skipped=exc.reason)
+        ctx = pipeline.Context(record=record, parent=parent, record_key=key)
+        shown = show(pipeline.raw_source(fs, ctx), personal=fs.personal)
+        error = FieldError(key, name, pipeline.source_label(fs), shown, exc.reason)
+        return pipeline.MapResult(record=key, errors=[error], skipped=exc.reason)
 
     def on_problem(
         fs: FieldSpec,
@@ -344,10 +366,10 @@ def compile_mapping(cm: CompiledMapping) -> MapFunction:
         errors: list[FieldError],
         reported: set[tuple[str, str]],
     ) -> None:
-        if exc.value is not engine._MISSING:
+        if exc.value is not pipeline.MISSING:
             raw = exc.value
         else:
-            raw = engine._raw_source(fs, engine._Context(record=record, parent=parent, record_key=key))
+            raw = pipeline.raw_source(fs, pipeline.Context(record=record, parent=parent, record_key=key))
         seen = (fs.path or f"={name}", exc.reason)
         if seen in reported:
             return  # one bad column read by several fields is one problem
@@ -356,7 +378,7 @@ def compile_mapping(cm: CompiledMapping) -> MapFunction:
             FieldError(
                 record=key,
                 field=name,
-                source=engine._source_label(fs),
+                source=pipeline.source_label(fs),
                 value=show(raw, personal=fs.personal),
                 reason=exc.reason,
             )
@@ -364,20 +386,20 @@ def compile_mapping(cm: CompiledMapping) -> MapFunction:
 
     def outside(key: str) -> MapResult:
         error = FieldError(key, "(record)", "", "", cm._outside)
-        return engine.MapResult(record=key, errors=[error], skipped=cm._outside)
+        return pipeline.MapResult(record=key, errors=[error], skipped=cm._outside)
 
     namespace: dict[str, Any] = {
         **builder.names,
         "MISS": _MISS,
-        "Problem": engine._Problem,
-        "Skipped": engine._Skipped,
-        "ChildProblems": engine._ChildProblems,
-        "Context": engine._Context,
-        "MapResult": engine.MapResult,
-        "check_text": engine._check_text,
-        "get_": engine._get,
-        "prefix": engine._prefix,
-        "nest": engine._nest,
+        "Problem": pipeline.Problem,
+        "Skipped": pipeline.Skipped,
+        "ChildProblems": pipeline.ChildProblems,
+        "Context": pipeline.Context,
+        "MapResult": pipeline.MapResult,
+        "check_text": pipeline.check_text,
+        "get_": pipeline.get_path,
+        "prefix": pipeline.prefix,
+        "nest": pipeline.nest,
         "same": same,
         "resolve": cm._resolve,
         "filter_matches": filter_matches,
