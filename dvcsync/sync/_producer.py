@@ -23,18 +23,28 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
 from dvcsync._gc import tune_gc
 from dvcsync.errors import DvcsyncError
+from dvcsync.province.source import SqlSource, make_engine
 from dvcsync.state import EnqueueCounts, StateStore
 
-if TYPE_CHECKING:
-    from dvcsync.sync.push import PushJob
-
 _PR_SET_PDEATHSIG = 1
+
+
+class Enqueuer(Protocol):
+    """What the producer needs of the push job (``PushJob``): its store and source, reopened
+    after the fork, and the enqueue of what is left after the first page. A protocol, so that
+    this module does not import the push job that imports it."""
+
+    store: StateStore
+    source: SqlSource
+    progress: Callable[[str, int, int], None] | None
+
+    def enqueue_rest(self, *, until: str, on_page: Callable[[EnqueueCounts], None]) -> EnqueueCounts: ...
 
 
 class EnqueueFailed(DvcsyncError, RuntimeError):
@@ -55,7 +65,7 @@ def can_fork(*engines: Engine) -> bool:
 class EnqueueProducer:
     """The parent's handle: counts as pages are committed, and the outcome."""
 
-    def __init__(self, job: PushJob, until: str) -> None:
+    def __init__(self, job: Enqueuer, until: str) -> None:
         # No database connection may cross the fork (SQLite forbids using one in a child, and
         # two processes sharing a socket to a server corrupt its protocol): close the pools.
         job.store.engine.dispose()
@@ -126,7 +136,7 @@ class EnqueueProducer:
         self._conn.close()
 
 
-def _produce(job: PushJob, until: str, conn: Connection, parent: int) -> None:
+def _produce(job: Enqueuer, until: str, conn: Connection, parent: int) -> None:
     status = 1
     try:
         _quiet_signals()
@@ -159,8 +169,6 @@ def _produce(job: PushJob, until: str, conn: Connection, parent: int) -> None:
 
 def _fresh(engine: Engine) -> Engine:
     """A new engine like ``engine`` (same URL, options and listeners), owning no connection."""
-    from dvcsync.province.source import make_engine
-
     return make_engine(engine.url.render_as_string(hide_password=False))
 
 
