@@ -5,15 +5,19 @@
             dossiers (a DongBoTrangThaiHoSo status report each, one object per call).
   (i)  bare  an httpx loop posting exactly the bodies the adapter sends (made by its own
              map_record), with the same concurrency and no state: the transport's limit here.
+  (i') bare+reads  the same with a TraCuuHoSo of every record first: the calls the adapter makes
+             on a fresh state, where every dossier is met for the first time and read back;
   (ii) naive what deployed one-stop systems do: read a dossier, map it, TraCuuHoSo, push it
              alone, then its history; sequentially (measured on a subset).
   ceiling    (i) again with the mock's largest history batch (100 entries a call): the most any
              httpx client pushes through this mock on this machine.
 Then the same with portal latency injected, a cycle with nothing changed, and the adapter's peak
-memory. The mock runs in its own process and knows the sample's portal-submitted dossiers. Usage:
+memory. The mock runs in its own process and knows the sample's portal-submitted dossiers. Each
+measurement runs --runs times (default 3), the median kept, with the load average printed at the
+start and end and beside each run (``bench/_runs.py``). Usage:
 
   .venv/bin/python -P bench/push.py [--dossiers 100000] [--latency-ms 5,10,20,100] [--naive 2000]
-                                   [--profile sample|opencps]
+                                   [--profile sample|opencps] [--runs 3] [--py-spy DIR]
 
 --profile opencps runs the same on an OpenCPS v2 database (``dvcsync sample-db --profile opencps``)
 with the shipped ``mappings/opencps``; the quiet cycle at scale (state filled by SQL over the
@@ -26,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -72,6 +77,7 @@ class Prepared:
     dossiers: list[dict[str, Any]] = field(default_factory=list)  # DongBoHoSoMC items
     histories: list[list[dict[str, Any]]] = field(default_factory=list)  # their CapNhatTienDo entries
     statuses: list[dict[str, Any]] = field(default_factory=list)  # DongBoTrangThaiHoSo of portal dossiers
+    keys: list[str] = field(default_factory=list)  # every record sent: what first contact reads back
 
     @property
     def records(self) -> int:
@@ -99,6 +105,7 @@ def prepare(db: Path) -> Prepared:
             mapped = job.map_record(record)
             if mapped.dossier is None:
                 continue  # quarantined: nobody sends it
+            out.keys.append(mapped.record_key)
             if mapped.kind == "status":
                 out.statuses.append(mapped.dossier)
             else:
@@ -228,6 +235,7 @@ def adapter_push(mock: RunningMock, db: Path, state: Path) -> dict[str, Any]:
     if PY_SPY:  # each process's CPU, the forked producer's included (--subprocesses)
         out = Path(PY_SPY) / f"{state.stem}-{int(time.time())}.txt"
         command = ["py-spy", "record", "--subprocesses", "--format", "raw", "-o", str(out), "--", *command]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -249,13 +257,28 @@ def adapter_push(mock: RunningMock, db: Path, state: Path) -> dict[str, Any]:
         peak_pss_kb = max(peak_pss_kb, sum(_status_kb(pid, "Pss:", "smaps_rollup") for pid in pids))
         time.sleep(0.2)
     stdout, stderr = proc.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the cycle and its producer, reaped
+    cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode not in (0, 1):
         raise RuntimeError(stderr.decode())
-    summary: dict[str, Any] = json.loads(stdout)
+    text = stdout.decode()  # py-spy's own lines around the summary, if it ran
+    summary: dict[str, Any] = json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
+    summary["cpu_s"] = cpu_s
     summary["peak_rss_mb"] = sum(peaks.values()) / 1024
+    summary["peaks_mb"] = [round(kb / 1024) for kb in peaks.values()]  # the cycle first, then its producer
     summary["peak_pss_mb"] = peak_pss_kb / 1024
     summary["processes"] = len(peaks)
     return summary
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds a running process has used (user + system)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -426,12 +449,20 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         f"{len(calls):,} calls"
     )
     ceiling_calls = bodies(prepared, args.ceiling_batch) if args.ceiling_batch else []
+    reads: list[tuple[str, dict[str, Any]]] = [("TraCuuHoSo", {"mahoso": k}) for k in prepared.keys]
 
     def measure(run: int) -> dict[str, float]:
         with run_mock_process(state=str(work / f"mock-{run}.db")) as mock:
+            assert mock.process is not None
+            pid = mock.process.pid
             reset(mock, db)
+            cpu, mock_cpu = time.process_time(), _proc_cpu(pid)
             bare_s = asyncio.run(bare_loop(mock, calls))
-            figures = {"bare": n / bare_s}
+            figures = {"bare": n / bare_s, "bare_cpu_ms": (time.process_time() - cpu) * 1000 / n}
+            figures["bare_mock_cpu_ms"] = (_proc_cpu(pid) - mock_cpu) * 1000 / n
+            # the same calls as the adapter's on a fresh state: first a TraCuuHoSo of every record
+            reset(mock, db)
+            figures["bare_reads"] = n / asyncio.run(bare_loop(mock, reads + calls))
             if ceiling_calls:
                 reset(mock, db)
                 figures["ceiling"] = n / asyncio.run(bare_loop(mock, ceiling_calls))
@@ -440,7 +471,9 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
             figures["naive"] = naive_n / naive_s
             reset(mock, db)
             state = work / f"state-{run}.db"
+            mock_cpu = _proc_cpu(pid)
             pushed = adapter_push(mock, db, state)
+            figures["adapter_mock_cpu_ms"] = (_proc_cpu(pid) - mock_cpu) * 1000 / n
             quiet = adapter_push(mock, db, state)
         # a status the portal already holds (read back on first contact) needs no report
         same = pushed.get("first_contact", {}).get("status_same", 0)
@@ -448,9 +481,13 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         assert sent == n and pushed["dead"] == 0, f"the adapter sent {sent} of {n}: {pushed}"
         figures["adapter"] = n / pushed["elapsed_s"]
         figures["ratio"] = figures["adapter"] / figures["bare"]
+        figures["ratio_reads"] = figures["adapter"] / figures["bare_reads"]
+        figures["adapter_cpu_ms"] = pushed["cpu_s"] * 1000 / n
         figures["quiet_s"] = quiet["elapsed_s"]
         figures["rss_mb"], figures["pss_mb"] = pushed["peak_rss_mb"], pushed["peak_pss_mb"]
         figures["processes"] = pushed["processes"]
+        figures["cycle_mb"] = pushed["peaks_mb"][0] if pushed["peaks_mb"] else 0
+        figures["producer_mb"] = sum(pushed["peaks_mb"][1:])
         return figures
 
     values = median_runs(args.runs, measure)
@@ -459,12 +496,17 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
     for key, name in (
         ("adapter", "adapter (dvcsync sync push)"),
         ("bare", "(i)  bare httpx loop, same bodies"),
+        ("bare_reads", "(i') bare loop, + a TraCuuHoSo a record"),
         ("naive", "(ii) naive: read, map, TraCuuHoSo, push"),
     ):
         print(f"  {name:40s} {m[key]:9,.0f} records/s  [{spread(values[key])}]")
     print(
         f"  adapter / bare  = {m['ratio']:.2f}x [{spread(values['ratio'], 2)}]"
         f" (goal >= 0.8: {'met' if m['ratio'] >= 0.8 else 'NOT met'})"
+    )
+    print(
+        f"  adapter / bare with the same reads = {m['ratio_reads']:.2f}x [{spread(values['ratio_reads'], 2)}]"
+        " (the calls the adapter makes on a fresh state: a first-contact read-back per record)"
     )
     print(f"  adapter / naive = {m['adapter'] / m['naive']:.1f}x (loopback)")
     if "ceiling" in m:
@@ -473,12 +515,19 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
             f" {m['ceiling']:,.0f} records/s"
             f" = {m['ceiling'] / m['naive']:.1f}x naive (no httpx client does better here)"
         )
+    print(
+        f"  CPU a record (ms): adapter's processes {m['adapter_cpu_ms']:.2f}"
+        f" [{spread(values['adapter_cpu_ms'], 2)}],"
+        f" the mock meanwhile {m['adapter_mock_cpu_ms']:.2f}; bare loop {m['bare_cpu_ms']:.2f}"
+        f" [{spread(values['bare_cpu_ms'], 2)}], the mock meanwhile {m['bare_mock_cpu_ms']:.2f}"
+    )
     print(f"  no-change cycle over {n:,} synced: {m['quiet_s']:.3f}s (target < 0.5 s)")
     print(
         f"  adapter peak memory (goal < 300 MB): {m['rss_mb']:.0f} MB RSS summed over"
         f" {m['processes']:.0f} process(es) [{spread(values['rss_mb'])}],"
         f" {m['pss_mb']:.0f} MB PSS (shared pages split) [{spread(values['pss_mb'])}]"
-        f": {'met' if m['rss_mb'] < 300 else 'NOT met'}"
+        f": {'met' if m['rss_mb'] < 300 else 'NOT met'}; the cycle's own peak {m['cycle_mb']:.0f} MB,"
+        f" its producer's {m['producer_mb']:.0f} MB"
     )
 
 
