@@ -23,6 +23,15 @@ settings.register_profile(
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("DVCSYNC_HYPOTHESIS", "ci"))
 
+# The state opens SQLite with synchronous=FULL: every commit is an fsync, ~3 ms on this disk, and
+# some tests commit thousands of times. No test can observe durability across power loss, so
+# tmp_path lives in RAM (tmpfs) where it is there: the same real files, modes and locks, no
+# fsync wait. pytest keeps its numbered folders and their retention there (pytest-of-<user>).
+# An explicit --basetemp or PYTEST_DEBUG_TEMPROOT wins; without /dev/shm nothing changes.
+_RAM = "/dev/shm"
+if "PYTEST_DEBUG_TEMPROOT" not in os.environ and os.path.isdir(_RAM) and os.access(_RAM, os.W_OK | os.X_OK):
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = _RAM
+
 _real_connect = socket.socket.connect
 _real_getaddrinfo = socket.getaddrinfo
 
