@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from dvcsync.state import StateStore
 
 
 @pytest.fixture
@@ -16,3 +20,40 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("DVCSYNC_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def state_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite state migrated to head by ``StateStore.upgrade`` (Alembic, ~0.1 s) for the whole
+    session, closed so its WAL is checkpointed into the file: copying it is what a test that
+    needs an empty state at head gets. Migrating itself is tested in tests/unit/state/test_migrations.py."""
+    path = tmp_path_factory.mktemp("state-template") / "state.db"
+    store = StateStore(f"sqlite:///{path}")
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    assert not leftovers, f"the template state left {leftovers} beside it: a copy would miss them"
+    return path
+
+
+def copy_state(template: Path, target: Path) -> None:
+    """``template`` copied to a new ``target``, private (0600) from its creation as the state
+    makes its own files: the copy is then as ``upgrade()`` would have left it."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out, template.open("rb") as src:
+        shutil.copyfileobj(src, out)
+
+
+@pytest.fixture
+def state_at_head(state_template: Path, tmp_path: Path) -> Iterator[StateStore]:
+    """A fresh, empty state at head in ``tmp_path / "state.db"`` (a copy of the session's
+    template), closed after the test."""
+    path = tmp_path / "state.db"
+    copy_state(state_template, path)
+    store = StateStore(f"sqlite:///{path}")
+    try:
+        yield store
+    finally:
+        store.close()

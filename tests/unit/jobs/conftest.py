@@ -100,12 +100,12 @@ async def admin(http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) 
 
 
 @pytest.fixture
-def rig(tmp_path: Path, sample: Path, mappings: MappingSet) -> Iterator[Rig]:
+def rig(tmp_path: Path, sample: Path, mappings: MappingSet, state_at_head: StateStore) -> Iterator[Rig]:
     onestop = tmp_path / "onestop.db"
     shutil.copy(sample, onestop)
     settings = job_settings(tmp_path, onestop)
-    store = StateStore(settings.state.url)
-    store.upgrade()
+    store = state_at_head  # tmp_path / "state.db", at head: a copy of the session's migrated template
+    assert store.url == settings.state.url
     app = create_app(MockConfig())
     try:
         yield Rig(tmp_path, onestop, settings, mappings, store, app)

@@ -58,10 +58,8 @@ def _record(key: str, steps: int = 2) -> MappedRecord:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    store.upgrade()
-    return store
+def store(state_at_head: StateStore) -> StateStore:
+    return state_at_head  # a copy of the session's migrated template (tests/unit/conftest.py)
 
 
 def _deliver_all(store: StateStore, now: float) -> None:

@@ -32,10 +32,8 @@ PERSONAL = "Nguyễn Văn An 0912345678"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    store.upgrade()
-    return store
+def store(state_at_head: StateStore) -> StateStore:
+    return state_at_head  # a copy of the session's migrated template (tests/unit/conftest.py)
 
 
 @pytest.fixture

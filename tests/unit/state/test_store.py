@@ -3,7 +3,6 @@ commits together, and a failure midway leaves nothing half-written."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,10 +29,8 @@ def _record(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    store.upgrade()
-    return store
+def store(state_at_head: StateStore) -> StateStore:
+    return state_at_head  # a copy of the session's migrated template (tests/unit/conftest.py)
 
 
 def test_first_page_enqueues_everything_and_advances_the_cursor(store: StateStore) -> None:
