@@ -11,6 +11,11 @@ applied once), ``reconcile`` with a change planted behind the push's
 cursor and ``reconcile repair``, catalogue pull/match/apply and the push after it, ``sync
 satisfaction``. Everything the run touches in the province goes through the profile's
 ``province.yaml`` (the boundary), never a table name of its own.
+
+Also the comparisons the end-to-end tests of a profile share (``tests/e2e/test_opencps_push.py``,
+``tests/e2e/test_source_servers.py``): what the mappings make of a database (``expected``), what
+the mock portal stores (``stored``), the two held equal (``assert_portal_holds``), and dossiers
+citizens submit on the portal for the OpenCPS profile (``opencps_submitted``).
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ from typer.testing import CliRunner
 from dvcsync.cli import app
 from dvcsync.config import Settings
 from dvcsync.demo import local_status, new_portal_dossiers
-from dvcsync.mapping import load_mappings
+from dvcsync.mapping import MappingSet, load_mappings
 from dvcsync.province.payments import CREATED, PaymentLedger
 from dvcsync.province.schema import load_schema
+from dvcsync.province.source import SqlSource, make_engine
 from dvcsync.reconcile.repair import repairable
 from dvcsync.state.inbox import Inbox
 from dvcsync.state.store import StateStore
@@ -52,6 +58,96 @@ PROCESSING, WAITING = "4", "5"  # national statuses
 ASKED_FROM = (PROCESSING, WAITING, "9")  # where a dossier is asked to pay from (9: processed)
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 REF_TAIL = re.compile(r"(-T[TS])[0-9A-F]{12}")
+
+
+# What the mock keeps of a dossier beyond what was sent: left out when comparing with the mappings.
+ADMIN_KEYS = frozenset(
+    {"QuaTrinhXuLy", "writes", "writes_by_service", "warnings", "created_at", "updated_at", "admin_edits"}
+)
+# The province's own dossiers that map, by MaHoSo: their DongBoHoSoMC item and history entries.
+Own = dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]
+
+
+def expected(url: str, mset: MappingSet, profile: str) -> tuple[Own, dict[str, str]]:
+    """What the profile's mappings make of the database at ``url``, every row read (no row
+    filter): (the province's own dossiers that map, portal code → the status reported for it).
+    Drafts (OpenCPS: no status) are never sent; a dossier the portal owns is reported, not sent."""
+    spec = mset.specs["dossier"]
+    assert spec.source is not None
+    own: Own = {}
+    reported: dict[str, str] = {}
+    engine = make_engine(url)
+    try:
+        for page in SqlSource(engine, spec.source).iter_pages(1000):
+            for record in page:
+                if profile == "opencps" and not record["dossierStatus"]:
+                    continue  # a draft: never sent
+                portal_code = (
+                    record["ma_ho_so_qg"]
+                    if profile == "sample"
+                    else (record["referenceUid"] if record["systemId"] == 5 else None)
+                )
+                if portal_code:
+                    report = mset.get("status_report").map(record)
+                    assert report.ok, report.errors
+                    reported[portal_code] = report.value.to_wire()["TrangThai"]
+                    continue
+                dossier = mset.get("dossier").map(record)
+                if not dossier.ok:
+                    continue
+                steps = [
+                    mset.get("step").map(s, parent=record, record_key=dossier.record) for s in record["steps"]
+                ]
+                assert all(s.ok for s in steps), [s.errors for s in steps if not s.ok]
+                own[dossier.record] = (dossier.value.to_wire(), [s.value.to_wire() for s in steps])
+    finally:
+        engine.dispose()
+    return own, reported
+
+
+def stored(client: httpx.Client) -> dict[str, dict[str, Any]]:
+    """Every dossier the mock portal holds, by MaHoSo (``client`` on the mock's root URL)."""
+    codes: list[str] = []
+    page = 1
+    while True:
+        listing = client.get("/_admin/dossiers", params={"size": 1000, "page": page}).json()
+        codes += [item["MaHoSo"] for item in listing["items"]]
+        if len(codes) >= listing["total"] or not listing["items"]:
+            break
+        page += 1
+    return {code: client.get(f"/_admin/dossiers/{code}").json() for code in codes}
+
+
+def assert_portal_holds(client: httpx.Client, own: Own) -> dict[str, dict[str, Any]]:
+    """The portal holds exactly ``own``: each dossier as mapped, its history once; what it holds."""
+    held = stored(client)
+    assert set(held) == set(own)
+    for code, (dossier, history) in own.items():
+        body = held[code]
+        assert {k: v for k, v in body.items() if k not in ADMIN_KEYS} == dossier, code
+        assert len(body["QuaTrinhXuLy"]) == len(history), f"{code}: history stored twice or lost"
+        assert [
+            {k: e.get(k, "") for k in h} for e, h in zip(body["QuaTrinhXuLy"], history, strict=True)
+        ] == history
+    return held
+
+
+def opencps_submitted(names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Birth registrations citizens submit on the portal, one a name, for the OpenCPS profile
+    (procedure 1.001193, which its sample maps)."""
+    return [
+        {
+            "MaHoSo": f"G22.99-261120-{950000 + n:06d}",
+            "MaTTHC": "1.001193",
+            "ChuHoSo": f"Nguyễn Văn {name}",
+            "LoaiDoiTuong": "1",
+            "SoGiayToChuHoSo": f"0402{n:08d}",
+            "SoDienThoai": f"0912{n:06d}",
+            "TrichYeuHoSo": f"Đăng ký khai sinh cho cháu {name}",
+            "NgayNopHoSo": f"2026112009{n:02d}00",
+        }
+        for n, name in enumerate(names)
+    ]
 
 
 @contextmanager
@@ -347,13 +443,19 @@ def run_every_job(
 
 
 __all__ = [
+    "ADMIN_KEYS",
     "SUBMITTED",
     "UNMAPPED",
+    "Own",
     "Run",
+    "assert_portal_holds",
     "cli",
     "counts",
+    "expected",
     "mock_with_knows",
     "normalised",
+    "opencps_submitted",
     "run_every_job",
+    "stored",
     "write_config",
 ]

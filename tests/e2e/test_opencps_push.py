@@ -11,7 +11,6 @@ import re
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -21,21 +20,13 @@ from typer.testing import CliRunner
 from dvcsync.cli import app
 from dvcsync.config import Settings
 from dvcsync.demo import seed_portal_side
-from dvcsync.mapping import MappingSet, load_mappings
-from dvcsync.province.source import SqlSource, make_engine
+from dvcsync.mapping import load_mappings
 from dvcsync.sync.cycles import run_push
 from mock_portal.testing import RunningMock
 
+from ..every_job import assert_portal_holds, expected, opencps_submitted, stored
+
 DOSSIERS = 500
-ADMIN_KEYS = {
-    "QuaTrinhXuLy",
-    "writes",
-    "writes_by_service",
-    "warnings",
-    "created_at",
-    "updated_at",
-    "admin_edits",
-}
 
 
 @pytest.fixture
@@ -67,69 +58,13 @@ def _settings(mock: RunningMock, db: Path, mappings: Path, state: Path) -> Setti
     )
 
 
-def _expected(
-    db: Path, mset: MappingSet
-) -> tuple[dict[str, tuple[dict[str, Any], list[dict[str, Any]]]], dict[str, str]]:
-    """What the profile makes of the database, read without its row filter: (the province's own
-    dossiers that map → their DongBoHoSoMC item and history, portal code → reported status)."""
-    spec = mset.specs["dossier"]
-    assert spec.source is not None
-    own, reported = {}, {}
-    engine = make_engine(f"sqlite:///{db}")
-    for page in SqlSource(engine, spec.source).iter_pages(1000, where="1 = 1"):
-        for record in page:
-            if not record["dossierStatus"]:
-                continue  # a draft: never sent
-            if record["systemId"] == 5:
-                report = mset.get("status_report").map(record)
-                assert report.ok, report.errors
-                reported[record["referenceUid"]] = report.value.to_wire()["TrangThai"]
-                continue
-            dossier = mset.get("dossier").map(record)
-            if not dossier.ok:
-                continue
-            steps = [
-                mset.get("step").map(a, parent=record, record_key=dossier.record) for a in record["steps"]
-            ]
-            assert all(s.ok for s in steps), [s.errors for s in steps if not s.ok]
-            own[dossier.record] = (dossier.value.to_wire(), [s.value.to_wire() for s in steps])
-    engine.dispose()
-    return own, reported
-
-
-def _stored(client: httpx.Client) -> dict[str, dict[str, Any]]:
-    codes: list[str] = []
-    page = 1
-    while True:
-        listing = client.get("/_admin/dossiers", params={"size": 1000, "page": page}).json()
-        codes += [item["MaHoSo"] for item in listing["items"]]
-        if len(codes) >= listing["total"] or not listing["items"]:
-            break
-        page += 1
-    return {code: client.get(f"/_admin/dossiers/{code}").json() for code in codes}
-
-
-def _assert_portal_holds(
-    client: httpx.Client, own: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]
-) -> None:
-    stored = _stored(client)
-    assert set(stored) == set(own)
-    for code, (dossier, history) in own.items():
-        body = stored[code]
-        assert {k: v for k, v in body.items() if k not in ADMIN_KEYS} == dossier, code
-        assert len(body["QuaTrinhXuLy"]) == len(history), f"{code}: history stored twice or lost"
-        assert [
-            {k: e.get(k, "") for k in h} for e, h in zip(body["QuaTrinhXuLy"], history, strict=True)
-        ] == history
-
-
 def test_opencps_profile_pushes_with_configuration_alone(
     mock: RunningMock, opencps: tuple[Path, Path], tmp_path: Path
 ) -> None:
     db, mappings = opencps
     settings = _settings(mock, db, mappings, tmp_path / "state.db")
     mset = load_mappings(mappings)
-    own, reported = _expected(db, mset)
+    own, reported = expected(f"sqlite:///{db}", mset, "opencps")
     with sqlite3.connect(db) as conn:
         drafts = conn.execute("SELECT COUNT(*) FROM opencps_dossier WHERE dossierStatus = ''").fetchone()[0]
         unmapped = conn.execute(
@@ -148,7 +83,7 @@ def test_opencps_profile_pushes_with_configuration_alone(
     assert first.enqueue.quarantined == unmapped  # local procedures with no national code, named
     assert first.dead == 0
     with httpx.Client(base_url=mock.url, timeout=30) as client:
-        _assert_portal_holds(client, own)
+        assert_portal_holds(client, own)
         for code, status in reported.items():  # under the portal's code, never as DongBoHoSoMC
             assert client.get(f"/_admin/portal-dossiers/{code}").json()["status"] == status
 
@@ -194,18 +129,18 @@ def test_opencps_profile_pushes_with_configuration_alone(
         )
     changed = {no for _id, no, _a in rows}
     with httpx.Client(base_url=mock.url, timeout=30) as client:
-        before = _stored(client)
+        before = stored(client)
         second = asyncio.run(run_push(settings, mset))
         assert (second.dossiers_pushed, second.steps_pushed, second.statuses_reported) == (5, 5, 1)
-        after = _stored(client)
+        after = stored(client)
         for code in changed:
             assert after[code]["TrangThaiHoSo"] == "9"
             assert len(after[code]["QuaTrinhXuLy"]) == len(before[code]["QuaTrinhXuLy"]) + 1
         assert all(after[c]["writes"] == before[c]["writes"] for c in after if c not in changed)
         assert client.get(f"/_admin/portal-dossiers/{portal_row[1]}").json()["status"] == "10"
-    _own, _ = _expected(db, mset)
+    _own, _ = expected(f"sqlite:///{db}", mset, "opencps")
     with httpx.Client(base_url=mock.url, timeout=30) as client:
-        _assert_portal_holds(client, _own)
+        assert_portal_holds(client, _own)
 
 
 def test_opencps_profile_takes_in_portal_dossiers_and_reports_their_status(
@@ -222,19 +157,7 @@ def test_opencps_profile_takes_in_portal_dossiers_and_reports_their_status(
         (counter,) = conn.execute(
             "SELECT currentId FROM counter WHERE name = 'org.opencps.dossiermgt.model.Dossier'"
         ).fetchone()
-    submitted = [
-        {
-            "MaHoSo": f"G22.99-261120-{950000 + n:06d}",
-            "MaTTHC": "1.001193",
-            "ChuHoSo": f"Nguyễn Văn {name}",
-            "LoaiDoiTuong": "1",
-            "SoGiayToChuHoSo": f"0402{n:08d}",
-            "SoDienThoai": f"0912{n:06d}",
-            "TrichYeuHoSo": f"Đăng ký khai sinh cho cháu {name}",
-            "NgayNopHoSo": f"2026112009{n:02d}00",
-        }
-        for n, name in enumerate(("An", "Bình", "Chi"))
-    ]
+    submitted = opencps_submitted(("An", "Bình", "Chi"))
     seeded = seed_portal_side(mock.url, f"sqlite:///{db}", mset)  # the sample's, submitted earlier
     httpx.post(
         f"{mock.url}/_admin/portal-dossiers",
@@ -276,7 +199,7 @@ def test_opencps_profile_takes_in_portal_dossiers_and_reports_their_status(
     moved = asyncio.run(run_push(settings, mset))
     assert (moved.dossiers_pushed, moved.statuses_reported, moved.dead) == (0, 1, 0)
     with httpx.Client(base_url=mock.url, timeout=30) as client:
-        assert not {sent["MaHoSo"] for sent in submitted} & set(_stored(client))  # never as its own
+        assert not {sent["MaHoSo"] for sent in submitted} & set(stored(client))  # never as its own
         assert client.get(f"/_admin/portal-dossiers/{submitted[0]['MaHoSo']}").json()["status"] == "2"
         # the citizen withdraws it on the portal: the pull writes status and action into OpenCPS
         assert client.post(f"/_admin/dossiers/{submitted[0]['MaHoSo']}/withdraw").status_code == 200

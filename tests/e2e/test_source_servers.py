@@ -29,13 +29,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from dvcsync.demo import seed_portal_side
-from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.mapping import load_mappings
 from dvcsync.province.sample import generate as generate_sample
 from dvcsync.province.sample.opencps.generator import generate as generate_opencps
-from dvcsync.province.source import SqlSource, make_engine
 from mock_portal.testing import RunningMock
 
 from .. import mariadb, postgres
+from ..every_job import Own, assert_portal_holds, expected, opencps_submitted
 from ..source_servers import copy_sqlite
 from .conftest import REPO
 from .test_pull import portal_dossier
@@ -49,16 +49,6 @@ SERVERS: dict[str, Callable[[], Any]] = {
     "mariadb": mariadb.mariadb_server,
 }
 CREATE = {"postgresql": postgres.create_database, "mariadb": mariadb.create_database}
-ADMIN_KEYS = {
-    "QuaTrinhXuLy",
-    "writes",
-    "writes_by_service",
-    "warnings",
-    "created_at",
-    "updated_at",
-    "admin_edits",
-}
-Own = dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]
 # How a dossier moves on (the portal refuses a jump it does not allow), and OpenCPS's action for it.
 NEXT = {"receiving": "processing", "waiting": "processing", "processing": "releasing"}
 NATIONAL = {"processing": "4", "releasing": "9"}
@@ -217,60 +207,9 @@ class Province:
         self.engine.dispose()
 
 
-def _expected(url: str, mset: MappingSet, profile: str) -> tuple[Own, dict[str, str]]:
-    """What the profile's mappings make of the database: (the province's own dossiers that map →
-    their DongBoHoSoMC item and history, portal code → the status reported for it)."""
-    spec = mset.specs["dossier"]
-    assert spec.source is not None
-    own: Own = {}
-    reported: dict[str, str] = {}
-    engine = make_engine(url)
-    for page in SqlSource(engine, spec.source).iter_pages(1000):
-        for record in page:
-            if profile == "opencps" and not record["dossierStatus"]:
-                continue  # a draft: never sent
-            portal_code = (
-                record["ma_ho_so_qg"]
-                if profile == "sample"
-                else (record["referenceUid"] if record["systemId"] == 5 else None)
-            )
-            if portal_code:
-                report = mset.get("status_report").map(record)
-                assert report.ok, report.errors
-                reported[portal_code] = report.value.to_wire()["TrangThai"]
-                continue
-            dossier = mset.get("dossier").map(record)
-            if not dossier.ok:
-                continue
-            steps = [
-                mset.get("step").map(s, parent=record, record_key=dossier.record) for s in record["steps"]
-            ]
-            assert all(s.ok for s in steps), [s.errors for s in steps if not s.ok]
-            own[dossier.record] = (dossier.value.to_wire(), [s.value.to_wire() for s in steps])
-    engine.dispose()
-    return own, reported
-
-
-def _stored(client: httpx.Client) -> dict[str, dict[str, Any]]:
-    listing = client.get("/_admin/dossiers", params={"size": 1000, "page": 1}).json()
-    assert listing["total"] <= 1000
-    return {
-        item["MaHoSo"]: client.get(f"/_admin/dossiers/{item['MaHoSo']}").json() for item in listing["items"]
-    }
-
-
-def _assert_portal_holds(mock: RunningMock, own: Own) -> dict[str, dict[str, Any]]:
+def _portal_holds(mock: RunningMock, own: Own) -> dict[str, dict[str, Any]]:
     with httpx.Client(base_url=mock.url, timeout=30) as client:
-        stored = _stored(client)
-    assert set(stored) == set(own)
-    for code, (dossier, history) in own.items():
-        body = stored[code]
-        assert {k: v for k, v in body.items() if k not in ADMIN_KEYS} == dossier, code
-        assert len(body["QuaTrinhXuLy"]) == len(history), f"{code}: history stored twice or lost"
-        assert [
-            {k: e.get(k, "") for k in h} for e, h in zip(body["QuaTrinhXuLy"], history, strict=True)
-        ] == history
-    return stored
+        return assert_portal_holds(client, own)
 
 
 def _config(tmp_path: Path, mock: RunningMock, source: str, profile: str) -> Path:
@@ -321,8 +260,8 @@ def test_push_from_a_server_database_sends_everything_then_exactly_the_changes(
 ) -> None:
     province = _province(server, samples, profile, "push")
     mset = load_mappings(PROFILES[profile])
-    own, reported = _expected(province.url, mset, profile)
-    original, original_reported = _expected(f"sqlite:///{samples[profile]}", mset, profile)
+    own, reported = expected(province.url, mset, profile)
+    original, original_reported = expected(f"sqlite:///{samples[profile]}", mset, profile)
     # date-times read from DATETIME/timestamp columns map as the SQLite text did (the few rows
     # with broken UTF-8 in SQLite arrive with U+FFFD, so they may map there and not here)
     assert {c: v for c, v in own.items() if c in original} == original and len(own) - len(original) <= 3
@@ -338,7 +277,7 @@ def test_push_from_a_server_database_sends_everything_then_exactly_the_changes(
         0,
     )
     assert first["steps_pushed"] == sum(len(h) for _, h in own.values())
-    before = _assert_portal_holds(mock, own)
+    before = _portal_holds(mock, own)
     quiet = _dvcsync(config, "sync", "push", "--json")
     assert (quiet["dossiers_pushed"], quiet["calls"]) == (0, 0)
 
@@ -355,8 +294,8 @@ def test_push_from_a_server_database_sends_everything_then_exactly_the_changes(
 
     second = _dvcsync(config, "sync", "push", "--json")
     assert (second["dossiers_pushed"], second["steps_pushed"], second["dead"]) == (4, 3, 0)
-    now_own, _ = _expected(province.url, mset, profile)
-    after = _assert_portal_holds(mock, now_own)
+    now_own, _ = expected(province.url, mset, profile)
+    after = _portal_holds(mock, now_own)
     for _, code, _ in moved:  # the dossier and its new history entry
         assert after[code]["writes"] == before[code]["writes"] + 2, code
     assert after[late_code]["writes"] == before[late_code]["writes"] + 1
@@ -374,19 +313,7 @@ def test_push_from_a_server_database_sends_everything_then_exactly_the_changes(
 def _submitted(profile: str) -> list[dict[str, Any]]:
     if profile == "sample":
         return [portal_dossier(n) for n in range(7100, 7105)]
-    return [
-        {
-            "MaHoSo": f"G22.99-261120-{950000 + n:06d}",
-            "MaTTHC": "1.001193",
-            "ChuHoSo": f"Nguyễn Văn {name}",
-            "LoaiDoiTuong": "1",
-            "SoGiayToChuHoSo": f"0402{n:08d}",
-            "SoDienThoai": f"0912{n:06d}",
-            "TrichYeuHoSo": f"Đăng ký khai sinh cho cháu {name}",
-            "NgayNopHoSo": f"2026112009{n:02d}00",
-        }
-        for n, name in enumerate(("An", "Bình", "Chi", "Dũng", "Giang"))
-    ]
+    return opencps_submitted(("An", "Bình", "Chi", "Dũng", "Giang"))
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
