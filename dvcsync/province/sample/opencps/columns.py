@@ -13,6 +13,7 @@ from typing import Any
 from .. import catalogue
 from ..calendar import iso, yymmdd
 from ..lifecycle import HEAD, LEADER, PAYING, PROCESSING, WAITING
+from .applicants import Applicant
 from .schema import (
     APPLICANT_TYPES,
     COLUMNS,
@@ -59,22 +60,6 @@ def step_of(status: int, previous: int, role: int) -> Step:
         if role == LEADER:
             return STEPS["sign"]
     return STEPS[STATUSES[status]]
-
-
-@dataclass(frozen=True, slots=True)
-class Applicant:
-    """Who a dossier is for (a citizen, a business, an organisation) and who submits it."""
-
-    kind: str
-    name: str
-    submitter: str
-    id_number: str | None
-    id_date: str | None
-    address: str
-    place: str
-    phone: str | None
-    email: str | None
-    note: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,10 @@ from datetime import timedelta
 from random import Random
 from typing import Any
 
-from .. import catalogue, names
+from .. import catalogue
 from ..calendar import BASE, DAY, DAY_YYMMDD
 from ..catalogue import Agency
 from ..common import (
-    COMPANY_FORM,
     TRANSITION_DAYS,
     TRANSITION_SHARE,
     ProcInfo,
@@ -45,14 +44,14 @@ from ..lifecycle import (
     Plan,
     plan_dossier,
 )
-from ..places import REFORM_DAY, Geography, place_of
+from ..places import REFORM_DAY, Geography
 from ..staff import Staff, staff_for
+from .applicants import Applicant, draw_applicant
 from .columns import (
     CLERK_USER,
     COMPANY_ID,
     DOSSIER_DEFAULTS,
     GROUP_ID,
-    Applicant,
     History,
     action_columns,
     applicant_columns,
@@ -80,8 +79,6 @@ from .schema import (
 
 DRAFT_SHARE = 0.08  # online dossiers left as drafts (created, never submitted)
 PORTAL_SHARE = 0.4  # online dossiers submitted on the national portal (national code needed)
-# OpenCPS's organisations: four of the sample's five (its rows were drawn from these).
-_ORGANISATIONS = ("Hội Nông dân", "Hội Liên hiệp Phụ nữ", "Hội Cựu chiến binh", "Đoàn Thanh niên")
 DOSSIER_MODELS = {  # Liferay counter names of the ids drawn here
     "opencps_dossier": "org.opencps.dossiermgt.model.Dossier",
     "opencps_dossieraction": "org.opencps.dossiermgt.model.DossierAction",
@@ -149,7 +146,7 @@ class DossierWriter:
         home = self.geo.home(rng, agency, BASE.date() + timedelta(days=day_no))
         online = channel == ONLINE
         draft = online and rng.random() < DRAFT_SHARE
-        applicant = self._applicant(proc, home, submitted, online)
+        applicant = draw_applicant(rng, proc, home, submitted, online)
         fees, prepaid, postpaid = priced_fees(rng, proc)
         dossier_id = self._id("opencps_dossier")
         reference = self._uuid()
@@ -227,44 +224,6 @@ class DossierWriter:
             plan.steps[-1][0] in (RELEASING, DONE),
             plan.steps[0][1],
             base,
-        )
-
-    def _applicant(self, proc: catalogue.Procedure, home: Agency, submitted: int, online: bool) -> Applicant:
-        """The applicant (OpenCPS knows citizens and businesses only) and the contact details."""
-        rng = self.rng
-        owner_type = proc.doi_tuong
-        if owner_type == "doanh_nghiep" and rng.random() < 0.08:
-            owner_type = "cong_dan"
-        who = names.person(rng, 1955, 2004)
-        id_date: str | None = None
-        if owner_type == "cong_dan":
-            applicant = who.full_name
-            id_number: str | None = names.citizen_id(rng, who, rng.random() < 0.93)
-            issued = BASE + timedelta(seconds=submitted - (400 + int(rng.random() * 3000)) * DAY)
-            id_date = f"{issued:%Y-%m-%d} 00:00:00"
-            email = names.personal_email(rng, who) if rng.random() < (0.75 if online else 0.35) else None
-        elif owner_type == "doanh_nghiep":
-            company = names.business(rng, COMPANY_FORM.get(proc.ma_thu_tuc))
-            applicant, id_number = company.name, company.tax_code
-            email = names.business_email(rng, company) if rng.random() < 0.85 else None
-        else:
-            short = home.ten_don_vi.removeprefix("Ủy ban nhân dân ").split(",")[0]
-            applicant = f"{_ORGANISATIONS[int(rng.random() * len(_ORGANISATIONS))]} {short}"
-            id_number, email = None, None
-        place = place_of(home)
-        phone = names.phone(rng) if rng.random() < 0.95 else None
-        address = names.street_address(rng, place)
-        return Applicant(
-            owner_type,
-            applicant,
-            who.full_name,
-            id_number,
-            id_date,
-            address,
-            place,
-            phone,
-            email,
-            note=f"{proc.ten_thu_tuc} - {applicant}",
         )
 
     def _draft(

@@ -41,8 +41,8 @@ The lifecycle, names, catalogue and agencies are the sample's (``lifecycle.plan_
 ``names``, ``catalogue``): the same province, run on OpenCPS.
 
 This module writes the database; the rows come from ``reference`` (catalogue, steps, status
-mapping), ``dossiers`` (each dossier with its actions, payments and files), ``votes`` (ratings),
-all shaped by ``columns``.
+mapping), ``dossiers`` (each dossier with its actions, payments and files; its applicant from
+``applicants``), ``votes`` (ratings), all shaped by ``columns``.
 """
 
 from __future__ import annotations
