@@ -6,6 +6,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,14 +24,26 @@ settings.register_profile(
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("DVCSYNC_HYPOTHESIS", "ci"))
 
-# The state opens SQLite with synchronous=FULL: every commit is an fsync, ~3 ms on this disk, and
-# some tests commit thousands of times. No test can observe durability across power loss, so
-# tmp_path lives in RAM (tmpfs) where it is there: the same real files, modes and locks, no
-# fsync wait. pytest keeps its numbered folders and their retention there (pytest-of-<user>).
-# An explicit --basetemp or PYTEST_DEBUG_TEMPROOT wins; without /dev/shm nothing changes.
 _RAM = "/dev/shm"
-if "PYTEST_DEBUG_TEMPROOT" not in os.environ and os.path.isdir(_RAM) and os.access(_RAM, os.W_OK | os.X_OK):
-    os.environ["PYTEST_DEBUG_TEMPROOT"] = _RAM
+_UNIT = Path(__file__).resolve().parent / "unit"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A session of unit tests only (``make unit``) keeps tmp_path in RAM (tmpfs) where there is
+    one. The state opens SQLite with synchronous=FULL: every commit is an fsync, ~3 ms on this
+    disk, and some tests commit thousands of times; no test can observe durability across power
+    loss, and tmpfs files are the same real files, modes and locks. pytest keeps its numbered
+    folders and their retention there (~200 MB a unit session, the last 3 kept). Sessions with
+    integration or e2e tests (a GB or more) stay on disk; an explicit --basetemp or
+    PYTEST_DEBUG_TEMPROOT wins."""
+    if config.option.basetemp or "PYTEST_DEBUG_TEMPROOT" in os.environ:
+        return
+    if not (os.path.isdir(_RAM) and os.access(_RAM, os.W_OK | os.X_OK)):
+        return
+    paths = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    if paths and all(path == _UNIT or _UNIT in path.parents for path in paths):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = _RAM
+
 
 _real_connect = socket.socket.connect
 _real_getaddrinfo = socket.getaddrinfo
