@@ -20,6 +20,7 @@ from dvcsync.contract import (
     parse_local_iso,
     parse_wire_datetime,
 )
+from dvcsync.errors import DvcsyncError
 
 from .errors import FieldError
 from .spec import FieldSpec
@@ -27,8 +28,9 @@ from .spec import FieldSpec
 MISSING = object()
 
 
-class Problem(Exception):
-    """Raised inside a field's pipeline; turned into a FieldError by the caller."""
+class Problem(DvcsyncError):
+    """Raised inside a field's pipeline; turned into a FieldError by the caller (never leaves
+    the mapping layer)."""
 
     def __init__(self, reason: str, value: Any = MISSING) -> None:
         super().__init__(reason)
@@ -107,7 +109,9 @@ def as_date(value: Any) -> date:
 Getter = Callable[[Context], Any]
 
 
-class ChildProblems(Exception):
+class ChildProblems(DvcsyncError):
+    """The child items' problems, carried to the record's result (never leaves the mapping layer)."""
+
     def __init__(self, problems: list[FieldError], partial: list[Any]) -> None:
         super().__init__(f"{len(problems)} problems in child items")
         self.problems, self.partial = problems, partial
