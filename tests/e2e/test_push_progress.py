@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -41,7 +42,16 @@ def test_a_slow_push_prints_progress_and_ctrl_c_says_the_next_run_resumes(
         db_upgrade(config)
         push = Replica.start("push", config, "sync", "push", folder=tmp_path)
         progress = re.compile(r"^push: delivered (\d+)/(\d+)", re.M)
-        assert wait_for(lambda: bool(progress.search(push.log())) or not push.alive(), 120), push.tail()
+        state = tmp_path / "state.db"
+
+        def recorded() -> bool:  # a dossier call's answer recorded, not only status reports'
+            with sqlite3.connect(state) as conn:
+                done = conn.execute("SELECT count(*) FROM outbox WHERE kind = 'dossier' AND state = 'done'")
+                return bool(done.fetchone()[0])
+
+        assert wait_for(
+            lambda: (bool(progress.search(push.log())) and recorded()) or not push.alive(), 120
+        ), push.tail()
         assert push.alive(), push.tail()
         push.process.send_signal(signal.SIGINT)
         code = push.wait(60)
