@@ -34,12 +34,13 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dvcsync mock_portal tests bench
+	$(BIN)/ruff format --check dvcsync mock_portal tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -m "not slow" tests/unit
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q --durations=15

@@ -582,7 +582,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", dest="latency", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8, help="[portal] concurrency and the bare loop's")
     parser.add_argument(
-        "--runs", "--repeat", dest="repeat", type=int, default=None,
+        "--runs",
+        "--repeat",
+        dest="repeat",
+        type=int,
+        default=None,
         help="runs of each phase, median kept (default 3; 1 with --quick)",
     )
     parser.add_argument("--damage-per", type=int, default=100, help="(c): one dossier in N loses history")

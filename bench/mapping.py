@@ -90,14 +90,8 @@ def hand_written(record: dict[str, Any], procedures: dict[str, Any], agencies: A
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("n", nargs="?", type=int, default=20_000, help="dossiers generated")
-    add_runs_option(parser)
-    args = parser.parse_args()
-    n = args.n
-    load = Load("bench/mapping.py")
-    mset = load_mappings(REPO / "mappings")
+def _read_sample(mset: Any, n: int) -> tuple[list[dict[str, Any]], float]:
+    """``n`` generated dossiers read through the dossier spec's source, and the seconds it took."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "onestop.db"
         generate(db, n, 7)
@@ -108,58 +102,78 @@ def main() -> None:
         records = [r for page in SqlSource(engine, spec.source).iter_pages(1000) for r in page]
         read_s = time.perf_counter() - t
         engine.dispose()
+    return records, read_s
+
+
+class _Timed:
+    """Each way of mapping the same dossiers, timed once per call (``median_runs`` repeats them)."""
+
+    def __init__(self, mappable: list[dict[str, Any]], dossier: Any, step: Any, known: Any, agencies: Any):
+        self.mappable, self.dossier, self.step = mappable, dossier, step
+        self.known, self.agencies = known, agencies
+        self.outputs: list[tuple[Any, Any]] = []
+        for r in mappable:
+            result = dossier.map(r, validate=False)
+            self.outputs.append((dossier.model, result.value))
+            self.outputs.extend(
+                (step.model, step.map(s, parent=r, record_key=result.record, validate=False).value)
+                for s in r["steps"]
+            )
+
+    def specs(self, *, validate: bool) -> float:
+        start = time.perf_counter()
+        for r in self.mappable:
+            result = self.dossier.map(r, validate=validate)
+            for s in r["steps"]:
+                self.step.map(s, parent=r, record_key=result.record, validate=validate)
+        return time.perf_counter() - start
+
+    def closures(self, *, validate: bool) -> float:
+        start = time.perf_counter()
+        for r in self.mappable:
+            result = self.dossier.map_closures(r, validate=validate)
+            for s in r["steps"]:
+                self.step.map_closures(s, parent=r, record_key=result.record, validate=validate)
+        return time.perf_counter() - start
+
+    def validation_alone(self) -> float:
+        start = time.perf_counter()
+        for model, value in self.outputs:
+            model.model_validate(value)
+        return time.perf_counter() - start
+
+    def baseline(self) -> float:
+        start = time.perf_counter()
+        for r in self.mappable:
+            hand_written(r, self.known, self.agencies)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", nargs="?", type=int, default=20_000, help="dossiers generated")
+    add_runs_option(parser)
+    args = parser.parse_args()
+    n = args.n
+    load = Load("bench/mapping.py")
+    mset = load_mappings(REPO / "mappings")
+    records, read_s = _read_sample(mset, n)
     procedures = mset.codes["procedures"]
     known = {k: procedures.lookup(k) for k in procedures}
     mappable = [r for r in records if r["ma_thu_tuc"] in known]
     steps = sum(len(r["steps"]) for r in mappable)
     dossier, step = mset.get("dossier"), mset.get("step")
 
-    def engine_run(validate: bool) -> float:
-        start = time.perf_counter()
-        for r in mappable:
-            result = dossier.map(r, validate=validate)
-            for s in r["steps"]:
-                step.map(s, parent=r, record_key=result.record, validate=validate)
-        return time.perf_counter() - start
-
-    def closures_run(validate: bool) -> float:
-        start = time.perf_counter()
-        for r in mappable:
-            result = dossier.map_closures(r, validate=validate)
-            for s in r["steps"]:
-                step.map_closures(s, parent=r, record_key=result.record, validate=validate)
-        return time.perf_counter() - start
-
-    outputs: list[tuple[Any, Any]] = []
-    for r in mappable:
-        result = dossier.map(r, validate=False)
-        outputs.append((dossier.model, result.value))
-        outputs.extend(
-            (step.model, step.map(s, parent=r, record_key=result.record, validate=False).value)
-            for s in r["steps"]
-        )
-
-    def validation_alone() -> float:
-        start = time.perf_counter()
-        for model, value in outputs:
-            model.model_validate(value)
-        return time.perf_counter() - start
-
-    def baseline() -> float:
-        start = time.perf_counter()
-        agencies = mset.codes["agencies"]
-        for r in mappable:
-            hand_written(r, known, agencies)
-        return time.perf_counter() - start
+    timed = _Timed(mappable, dossier, step, known, mset.codes["agencies"])
 
     def measure(run: int) -> dict[str, float]:
         return {
-            "hand-written (baseline)": baseline(),
-            "specs, no validation": engine_run(False),
-            "specs + contract validation": engine_run(True),
-            "closures, no validation": closures_run(False),
-            "closures + contract validation": closures_run(True),
-            "contract validation alone": validation_alone(),
+            "hand-written (baseline)": timed.baseline(),
+            "specs, no validation": timed.specs(validate=False),
+            "specs + contract validation": timed.specs(validate=True),
+            "closures, no validation": timed.closures(validate=False),
+            "closures + contract validation": timed.closures(validate=True),
+            "contract validation alone": timed.validation_alone(),
         }
 
     runs = median_runs(args.runs, measure)

@@ -229,7 +229,10 @@ def adapter_push(mock: RunningMock, db: Path, state: Path) -> dict[str, Any]:
     if not state.exists():  # a push never creates its state: a new province starts one this way
         subprocess.run(
             [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "db", "upgrade"],
-            check=True, capture_output=True, env=env, cwd=REPO,
+            check=True,
+            capture_output=True,
+            env=env,
+            cwd=REPO,
         )
     command = [sys.executable, "-m", "dvcsync.cli", "--config", str(config), "sync", "push", "--json"]
     if PY_SPY:  # each process's CPU, the forked producer's included (--subprocesses)

@@ -701,7 +701,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10, help="dossiers per DongBoHoSoMC call")
     parser.add_argument("--history-batch", type=int, default=10, help="[portal] history_batch_size")
     parser.add_argument(
-        "--runs", "--repeat", dest="repeat", type=int, default=None,
+        "--runs",
+        "--repeat",
+        dest="repeat",
+        type=int,
+        default=None,
         help="series at each latency, the median kept (default 3; 1 with --quick)",
     )
     parser.add_argument("--profile", action="store_true", help="add a cProfile'd replica run")

@@ -116,8 +116,9 @@ class Catalogue:
     def change_agency(self, code: str, changes: dict[str, Any], *, create: bool = False) -> dict[str, Any]:
         unknown = set(changes) - {"MADONVI", "TENDONVI", "CAPDONVI", "TRANGTHAI", "NGAYHETHIEULUC"}
         if unknown:
-            raise ValueError(f"cannot change {sorted(unknown)}:"
-                " TENDONVI, CAPDONVI, TRANGTHAI, NGAYHETHIEULUC")
+            raise ValueError(
+                f"cannot change {sorted(unknown)}: TENDONVI, CAPDONVI, TRANGTHAI, NGAYHETHIEULUC"
+            )
         agency = next((a for a in self.doc["agencies"] if a["MADONVI"] == code), None)
         if agency is None:
             if not create:

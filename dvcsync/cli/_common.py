@@ -298,7 +298,6 @@ def _redact_url(url: str) -> str:
 T = TypeVar("T")
 
 
-
 @contextmanager
 def _writing(
     settings: Settings, what: str, *, exclusive: bool = False, create: bool = False, identity: bool = True

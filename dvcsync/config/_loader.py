@@ -71,9 +71,7 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
 
 
-def validation_message(
-    exc: ValidationError, origins: dict[str, str], where: str, tenant: str = ""
-) -> str:
+def validation_message(exc: ValidationError, origins: dict[str, str], where: str, tenant: str = "") -> str:
     """One line per error: the file (or variable) and the key, as the operator wrote them."""
     lines = []
     for error in exc.errors(include_url=False):

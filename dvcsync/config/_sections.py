@@ -473,4 +473,3 @@ class ScheduleSettings(_Section):
                 raise ValueError(f"{value!r} is not a valid cron expression: {exc}") from None
             return text
         raise ValueError(f"{value!r} is neither 'every <n>s|m|h' nor a 5-field cron expression")
-

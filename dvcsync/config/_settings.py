@@ -100,7 +100,6 @@ class Settings(BaseSettings):
         return self._origins.get(key, "default")
 
 
-
 def _build_tenants(cls: type[Settings], shared: Settings, layers: Layers) -> dict[str, Settings]:
     """Each tenant's settings: its table deep-merged over the shared (top-level) values, its
     state partitioned unless it names its own; two tenants on one state are refused."""

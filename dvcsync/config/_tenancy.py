@@ -14,7 +14,6 @@ SCHEMA_PREFIX = "dvcsync_"
 _SEARCH_PATH = re.compile(r"(?:^|\s)-c\s*search_path\s*=\s*(\S+)")
 
 
-
 def tenant_state_url(url: str, code: str) -> str:
     """The tenant's own state beside the shared one: ``…/dvcsync-state.db`` →
     ``…/dvcsync-state-<code>.db``; a PostgreSQL database → its schema ``dvcsync_<code>``.
@@ -42,8 +41,7 @@ def tenant_state_url(url: str, code: str) -> str:
         options = f"{kept} -csearch_path={schema}".strip()
         return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
     raise ValueError(
-        f"state.url: a {backend} state cannot be split by tenant: give each tenant"
-        f" [tenants.{code}.state] url"
+        f"state.url: a {backend} state cannot be split by tenant: give each tenant [tenants.{code}.state] url"
     )
 
 
@@ -86,4 +84,3 @@ def state_identity(url: str) -> tuple[str, ...]:
         parsed.database or "",
         state_schema(url) or "public",
     )
-

@@ -287,7 +287,7 @@ def listen_problems(settings: ServerSettings) -> list[str]:
     if not open_groups:
         problems.append(
             f"[server] host = {settings.host!r} listens beyond this machine, but no caller is"
-            " authenticated: set [server] allow = [\"CIDR\", ...] (the payment platform's and the"
+            ' authenticated: set [server] allow = ["CIDR", ...] (the payment platform\'s and the'
             " portal's networks) and/or token_file (a shared credential sent as 'Authorization: Bearer"
             " …'), per group in [server.payment], [server.portal], [server.monitoring], or"
             " tls_client_ca for mutual TLS; or listen on 127.0.0.1 behind a reverse proxy"

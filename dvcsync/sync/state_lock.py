@@ -78,9 +78,7 @@ def redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def acquire(
-    url: str, *, wait_s: float = 0.0, what: str = "dvcsync", exclusive: bool = False
-) -> Held | None:
+def acquire(url: str, *, wait_s: float = 0.0, what: str = "dvcsync", exclusive: bool = False) -> Held | None:
     """Take the state's lock, waiting up to ``wait_s``; None for an in-memory state. SQLite's is
     always exclusive; PostgreSQL's is shared between replicas unless ``exclusive``."""
     parsed = make_url(url)

@@ -185,4 +185,3 @@ def test_three_replicas_start_at_once_and_one_restarts_while_two_deliver(
         print("claims held by:", sorted(names.get(p, str(p)) for p in watch.claimants))
         lapsed = {names.get(p, p): f"{s:.1f} s past its lease" for p, s in watch.lapsed.items()}
         assert not lapsed, lapsed  # a running replica kept its claims through the restart beside it
-

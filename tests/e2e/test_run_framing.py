@@ -171,9 +171,7 @@ def test_an_early_401_is_read_by_a_caller_still_sending(service: Service) -> Non
 
 def test_an_early_413_is_read_by_a_caller_still_sending(service: Service) -> None:
     body = b"x" * (2 * 1024 * 1024)
-    payload = _post(
-        f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n", body, path=PROMOTION
-    )
+    payload = _post(f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n", body, path=PROMOTION)
     data, closed = _exchange(service.port, payload)
     assert data.startswith(b"HTTP/1.1 413 "), data[:200]
     assert closed

@@ -33,6 +33,30 @@ def _push_ok_since(state: Path, since: float) -> bool:
     return bool(row[0])
 
 
+def _open_slow_connections(port: int) -> list[socket.socket]:
+    """SLOW_HEADERS callers stopped inside a header, SLOW_BODIES inside a body, all non-blocking."""
+    slow = []
+    for n in range(SLOW_HEADERS + SLOW_BODIES):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if n < SLOW_HEADERS:
+            sock.sendall(b"POST /inbound/dvcqg/hoso HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        else:
+            sock.sendall(b"POST /inbound/dvcqg/hoso HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{")
+        sock.setblocking(False)
+        slow.append(sock)
+    return slow
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the service has closed this connection (what it answered before, if anything, read)."""
+    try:
+        return sock.recv(4096) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 @pytest.mark.slow
 def test_slow_clients_are_dropped_while_the_service_answers_and_syncs(tmp_path: Path) -> None:
     onestop = tmp_path / "onestop.db"
@@ -55,16 +79,7 @@ def test_slow_clients_are_dropped_while_the_service_answers_and_syncs(tmp_path: 
         try:
             assert _wait(lambda: _ok(f"http://127.0.0.1:{port}/healthz")), "the service did not start"
             opened = time.time()
-            for n in range(SLOW_HEADERS + SLOW_BODIES):
-                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                if n < SLOW_HEADERS:
-                    sock.sendall(b"POST /inbound/dvcqg/hoso HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-                else:
-                    sock.sendall(
-                        b"POST /inbound/dvcqg/hoso HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{"
-                    )
-                sock.setblocking(False)
-                slow.append(sock)
+            slow.extend(_open_slow_connections(port))
 
             # the service answers while all of them hold a connection
             timings = []
@@ -92,13 +107,7 @@ def test_slow_clients_are_dropped_while_the_service_answers_and_syncs(tmp_path: 
                             alive.discard(sock)
                 for key, _ in selector.select(timeout=0.5):
                     sock = key.fileobj  # type: ignore[assignment]
-                    try:
-                        closed = sock.recv(4096) == b""
-                    except BlockingIOError:
-                        closed = False
-                    except OSError:
-                        closed = True
-                    if closed and sock in alive:
+                    if _closed(sock) and sock in alive:
                         alive.discard(sock)
                         selector.unregister(sock)
                 pushed = pushed or _push_ok_since(state, opened)

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -57,30 +58,57 @@ def _serve(config: Path, logs: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _write_config(tmp_path: Path, port: int, mock_a: Any, mock_b: Any) -> Path:
+    """Two tenants, a and b, each with its own sample province, mock and payment token."""
+    lines = [
+        f'[province]\nmappings = "{REPO / "mappings"}"',
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"',
+        f"[server]\nport = {port}",
+        '[schedule]\npush = "every 1h"\npull = "every 1h"\npayments = "every 1h"',
+    ]
+    for code, mock in (("a", mock_a), ("b", mock_b)):
+        db = tmp_path / f"{code}.db"
+        generate(db, 20, 5 if code == "a" else 6)
+        lines += [
+            f'[tenants.{code}.province]\nsource_url = "sqlite:///{db}"',
+            f'[tenants.{code}.portal]\nadapter_url = "{mock.url}/dvcqg"\nsoap_url = "{mock.url}/soap"',
+            f'[tenants.{code}.payment]\ninit_url = "{mock.url}/payment/init"'
+            f'\nquery_url = "{mock.url}/payment/query"\nbill_url = "{mock.url}/payment/bill"'
+            f'\nreceipts_dir = "{tmp_path / "receipts" / code}"',
+            f'[tenants.{code}.server.payment]\ntoken = "{TOKENS[code]}"',
+        ]
+    config = tmp_path / "dvcsync.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+def _calls_of_b(base: str, deadline: float) -> tuple[list[int], list[float]]:
+    """B_CALLS signed callbacks to tenant b (each answered MaLoi 99: no such attempt at b): their
+    statuses (0 for a transport error) and latencies."""
+    statuses: list[int] = []
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {TOKENS['b']}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+        for i in range(B_CALLS):
+            if time.monotonic() > deadline:
+                break
+            started = time.monotonic()
+            try:
+                answer = client.post(f"/t/b{CALLBACK}", json=_callback(f"B-{i}", SECRET))
+                statuses.append(answer.status_code)
+                assert answer.json()["MaLoi"] == "99"  # signed, but no such attempt at B
+            except httpx.HTTPError:
+                statuses.append(0)
+            latencies.append(time.monotonic() - started)
+    return statuses, latencies
+
+
 @pytest.mark.slow
 def test_a_flood_on_one_tenant_leaves_the_other_its_share(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with run_mock_process() as mock_a, run_mock_process() as mock_b:
-        lines = [
-            f'[province]\nmappings = "{REPO / "mappings"}"',
-            f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"',
-            f"[server]\nport = {port}",
-            '[schedule]\npush = "every 1h"\npull = "every 1h"\npayments = "every 1h"',
-        ]
-        for code, mock in (("a", mock_a), ("b", mock_b)):
-            db = tmp_path / f"{code}.db"
-            generate(db, 20, 5 if code == "a" else 6)
-            lines += [
-                f'[tenants.{code}.province]\nsource_url = "sqlite:///{db}"',
-                f'[tenants.{code}.portal]\nadapter_url = "{mock.url}/dvcqg"\nsoap_url = "{mock.url}/soap"',
-                f'[tenants.{code}.payment]\ninit_url = "{mock.url}/payment/init"'
-                f'\nquery_url = "{mock.url}/payment/query"\nbill_url = "{mock.url}/payment/bill"'
-                f'\nreceipts_dir = "{tmp_path / "receipts" / code}"',
-                f'[tenants.{code}.server.payment]\ntoken = "{TOKENS[code]}"',
-            ]
-        config = tmp_path / "dvcsync.toml"
-        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        config = _write_config(tmp_path, port, mock_a, mock_b)
         for code in TOKENS:
             db_upgrade(config, "--tenant", code)
         service = _serve(config, tmp_path)
@@ -106,21 +134,7 @@ def test_a_flood_on_one_tenant_leaves_the_other_its_share(tmp_path: Path) -> Non
             for thread in flooders:
                 thread.start()
             assert _wait(lambda: len(flood_answers) > 200, 30), "the flood never got going"
-            statuses: list[int] = []
-            latencies: list[float] = []
-            headers = {"Authorization": f"Bearer {TOKENS['b']}"}
-            with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
-                for i in range(B_CALLS):
-                    if time.monotonic() > deadline:
-                        break
-                    started = time.monotonic()
-                    try:
-                        answer = client.post(f"/t/b{CALLBACK}", json=_callback(f"B-{i}", SECRET))
-                        statuses.append(answer.status_code)
-                        assert answer.json()["MaLoi"] == "99"  # signed, but no such attempt at B
-                    except httpx.HTTPError:
-                        statuses.append(0)
-                    latencies.append(time.monotonic() - started)
+            statuses, latencies = _calls_of_b(base, deadline)
             flood_during_b = len(flood_answers)
             assert all(t.is_alive() for t in flooders), "the flood ended before B's calls did"
             stop.set()

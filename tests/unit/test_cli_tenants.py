@@ -200,7 +200,7 @@ def test_errors_in_a_tenant_table_are_shown_whole(tmp_path: Path) -> None:
 
 def test_run_refuses_a_tenant_with_the_mock_s_published_secrets_off_loopback(two: Path) -> None:
     text = two.read_text(encoding="utf-8").replace(
-        '[tenants.a.portal]\n', '[tenants.a.portal]\nadapter_url = "https://dvcqg.example.gov.vn/dvcqg"\n'
+        "[tenants.a.portal]\n", '[tenants.a.portal]\nadapter_url = "https://dvcqg.example.gov.vn/dvcqg"\n'
     )
     two.write_text(text, encoding="utf-8")
     for argv in (["run"], ["run", "--tenant", "a"]):

@@ -12,22 +12,34 @@ from bisect import bisect_left
 from datetime import date, datetime, timedelta
 
 BASE = datetime(2023, 12, 1)
-END = datetime(2028, 1, 1)          # planned events may run past the snapshot; they are cut, not shown
+END = datetime(2028, 1, 1)  # planned events may run past the snapshot; they are cut, not shown
 DAY = 86_400
-OFFICE_OPEN = 7 * 3600 + 30 * 60    # 07:30
-OFFICE_CLOSE = 17 * 3600            # 17:00
+OFFICE_OPEN = 7 * 3600 + 30 * 60  # 07:30
+OFFICE_CLOSE = 17 * 3600  # 17:00
 OFFICE_SPAN = OFFICE_CLOSE - OFFICE_OPEN
 
 # Public holidays (Tết and fixed days) on which offices are closed.
 _HOLIDAY_RANGES = (
-    ("2024-01-01", "2024-01-01"), ("2024-02-08", "2024-02-14"), ("2024-04-18", "2024-04-18"),
-    ("2024-04-29", "2024-05-01"), ("2024-09-02", "2024-09-03"),
-    ("2025-01-01", "2025-01-01"), ("2025-01-25", "2025-02-02"), ("2025-04-07", "2025-04-07"),
-    ("2025-04-30", "2025-05-01"), ("2025-09-01", "2025-09-02"),
-    ("2026-01-01", "2026-01-01"), ("2026-02-14", "2026-02-22"), ("2026-04-27", "2026-04-27"),
-    ("2026-04-30", "2026-05-01"), ("2026-08-31", "2026-09-02"),
-    ("2027-01-01", "2027-01-01"), ("2027-02-05", "2027-02-10"), ("2027-04-16", "2027-04-16"),
-    ("2027-04-30", "2027-05-03"), ("2027-09-02", "2027-09-03"),
+    ("2024-01-01", "2024-01-01"),
+    ("2024-02-08", "2024-02-14"),
+    ("2024-04-18", "2024-04-18"),
+    ("2024-04-29", "2024-05-01"),
+    ("2024-09-02", "2024-09-03"),
+    ("2025-01-01", "2025-01-01"),
+    ("2025-01-25", "2025-02-02"),
+    ("2025-04-07", "2025-04-07"),
+    ("2025-04-30", "2025-05-01"),
+    ("2025-09-01", "2025-09-02"),
+    ("2026-01-01", "2026-01-01"),
+    ("2026-02-14", "2026-02-22"),
+    ("2026-04-27", "2026-04-27"),
+    ("2026-04-30", "2026-05-01"),
+    ("2026-08-31", "2026-09-02"),
+    ("2027-01-01", "2027-01-01"),
+    ("2027-02-05", "2027-02-10"),
+    ("2027-04-16", "2027-04-16"),
+    ("2027-04-30", "2027-05-03"),
+    ("2027-09-02", "2027-09-03"),
 )
 
 
@@ -51,7 +63,7 @@ IS_WORKDAY = tuple(
     (BASE + timedelta(days=d)).weekday() < 5 and (BASE + timedelta(days=d)).date() not in HOLIDAYS
     for d in range(N_DAYS)
 )
-WORKDAYS = tuple(d for d in range(N_DAYS) if IS_WORKDAY[d])   # day numbers of working days
+WORKDAYS = tuple(d for d in range(N_DAYS) if IS_WORKDAY[d])  # day numbers of working days
 # For every day, the index in WORKDAYS of the first working day on or after it.
 _NEXT_WORKDAY = tuple(bisect_left(WORKDAYS, d) for d in range(N_DAYS))
 LAST = N_DAYS * DAY - 1

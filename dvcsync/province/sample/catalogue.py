@@ -49,12 +49,12 @@ class Procedure:
     unverified: bool
     ma_linh_vuc: str
     ten_linh_vuc: str
-    cap_thuc_hien: str          # so | huyen | xa: who handles it (huyen → a commune since 2025-07-01)
-    co_quan: str | None         # the department's ma_don_vi when cap_thuc_hien == "so"
-    so_ngay_xu_ly: int          # working days
+    cap_thuc_hien: str  # so | huyen | xa: who handles it (huyen → a commune since 2025-07-01)
+    co_quan: str | None  # the department's ma_don_vi when cap_thuc_hien == "so"
+    so_ngay_xu_ly: int  # working days
     kenh: tuple[str, ...]
     phi_le_phi: tuple[Fee, ...]
-    doi_tuong: str              # the expected owner type
+    doi_tuong: str  # the expected owner type
     thanh_phan_ho_so: tuple[Component, ...]
     ma_ket_qua: str
     ten_ket_qua: str
@@ -75,8 +75,9 @@ class Agency:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
-def _field(record: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str,
-           nullable: bool = False) -> Any:
+def _field(
+    record: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str, nullable: bool = False
+) -> Any:
     if name not in record:
         raise CatalogueError(f"{where}: field {name!r} is missing")
     value = record[name]
@@ -118,12 +119,20 @@ def parse_procedure(record: dict[str, Any], index: int) -> Procedure:
         amount = _field(fee, "so_tien", int, fwhere)
         if amount < 0:
             raise CatalogueError(f"{fwhere}: field 'so_tien' = {amount!r} is negative")
-        fees.append(Fee(_field(fee, "ma_phi", str, fwhere), _field(fee, "ten_phi", str, fwhere),
-                        _choice(fee, "loai_phi", FEE_KINDS, fwhere),
-                        _choice(fee, "hinh_thuc_thu", FEE_COLLECTION, fwhere), amount))
+        fees.append(
+            Fee(
+                _field(fee, "ma_phi", str, fwhere),
+                _field(fee, "ten_phi", str, fwhere),
+                _choice(fee, "loai_phi", FEE_KINDS, fwhere),
+                _choice(fee, "hinh_thuc_thu", FEE_COLLECTION, fwhere),
+                amount,
+            )
+        )
     components = tuple(
-        Component(_field(c, "ma_thanh_phan", str, f"{where}.thanh_phan_ho_so[{n}]"),
-                  _field(c, "ten_thanh_phan", str, f"{where}.thanh_phan_ho_so[{n}]"))
+        Component(
+            _field(c, "ma_thanh_phan", str, f"{where}.thanh_phan_ho_so[{n}]"),
+            _field(c, "ten_thanh_phan", str, f"{where}.thanh_phan_ho_so[{n}]"),
+        )
         for n, c in enumerate(_field(record, "thanh_phan_ho_so", list, where))
     )
     channels = tuple(_field(record, "kenh", list, where))
@@ -135,7 +144,8 @@ def parse_procedure(record: dict[str, Any], index: int) -> Procedure:
     co_quan = _field(record, "co_quan", str, where, nullable=True)
     if (level == "so") != (co_quan is not None):
         raise CatalogueError(
-            f"{where}: field 'co_quan' = {co_quan!r} must be set exactly when cap_thuc_hien is 'so'")
+            f"{where}: field 'co_quan' = {co_quan!r} must be set exactly when cap_thuc_hien is 'so'"
+        )
     days = _field(record, "so_ngay_xu_ly", int, where)
     if days < 1:
         raise CatalogueError(f"{where}: field 'so_ngay_xu_ly' = {days!r} must be at least 1")
@@ -146,8 +156,13 @@ def parse_procedure(record: dict[str, Any], index: int) -> Procedure:
         unverified=_field(record, "unverified", bool, where),
         ma_linh_vuc=_field(record, "ma_linh_vuc", str, where),
         ten_linh_vuc=_field(record, "ten_linh_vuc", str, where),
-        cap_thuc_hien=level, co_quan=co_quan, so_ngay_xu_ly=days, kenh=channels, phi_le_phi=tuple(fees),
-        doi_tuong=_choice(record, "doi_tuong", OWNER_TYPES, where), thanh_phan_ho_so=components,
+        cap_thuc_hien=level,
+        co_quan=co_quan,
+        so_ngay_xu_ly=days,
+        kenh=channels,
+        phi_le_phi=tuple(fees),
+        doi_tuong=_choice(record, "doi_tuong", OWNER_TYPES, where),
+        thanh_phan_ho_so=components,
         ma_ket_qua=_field(result, "ma_ket_qua", str, f"{where}.ket_qua"),
         ten_ket_qua=_field(result, "ten_ket_qua", str, f"{where}.ket_qua"),
     )
@@ -158,9 +173,12 @@ def parse_agency(record: dict[str, Any], index: int) -> Agency:
     valid_from = _date(record, "valid_from", where)
     assert valid_from is not None
     return Agency(
-        ma_don_vi=_field(record, "ma_don_vi", str, where), ma_qg=_field(record, "ma_qg", str, where),
-        ten_don_vi=_field(record, "ten_don_vi", str, where), cap=_choice(record, "cap", LEVELS, where),
-        valid_from=valid_from, valid_to=_date(record, "valid_to", where, nullable=True),
+        ma_don_vi=_field(record, "ma_don_vi", str, where),
+        ma_qg=_field(record, "ma_qg", str, where),
+        ten_don_vi=_field(record, "ten_don_vi", str, where),
+        cap=_choice(record, "cap", LEVELS, where),
+        valid_from=valid_from,
+        valid_to=_date(record, "valid_to", where, nullable=True),
         successor=_field(record, "successor", str, where, nullable=True),
         parent=_field(record, "parent", str, where, nullable=True),
     )
@@ -178,7 +196,8 @@ def procedures() -> tuple[Procedure, ...]:
         seen.add(proc.ma_thu_tuc)
         if proc.co_quan is not None and proc.co_quan not in agencies_by_key:
             raise CatalogueError(
-                f"procedures.json ({proc.ma_thu_tuc}): co_quan {proc.co_quan!r} is no agency")
+                f"procedures.json ({proc.ma_thu_tuc}): co_quan {proc.co_quan!r} is no agency"
+            )
     return loaded
 
 

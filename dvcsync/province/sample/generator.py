@@ -78,23 +78,41 @@ FILES_URL = "https://motcua.h40.example.vn/files"
 
 TABLES = ("don_vi", "thu_tuc", "ho_so", "qua_trinh_xu_ly", "le_phi", "thanh_toan", "tai_lieu", "danh_gia")
 _COMMENTS = {
-    "rat_hai_long": ("Cán bộ hướng dẫn tận tình, trả kết quả đúng hẹn", "Thủ tục nhanh gọn",
-                     "Rất hài lòng với thái độ phục vụ"),
+    "rat_hai_long": (
+        "Cán bộ hướng dẫn tận tình, trả kết quả đúng hẹn",
+        "Thủ tục nhanh gọn",
+        "Rất hài lòng với thái độ phục vụ",
+    ),
     "hai_long": ("Giải quyết đúng hẹn", "Cần hướng dẫn rõ hơn về thành phần hồ sơ"),
-    "chua_hai_long": ("Trả kết quả trễ hẹn", "Phải bổ sung giấy tờ nhiều lần",
-                      "Thời gian chờ tại Bộ phận Một cửa quá lâu"),
+    "chua_hai_long": (
+        "Trả kết quả trễ hẹn",
+        "Phải bổ sung giấy tờ nhiều lần",
+        "Thời gian chờ tại Bộ phận Một cửa quá lâu",
+    ),
 }
 
 # Sectors where a business sometimes files a procedure meant for citizens.
 _MIXED_SECTORS = frozenset({"TP-CT", "TN-DD", "XD-HD", "GT-DB"})
-_ORGANISATIONS = ("Hội Nông dân", "Hội Liên hiệp Phụ nữ", "Hội Cựu chiến binh", "Đoàn Thanh niên",
-                  "Hội Chữ thập đỏ")
-_PROMOTIONS = ("Tri ân khách hàng", "Mừng sinh nhật", "Chào hè rực rỡ", "Mừng xuân",
-               "Khai trương cửa hàng mới", "Mua 2 tặng 1", "Giờ vàng giá sốc", "Quay số trúng thưởng")
+_ORGANISATIONS = (
+    "Hội Nông dân",
+    "Hội Liên hiệp Phụ nữ",
+    "Hội Cựu chiến binh",
+    "Đoàn Thanh niên",
+    "Hội Chữ thập đỏ",
+)
+_PROMOTIONS = (
+    "Tri ân khách hàng",
+    "Mừng sinh nhật",
+    "Chào hè rực rỡ",
+    "Mừng xuân",
+    "Khai trương cửa hàng mới",
+    "Mua 2 tặng 1",
+    "Giờ vàng giá sốc",
+    "Quay số trúng thưởng",
+)
 _LICENCE_CLASSES = ("B2", "B2", "B2", "C", "D", "B1", "FC", "A1")
 _BANKS = ("VCB", "BIDV", "ICB", "VBA", "TCB", "MB", "ACB", "TPB", "VPB", "STB")
 _INDEX_LINE = re.compile(r"^CREATE INDEX[^\n]*;[ \t]*$", re.MULTILINE)
-
 
 
 @dataclass(frozen=True)
@@ -134,8 +152,12 @@ def _note(plan: Plan, final: int, in_transition: bool) -> str | None:
     notes = []
     if in_transition:
         notes.append("Hồ sơ tiếp nhận trong thời gian chuyển tiếp sau sắp xếp đơn vị hành chính")
-    if plan.returned is not None and plan.due is not None and plan.finished is not None \
-            and plan.finished > plan.due:
+    if (
+        plan.returned is not None
+        and plan.due is not None
+        and plan.finished is not None
+        and plan.finished > plan.due
+    ):
         notes.append("Trễ hạn: đã gửi phiếu xin lỗi và hẹn lại ngày trả kết quả")
     elif final == CANCELLED:
         notes.append("Người nộp hồ sơ đề nghị rút hồ sơ")
@@ -162,9 +184,13 @@ class _Writer:
         self.docs: list[tuple[Any, ...]] = []
 
     def flush(self, conn: sqlite3.Connection, counts: dict[str, int]) -> None:
-        for table, rows, width in (("ho_so", self.ho_so, 25), ("qua_trinh_xu_ly", self.steps, 11),
-                                   ("le_phi", self.fees, 8), ("thanh_toan", self.payments, 10),
-                                   ("tai_lieu", self.docs, 8)):
+        for table, rows, width in (
+            ("ho_so", self.ho_so, 25),
+            ("qua_trinh_xu_ly", self.steps, 11),
+            ("le_phi", self.fees, 8),
+            ("thanh_toan", self.payments, 10),
+            ("tai_lieu", self.docs, 8),
+        ):
             if rows:
                 conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", rows)
                 counts[table] += len(rows)
@@ -175,8 +201,12 @@ class _Writer:
         day = self.dates[day_no]
         agency = self.geo.handler(rng, info.proc.cap_thuc_hien, info.proc.co_quan, day)
         in_transition = self.reform <= day_no < self.reform + TRANSITION_DAYS
-        if agency.cap == "xa" and agency.valid_to is None and in_transition \
-                and rng.random() < TRANSITION_SHARE:
+        if (
+            agency.cap == "xa"
+            and agency.valid_to is None
+            and in_transition
+            and rng.random() < TRANSITION_SHARE
+        ):
             # The clerk still picked the pre-merger commune: mapping must resolve it through its successor.
             agency = self.geo.predecessor(rng, agency)
         return agency
@@ -191,26 +221,62 @@ class _Writer:
         online = channel == ONLINE
         owner = self._owner(proc, home, online)
         fee_rows, prepaid, postpaid = priced_fees(rng, proc)
-        plan = plan_dossier(rng, channel, submitted, arrival, proc.so_ngay_xu_ly, prepaid if online else 0,
-                            postpaid, info.needs_paying)
+        plan = plan_dossier(
+            rng,
+            channel,
+            submitted,
+            arrival,
+            proc.so_ngay_xu_ly,
+            prepaid if online else 0,
+            postpaid,
+            info.needs_paying,
+        )
         final = plan.steps[-1][0]
         yymmdd_ = DAY_YYMMDD[day_no]
         so_ho_so, source, portal_code = self._identity(agency, proc, yymmdd_, online)
         by_post = (channel == POSTAL and rng.random() < 0.8) or (online and rng.random() < 0.12)
         due_text = iso(plan.due) if plan.due is not None else None
-        self._steps(dossier_id, plan, self.staff[agency.ma_don_vi], proc, owner.submitter,
-                    Route(channel, source, by_post), due_text)
+        self._steps(
+            dossier_id,
+            plan,
+            self.staff[agency.ma_don_vi],
+            proc,
+            owner.submitter,
+            Route(channel, source, by_post),
+            due_text,
+        )
         self._fees(dossier_id, fee_rows, plan)
         latest = self._payments(dossier_id, plan)
         self._documents(dossier_id, info, plan.supplemented, final)
-        self.ho_so.append((
-            dossier_id, so_ho_so, proc.ma_thu_tuc, owner.name, owner.kind, owner.id_number, owner.phone,
-            owner.email, owner.address, CHANNELS[channel], owner.summary, iso(submitted), _opt(plan.received),
-            due_text, _opt(plan.finished), _opt(plan.returned), _opt(plan.refused), STATUS_KEYWORDS[final],
-            agency.ma_don_vi, "buu_dien" if by_post else "tai_quay", source, portal_code,
-            _note(plan, final, day_no >= self.reform and agency.valid_to is not None),
-            iso(plan.steps[0][1]), iso(latest),
-        ))
+        self.ho_so.append(
+            (
+                dossier_id,
+                so_ho_so,
+                proc.ma_thu_tuc,
+                owner.name,
+                owner.kind,
+                owner.id_number,
+                owner.phone,
+                owner.email,
+                owner.address,
+                CHANNELS[channel],
+                owner.summary,
+                iso(submitted),
+                _opt(plan.received),
+                due_text,
+                _opt(plan.finished),
+                _opt(plan.returned),
+                _opt(plan.refused),
+                STATUS_KEYWORDS[final],
+                agency.ma_don_vi,
+                "buu_dien" if by_post else "tai_quay",
+                source,
+                portal_code,
+                _note(plan, final, day_no >= self.reform and agency.valid_to is not None),
+                iso(plan.steps[0][1]),
+                iso(latest),
+            )
+        )
 
     def _owner(self, proc: Procedure, home: Agency, online: bool) -> _Owner:
         """Who the dossier is for and who submits it; contact details and the summary line."""
@@ -245,8 +311,13 @@ class _Writer:
         summary = self._summary(proc, owner, who)
         return _Owner(owner_type, owner, submitter, id_number, email, phone, address, summary)
 
-    def _identity(self, agency: Agency, proc: Procedure, yymmdd_: str, online: bool,
-                  ) -> tuple[str, str, str | None]:
+    def _identity(
+        self,
+        agency: Agency,
+        proc: Procedure,
+        yymmdd_: str,
+        online: bool,
+    ) -> tuple[str, str, str | None]:
         """The record's number, where it was submitted and its portal code (``None`` when local)."""
         serial_key = (agency.ma_qg, yymmdd_)
         serial = self.serials.get(serial_key, 0) + 1
@@ -259,14 +330,22 @@ class _Writer:
             return so_ho_so, "dvcqg", f"G22.99-{yymmdd_}-{portal_serial:06d}"
         return so_ho_so, "mot_cua", None
 
-    def _steps(self, dossier_id: int, plan: Plan, staff: Staff, proc: Procedure, submitter: str,
-               route: Route, due_text: str | None) -> None:
+    def _steps(
+        self,
+        dossier_id: int,
+        plan: Plan,
+        staff: Staff,
+        proc: Procedure,
+        submitter: str,
+        route: Route,
+        due_text: str | None,
+    ) -> None:
         rng = self.rng
         specialist = staff.specialists[int(rng.random() * len(staff.specialists))]
         leader, leader_title = staff.leaders[0] if rng.random() < 0.75 else staff.leaders[1]
         if staff.heads:
             head, head_title = staff.heads[int(rng.random() * len(staff.heads))], staff.head_title
-        else:   # a small commune: the vice-chair reviews, the chair signs
+        else:  # a small commune: the vice-chair reviews, the chair signs
             (head, head_title), (leader, leader_title) = staff.leaders
         division = staff.division(proc.ma_linh_vuc)
         previous_status, previous_time = -1, plan.steps[0][1]
@@ -282,21 +361,45 @@ class _Writer:
                 actor, title, unit = head, head_title, division
             else:
                 actor, title, unit = leader, leader_title, staff.leader_division
-            text = step_text(status, previous_status, role, route.channel, route.source, division,
-                              route.by_post, reason)
+            text = step_text(
+                status, previous_status, role, route.channel, route.source, division, route.by_post, reason
+            )
             self.step_id += 1
-            self.steps.append((self.step_id, dossier_id, number, actor[:50], title, unit, text,
-                               STATUS_KEYWORDS[status], iso(moment), iso(previous_time),
-                               due_text if status != NEW else None))
+            self.steps.append(
+                (
+                    self.step_id,
+                    dossier_id,
+                    number,
+                    actor[:50],
+                    title,
+                    unit,
+                    text,
+                    STATUS_KEYWORDS[status],
+                    iso(moment),
+                    iso(previous_time),
+                    due_text if status != NEW else None,
+                )
+            )
             previous_status, previous_time = status, moment
 
     def _fees(self, dossier_id: int, fee_rows: list[tuple[Fee, int]], plan: Plan) -> None:
         for fee, amount in fee_rows:
             settled = (fee.hinh_thuc_thu == "thu_truoc" and plan.prepaid) or (
-                fee.hinh_thuc_thu == "thu_sau" and plan.postpaid)
+                fee.hinh_thuc_thu == "thu_sau" and plan.postpaid
+            )
             self.fee_id += 1
-            self.fees.append((self.fee_id, dossier_id, fee.ma_phi, fee.ten_phi, fee.loai_phi,
-                              fee.hinh_thuc_thu, amount, int(settled and amount > 0)))
+            self.fees.append(
+                (
+                    self.fee_id,
+                    dossier_id,
+                    fee.ma_phi,
+                    fee.ten_phi,
+                    fee.loai_phi,
+                    fee.hinh_thuc_thu,
+                    amount,
+                    int(settled and amount > 0),
+                )
+            )
 
     def _payments(self, dossier_id: int, plan: Plan) -> int:
         """The dossier's payment rows; the latest moment of the dossier, payments included."""
@@ -306,16 +409,35 @@ class _Writer:
             self.payment_id += 1
             reference = f"H40TT{yymmdd(created)}{self.payment_id:07d}"
             if state == CREATED:
-                row: tuple[Any, ...] = (self.payment_id, dossier_id, reference, amount, "created", None, None,
-                                        iso(created), None, None)
+                row: tuple[Any, ...] = (
+                    self.payment_id,
+                    dossier_id,
+                    reference,
+                    amount,
+                    "created",
+                    None,
+                    None,
+                    iso(created),
+                    None,
+                    None,
+                )
                 latest = max(latest, created)
             else:
                 assert settled_at is not None
                 bank = _BANKS[int(rng.random() * len(_BANKS))]
                 paid = state == PAID
-                row = (self.payment_id, dossier_id, reference, amount, "paid" if paid else "failed",
-                       f"FT{yymmdd(settled_at)}{int(rng.random() * 1e8):08d}" if paid else None, bank,
-                       iso(created), iso(settled_at), f"bienlai/{reference}.pdf" if paid else None)
+                row = (
+                    self.payment_id,
+                    dossier_id,
+                    reference,
+                    amount,
+                    "paid" if paid else "failed",
+                    f"FT{yymmdd(settled_at)}{int(rng.random() * 1e8):08d}" if paid else None,
+                    bank,
+                    iso(created),
+                    iso(settled_at),
+                    f"bienlai/{reference}.pdf" if paid else None,
+                )
                 latest = max(latest, settled_at)
             self.payments.append(row)
         return latest
@@ -327,19 +449,47 @@ class _Writer:
         digitised = rng.random() < 0.6
         for k, (code, file_name, file_slug, _optional) in enumerate(comps):
             self.doc_id += 1
-            self.docs.append((self.doc_id, dossier_id, "nop", file_name, code if rng.random() < 0.85 else "",
-                              f"{FILES_URL}/{self.doc_id}/{file_slug}.pdf", int(digitised),
-                              int(k == replaced)))
+            self.docs.append(
+                (
+                    self.doc_id,
+                    dossier_id,
+                    "nop",
+                    file_name,
+                    code if rng.random() < 0.85 else "",
+                    f"{FILES_URL}/{self.doc_id}/{file_slug}.pdf",
+                    int(digitised),
+                    int(k == replaced),
+                )
+            )
         if replaced >= 0:
             code, file_name, file_slug, _optional = comps[replaced]
             self.doc_id += 1
-            self.docs.append((self.doc_id, dossier_id, "nop", f"Bổ sung - {file_name}", code,
-                              f"{FILES_URL}/{self.doc_id}/bo-sung-{file_slug}.pdf", 1, 0))
+            self.docs.append(
+                (
+                    self.doc_id,
+                    dossier_id,
+                    "nop",
+                    f"Bổ sung - {file_name}",
+                    code,
+                    f"{FILES_URL}/{self.doc_id}/bo-sung-{file_slug}.pdf",
+                    1,
+                    0,
+                )
+            )
         if final in (RELEASING, DONE):
             self.doc_id += 1
-            self.docs.append((self.doc_id, dossier_id, "ket_qua", info.result_file,
-                              info.proc.ma_ket_qua if rng.random() < 0.8 else "",
-                              f"{FILES_URL}/{self.doc_id}/{info.result_slug}.pdf", 1, 0))
+            self.docs.append(
+                (
+                    self.doc_id,
+                    dossier_id,
+                    "ket_qua",
+                    info.result_file,
+                    info.proc.ma_ket_qua if rng.random() < 0.8 else "",
+                    f"{FILES_URL}/{self.doc_id}/{info.result_slug}.pdf",
+                    1,
+                    0,
+                )
+            )
 
     def _summary(self, proc: Procedure, owner: str, who: names.Person) -> str:
         rng = self.rng
@@ -356,7 +506,7 @@ class _Writer:
             return f"Đăng ký khai tử cho {'bà' if deceased.female else 'ông'} {deceased.full_name}"
         if code.startswith("TM-KM"):
             program = _PROMOTIONS[int(rng.random() * len(_PROMOTIONS))]
-            return f"{proc.ten_thu_tuc}: chương trình \"{program}\" của {owner}"
+            return f'{proc.ten_thu_tuc}: chương trình "{program}" của {owner}'
         if code.startswith("DB-GPLX"):
             grade = _LICENCE_CLASSES[int(rng.random() * len(_LICENCE_CLASSES))]
             return f"{proc.ten_thu_tuc} hạng {grade} cho {'bà' if who.female else 'ông'} {who.full_name}"
@@ -377,11 +527,32 @@ def _split_ddl(ddl: str) -> tuple[str, list[str]]:
 
 
 def _static_rows(geo: Geography, procs: tuple[Procedure, ...]) -> tuple[list[tuple[Any, ...]], ...]:
-    agencies = [(n, a.ma_don_vi, a.ten_don_vi, a.cap, a.valid_from.isoformat(),
-                 a.valid_to.isoformat() if a.valid_to else None, a.successor)
-                for n, a in enumerate(geo.by_key.values(), 1)]
-    procedures = [(n, p.ma_thu_tuc, p.ten_thu_tuc, p.ma_tthc_qg, p.ma_linh_vuc, p.ten_linh_vuc,
-                   p.so_ngay_xu_ly, int(p.unverified), CATALOGUE_UPDATED) for n, p in enumerate(procs, 1)]
+    agencies = [
+        (
+            n,
+            a.ma_don_vi,
+            a.ten_don_vi,
+            a.cap,
+            a.valid_from.isoformat(),
+            a.valid_to.isoformat() if a.valid_to else None,
+            a.successor,
+        )
+        for n, a in enumerate(geo.by_key.values(), 1)
+    ]
+    procedures = [
+        (
+            n,
+            p.ma_thu_tuc,
+            p.ten_thu_tuc,
+            p.ma_tthc_qg,
+            p.ma_linh_vuc,
+            p.ten_linh_vuc,
+            p.so_ngay_xu_ly,
+            int(p.unverified),
+            CATALOGUE_UPDATED,
+        )
+        for n, p in enumerate(procs, 1)
+    ]
     return agencies, procedures
 
 
@@ -393,7 +564,9 @@ def _ratings(conn: sqlite3.Connection, seed: int) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     found = conn.execute(
         "SELECT id, kenh_nop, ngay_tra, ngay_hen_tra, ngay_ket_thuc FROM ho_so"
-        " WHERE trang_thai = ? AND ngay_tra IS NOT NULL ORDER BY id", (STATUS_KEYWORDS[DONE],))
+        " WHERE trang_thai = ? AND ngay_tra IS NOT NULL ORDER BY id",
+        (STATUS_KEYWORDS[DONE],),
+    )
     for dossier_id, channel, returned, due, finished in found:
         if rng.random() >= RATED_SHARE.get(channel, 0.4):
             continue
@@ -406,8 +579,15 @@ def _ratings(conn: sqlite3.Connection, seed: int) -> list[tuple[Any, ...]]:
     return rows
 
 
-def generate(out: str | Path, dossiers: int, seed: int = 42, *, overwrite: bool = False,
-             progress: Callable[[int, int], None] | None = None, defer_indexes: bool = True) -> GenerateStats:
+def generate(
+    out: str | Path,
+    dossiers: int,
+    seed: int = 42,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    defer_indexes: bool = True,
+) -> GenerateStats:
     """Create a new sample one-stop database at ``out`` with ``dossiers`` dossiers.
 
     Refuses an existing file unless ``overwrite``. ``progress(done, total)`` is called at the start,
@@ -461,7 +641,7 @@ def generate(out: str | Path, dossiers: int, seed: int = 42, *, overwrite: bool 
         conn.execute("PRAGMA journal_mode=WAL")
     except BaseException:
         conn.close()
-        partial.unlink(missing_ok=True)     # interrupted (or a progress callback raised): leave nothing
+        partial.unlink(missing_ok=True)  # interrupted (or a progress callback raised): leave nothing
         raise
     conn.close()
     publish(partial, target, overwrite)
@@ -479,4 +659,3 @@ def open_sample(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{location}?mode=rw", uri=True)
     conn.row_factory = sqlite3.Row
     return conn
-

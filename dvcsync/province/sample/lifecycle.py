@@ -16,7 +16,7 @@ from random import Random
 
 from .calendar import DAY, add_workdays, in_office, to_seconds
 
-NOW = to_seconds(datetime(2026, 11, 15, 23, 59, 59))   # the snapshot: nothing later is shown
+NOW = to_seconds(datetime(2026, 11, 15, 23, 59, 59))  # the snapshot: nothing later is shown
 
 # Status indexes (national code - 1).
 NEW, RECEIVING, DENIED, PROCESSING, WAITING, PAYING, CANCELLED, UNRESOLVED, RELEASING, DONE = range(10)
@@ -77,8 +77,8 @@ class Plan:
         self.returned: int | None = None
         self.refused: int | None = None
         self.supplemented = False
-        self.prepaid = False      # fees collected up front are settled
-        self.postpaid = False     # fees collected afterwards are settled
+        self.prepaid = False  # fees collected up front are settled
+        self.postpaid = False  # fees collected afterwards are settled
 
 
 def _office(ts: int) -> int:
@@ -104,7 +104,7 @@ def _attempts(rng: Random, plan: Plan, amount: int, start: int, phase: int) -> t
     elif roll < 0.90:
         pattern = (FAILED, FAILED, PAID)
     elif roll < 0.95:
-        pattern = (CREATED,)          # never completed: the page was closed
+        pattern = (CREATED,)  # never completed: the page was closed
     else:
         pattern = (FAILED,)
     t = start
@@ -122,8 +122,16 @@ def _attempts(rng: Random, plan: Plan, amount: int, start: int, phase: int) -> t
     return t, paid
 
 
-def plan_dossier(rng: Random, channel: int, submitted: int, arrival: int, days: int,
-                 prepaid_amount: int, postpaid_amount: int, needs_paying: bool) -> Plan:
+def plan_dossier(
+    rng: Random,
+    channel: int,
+    submitted: int,
+    arrival: int,
+    days: int,
+    prepaid_amount: int,
+    postpaid_amount: int,
+    needs_paying: bool,
+) -> Plan:
     """Plan a dossier submitted at ``submitted`` (arriving at ``arrival`` when posted)."""
     plan = Plan()
     with contextlib.suppress(_Cut):
@@ -153,8 +161,17 @@ class _Planner:
         self.plan.refused = self.plan.finished = self.step(status, t, role, text)
 
 
-def _run(rng: Random, plan: Plan, channel: int, submitted: int, arrival: int, days: int,
-         prepaid_amount: int, postpaid_amount: int, needs_paying: bool) -> None:
+def _run(
+    rng: Random,
+    plan: Plan,
+    channel: int,
+    submitted: int,
+    arrival: int,
+    days: int,
+    prepaid_amount: int,
+    postpaid_amount: int,
+    needs_paying: bool,
+) -> None:
     p = _Planner(rng, plan, submitted)
     received = _submission(p, channel, submitted, arrival, prepaid_amount)
     if received is None:
@@ -203,15 +220,19 @@ def _reception(p: _Planner, received: int, days: int) -> int | None:
     """Reception, then processing starts; ``None`` when the dossier ends first."""
     rng, plan = p.rng, p.plan
     plan.received = received = p.step(RECEIVING, received, ONESTOP, "")
-    plan.prepaid = True           # at the latest, paid at the counter on reception
+    plan.prepaid = True  # at the latest, paid at the counter on reception
     plan.due = add_workdays(received, days)
     roll = rng.random()
     if roll < 0.008:
         p.step(CANCELLED, _office(received + int(rng.random() * 2 * DAY)), ONESTOP, "")
         return None
     if roll < 0.014:
-        p.stop(UNRESOLVED, _office(received + 3600 + int(rng.random() * DAY)), SPECIALIST,
-               rng.choice(STOP_REASONS))
+        p.stop(
+            UNRESOLVED,
+            _office(received + 3600 + int(rng.random() * DAY)),
+            SPECIALIST,
+            rng.choice(STOP_REASONS),
+        )
         return None
     wait = rng.random()
     wait = int(wait * 4 * 3600) if wait < 0.6 else int((wait - 0.6) * 2.5 * min(days, 2) * DAY)
@@ -221,11 +242,15 @@ def _reception(p: _Planner, received: int, days: int) -> int | None:
 def _supplement(p: _Planner, t: int, days: int) -> int | None:
     """A request to supplement the dossier; ``None`` when it never resumes."""
     rng, plan = p.rng, p.plan
-    t = p.step(WAITING, _office(t + int(rng.random() * min(days, 3) * DAY)), SPECIALIST,
-               rng.choice(SUPPLEMENT_REASONS))
+    t = p.step(
+        WAITING,
+        _office(t + int(rng.random() * min(days, 3) * DAY)),
+        SPECIALIST,
+        rng.choice(SUPPLEMENT_REASONS),
+    )
     roll = rng.random()
     if roll < 0.05:
-        return None                                  # the applicant never came back
+        return None  # the applicant never came back
     if roll < 0.10:
         p.step(CANCELLED, _office(t + (2 + int(rng.random() * 10)) * DAY), ONESTOP, "")
         return None
@@ -259,7 +284,7 @@ def _decision(p: _Planner, t: int, channel: int, days: int, postpaid_amount: int
     p.step(PROCESSING, _office(max(t + 600, finish - int(span * 0.15))), LEADER, "")
     plan.finished = p.step(RELEASING, _office(finish), ONESTOP, "")
     if rng.random() < 0.02:
-        return                                                # result never collected
+        return  # result never collected
     back = finish + (2 if channel == POSTAL else 0) * DAY + int(rng.random() * 3 * DAY)
     plan.returned = p.step(DONE, _office(back), ONESTOP, "")
     if not needs_paying:
@@ -273,10 +298,10 @@ def _paying(p: _Planner, t: int, span: int, channel: int, postpaid_amount: int) 
     if postpaid_amount and channel == ONLINE:
         t, _ = _attempts(rng, plan, postpaid_amount, t + 1800 + int(rng.random() * 2 * DAY), 1)
     else:
-        t = t + 3600 + int(rng.random() * 3 * DAY)       # paid at the counter or the tax office
+        t = t + 3600 + int(rng.random() * 3 * DAY)  # paid at the counter or the tax office
     roll = rng.random()
     if roll < 0.02:
-        return None                                       # still waiting for the money
+        return None  # still waiting for the money
     if roll < 0.035:
         p.stop(UNRESOLVED, add_workdays(t, 30), SPECIALIST, STOP_REASONS[3])
         return None

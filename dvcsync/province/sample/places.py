@@ -59,13 +59,23 @@ class Geography:
         self._old = _weighted(self.old_communes, old_weights)
         self._new = _weighted(
             self.new_communes,
-            [sum(w for a, w in zip(self.old_communes, old_weights, strict=True) if a.successor == n.ma_don_vi)
-             or 1.0 for n in self.new_communes],
+            [
+                sum(
+                    w
+                    for a, w in zip(self.old_communes, old_weights, strict=True)
+                    if a.successor == n.ma_don_vi
+                )
+                or 1.0
+                for n in self.new_communes
+            ],
         )
         self._district = _weighted(
             self.districts,
-            [sum(w for a, w in zip(self.old_communes, old_weights, strict=True) if a.parent == d.ma_don_vi)
-             or 1.0 for d in self.districts],
+            [
+                sum(w for a, w in zip(self.old_communes, old_weights, strict=True) if a.parent == d.ma_don_vi)
+                or 1.0
+                for d in self.districts
+            ],
         )
         self._children: dict[str, _Weighted] = {}
         self._predecessors: dict[str, tuple[Agency, ...]] = {}
@@ -74,7 +84,8 @@ class Geography:
             self._children[district.ma_don_vi] = _weighted(kids, [_weight(a) for a in kids])
         for new in self.new_communes:
             self._predecessors[new.ma_don_vi] = tuple(
-                a for a in self.old_communes if a.successor == new.ma_don_vi)
+                a for a in self.old_communes if a.successor == new.ma_don_vi
+            )
         self._resolved: dict[tuple[str, date], Agency] = {}
 
     def resolve(self, key: str, day: date) -> Agency:
@@ -109,6 +120,6 @@ class Geography:
             return self._children[handler.ma_don_vi].pick(rng)
         if handler.cap == "xa":
             if handler.valid_to is None and rng.random() < 0.2:
-                return rng.choice(self._predecessors[handler.ma_don_vi])   # still the old address
+                return rng.choice(self._predecessors[handler.ma_don_vi])  # still the old address
             return handler
         return self._new.pick(rng) if day >= REFORM_DAY else self._old.pick(rng)

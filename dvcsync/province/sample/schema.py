@@ -12,8 +12,16 @@ from __future__ import annotations
 
 # Local status keywords, in the order of their national codes 1..10 (see mappings/codes/statuses.yaml).
 STATUS_KEYWORDS = (
-    "new", "receiving", "denied", "processing", "waiting",
-    "paying", "cancelled", "unresolved", "releasing", "done",
+    "new",
+    "receiving",
+    "denied",
+    "processing",
+    "waiting",
+    "paying",
+    "cancelled",
+    "unresolved",
+    "releasing",
+    "done",
 )
 OWNER_TYPES = ("cong_dan", "doanh_nghiep", "co_quan", "to_chuc")
 CHANNELS = ("truc_tiep", "truc_tuyen", "buu_chinh")

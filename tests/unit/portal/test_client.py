@@ -45,9 +45,7 @@ def _client(sleeps: Sleeps, **overrides: Any) -> PortalClient:
         rate_limit=10_000,
         **overrides,
     )
-    return PortalClient(
-        settings, httpx.AsyncClient(), backoff=Backoff(rng=random.Random(1)), sleep=sleeps
-    )
+    return PortalClient(settings, httpx.AsyncClient(), backoff=Backoff(rng=random.Random(1)), sleep=sleeps)
 
 
 def _login_route(mock: respx.MockRouter) -> respx.Route:

@@ -27,9 +27,7 @@ async def _no_sleep(_: float) -> None:
 
 def _client(**overrides: Any) -> PortalClient:
     settings = PortalSettings(adapter_url=BASE, max_attempts=2, rate_limit=10_000, **overrides)
-    return PortalClient(
-        settings, httpx.AsyncClient(), backoff=Backoff(rng=random.Random(1)), sleep=_no_sleep
-    )
+    return PortalClient(settings, httpx.AsyncClient(), backoff=Backoff(rng=random.Random(1)), sleep=_no_sleep)
 
 
 def _call(service: str, reply: httpx.Response, **overrides: Any) -> Any:

@@ -119,7 +119,7 @@ def test_header_shows_the_period_filters_and_comparison(tmp_path: Path) -> None:
     report.period.update(agency="000.00.20.H40 Sở Tư pháp", procedure="1.001193", portal_check="sample:50")
     text = _render(tmp_path, report)
 
-    assert "<h1 data-en=\"Reconciliation report\">Báo cáo đối soát</h1>" in text
+    assert '<h1 data-en="Reconciliation report">Báo cáo đối soát</h1>' in text
     assert "01/11/2026 – 30/11/2026" in text
     assert 'id="meta-agency">000.00.20.H40 Sở Tư pháp<' in text
     assert 'id="meta-procedure">1.001193<' in text

@@ -103,9 +103,16 @@ def test_opening_a_second_store_keeps_the_locks_of_the_first(tmp_path: Path, mod
         second = StateStore(f"sqlite:///{db}")
         second.engine.dispose()
         other = subprocess.run(
-            [sys.executable, "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=0, "
-             "isolation_level=None); c.execute('BEGIN IMMEDIATE')", str(db)],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=0, "
+                "isolation_level=None); c.execute('BEGIN IMMEDIATE')",
+                str(db),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert other.returncode != 0 and "locked" in other.stderr, "the first store's lock was dropped"
     finally:

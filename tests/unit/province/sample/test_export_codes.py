@@ -18,7 +18,8 @@ CODES = Path(__file__).parents[4] / "mappings" / "codes"
 def test_committed_tables_equal_the_export() -> None:
     for name, render in export_codes.EXPORTS.items():
         assert (CODES / name).read_text(encoding="utf-8") == render(), (
-            f"mappings/codes/{name} is stale: run python -m dvcsync.province.sample.export_codes")
+            f"mappings/codes/{name} is stale: run python -m dvcsync.province.sample.export_codes"
+        )
 
 
 def test_check_mode_reports_a_stale_table_and_write_mode_fixes_it(tmp_path: Path) -> None:
@@ -37,8 +38,10 @@ def test_procedure_table_maps_every_mapped_procedure_and_omits_the_rest() -> Non
             assert proc.ma_thu_tuc not in table.keys()  # noqa: SIM118 (CodeTable has no __contains__)
             continue
         assert table.lookup(proc.ma_thu_tuc) == {
-            "ma_tthc": proc.ma_tthc_qg, "ten_tthc": proc.ten_thu_tuc,
-            "ma_linh_vuc": proc.ma_linh_vuc, "ten_linh_vuc": proc.ten_linh_vuc,
+            "ma_tthc": proc.ma_tthc_qg,
+            "ten_tthc": proc.ten_thu_tuc,
+            "ma_linh_vuc": proc.ma_linh_vuc,
+            "ten_linh_vuc": proc.ten_linh_vuc,
         }
     assert table.lookup("HT-KS-01")["ma_tthc"] == "1.001193"
 

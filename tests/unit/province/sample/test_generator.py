@@ -90,12 +90,18 @@ def test_database_is_in_wal_mode_with_the_schema_indexes(sample_path: Path) -> N
     with sqlite3.connect(sample_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"ix_ho_so_updated", "ix_qtxl_ho_so", "ix_le_phi_ho_so", "ix_thanh_toan_ho_so",
-            "ix_tai_lieu_ho_so"} <= indexes
+    assert {
+        "ix_ho_so_updated",
+        "ix_qtxl_ho_so",
+        "ix_le_phi_ho_so",
+        "ix_thanh_toan_ho_so",
+        "ix_tai_lieu_ho_so",
+    } <= indexes
 
 
 def test_every_lifecycle_is_a_chain_of_legal_moves_ending_in_the_dossier_status(
-        dossiers: list[sqlite3.Row], steps: dict[int, list[sqlite3.Row]]) -> None:
+    dossiers: list[sqlite3.Row], steps: dict[int, list[sqlite3.Row]]
+) -> None:
     first_statuses: Counter[str] = Counter()
     for dossier in dossiers:
         chain = steps[dossier["id"]]
@@ -141,8 +147,16 @@ def test_so_ho_so_is_unique_and_agency_date_serial(dossiers: list[sqlite3.Row]) 
 
 
 def test_dates_are_iso_and_consistent_with_the_status(dossiers: list[sqlite3.Row]) -> None:
-    date_fields = ("ngay_nop", "ngay_tiep_nhan", "ngay_hen_tra", "ngay_ket_thuc", "ngay_tra", "ngay_tu_choi",
-                   "created_at", "updated_at")
+    date_fields = (
+        "ngay_nop",
+        "ngay_tiep_nhan",
+        "ngay_hen_tra",
+        "ngay_ket_thuc",
+        "ngay_tra",
+        "ngay_tu_choi",
+        "created_at",
+        "updated_at",
+    )
     for d in dossiers:
         for name in date_fields:
             assert d[name] is None or ISO.match(d[name]), (d["so_ho_so"], name, d[name])
@@ -167,7 +181,8 @@ def test_dates_are_iso_and_consistent_with_the_status(dossiers: list[sqlite3.Row
 
 
 def test_updated_at_is_the_latest_change_of_the_dossier_or_its_children(
-        sample_path: Path, dossiers: list[sqlite3.Row]) -> None:
+    sample_path: Path, dossiers: list[sqlite3.Row]
+) -> None:
     latest: dict[int, str] = defaultdict(str)
     for row in _rows(sample_path, "SELECT ho_so_id, thoi_diem FROM qua_trinh_xu_ly"):
         latest[row[0]] = max(latest[row[0]], row[1])
@@ -191,7 +206,8 @@ def test_steps_carry_officers_and_vietnamese_content(steps: dict[int, list[sqlit
 
 
 def test_agencies_are_valid_on_the_submission_date_except_documented_transition_cases(
-        dossiers: list[sqlite3.Row]) -> None:
+    dossiers: list[sqlite3.Row],
+) -> None:
     by_key = {a.ma_don_vi: a for a in agencies()}
     transition = 0
     levels_before: Counter[str] = Counter()
@@ -232,7 +248,7 @@ def test_the_transition_case_occurs_and_maps_to_the_new_commune(tmp_path: Path) 
         assert record is not None
         result = dossier.map(record)
         assert not [e for e in result.errors if e.field == "DonViXuLy"], result.errors
-        if result.ok:   # else: a procedure not mapped yet, quarantined on purpose
+        if result.ok:  # else: a procedure not mapped yet, quarantined on purpose
             mapped += 1
             assert result.value.DonViXuLy == by_key[by_key[key].successor or ""].ten_don_vi
     assert mapped
@@ -273,8 +289,9 @@ def test_channels_sources_and_unmapped_procedures(dossiers: list[sqlite3.Row]) -
     assert {d["ma_thu_tuc"] for d in dossiers} <= known
 
 
-def test_fees_follow_the_procedure_and_payments_settle_them(sample_path: Path,
-                                                             dossiers: list[sqlite3.Row]) -> None:
+def test_fees_follow_the_procedure_and_payments_settle_them(
+    sample_path: Path, dossiers: list[sqlite3.Row]
+) -> None:
     catalogue = {p.ma_thu_tuc: p for p in procedures()}
     fees: dict[int, list[sqlite3.Row]] = defaultdict(list)
     for row in _rows(sample_path, "SELECT * FROM le_phi ORDER BY id"):
@@ -296,8 +313,10 @@ def test_fees_follow_the_procedure_and_payments_settle_them(sample_path: Path,
         attempts = payments[d["id"]]
         if attempts:
             assert d["kenh_nop"] == "truc_tuyen"
-            due = {sum(f["so_tien"] for f in mine if f["hinh_thuc_thu"] == kind)
-                   for kind in ("thu_truoc", "thu_sau")}
+            due = {
+                sum(f["so_tien"] for f in mine if f["hinh_thuc_thu"] == kind)
+                for kind in ("thu_truoc", "thu_sau")
+            }
             assert {a["so_tien"] for a in attempts} <= due
         for attempt in attempts:
             assert attempt["thoi_gian_tao"] >= d["ngay_nop"]

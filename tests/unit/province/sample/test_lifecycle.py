@@ -17,12 +17,19 @@ START = to_seconds(datetime(2024, 1, 2, 8, 0))
 
 
 @settings(max_examples=300, deadline=None)
-@given(seed=st.integers(0, 2**32), channel=st.sampled_from([DIRECT, ONLINE, POSTAL]),
-       offset=st.integers(0, NOW - START - 3 * 3600), days=st.integers(1, 30),
-       prepaid=st.sampled_from([0, 50_000]), postpaid=st.sampled_from([0, 100_000]), paying=st.booleans())
-def test_plans_are_legal_and_ordered(seed: int, channel: int, offset: int, days: int, prepaid: int,
-                                     postpaid: int, paying: bool) -> None:
-    arrival = START + offset                     # postal: arrives two days after posting
+@given(
+    seed=st.integers(0, 2**32),
+    channel=st.sampled_from([DIRECT, ONLINE, POSTAL]),
+    offset=st.integers(0, NOW - START - 3 * 3600),
+    days=st.integers(1, 30),
+    prepaid=st.sampled_from([0, 50_000]),
+    postpaid=st.sampled_from([0, 100_000]),
+    paying=st.booleans(),
+)
+def test_plans_are_legal_and_ordered(
+    seed: int, channel: int, offset: int, days: int, prepaid: int, postpaid: int, paying: bool
+) -> None:
+    arrival = START + offset  # postal: arrives two days after posting
     submitted = arrival - 2 * 86_400 if channel == POSTAL else arrival
     needs_paying = paying or bool(postpaid)
     plan = plan_dossier(Random(seed), channel, submitted, arrival, days, prepaid, postpaid, needs_paying)
