@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -20,20 +21,20 @@ from sqlalchemy import Engine
 
 from dvcsync import metrics
 from dvcsync.config import Settings
-from dvcsync.contract import VN_TZ
+from dvcsync.contract import VN_TZ, HoSoDaLuu
 from dvcsync.errors import TransientError
 from dvcsync.mapping import MappingSet
 from dvcsync.portal import AmbiguousError, AuthError, Backoff, PortalClient, PortalError, UnreachableError
 from dvcsync.province import instants
 from dvcsync.province.source import Record, SqlSource
 from dvcsync.state import DueEntry, EnqueueCounts, MappedRecord, Outcome, StateStore
-from dvcsync.state.store import STEPS_PER_CALL
+from dvcsync.state.store import STEPS_PER_CALL, dumps
 from dvcsync.sync._producer import EnqueueFailed, EnqueueProducer, can_fork
 from dvcsync.sync.citizen_check import ID_FIELD, NAME_FIELD, CitizenCheck, CitizenCheckCounts
 from dvcsync.sync.claim_keeper import ClaimKeeper
 from dvcsync.sync.first_contact import FirstContact, FirstContactCounts
-from dvcsync.sync.lost_history import LostHistory
-from dvcsync.sync.readback import history_fingerprint as history_fingerprint  # reconcile's import
+from dvcsync.sync.history_calls import pack_history
+from dvcsync.sync.readback import history_fingerprint
 from dvcsync.sync.state_lock import job_lock
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ CLAIM_POLL_S = 0.2
 # A round is this many waves of `concurrency` calls: the calls of one round finish before the next
 # round's start, so the last wave's idle slots cost at most 1/ROUND_WAVES of the time.
 ROUND_WAVES = 8
-CHUNKS_READING = 2  # chunks of a round's first-contact entries being read back at once
 
 
 class ClaimsLost(TransientError, RuntimeError):
@@ -149,7 +149,6 @@ class PushJob:
         )
         self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
         self.first_contact = FirstContact(store, client, self._semaphore, clock, self.backoff)
-        self.lost_history = LostHistory(store, client, self._semaphore, clock, self.backoff)
         self._delivered = 0
         self._keeper: ClaimKeeper | None = None
         self._claimed_at: dict[int, int] = {}  # entry id -> the keeper's lapses when it was claimed
@@ -368,16 +367,26 @@ class PushJob:
     async def _deliver(
         self, summary: PushSummary, record_key: str | None, producer: EnqueueProducer | None
     ) -> None:
-        # a round's size in entries, so that it is ROUND_WAVES waves of calls whatever the kind (a
-        # round of history counted like dossiers was 65-80 waves: a replica read ahead two of them
-        # while the others found nothing due)
-        waves = self.settings.portal.concurrency * ROUND_WAVES
+        portal = self.settings.portal
+        # a round's size in entries, so that it is ROUND_WAVES waves of calls whatever the kind: a
+        # dossier call carries batch_size entries, a status report one, a history call whole
+        # outbox entries of up to STEPS_PER_CALL steps (a round of history counted like dossiers
+        # was 65-80 waves: a replica read ahead two of them while the others found nothing due)
+        per_call = {
+            "dossier": portal.batch_size,
+            "steps": max(1, portal.history_batch_size // STEPS_PER_CALL),
+            "status": 1,
+        }
         deadline: float | None = None
         while True:
             if producer is not None and self.progress:
                 producer.poll()
                 self.progress("enqueue", summary.enqueue.records + producer.counts.records, 0)
-            if await self._deliver_kinds(waves, summary, record_key):
+            progressed = False
+            for kind in ("dossier", "steps", "status"):
+                limit = per_call[kind] * portal.concurrency * ROUND_WAVES
+                progressed = await self._deliver_kind(kind, limit, summary, record_key) or progressed
+            if progressed:
                 deadline = None
                 continue
             if producer is not None and producer.running:
@@ -393,23 +402,6 @@ class PushJob:
                 return
             # replicas: what is due may be another's for a moment (claimed, about to be released)
             await asyncio.sleep(max(min(waits), CLAIM_POLL_S if self.store.claims else 0.0))
-
-    async def _deliver_kinds(self, waves: int, summary: PushSummary, record_key: str | None) -> bool:
-        """Rounds of every kind until none is due; False when none was. Dossiers go before their
-        history; status reports (dossiers submitted on the portal, which have neither) go beside
-        both, sharing the calls in flight, so that neither waits for the other's round trips."""
-        status = asyncio.ensure_future(
-            self._deliver_kind("status", self._per_call("status") * waves, summary, record_key)
-        )
-        progressed = False
-        try:
-            for kind in ("dossier", "steps"):
-                limit = self._per_call(kind) * waves
-                progressed = await self._deliver_kind(kind, limit, summary, record_key) or progressed
-        except BaseException:
-            await asyncio.gather(status, return_exceptions=True)  # its answers recorded, then out
-            raise
-        return await status or progressed
 
     def _next_retry_in(self, kind: str, record_key: str | None = None) -> float | None:
         earliest = self.store.next_attempt_at(kind, record_key)
@@ -506,68 +498,12 @@ class PushJob:
         self, kind: str, due: list[DueEntry], summary: PushSummary
     ) -> tuple[list[Outcome], BaseException | None]:
         """One round's calls, ``concurrency`` in flight; every answer that came back, and the
-        first hard failure (an unreachable portal), raised once the answers are recorded.
-
-        Entries met for the first time are read back before any of them is sent, in chunks of
-        two calls' worth, two chunks read at a time; each call goes out as soon as the entries
-        settled so far fill it, while the next chunk's reads are in flight, and what is left goes
-        at the end: the same calls as when the whole round was read first, without the calls
-        waiting for all its reads."""
+        first hard failure (an unreachable portal), raised once the answers are recorded."""
         first = [e for e in due if e.verify_first and kind in ("dossier", "status")]
-        if not first:
-            return await self._calls(kind, due, summary)
-        size = 2 * self._per_call(kind) * (1 if kind == "dossier" else self.settings.portal.concurrency)
-        held = [e for e in due if not e.verify_first]  # settled or known, not yet a full call
-        sending: list[asyncio.Future[tuple[list[Outcome], BaseException | None]]] = []
-        reading = asyncio.Semaphore(CHUNKS_READING)
-
-        async def chunk_of(chunk: list[DueEntry]) -> None:
-            async with reading:
-                summary.calls += len({e.record_key for e in chunk})
-                held.extend(await self.first_contact.settle(chunk, send=True))
-                summary.first_contact = self.first_contact.counts
-            full = self._full_calls(kind, held)
-            if full:
-                sending.append(asyncio.ensure_future(self._calls(kind, full, summary)))
-
-        read = await asyncio.gather(
-            *(chunk_of(first[i : i + size]) for i in range(0, len(first), size)), return_exceptions=True
-        )
-        failure = next((r for r in read if isinstance(r, BaseException)), None)
-        if held and failure is None:
-            sending.append(asyncio.ensure_future(self._calls(kind, held, summary)))
-        results = await asyncio.gather(*sending)
-        outcomes = [o for sent, _ in results for o in sent]
-        return outcomes, failure or next((f for _, f in results if f is not None), None)
-
-    def _full_calls(self, kind: str, held: list[DueEntry]) -> list[DueEntry]:
-        """The entries of ``held`` that fill whole calls (taken out of it, in order): dossiers by
-        ``batch_size`` among those created and among those replaced, status reports each."""
-        if kind != "dossier":
-            full, held[:] = list(held), []
-            return full
-        size = self.settings.portal.batch_size
-        full, left = [], []
-        for updating in (False, True):
-            group = [e for e in held if e.on_portal is updating]
-            cut = len(group) - len(group) % size
-            full += group[:cut]
-            left += group[cut:]
-        held[:] = [e for e in held if e.on_portal not in (False, True)] + left
-        return full
-
-    def _per_call(self, kind: str) -> int:
-        """Entries a call carries: a dossier call ``batch_size``, a status report one, a history
-        call whole outbox entries of up to STEPS_PER_CALL steps."""
-        portal = self.settings.portal
-        if kind == "dossier":
-            return max(1, portal.batch_size)
-        return max(1, portal.history_batch_size // STEPS_PER_CALL) if kind == "steps" else 1
-
-    async def _calls(
-        self, kind: str, due: list[DueEntry], summary: PushSummary
-    ) -> tuple[list[Outcome], BaseException | None]:
-        """``due`` sent in calls of their kind, ``concurrency`` in flight."""
+        if first:  # met for the first time: read the portal's copy back before sending anything
+            summary.calls += len({e.record_key for e in first})
+            due = [e for e in due if not e.verify_first] + await self.first_contact.settle(first, send=True)
+            summary.first_contact = self.first_contact.counts
         calls: list[tuple[list[DueEntry], Send]]
         if kind == "dossier":
             size = self.settings.portal.batch_size
@@ -699,8 +635,7 @@ class PushJob:
         self, due: list[DueEntry], summary: PushSummary
     ) -> list[tuple[list[DueEntry], Send]]:
         if any(e.verify_first for e in due):
-            due, resolved = await self.lost_history.settle(due)
-            summary.ambiguous_resolved += resolved
+            due = await self._settle_from_portal(due, summary)
         calls = pack_history(due, self.settings.portal.history_batch_size)
         # Write-ahead, one transaction for the round: if we die before the answers are recorded,
         # the next run reads the portal back instead of appending these entries a second time.
@@ -731,6 +666,97 @@ class PushJob:
             Outcome(e.id, e.record_key, "steps", "dead", error=error, verify_first=False) for e in entries
         ]
 
+    async def _settle_from_portal(self, entries: list[DueEntry], summary: PushSummary) -> list[DueEntry]:
+        """Read back the dossiers of entries that may already be on the portal; mark what is there
+        done and keep only what is missing. Entries whose read-back fails wait for a later round."""
+        keep: list[DueEntry] = []
+        outcomes: list[Outcome] = []
+        keys = sorted({e.record_key for e in entries if e.verify_first})
+
+        async def read(key: str) -> Counter[tuple[str, ...]] | None:
+            async with self._semaphore:
+                return await self._portal_history(key)
+
+        stored = dict(zip(keys, await asyncio.gather(*(read(k) for k in keys)), strict=True))
+        for entry in entries:
+            if not entry.verify_first:
+                keep.append(entry)
+                continue
+            history = stored[entry.record_key]
+            if history is None:
+                outcomes.append(
+                    Outcome(
+                        entry.id,
+                        entry.record_key,
+                        "steps",
+                        "retry",
+                        error="read-back failed",
+                        next_attempt_at=self.clock() + self.backoff.delay(entry.attempts + 1),
+                    )
+                )
+                continue
+            missing_keys, missing_entries = [], []
+            for key, item in zip(entry.payload["keys"], entry.payload["entries"], strict=True):
+                mark = history_fingerprint(item)
+                if history[mark] > 0:
+                    history[mark] -= 1  # this one is on the portal
+                else:
+                    missing_keys.append(key)
+                    missing_entries.append(item)
+            summary.ambiguous_resolved += 1
+            if not missing_entries:
+                outcomes.append(
+                    Outcome(
+                        entry.id,
+                        entry.record_key,
+                        "steps",
+                        "done",
+                        step_keys=entry.payload["keys"],
+                        count_attempt=False,
+                    )
+                )
+                continue
+            payload = {"keys": missing_keys, "entries": missing_entries}
+            outcomes.append(
+                Outcome(
+                    entry.id,
+                    entry.record_key,
+                    "steps",
+                    "resend",
+                    new_payload=payload,
+                    verify_first=False,
+                    count_attempt=False,
+                )
+            )
+            keep.append(
+                DueEntry(
+                    entry.id,
+                    "steps",
+                    entry.record_key,
+                    dumps(payload),
+                    entry.payload_hash,
+                    entry.attempts,
+                    True,
+                )
+            )
+        await asyncio.to_thread(self.store.record_outcomes, outcomes, now=self.clock())
+        return keep
+
+    async def _portal_history(self, record_key: str) -> Counter[tuple[str, ...]] | None:
+        try:
+            reply = await self.client.call("TraCuuHoSo", {"mahoso": record_key})
+        except (AuthError, UnreachableError):
+            raise  # the cycle stops: no record's attempt is used
+        except PortalError as exc:
+            log.warning("read-back of %s failed: %s", record_key, exc)
+            return None
+        items = reply.result or []
+        if not items:
+            return Counter()
+        first = items[0]
+        stored = first if isinstance(first, HoSoDaLuu) else HoSoDaLuu.model_validate(first)
+        return Counter(history_fingerprint(entry.to_wire()) for entry in stored.QuaTrinhXuLy)
+
 
 def _observe(outcomes: list[Outcome]) -> None:
     """Count what a round settled, once recorded; a dead letter is one WARNING naming the
@@ -749,30 +775,6 @@ async def _abandon(future: asyncio.Future[Any]) -> None:
     """Wait out a round read ahead that will not be sent (a thread cannot be cancelled): its
     claims are then given back with the rest when the delivery ends, not taken after that."""
     await asyncio.gather(future, return_exceptions=True)
-
-
-def pack_history(due: list[DueEntry], size: int) -> list[list[DueEntry]]:
-    """Group due history entries into ``CapNhatTienDoHoSoMC`` calls of at most ``size`` entries,
-    several dossiers a call (the contract keys each entry by ``MaHoSo``). An outbox entry is never
-    split: a dossier has at most one entry due at a time (the next waits for this one's answer),
-    so its order holds whichever call carries it. Best fit, largest first (calls kept by the
-    room they have left, so a round of hundreds of entries packs in linear time): dossiers of 6
-    and 4 steps share calls instead of a 6 going alone because the next 6 did not fit."""
-    calls: list[list[DueEntry]] = []
-    by_room: dict[int, list[int]] = {}  # room left → the calls with that much
-    for entry in sorted(due, key=lambda e: len(e.history[0]), reverse=True):
-        n = len(entry.history[0])
-        fit = next((r for r in range(n, size + 1) if by_room.get(r)), None)
-        if fit is None:
-            calls.append([entry])
-            index, left = len(calls) - 1, size - n
-        else:
-            index = by_room[fit].pop()
-            calls[index].append(entry)
-            left = fit - n
-        if left > 0:
-            by_room.setdefault(left, []).append(index)
-    return calls
 
 
 def _says_exists(message: str) -> bool:
