@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dvcsync.contract import PERSONAL_WIRE_FIELDS, WireDateError
+from dvcsync.contract._fast import FastValidator
 from dvcsync.source_spec import Condition, describe_filter, filter_matches
 
 from .codes import CodeLookupError, CodeSkipped, CodeTable
@@ -55,6 +56,21 @@ __all__ = ["OUTSIDE_WHERE", "CompiledMapping", "MapResult"]
 # A record its source's ``where`` leaves out is not this mapping's: said so, not mapped.
 OUTSIDE_WHERE = "not sent: outside the source's where"
 
+# One core-only validator per output model, built on first use (a few ms each) and shared by every
+# mapping set of the process: the models are module-level classes, never rebuilt.
+_VALIDATORS: dict[type[BaseModel], Callable[[Any], Any]] = {}
+
+
+def model_check(model: type[BaseModel]) -> Callable[[Any], Any]:
+    """``model.model_validate`` with the same outputs and errors, but pydantic-core alone for the
+    canonical records a mapping produces (``FastValidator``; anything it refuses goes to the
+    model itself, so every error is the model's own)."""
+    check = _VALIDATORS.get(model)
+    if check is None:
+        check = _VALIDATORS[model] = FastValidator(model).validate_python
+    return check
+
+
 # The formats' names before they moved to ``pipeline`` (tests/unit/mapping/test_properties.py).
 _fmt_datetime, _fmt_wire_datetime = fmt_datetime, fmt_wire_datetime
 
@@ -72,6 +88,7 @@ class CompiledMapping:
         self.spec = spec
         self.name = spec.name
         self.model = model
+        self._check = model_check(model) if model is not None else None
         self._codes = codes
         self._resolve = resolve
         self._record_key = spec.record_key or (spec.source.record_key if spec.source else None)
@@ -355,10 +372,14 @@ class CompiledMapping:
             return MapResult(record=key, value=out if not errors or not validate else None, errors=errors)
         return self._validate(key, out)
 
-    def _validate(self, key: str, out: dict[str, Any]) -> MapResult:
-        assert self.model is not None
+    def _validate(
+        self, key: str, out: dict[str, Any], check: Callable[[Any], Any] | None = None
+    ) -> MapResult:
+        """``out`` as the output model, or the model's errors as ``FieldError``s. ``check`` is the
+        fast path (``model_check``) unless given: tests pass ``model.model_validate`` to compare."""
+        assert self.model is not None and self._check is not None
         try:
-            return MapResult(record=key, value=self.model.model_validate(out))
+            return MapResult(record=key, value=(check or self._check)(out))
         except ValidationError as exc:
             errors = []
             for problem in exc.errors(include_url=False):
