@@ -55,6 +55,7 @@ from dvcsync.mapping.errors import FieldError, mask
 from dvcsync.portal import PortalClient, PortalError, RateBudget, make_http_client
 from dvcsync.state import MappedRecord, OutboxKind, payload_hash
 from dvcsync.state.reads import payload_hashes
+from dvcsync.sync.job_config import CitizenCheckConfig
 
 log = logging.getLogger(__name__)
 
@@ -195,30 +196,33 @@ class _Down(TransientError):
 
 class CitizenCheck:
     """One push job's check. ``check_page`` is synchronous (the enqueue path is); counts are shared
-    with a forked producer through shared memory."""
+    with a forked producer through shared memory. ``config`` names the two sections it reads
+    (``CitizenCheckConfig``); a whole ``Settings`` is still accepted and narrowed at once."""
 
     def __init__(
         self,
-        settings: Settings,
+        config: CitizenCheckConfig | Settings,
         *,
         source_columns: dict[str, str] | None = None,
         cache: VerdictCache = CACHE,
         client_factory: ClientFactory = portal_client,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings.citizen_check
+        if isinstance(config, Settings):
+            config = CitizenCheckConfig.from_settings(config)
+        self.section = config.citizen_check
         self.cache = cache
         self._factory = client_factory
         self._clock = clock
         self._columns = source_columns or {}
-        portal = settings.portal
+        portal = config.portal
         self._portal = portal.model_copy(
             update={
                 "transport_by_service": {**portal.transport_by_service, SERVICE: "soap"},
-                "timeout": self.settings.timeout_s,
+                "timeout": self.section.timeout_s,
             }
         )
-        self._concurrency = min(self.settings.concurrency, portal.concurrency)
+        self._concurrency = min(self.section.concurrency, portal.concurrency)
         self._rate = portal.rate_limit
         self._pid = os.getpid()
         self._down_until = 0.0
@@ -302,7 +306,7 @@ class CitizenCheck:
         if not _ID.fullmatch(number):
             return None, None
         born = ""
-        column = self.settings.birth_date_column
+        column = self.section.birth_date_column
         if column:
             born_value = source.get(column)
             if born_value not in (None, ""):
@@ -315,7 +319,7 @@ class CitizenCheck:
     def _quarantined(self, record: MappedRecord, verdict: Verdict, source: dict[str, Any]) -> MappedRecord:
         assert record.dossier is not None and verdict.field is not None
         if verdict.field == BIRTH_FIELD:
-            column, value = self.settings.birth_date_column, source.get(self.settings.birth_date_column)
+            column, value = self.section.birth_date_column, source.get(self.section.birth_date_column)
         else:
             column, value = self._columns.get(verdict.field, ""), record.dossier.get(verdict.field)
         error = FieldError(
@@ -346,7 +350,7 @@ class CitizenCheck:
         for owner, result in zip(owners, results, strict=True):
             if isinstance(result, Verdict):
                 verdicts[owner.record_key] = result
-                self.cache.put(owner, result, self.settings.ttl_s)
+                self.cache.put(owner, result, self.section.ttl_s)
             else:
                 down.append(result)
         if down:
@@ -382,7 +386,7 @@ class CitizenCheck:
 
     def _bound_s(self) -> float:
         """A lookup's whole time, retries included: past it the dossier goes unchecked."""
-        return self.settings.timeout_s * LOOKUP_ATTEMPTS + 2.0
+        return self.section.timeout_s * LOOKUP_ATTEMPTS + 2.0
 
     async def _lookup(self, client: LookupClient, owner: Owner) -> Verdict:
         self._count("lookups")

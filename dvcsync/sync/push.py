@@ -34,6 +34,7 @@ from dvcsync.sync.citizen_check import ID_FIELD, NAME_FIELD, CitizenCheck, Citiz
 from dvcsync.sync.claim_keeper import ClaimKeeper
 from dvcsync.sync.first_contact import FirstContact, FirstContactCounts
 from dvcsync.sync.history_calls import pack_history
+from dvcsync.sync.job_config import PushConfig
 from dvcsync.sync.readback import history_fingerprint
 from dvcsync.sync.state_lock import job_lock
 
@@ -102,9 +103,13 @@ def _lookback(watermark: datetime | None, seconds: float) -> datetime | None:
 
 
 class PushJob:
+    """Province → portal for one tenant. ``config`` is what it reads of the configuration
+    (``PushConfig``); a whole ``Settings`` is still accepted (the CLI's and older callers') and
+    narrowed at once by ``PushConfig.from_settings``: the job never keeps it."""
+
     def __init__(
         self,
-        settings: Settings,
+        config: PushConfig | Settings,
         mappings: MappingSet,
         store: StateStore,
         client: PortalClient,
@@ -114,14 +119,14 @@ class PushJob:
         progress: ProgressFn | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
+        self.config = config = PushConfig.from_settings(config) if isinstance(config, Settings) else config
         self.mappings = mappings
         self.store = store
         self.client = client
         self.options = options or PushOptions(
-            lookback_s=settings.push.lookback_s,
-            page_size=settings.push.page_size,
-            parallel_enqueue=settings.push.parallel_enqueue,
+            lookback_s=config.push.lookback_s,
+            page_size=config.push.page_size,
+            parallel_enqueue=config.push.parallel_enqueue,
         )
         self.progress = progress
         self.clock = clock
@@ -147,21 +152,21 @@ class PushJob:
             ((mappings.get(name), s.applies_to) for name, s in mappings.specs.items() if s.applies_to),
             None,
         )
-        self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
+        self._semaphore = asyncio.Semaphore(config.limits.concurrency)
         self.first_contact = FirstContact(store, client, self._semaphore, clock, self.backoff)
         self._delivered = 0
         self._keeper: ClaimKeeper | None = None
         self._claimed_at: dict[int, int] = {}  # entry id -> the keeper's lapses when it was claimed
         self.citizen = (
             CitizenCheck(
-                settings,
+                config.citizen_check,
                 source_columns={
                     name: str(spec.fields[name].path)
                     for name in (ID_FIELD, NAME_FIELD)
                     if name in spec.fields and spec.fields[name].path
                 },
             )
-            if settings.citizen_check.enabled
+            if config.citizen_check is not None
             else None
         )
 
@@ -299,7 +304,7 @@ class PushJob:
         """Enqueue pages into ``counts``; True when it stopped at ``max_pages`` with more to read.
         The cursor and ``until`` are instants (``dvcsync.province.instants``): the stored
         watermark is read in any form written before and written back in the canonical one."""
-        zone = instants.zone(self.settings.province.timezone)
+        zone = instants.zone(self.config.timezone)
         stored, last_key = self.store.cursor(CURSOR)
         try:
             watermark = instants.read_cursor(stored, zone)
@@ -367,14 +372,14 @@ class PushJob:
     async def _deliver(
         self, summary: PushSummary, record_key: str | None, producer: EnqueueProducer | None
     ) -> None:
-        portal = self.settings.portal
+        limits = self.config.limits
         # a round's size in entries, so that it is ROUND_WAVES waves of calls whatever the kind: a
         # dossier call carries batch_size entries, a status report one, a history call whole
         # outbox entries of up to STEPS_PER_CALL steps (a round of history counted like dossiers
         # was 65-80 waves: a replica read ahead two of them while the others found nothing due)
         per_call = {
-            "dossier": portal.batch_size,
-            "steps": max(1, portal.history_batch_size // STEPS_PER_CALL),
+            "dossier": limits.batch_size,
+            "steps": max(1, self.config.history_batch_size // STEPS_PER_CALL),
             "status": 1,
         }
         deadline: float | None = None
@@ -384,7 +389,7 @@ class PushJob:
                 self.progress("enqueue", summary.enqueue.records + producer.counts.records, 0)
             progressed = False
             for kind in ("dossier", "steps", "status"):
-                limit = per_call[kind] * portal.concurrency * ROUND_WAVES
+                limit = per_call[kind] * limits.concurrency * ROUND_WAVES
                 progressed = await self._deliver_kind(kind, limit, summary, record_key) or progressed
             if progressed:
                 deadline = None
@@ -506,7 +511,7 @@ class PushJob:
             summary.first_contact = self.first_contact.counts
         calls: list[tuple[list[DueEntry], Send]]
         if kind == "dossier":
-            size = self.settings.portal.batch_size
+            size = self.config.limits.batch_size
             batches: list[list[DueEntry]] = []
             for updating in (False, True):
                 group = [e for e in due if e.on_portal is updating]
@@ -579,10 +584,11 @@ class PushJob:
         # [portal] give_up_after counts from an entry's first failure, not its enqueueing: adopt
         # enqueues days before the first push, and a backlog may wait behind an outage
         since = self.store.failing_since([e.id for e in batch])
-        give_up = self.settings.portal.give_up_after
+        retry = self.config.retry
+        give_up = retry.give_up_after_s
         for entry in batch:
             failing_for = now - since.get(entry.id, now)
-            if entry.attempts + 1 >= self.settings.portal.max_attempts or failing_for >= give_up:
+            if entry.attempts + 1 >= retry.max_attempts or failing_for >= give_up:
                 summary.dead += 1
                 outcomes.append(
                     Outcome(
@@ -636,7 +642,7 @@ class PushJob:
     ) -> list[tuple[list[DueEntry], Send]]:
         if any(e.verify_first for e in due):
             due = await self._settle_from_portal(due, summary)
-        calls = pack_history(due, self.settings.portal.history_batch_size)
+        calls = pack_history(due, self.config.history_batch_size)
         # Write-ahead, one transaction for the round: if we die before the answers are recorded,
         # the next run reads the portal back instead of appending these entries a second time.
         await asyncio.to_thread(self.store.mark_in_flight, [e.id for e in due], now=self.clock())
