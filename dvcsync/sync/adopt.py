@@ -47,6 +47,7 @@ from dvcsync.state import DueEntry, EnqueueCounts, MappedRecord, StateStore
 
 from ._producer import _die_with, _fresh, _quiet_signals, can_fork
 from .first_contact import FirstContact, FirstContactCounts
+from .job_config import PushConfig
 from .push import ProgressFn, PushJob, PushOptions
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,13 @@ def in_period(record: MappedRecord, since: date | None, until: date | None) -> b
 
 
 class AdoptJob:
+    """The first contact with a province's history. It builds a ``PushJob`` and reads only what
+    that reads, so ``config`` is a ``PushConfig``; a whole ``Settings`` is still accepted (older
+    callers') and narrowed at once, never kept."""
+
     def __init__(
         self,
-        settings: Settings,
+        config: PushConfig | Settings,
         mappings: MappingSet,
         store: StateStore,
         client: PortalClient,
@@ -124,23 +129,24 @@ class AdoptJob:
         progress: ProgressFn | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        config = PushConfig.from_settings(config) if isinstance(config, Settings) else config
         self.store = store
         self.client = client
         self.since, self.until = since, until
         self.progress = progress
         self.clock = clock
         self.push = PushJob(
-            settings,
+            config,
             mappings,
             store,
             client,
             source_engine,
-            options=PushOptions(page_size=settings.push.page_size, parallel_enqueue=False),
+            options=PushOptions(page_size=config.push.page_size, parallel_enqueue=False),
             clock=clock,
         )
-        self.concurrency = settings.portal.concurrency
+        self.concurrency = config.limits.concurrency
         self.first_contact = FirstContact(
-            store, client, asyncio.Semaphore(settings.portal.concurrency), clock, self.push.backoff
+            store, client, asyncio.Semaphore(config.limits.concurrency), clock, self.push.backoff
         )
 
     @property

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
-from sqlalchemy.engine.url import make_url
 
 from dvcsync.config import Settings
 from dvcsync.contract import (
@@ -40,6 +39,7 @@ from dvcsync.portal._http import describe, read_capped, tls_problem
 from dvcsync.province.schema import load_schema
 from dvcsync.province.source import SqlSource
 
+from .job_config import PaymentConfig, receipts_dir
 from .payment_inbound import BillError, build_bill
 from .payment_ledger import CREATED, Attempt, Due, PaymentLedger, now_local_iso, wire_to_local_iso
 
@@ -92,26 +92,21 @@ class PaymentSummary:
         return asdict(self)
 
 
-def receipts_dir(settings: Settings) -> Path:
-    """``payment.receipts_dir``, or ``receipts/`` beside the state database (or the working folder);
-    a tenant's in its own ``<code>/`` under it."""
-    from dvcsync.tenants import tenant_folder  # a tenant's receipts are its own: receipts/<code>/
-
-    if settings.payment.receipts_dir is not None:
-        return tenant_folder(settings, Path(settings.payment.receipts_dir))
-    url = make_url(settings.state.url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return tenant_folder(settings, Path(url.database).resolve().parent / "receipts")
-    return tenant_folder(settings, Path("receipts"))
-
-
 class PaymentJob:
+    """The payment platform's cycle. ``config`` is what it reads of the configuration
+    (``PaymentConfig``); a whole ``Settings`` is still accepted (older callers') and narrowed at
+    once, never kept."""
+
     def __init__(
-        self, settings: Settings, mappings: MappingSet, engine: Engine, client: httpx.AsyncClient
+        self,
+        config: PaymentConfig | Settings,
+        mappings: MappingSet,
+        engine: Engine,
+        client: httpx.AsyncClient,
     ) -> None:
-        self.settings = settings
-        self.payment = settings.payment
-        self.secret = settings.payment.secret.get_secret_value()
+        self.config = config = PaymentConfig.from_settings(config) if isinstance(config, Settings) else config
+        self.payment = config.payment
+        self.secret = config.payment.secret.get_secret_value()
         self.ledger = PaymentLedger(engine, load_schema(mappings.folder))
         self.mapping = mappings.get(RECEIPT_MAPPING)
         # a mapping folder without the after-processing bill bills only what is owed up front
@@ -123,7 +118,7 @@ class PaymentJob:
             raise ValueError(f"mapping {RECEIPT_MAPPING!r} needs a 'source' (the dossier table)")
         self.source = SqlSource(engine, spec)
         self.client = client
-        self.receipts = receipts_dir(settings)
+        self.receipts = config.receipts_dir
         self._loose_said = False  # a receipts folder others can list is said once per job
 
     async def run_cycle(self) -> PaymentSummary:
@@ -303,7 +298,7 @@ class PaymentJob:
         A lost answer is not retried here: the caller knows whether re-sending is safe. The reply
         is read under ``[portal] max_reply_bytes``: a longer one is refused unread."""
         delay = 0.2
-        limit = self.settings.portal.max_reply_bytes
+        limit = self.config.max_reply_bytes
         for attempt in range(1, SEND_TRIES + 1):
             try:
                 async with self.client.stream("POST", url, json=body) as streamed:

@@ -33,7 +33,8 @@ from dvcsync.portal import AuthError, PortalClient, PortalError, UnreachableErro
 from dvcsync.province.schema import ProvinceSchema, load_schema
 from dvcsync.province.sink import SinkError, SqlSink
 from dvcsync.state import Inbox, StateStore
-from dvcsync.sync.attachments import AttachmentStore, documents_dir
+from dvcsync.sync.attachments import AttachmentStore
+from dvcsync.sync.job_config import PullConfig
 from dvcsync.sync.take_in import TakeIn
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,12 @@ class PullSummary:
 
 
 class PullJob:
+    """Portal → province. ``config`` is what it reads of the configuration (``PullConfig``); a
+    whole ``Settings`` is still accepted (older callers') and narrowed at once, never kept."""
+
     def __init__(
         self,
-        settings: Settings,
+        config: PullConfig | Settings,
         mappings: MappingSet,
         store: StateStore,
         client: PortalClient,
@@ -80,7 +84,7 @@ class PullJob:
         attachments: AttachmentStore | None = None,
         schema: ProvinceSchema | None = None,
     ) -> None:
-        self.settings = settings
+        self.config = config = PullConfig.from_settings(config) if isinstance(config, Settings) else config
         self.client = client
         self.store = store
         self.mappings = mappings
@@ -91,11 +95,11 @@ class PullJob:
         self.sink = SqlSink(sink_engine, self.schema, key_column=self.schema.dossiers.portal_code)
         self.page_size = page_size
         self.clock = clock
-        self.attachments = attachments or AttachmentStore(documents_dir(settings))
+        self.attachments = attachments or AttachmentStore(config.documents_dir)
         self.take_in = TakeIn(
             "portal_dossier", self.inbox, mappings.get(mapping), self.sink, self.attachments
         )
-        self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
+        self._semaphore = asyncio.Semaphore(config.limits.concurrency)
 
     async def run_cycle(self) -> PullSummary:
         started = self.clock()
