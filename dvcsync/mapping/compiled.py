@@ -4,10 +4,14 @@ The closure pipeline of ``engine`` costs a Python call per field and per step, f
 Here the validated spec becomes the source text of one function that maps a dict record straight
 through: column reads are ``record.get``, ``map_values`` and plain code tables are dict look-ups
 bound into its namespace, formats, clipping and required checks are inline, child lists (``each``,
-``concat``, ``exists``) are loops with their ``where`` tests inline. What is rare or intricate
-(dated code tables, reverse look-ups, templates, ``paths``, ``first_of``, a miss in a code table)
-calls the engine's own closures (or the steps of ``pipeline`` they share), so its behaviour and
-error texts are the engine's by construction; a failing field goes through the same handlers
+``concat``, ``exists``) are loops with their ``where`` tests inline, calling the child's function
+directly; a plain ``yyyy-mm-ddThh:mm:ss`` becomes its digits without a parse (a regular expression
+admits only moments that exist); a dated table read ``as_of`` a column keeps its answers per (key,
+day), and the validation tries the model's core-only copy (``FastValidator``) inline. What is rare or
+intricate (reverse look-ups, templates, ``paths``, ``first_of``, a miss in a code table or its
+cache, any other date text, a record the core-only copy refuses) calls the engine's own closures
+(or the steps of ``pipeline`` they share), so its behaviour and error texts are the engine's by
+construction; a failing field goes through the same handlers
 (record, field, source, value, reason). The source text depends on the spec alone (code tables
 and closures are bound, not written in), so the compiled code is cached by the spec's hash;
 ``source_of`` shows it (``dvcsync mappings compile --show NAME``). Records that are not dicts
@@ -17,10 +21,13 @@ take the closure pipeline.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import CodeType
 from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from dvcsync.source_spec import Condition, filter_matches, same
 
@@ -44,6 +51,8 @@ class CompiledMapping(Protocol):
     _where: Any
     _outside: str
     _resolve: Callable[[str], Any]
+    _compiled: Any
+    _fast: Any
 
     def _compile_source(self, fs: FieldSpec) -> Getter: ...
 
@@ -57,7 +66,32 @@ class CompiledMapping(Protocol):
 _CACHE: dict[str, tuple[str, CodeType]] = {}
 _MISS = object()
 _NO_CTX: Any = None  # the formats never read their context
-_FAST_FORMATS = {"text": '"" if v is None else str(v).strip()', "datetime": "fmt_datetime(v)"}
+
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+# Days every year has; 29 February (leap years only) is left to the full parse.
+_MONTH_DAY = (
+    "(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_LOCAL_DATETIME = re.compile(f"{_YEAR}-{_MONTH_DAY}[T ]{_TIME}", re.ASCII).fullmatch
+"""``yyyy-mm-ddThh:mm:ss`` (or a space for the ``T``) of a moment that exists: the text the
+``datetime`` format turns into its digits, and whose date is its first ten characters."""
+
+_DATED_CACHE_LIMIT = 65_536
+"""Entries kept per dated look-up (key, day) before the cache starts over: bounded memory."""
+
+# A format's inline text, and whether it leaves a ``str`` (then the checks after it are simpler).
+_FAST_FORMATS = {
+    "text": 'v.strip() if type(v) is str else "" if v is None else str(v).strip()',
+    "datetime": (
+        'v.replace("-", "").replace(":", "").replace(v[10], "")'
+        ' if type(v) is str and local_datetime(v) is not None else "" if v is None else fmt_datetime(v)'
+    ),
+}
+# Formats that always give text (or raise): ``pipeline``'s ``fmt_*`` of these names.
+_TEXT_FORMATS = frozenset({"text", "datetime", "amount", "bit", "flag", "ascii", "upper"})
+# ... and, of those, the ones whose text has no surrounding blanks (empty is then ``not v``).
+_STRIPPED_FORMATS = frozenset({"text", "datetime", "amount", "bit", "flag"})
 
 
 def _empty(var: str) -> str:
@@ -138,7 +172,10 @@ class _Builder:
         self.emit(1, "if errors or not validate or model is None:")
         self.emit(2, "value = out if not errors or not validate else None")
         self.emit(2, "return MapResult(record=key, value=value, errors=errors)")
-        self.emit(1, "return validate_(key, out)")
+        self.emit(1, "try:  # the core-only copy of the model; on any refusal, the model itself")
+        self.emit(2, "return MapResult(record=key, value=fast_validate(out))")
+        self.emit(1, "except ValidationError:")
+        self.emit(2, "return validate_(key, out)")
         return "\n".join(self.lines) + "\n"
 
     # ------------------------------------------------------------ one field
@@ -148,7 +185,7 @@ class _Builder:
         self.emit(1, f"# {name}")
         self.emit(1, "try:")
         self.source(fs)
-        steps = self.steps_of(fs)
+        steps, text = self.steps_of(fs)
         if steps:
             self.emit(2, "if type(v) is not list:")
             self.utf8_check(3)
@@ -168,7 +205,7 @@ class _Builder:
         if fs.omit_empty:
             self.emit(2, f"if not ({_empty('v')} or v == []):")
             indent = 3
-        if self.cm.model is not None:
+        if self.cm.model is not None and not text:
             self.emit(indent, f'out[{name!r}] = "" if v is None else v')
         else:
             self.emit(indent, f"out[{name!r}] = v")
@@ -238,14 +275,18 @@ class _Builder:
         self.emit(2, "problems = None")
         for child, mapping, where in parts:
             holder = self.bind("child", [None])
-            self.emit(2, f"child_map = {holder}[0]")
-            self.emit(2, "if child_map is None:")
-            self.emit(3, f"child_map = {holder}[0] = resolve({mapping!r}).map")
+            self.emit(2, f"child = {holder}[0]")
+            self.emit(2, "if child is None:")
+            self.emit(3, f"child = {holder}[0] = resolve({mapping!r})")
+            self.emit(2, "child_fn = child._compiled")
             self.emit(2, f"for item in get({child!r}) or ():")
             if where:
                 self.emit(3, f"if not ({self.test(where)}):")
                 self.emit(4, "continue")
-            self.emit(3, "result = child_map(item, parent=record, record_key=key, validate=False)")
+            self.emit(3, "if type(item) is dict:  # what ``map`` would call, without its own call")
+            self.emit(4, "result = child_fn(item, record, key, False)")
+            self.emit(3, "else:")
+            self.emit(4, "result = child.map(item, parent=record, record_key=key, validate=False)")
             self.emit(3, "if result.errors:")
             self.emit(4, "position = f'[{len(v)}]'")
             self.emit(4, "problems = problems or []")
@@ -254,8 +295,9 @@ class _Builder:
         self.emit(2, "if problems:")
         self.emit(3, "raise ChildProblems(problems, v)")
 
-    def steps_of(self, fs: FieldSpec) -> list[str]:
-        """The engine's ``_compile_steps``, as lines (in its order)."""
+    def steps_of(self, fs: FieldSpec) -> tuple[list[str], bool]:
+        """The engine's ``_compile_steps``, as lines (in its order), and whether they leave a
+        ``str`` (after a text format: the checks after it need no type test then)."""
         lines: list[str] = []
         if fs.map_values is not None:
             table = {str(k): v for k, v in fs.map_values.items()}
@@ -267,36 +309,63 @@ class _Builder:
                 f"        raise Problem({reason!r})",
             ]
         if fs.code is not None:
-            slow = self.bind("lookup", self.cm._code_step(fs))
-            fast = self._fast_lookup(fs)
-            if fast is None:
-                self.needs_ctx = True
-                lines.append(f"v = {slow}(v, ctx)")
-            else:  # a miss (no entry, a skip, a default) is the engine's look-up, errors and all
-                lines += [
-                    f"if not {_empty('v')}:",
-                    f"    found = {self.bind('code', fast)}.get(str(v), MISS)",
-                    f"    v = {slow}(v, Context(record=record, parent=parent, record_key=key))"
-                    " if found is MISS else found",
-                ]
+            lines += self.code_lines(fs)
         if fs.default is not None:
             lines.append(f"if {_empty('v')}: v = {self.bind('default', fs.default)}")
+        text = stripped = False
         if fs.format is not None:
             fast_format = _FAST_FORMATS.get(fs.format)
             if fast_format is not None:
                 lines.append(f"v = {fast_format}")
             else:
                 lines.append(f"v = {self.bind('fmt', pipeline.FORMATS[fs.format])}(v, None)")
+            text, stripped = fs.format in _TEXT_FORMATS, fs.format in _STRIPPED_FORMATS
         if fs.max_length is not None:
             limit = fs.max_length
-            lines.append(f"if isinstance(v, str) and len(v) > {limit}:")
+            lines.append(f"if len(v) > {limit}:" if text else f"if isinstance(v, str) and len(v) > {limit}:")
             if fs.on_overflow == "truncate":
                 lines.append(f"    v = v[:{limit}]")
             else:
                 lines.append(f'    raise Problem(f"too long: {{len(v)}} characters, at most {limit}")')
         if fs.required:
-            lines.append(f"if {_empty('v')}: raise Problem('required but empty')")
-        return lines
+            empty = "not v" if stripped else "not v.strip()" if text else _empty("v")
+            lines.append(f"if {empty}: raise Problem('required but empty')")
+        return lines, text
+
+    def code_lines(self, fs: FieldSpec) -> list[str]:
+        """A code table's look-up: a dict read for a plain table, a cache per (key, day) for a
+        dated one read ``as_of`` a column; a miss (no entry, a skip, a default, a date that is not
+        plain) is the engine's look-up, errors and all."""
+        slow = self.bind("lookup", self.cm._code_step(fs))
+        context = "Context(record=record, parent=parent, record_key=key)"
+        fast = self._fast_lookup(fs)
+        if fast is not None:  # a text key first: no emptiness test (blank keys are left out)
+            table = self.bind("code", {k: v for k, v in fast.items() if k.strip()})
+            return [
+                f"found = {table}.get(v, MISS) if type(v) is str else MISS",
+                "if found is not MISS:",
+                "    v = found",
+                f"elif not {_empty('v')}:",
+                f"    found = {table}.get(str(v), MISS)",
+                f"    v = {slow}(v, {context}) if found is MISS else found",
+            ]
+        assert fs.code is not None
+        if fs.reverse or fs.as_of is None or "." in fs.as_of or not self.cm._codes[fs.code].dated:
+            self.needs_ctx = True
+            return [f"v = {slow}(v, ctx)"]
+        cache = self.bind("dated", {})
+        return [
+            f"if not {_empty('v')}:",
+            f"    w = get({fs.as_of!r})",
+            "    day = (str(v), w[:10]) if type(w) is str and local_datetime(w) is not None else None",
+            f"    found = {cache}.get(day, MISS) if day is not None else MISS",
+            "    if found is MISS:",
+            f"        v = {slow}(v, {context})",
+            "        if day is not None:",
+            f"            remember({cache}, day, v)",
+            "    else:",
+            "        v = found",
+        ]
 
     def _fast_lookup(self, fs: FieldSpec) -> dict[str, Any] | None:
         """Key → result for a plain table read forward without a date; misses take the slow path."""
@@ -333,6 +402,13 @@ def _fmt_datetime(value: Any) -> Any:
                 return reference(value, _NO_CTX)  # the engine's error
             return digits
     return reference(value, _NO_CTX)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """A dated look-up's result kept for its (key, day); the cache starts over when full."""
+    if len(cache) >= _DATED_CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
 
 
 def source_of(cm: CompiledMapping) -> str:
@@ -404,10 +480,14 @@ def compile_mapping(cm: CompiledMapping) -> MapFunction:
         "resolve": cm._resolve,
         "filter_matches": filter_matches,
         "fmt_datetime": _fmt_datetime,
+        "local_datetime": _LOCAL_DATETIME,
+        "remember": _remember,
         "where": cm._where,
         "model": cm.model,
         "key_of": cm._key_of,
         "validate_": cm._validate,
+        "fast_validate": cm._fast.fast.validate_python if cm._fast is not None else None,
+        "ValidationError": ValidationError,
         "on_skip": on_skip,
         "on_problem": on_problem,
         "outside": outside,

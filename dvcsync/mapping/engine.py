@@ -58,17 +58,17 @@ OUTSIDE_WHERE = "not sent: outside the source's where"
 
 # One core-only validator per output model, built on first use (a few ms each) and shared by every
 # mapping set of the process: the models are module-level classes, never rebuilt.
-_VALIDATORS: dict[type[BaseModel], Callable[[Any], Any]] = {}
+_VALIDATORS: dict[type[BaseModel], FastValidator[Any]] = {}
 
 
-def model_check(model: type[BaseModel]) -> Callable[[Any], Any]:
+def fast_validator(model: type[BaseModel]) -> FastValidator[Any]:
     """``model.model_validate`` with the same outputs and errors, but pydantic-core alone for the
     canonical records a mapping produces (``FastValidator``; anything it refuses goes to the
     model itself, so every error is the model's own)."""
-    check = _VALIDATORS.get(model)
-    if check is None:
-        check = _VALIDATORS[model] = FastValidator(model).validate_python
-    return check
+    validator = _VALIDATORS.get(model)
+    if validator is None:
+        validator = _VALIDATORS[model] = FastValidator(model)
+    return validator
 
 
 # The formats' names before they moved to ``pipeline`` (tests/unit/mapping/test_properties.py).
@@ -88,7 +88,7 @@ class CompiledMapping:
         self.spec = spec
         self.name = spec.name
         self.model = model
-        self._check = model_check(model) if model is not None else None
+        self._fast = fast_validator(model) if model is not None else None
         self._codes = codes
         self._resolve = resolve
         self._record_key = spec.record_key or (spec.source.record_key if spec.source else None)
@@ -376,10 +376,11 @@ class CompiledMapping:
         self, key: str, out: dict[str, Any], check: Callable[[Any], Any] | None = None
     ) -> MapResult:
         """``out`` as the output model, or the model's errors as ``FieldError``s. ``check`` is the
-        fast path (``model_check``) unless given: tests pass ``model.model_validate`` to compare."""
-        assert self.model is not None and self._check is not None
+        fast path (``fast_validator``) unless given: tests pass ``model.model_validate`` to compare.
+        (The compiled functions try the fast copy inline first, then come here.)"""
+        assert self.model is not None and self._fast is not None
         try:
-            return MapResult(record=key, value=(check or self._check)(out))
+            return MapResult(record=key, value=(check or self._fast.validate_python)(out))
         except ValidationError as exc:
             errors = []
             for problem in exc.errors(include_url=False):

@@ -4,14 +4,17 @@ by ``dvcsync mappings compile --show``."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from dvcsync.cli import app
-from dvcsync.mapping import MappingSet, MapResult, load_mappings
+from dvcsync.mapping import MappingSet, MapResult, compiled, load_mappings
 from dvcsync.mapping.compiled import _CACHE, source_of, spec_hash
 
 from .conftest import REPO, dossier_record
@@ -83,3 +86,73 @@ def test_mappings_compile_lists_and_shows(monkeypatch: pytest.MonkeyPatch, tmp_p
     missing = runner.invoke(app, [*command, "--show", "nope"])
     assert missing.exit_code == 2
     assert "no mapping 'nope'" in missing.output
+
+
+# Every part on and past its bounds: a month of 30 days' 31st, 29-30 February, hour 24, second 60.
+near_bounds = st.builds(
+    "{}-{:02d}-{:02d}{}{:02d}:{:02d}:{:02d}".format,
+    st.sampled_from(["0000", "0001", "0999", "1900", "2000", "2024", "2025", "9999"]),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.sampled_from("T "),
+    st.integers(0, 24),
+    st.integers(0, 60),
+    st.integers(0, 60),
+)
+moments = st.one_of(
+    near_bounds,
+    st.builds(
+        lambda d, sep: d.replace(microsecond=0).isoformat(sep=sep),
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+        st.sampled_from("T "),
+    ),
+    st.sampled_from(
+        [
+            "2024-02-29T10:00:00",
+            "2025-02-29T10:00:00",
+            "2025-06-30T23:59:59",
+            "2025-07-01 00:00:00",
+            "0000-01-01T00:00:00",
+            "2025-08-12T24:00:00",
+            "2025-08-12",
+            "2025-08-12T09:15:00+07:00",
+            "2025-08-12T09:15:00Z",
+            "２０２５-08-12T09:15:00",
+            " 2025-08-12T09:15:00",
+            "",
+            "  ",
+            None,
+        ]
+    ),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(moment=moments, agency=st.sampled_from(["HUYEN-A", "XA-MOI-1", "SO-TP", "NOPE", ""]))
+def test_datetimes_and_dated_look_ups_map_as_the_closures_do(
+    shared_mappings: MappingSet, moment: Any, agency: str
+) -> None:
+    """The inline ``datetime`` format and the dated look-up's cache per (key, day) (``ngay_nop`` is
+    both a datetime and the agencies' ``as_of``): the closures' result, the second time too."""
+    dossier, step = shared_mappings.get("dossier"), shared_mappings.get("step")
+    record = dossier_record(ngay_nop=moment, ngay_tiep_nhan=moment, ma_don_vi=agency)
+    for _ in range(2):
+        _same(dossier.map(record), dossier.map_closures(record))
+    child = {**record["steps"][0], "thoi_diem": moment}
+    _same(
+        step.map(child, parent=record, record_key="k"),
+        step.map_closures(child, parent=record, record_key="k"),
+    )
+
+
+def test_the_dated_look_up_cache_is_bounded(
+    shared_mappings: MappingSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compiled, "_DATED_CACHE_LIMIT", 3)
+    dossier = shared_mappings.get("dossier")
+    for day in range(1, 20):
+        record = dossier_record(ngay_nop=f"2025-06-{day:02d}T08:00:00", ma_don_vi="HUYEN-A")
+        _same(dossier.map(record), dossier.map_closures(record))
+    caches = [v for k, v in dossier._compiled.__globals__.items() if k.startswith("dated_")]
+    assert caches and all(0 < len(cache) <= 3 for cache in caches)

@@ -1,5 +1,6 @@
 """The sync's contract validation of mapped records (``CompiledMapping._validate``) runs on the
-core-only fast path (``engine.model_check``, a ``FastValidator``) and answers exactly as the
+core-only fast path (``engine.fast_validator``, a ``FastValidator``, tried inline by the
+generated functions) and answers exactly as the
 model's own ``model_validate``: the same model (its wire form byte for byte) or the same
 ``FieldError``s (record, field, source, value, reason), over both profiles' generated samples with
 bad values planted, and over every output field given values of every shape."""
@@ -15,7 +16,8 @@ from pydantic import BaseModel
 
 from dvcsync.contract._fast import FastValidator
 from dvcsync.mapping import MappingSet, MapResult, load_mappings
-from dvcsync.mapping.engine import CompiledMapping, model_check
+from dvcsync.mapping.compiled import source_of
+from dvcsync.mapping.engine import CompiledMapping, fast_validator
 
 from .conftest import dossier_record
 from .golden import PROFILES, read_records
@@ -87,8 +89,9 @@ def profile(request: pytest.FixtureRequest) -> tuple[MappingSet, dict[str, list[
 def test_mapping_validates_with_the_fast_path(shared_mappings: MappingSet) -> None:
     dossier = shared_mappings.get("dossier")
     assert dossier.model is not None
-    assert dossier._check is model_check(dossier.model)
-    assert getattr(dossier._check, "__self__", None).__class__ is FastValidator
+    assert isinstance(dossier._fast, FastValidator)
+    assert dossier._fast is fast_validator(dossier.model)
+    assert "fast_validate(out)" in source_of(dossier)
 
 
 def test_sample_records_validate_as_the_model_does(
@@ -111,11 +114,14 @@ def test_sample_records_validate_as_the_model_does(
                 assert child.spec.items_of is not None
                 for item in row.get(child.spec.items_of.child) or []:
                     pairs.append((child, child.map(item, parent=row, record_key=key, validate=False), item))
-            for cm, mapped, _ in pairs:
+            for cm, mapped, source in pairs:
                 if cm.model is None or mapped.errors or not isinstance(mapped.value, dict):
                     continue
                 fast, full = _both(cm, mapped.record, mapped.value)
                 assert fast == full, (cm.name, mapped.record)
+                parent = None if cm is top else row
+                inline = cm.map(source, parent=parent, record_key=mapped.record, validate=True)
+                assert _outcome(inline) == full, (cm.name, mapped.record)
                 compared += 1
                 fast_accepted += _fast_accepts(cm, mapped.value)
     assert compared > DOSSIERS
@@ -123,10 +129,9 @@ def test_sample_records_validate_as_the_model_does(
 
 
 def _fast_accepts(cm: CompiledMapping, out: dict[str, Any]) -> bool:
-    validator = getattr(cm._check, "__self__", None)
-    assert isinstance(validator, FastValidator)
+    assert isinstance(cm._fast, FastValidator)
     try:
-        validator.fast.validate_python(dict(out))
+        cm._fast.fast.validate_python(dict(out))
     except ValueError:
         return False
     return True
@@ -158,3 +163,26 @@ def test_every_field_with_every_shape_of_value_validates_as_the_model_does(
                     fast, full = _both(cm, mapped.record, {**base, field: items})
                     assert fast == full, (field, inner, value)
     assert refused, "no value was refused: the comparison proved nothing"
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("ngay_tiep_nhan", None), ("ngay_tiep_nhan", ""), ("ngay_tiep_nhan", "   ")],
+)
+def test_a_record_the_model_refuses_gives_the_models_errors(
+    shared_mappings: MappingSet, column: str, value: Any
+) -> None:
+    """Through the generated function (its inline fast pass refuses, the model answers): the same
+    errors as ``model_validate``, naming record, field, source column and value."""
+    dossier = shared_mappings.get("dossier")
+    record = dossier_record(**{column: value})
+    mapped = dossier.map(record, validate=False)
+    assert mapped.ok and isinstance(mapped.value, dict)
+    assert dossier.model is not None
+    result = dossier.map(record, validate=True)
+    expected = dossier._validate(mapped.record, dict(mapped.value), check=dossier.model.model_validate)
+    assert _outcome(result) == _outcome(expected)
+    assert [(e.record, e.field, e.source, e.value) for e in result.errors] == [
+        (mapped.record, "NgayTiepNhan", column, "''")
+    ]
+    assert "NgayTiepNhan is required once a dossier is received" in result.errors[0].reason
