@@ -6,15 +6,19 @@ Generates a sample one-stop database, reads every dossier with its children once
   (b) the spec engine without validation,
   (c) a hand-written function producing the same wire dict (the baseline),
   (d) the closure pipeline the specs ran on before they were compiled (``map_closures``), both ways,
-  (e) the contract validation alone, over (b)'s outputs: the floor (a) cannot go under.
+  (e) the contract validation alone, over (b)'s outputs, with the models' ``model_validate`` and with
+      the core-only validators the mapping uses (``FastValidator``): the floor (a) cannot go under.
 Each is timed ``--runs`` times (default 3) and its median kept; prints dossiers/s for each, the
-ratios to the baseline and the load average at start and end.
-Run: `.venv/bin/python -P bench/mapping.py [N] [--runs 3]`.
+ratios to the baseline and the load average at start and end. ``--profile`` prints, instead, the
+functions taking the most time of (a) under cProfile.
+Run: `.venv/bin/python -P bench/mapping.py [N] [--runs 3] [--profile]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import sys
 import tempfile
 import time
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcsync.mapping import load_mappings
+from dvcsync.mapping.engine import fast_validator
 from dvcsync.province.sample import generate
 from dvcsync.province.source import SqlSource, make_engine
 
@@ -142,6 +147,13 @@ class _Timed:
             model.model_validate(value)
         return time.perf_counter() - start
 
+    def fast_validation_alone(self) -> float:
+        checks = [(fast_validator(model).validate_python, value) for model, value in self.outputs]
+        start = time.perf_counter()
+        for check, value in checks:
+            check(value)
+        return time.perf_counter() - start
+
     def baseline(self) -> float:
         start = time.perf_counter()
         for r in self.mappable:
@@ -152,6 +164,7 @@ class _Timed:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("n", nargs="?", type=int, default=20_000, help="dossiers generated")
+    parser.add_argument("--profile", action="store_true", help="cProfile the specs + validation pass")
     add_runs_option(parser)
     args = parser.parse_args()
     n = args.n
@@ -165,6 +178,12 @@ def main() -> None:
     dossier, step = mset.get("dossier"), mset.get("step")
 
     timed = _Timed(mappable, dossier, step, known, mset.codes["agencies"])
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.runcall(timed.specs, validate=True)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(20)
+        load.finish()
+        return
 
     def measure(run: int) -> dict[str, float]:
         return {
@@ -174,6 +193,7 @@ def main() -> None:
             "closures, no validation": timed.closures(validate=False),
             "closures + contract validation": timed.closures(validate=True),
             "contract validation alone": timed.validation_alone(),
+            "fast validation alone": timed.fast_validation_alone(),
         }
 
     runs = median_runs(args.runs, measure)
