@@ -26,6 +26,7 @@ from dvcsync.mapping import MappingSet
 from dvcsync.portal import AuthError, PortalClient, PortalError, UnreachableError
 from dvcsync.province.instants import later, zone
 from dvcsync.state import StateStore, payload_hash
+from dvcsync.sync.job_config import PushConfig
 from dvcsync.sync.push import PushJob, history_fingerprint
 
 from .period import Period, older_than
@@ -51,10 +52,27 @@ class ReadBackCounts:
     listed_unacknowledged: int = 0
 
 
+@dataclass(frozen=True)
+class PortalCheckConfig:
+    """What the read-back reads of the configuration: the push job's (it maps records as a push
+    would, and its limits and time zone are the portal's and the source's) and ``[reconcile]``'s
+    staleness."""
+
+    push: PushConfig
+    stale_after_s: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PortalCheckConfig:
+        return cls(push=PushConfig.from_settings(settings), stale_after_s=settings.reconcile.stale_after_s)
+
+
 class PortalCheck:
+    """``config`` is a ``PortalCheckConfig``; a whole ``Settings`` is still accepted (older
+    callers') and narrowed at once, never kept."""
+
     def __init__(
         self,
-        settings: Settings,
+        config: PortalCheckConfig | Settings,
         mappings: MappingSet,
         store: StateStore,
         client: PortalClient,
@@ -64,14 +82,16 @@ class PortalCheck:
         now: datetime,
         period: Period,
     ) -> None:
-        self.settings = settings
+        self.config = config = (
+            PortalCheckConfig.from_settings(config) if isinstance(config, Settings) else config
+        )
         self.client = client
         self.book = book
         self.now = now
         self.period = period
         self.counts = ReadBackCounts()
-        self._job = PushJob(settings, mappings, store, client, source)
-        self._semaphore = asyncio.Semaphore(settings.portal.concurrency)
+        self._job = PushJob(config.push, mappings, store, client, source)
+        self._semaphore = asyncio.Semaphore(config.push.limits.concurrency)
 
     # ------------------------------------------------------------------ reading
 
@@ -166,7 +186,7 @@ class PortalCheck:
         digest = payload_hash(mapped.dossier)
         if info["pending"] or digest != info["acked_hash"]:
             updated = str(info.get("updated_at") or "")
-            after_cursor = later(updated, info.get("watermark", ""), zone(self.settings.province.timezone))
+            after_cursor = later(updated, info.get("watermark", ""), zone(self.config.push.timezone))
             if info["pending"] or digest == info["payload_hash"] or after_cursor:
                 self.counts.in_flight += 1
                 return
@@ -192,7 +212,7 @@ class PortalCheck:
         self._compare_fields(key, province, state, mapped.dossier, portal, mapped.steps)
 
     def _older_than_stale(self, moment: str) -> bool:
-        return older_than(self.now, moment, self.settings.reconcile.stale_after_s, unknown=True)
+        return older_than(self.now, moment, self.config.stale_after_s, unknown=True)
 
     def _compare_fields(
         self,

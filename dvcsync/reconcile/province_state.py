@@ -39,10 +39,29 @@ class MergeCounts:
     candidates: int = 0
 
 
-def dossier_columns(settings: Settings, schema: ProvinceSchema) -> province.DossierColumns:
+@dataclass(frozen=True)
+class ProvinceStateConfig:
+    """What the merge reads of the configuration: ``[reconcile]`` and the source's time zone."""
+
+    reconcile: ReconcileSettings
+    timezone: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProvinceStateConfig:
+        return cls(reconcile=settings.reconcile, timezone=settings.province.timezone)
+
+
+def _section(settings: ReconcileSettings | Settings) -> ReconcileSettings:
+    return settings.reconcile if isinstance(settings, Settings) else settings
+
+
+def dossier_columns(
+    settings: ReconcileSettings | Settings, schema: ProvinceSchema
+) -> province.DossierColumns:
     """The province schema's dossier columns; a ``[reconcile] *_column`` setting changed from its
-    default still wins (configurations written before ``province.yaml``)."""
-    cfg, defaults = settings.reconcile, ReconcileSettings.model_fields
+    default still wins (configurations written before ``province.yaml``). ``settings``: the
+    ``[reconcile]`` section (a whole ``Settings`` is accepted too)."""
+    cfg, defaults = _section(settings), ReconcileSettings.model_fields
     base = province.DossierColumns.of(schema)
 
     def pick(name: str, own: str | None) -> str | None:
@@ -59,7 +78,7 @@ def dossier_columns(settings: Settings, schema: ProvinceSchema) -> province.Doss
 
 
 def province_rows(
-    engine: Engine, mappings: MappingSet, settings: Settings, period: Period
+    engine: Engine, mappings: MappingSet, settings: ReconcileSettings | Settings, period: Period
 ) -> Iterator[dict[str, Any]]:
     """Every dossier of the province (filters applied), by the portal's code: the local number,
     or the portal's own code for a dossier submitted there. Unfiltered by date: a state record
@@ -74,7 +93,9 @@ def province_rows(
     )
 
 
-def held_portal_codes(engine: Engine, mappings: MappingSet, settings: Settings, codes: list[str]) -> set[str]:
+def held_portal_codes(
+    engine: Engine, mappings: MappingSet, settings: ReconcileSettings | Settings, codes: list[str]
+) -> set[str]:
     """Which of the portal's codes the province holds (taken in, acknowledged or not)."""
     schema = load_schema(mappings.folder)
     return province.held_portal_codes(engine, schema, codes, dossier_columns(settings, schema).portal_code)
@@ -112,9 +133,12 @@ def _merged(
 
 
 class ProvinceStateCheck:
+    """The merge. ``config`` is what it reads of the configuration (``ProvinceStateConfig``); a
+    whole ``Settings`` is still accepted (older callers') and narrowed at once, never kept."""
+
     def __init__(
         self,
-        settings: Settings,
+        config: ProvinceStateConfig | Settings,
         mappings: MappingSet,
         store: StateStore,
         source: Engine,
@@ -125,7 +149,9 @@ class ProvinceStateCheck:
         read_back: bool,
         show_personal: bool = False,
     ) -> None:
-        self.settings = settings
+        self.config = config = (
+            ProvinceStateConfig.from_settings(config) if isinstance(config, Settings) else config
+        )
         self.mappings = mappings
         self.store = store
         self.source = source
@@ -134,7 +160,7 @@ class ProvinceStateCheck:
         self.now = now
         self.read_back = read_back
         self.show_personal = show_personal
-        self.stale_after_s = settings.reconcile.stale_after_s
+        self.stale_after_s = config.reconcile.stale_after_s
         self.counts = MergeCounts()
         procedures = mappings.codes.get("procedures")
         overlay = getattr(procedures, "overlay", None)
@@ -149,7 +175,8 @@ class ProvinceStateCheck:
         watermark, _ = self.store.cursor(PUSH_CURSOR)
         candidates: list[tuple[str, bool, dict[str, Any]]] = []
         rows = _merged(
-            province_rows(self.source, self.mappings, self.settings, self.period), state_rows(self.store)
+            province_rows(self.source, self.mappings, self.config.reconcile, self.period),
+            state_rows(self.store),
         )
         for n, (key, p, s) in enumerate(rows, 1):
             if progress is not None and n % 10_000 == 0:
@@ -260,7 +287,7 @@ class ProvinceStateCheck:
         updated = str(p["updated_at"] or "")
         if s is not None and s["pending"]:
             return local_iso(s["pending_since"]), "waiting in the outbox"
-        tz = zone(self.settings.province.timezone)  # instants, not text (T and space forms differ)
+        tz = zone(self.config.timezone)  # instants, not text (T and space forms differ)
         seen = (
             s is not None and bool(s["source_updated_at"]) and not later(updated, s["source_updated_at"], tz)
         )
