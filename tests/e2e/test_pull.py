@@ -16,41 +16,8 @@ from dvcsync.sync.cycles import run_pull
 from mock_portal.faults import FaultSpec
 from mock_portal.testing import run_mock_process
 
+from ..builders import portal_dossier
 from .conftest import settings_for
-
-PROCEDURES = ["1.001193", "1.000656", "1.000894", "1.004873"]
-
-
-def portal_dossier(n: int) -> dict[str, Any]:
-    return {
-        "MaHoSo": f"G22.99.99-251120-{n:06d}",
-        "MaTTHC": PROCEDURES[n % len(PROCEDURES)],
-        "ChuHoSo": f"Nguyễn Văn Công {n}",
-        "LoaiDoiTuong": "1",
-        "SoGiayToChuHoSo": f"0221900{n:05d}",
-        "SoDienThoai": f"09{n:08d}",
-        "Email": f"cong{n}@example.vn",
-        "TrichYeuHoSo": f"Hồ sơ nộp trực tuyến số {n}",
-        "NgayNopHoSo": f"202511{1 + n % 28:02d}0{n % 10}1530",
-        "DanhSachLePhi": [
-            {
-                "TenPhiLePhi": "Lệ phí",
-                "MaPhiLePhi": "LP",
-                "HinhThucThu": "1",
-                "Gia": "8000",
-                "LoaiPhiLePhi": "2",
-            }
-        ],
-        "TaiLieuNop": [
-            {
-                "TepDinhKemId": str(n),
-                "TenTepDinhKem": "To khai.pdf",
-                "IsDeleted": "False",
-                "MaThanhPhanHoSo": "",
-                "DuongDanTaiTepTin": f"https://dichvucong.example/f/{n}",
-            }
-        ],
-    }
 
 
 def _seed(url: str, dossiers: list[dict[str, Any]]) -> None:
@@ -75,7 +42,7 @@ def _province(db: Path) -> list[tuple[str, int, int]]:
 def test_500_portal_dossiers_under_faults_arrive_exactly_once(
     onestop: Path, tmp_path: Path, transport: str
 ) -> None:
-    dossiers = [portal_dossier(n) for n in range(500)]
+    dossiers = [portal_dossier(n, attachment=True) for n in range(500)]
     faults = FaultSpec.model_validate(
         {
             "seed": 3,
@@ -113,7 +80,7 @@ def test_500_portal_dossiers_under_faults_arrive_exactly_once(
 def test_a_dossier_the_province_refuses_is_not_acknowledged_and_comes_again(
     onestop: Path, tmp_path: Path
 ) -> None:
-    dossiers = [portal_dossier(n) for n in range(1000, 1010)]
+    dossiers = [portal_dossier(n, attachment=True) for n in range(1000, 1010)]
     refused = dossiers[3]["MaHoSo"]
     with sqlite3.connect(onestop) as conn:
         conn.execute(
@@ -141,7 +108,7 @@ def test_a_dossier_that_cannot_be_mapped_is_rejected_with_its_reason_and_the_oth
 ) -> None:
     from dvcsync.state import Inbox, StateStore
 
-    dossiers = [portal_dossier(n) for n in range(2000, 2003)]
+    dossiers = [portal_dossier(n, attachment=True) for n in range(2000, 2003)]
     dossiers[1]["MaTTHC"] = "2.999999"  # a national procedure the province does not offer
     with run_mock_process() as mock:
         _seed(mock.url, dossiers)
@@ -156,7 +123,7 @@ def test_a_dossier_that_cannot_be_mapped_is_rejected_with_its_reason_and_the_oth
 
 
 def test_pull_over_soap_takes_in_and_acknowledges_the_same(onestop: Path, tmp_path: Path) -> None:
-    dossiers = [portal_dossier(n) for n in range(3000, 3020)]
+    dossiers = [portal_dossier(n, attachment=True) for n in range(3000, 3020)]
     with run_mock_process() as mock:
         _seed(mock.url, dossiers)
         # every service over SOAP: the JSON endpoints point nowhere (only the login uses JSON)

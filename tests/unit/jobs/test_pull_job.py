@@ -4,7 +4,6 @@ province once, acknowledged once the province has them, and not listed again."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 
@@ -13,33 +12,8 @@ from dvcsync.sync.pull import PullJob, PullSummary
 from mock_portal.app import create_app
 from mock_portal.config import MockConfig
 
+from ...builders import portal_dossier
 from .conftest import Rig, admin
-
-PROCEDURES = ["1.001193", "1.000656", "1.000894", "1.004873"]  # national codes the sample offers
-
-
-def portal_dossier(n: int) -> dict[str, Any]:
-    """A dossier as a citizen submitted it on the portal (fixed dates: the result never depends on today)."""
-    return {
-        "MaHoSo": f"G22.99.99-251120-{n:06d}",
-        "MaTTHC": PROCEDURES[n % len(PROCEDURES)],
-        "ChuHoSo": f"Nguyễn Văn Công {n}",
-        "LoaiDoiTuong": "1",
-        "SoGiayToChuHoSo": f"0221900{n:05d}",
-        "SoDienThoai": f"09{n:08d}",
-        "Email": f"cong{n}@example.vn",
-        "TrichYeuHoSo": f"Hồ sơ nộp trực tuyến số {n}",
-        "NgayNopHoSo": f"202511{1 + n % 28:02d}0{n % 10}1530",
-        "DanhSachLePhi": [
-            {
-                "TenPhiLePhi": "Lệ phí",
-                "MaPhiLePhi": "LP",
-                "HinhThucThu": "1",
-                "Gia": "8000",
-                "LoaiPhiLePhi": "2",
-            }
-        ],
-    }
 
 
 async def _pull(rig: Rig, http: httpx.AsyncClient) -> PullSummary:
