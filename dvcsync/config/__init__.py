@@ -13,7 +13,8 @@ tenant table is reported like any other (``dvcsync.tenants`` is the way to them)
 Two halves: ``_sections`` holds the section models (what a key may hold, no I/O) and
 ``_loader`` the reading (TOML, environment, tenants, relative paths, provenance); ``_settings``
 joins them in ``Settings``; ``_values`` holds the small frozen objects a job or client can take
-instead of the whole of it. The package imports nothing above it (``dvcsync.tenants`` imports
+instead of the whole of it (each job's own config, built from these, is in
+``dvcsync.sync.job_config``). The package imports nothing above it (``dvcsync.tenants`` imports
 it, never the reverse). Import from here: the underscored modules may move.
 """
 

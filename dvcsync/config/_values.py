@@ -1,7 +1,8 @@
 """Small value objects a job or client can take instead of the whole ``Settings`` (as httpx
 takes a ``Timeout`` and ``Limits``): what it needs, frozen, and nothing else. Built from a
-section by its properties (``PortalSettings.limits`` …); no job takes them yet, the first
-that narrows its constructor will.
+section by its properties (``PortalSettings.limits`` …); the jobs' configs
+(``dvcsync.sync.job_config``: ``PushConfig``, ``PullConfig``) carry them, so a job reads the
+portal's ``concurrency`` or ``max_attempts`` as ``limits.concurrency`` or ``retry.max_attempts``.
 """
 
 from __future__ import annotations
