@@ -39,8 +39,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Bytecode is written (__pycache__/, ignored) even where the shell sets PYTHONDONTWRITEBYTECODE:
+# otherwise every run recompiles dvcsync, mock_portal and the tests, in pytest and in each child
+# process a test starts (~2.5 s of collection, ~1 s a child). docs/testing.md, "How long".
 unit: $(STAMP)
-	$(BIN)/pytest -q -m "not slow" tests/unit
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -m "not slow" tests/unit
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q --durations=15
