@@ -6,9 +6,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dvcsync._resources import default_mappings
+from dvcsync.mapping import MappingSet, load_mappings
 from dvcsync.state import StateStore
 
 
@@ -57,3 +60,38 @@ def state_at_head(state_template: Path, tmp_path: Path) -> Iterator[StateStore]:
         yield store
     finally:
         store.close()
+
+
+def mapping_set_fingerprint(mset: MappingSet) -> Any:
+    """What a test could change of a loaded ``MappingSet``: its folder, every spec (as JSON), every
+    code table's fields (the reverse look-up cache aside: it fills as lookups run, by design) and
+    which compiled mapping answers each name. Equal fingerprints: the set reads as it was loaded."""
+    tables = {
+        name: repr(
+            sorted(
+                (key, value.name if key == "overlay" and value is not None else value)
+                for key, value in vars(table).items()
+                if key != "_reverse"
+            )
+        )
+        for name, table in mset.codes.items()
+    }
+    compiled = {name: (id(mset.get(name)), mset.get(name).spec is mset.specs[name]) for name in mset.specs}
+    return (
+        mset.folder,
+        {name: spec.model_dump_json() for name, spec in mset.specs.items()},
+        tables,
+        compiled,
+    )
+
+
+@pytest.fixture(scope="session")
+def default_mapping_set() -> Iterator[MappingSet]:
+    """The shipped ``mappings/`` loaded once per session (~65 ms a load, most of it YAML), for
+    tests that only read it. A test that changes the set (a spec, a code table, a compiled
+    mapping) fails the session at teardown, naming this fixture: copy or load afresh instead.
+    Loading itself, ``require`` and the CLI's own loads are tested where they are."""
+    mset = load_mappings(default_mappings())
+    before = mapping_set_fingerprint(mset)
+    yield mset
+    assert mapping_set_fingerprint(mset) == before, "a test changed the shared default_mapping_set"

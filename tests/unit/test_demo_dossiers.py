@@ -7,14 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dvcsync._resources import default_mappings
 from dvcsync.demo import new_portal_dossiers
-from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.mapping import MappingSet
 
 
-@pytest.fixture(scope="module")
-def mappings() -> MappingSet:
-    return load_mappings(default_mappings())
+@pytest.fixture
+def mappings(default_mapping_set: MappingSet) -> MappingSet:
+    return default_mapping_set
 
 
 def _submitted(dossier: dict[str, str]) -> datetime:

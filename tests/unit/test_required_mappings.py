@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dvcsync.cli import app
-from dvcsync.mapping import MappingSpecError, load_mappings
+from dvcsync.mapping import MappingSet, MappingSpecError, load_mappings
 from dvcsync.mapping.required import JOBS, needs_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,11 +144,11 @@ def test_config_check_and_sync_push_without_step_yaml_exit_2_naming_it(
 
 
 def test_mappings_check_lists_deliberate_skips_apart_from_failures(
-    tmp_path: Path, sample_db: Path, mappings: Path
+    tmp_path: Path, sample_db: Path, mappings: Path, default_mapping_set: MappingSet
 ) -> None:
     with sqlite3.connect(sample_db) as conn:
         used = {row[0] for row in conn.execute("SELECT DISTINCT ma_thu_tuc FROM ho_so")}
-    known = set(load_mappings(REPO / "mappings").codes["procedures"])
+    known = set(default_mapping_set.codes["procedures"])
     unknown = sorted(used - known)
     assert unknown, "the sample holds dossiers on procedures with no national code"
     skips = "".join(f"  {code}: {{reason: no national equivalent, decided_by: test}}\n" for code in unknown)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from dvcsync.config import Settings
-from dvcsync.mapping import load_mappings
+from dvcsync.mapping import MappingSet
 from dvcsync.reconcile.period import Period
 from dvcsync.reconcile.province_state import ProvinceStateCheck
 from dvcsync.reconcile.workbook import WorkBook
@@ -23,12 +23,12 @@ AFTER = "changed after the last push read"
 
 
 @pytest.fixture
-def check(tmp_path: Path) -> ProvinceStateCheck:
+def check(tmp_path: Path, default_mapping_set: MappingSet) -> ProvinceStateCheck:
     settings = Settings.load(None, province={"mappings": str(REPO / "mappings")})
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     return ProvinceStateCheck(
         settings,
-        load_mappings(REPO / "mappings"),
+        default_mapping_set,
         store,
         create_engine("sqlite://"),
         Period(date(2026, 12, 1), date(2026, 12, 7)),
