@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +12,47 @@ from typing import Any
 
 import pytest
 
+import dvcsync.mapping.loader as mapping_loader
 from dvcsync._resources import default_mappings
 from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.mapping._yaml import LocatedDocument
 from dvcsync.state import StateStore
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _parsed_yaml_once() -> Iterator[None]:
+    """Each YAML file of a mappings folder parsed once per session for each content it has, not on
+    every load: ``load_mappings`` runs ~280 times a unit session (the CLI commands, a copy per
+    test) and PyYAML's pure-Python composer, which keeps the lines spec errors name, is nine
+    tenths of a load (~65 ms). ``load_located`` depends on the file's path and bytes only, so the
+    cache is keyed by both (a copy in tmp_path, or a file a test rewrote, is parsed afresh); what
+    it hands out is a fresh unpickled copy, so a caller that changes its document changes no
+    other's. A file that fails to parse is not cached: its error is raised every time, as before.
+    Everything after parsing (validation, references, required specs, compiling) runs on every
+    load. ``UNIT_YAML_CACHE=0`` turns it off (docs/testing.md)."""
+    if os.environ.get("UNIT_YAML_CACHE") == "0":
+        yield
+        return
+    parse = mapping_loader.load_located
+    parsed: dict[tuple[Path, bytes], bytes] = {}
+
+    def load_located(path: Path) -> LocatedDocument:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return parse(path)  # its own error, as before
+        key = (path, hashlib.sha256(raw).digest())
+        if key in parsed:
+            copy: LocatedDocument = pickle.loads(parsed[key])
+            return copy
+        doc = parse(path)
+        if path.read_bytes() == raw:  # unchanged while parsed: the key describes what was read
+            parsed[key] = pickle.dumps(doc)
+        return doc
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mapping_loader, "load_located", load_located)
+        yield
 
 
 @pytest.fixture

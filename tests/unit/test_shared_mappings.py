@@ -1,11 +1,19 @@
-"""The session's shared ``default_mapping_set`` (tests/unit/conftest.py) reads as a fresh load of
-the shipped mappings, and its guard sees a change to a spec, a code table or a compiled mapping:
-tests may share it only because one that changed it would fail the session."""
+"""What tests/unit/conftest.py shares across a session stays as a fresh load would be: the
+``default_mapping_set`` reads as a fresh load of the shipped mappings, and its guard sees a
+change to a spec, a code table or a compiled mapping; the parsed-YAML cache hands out copies,
+parses a changed file afresh and raises a file's error every time."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+
+import dvcsync.mapping.loader as mapping_loader
 from dvcsync._resources import default_mappings
 from dvcsync.mapping import MappingSet, load_mappings
+from dvcsync.mapping._yaml import YamlSyntaxError, load_located
 
 from .conftest import mapping_set_fingerprint
 
@@ -50,3 +58,43 @@ def test_the_fingerprint_sees_a_changed_spec_table_or_compiled_mapping() -> None
 
     mset._compiled[name] = load_mappings(default_mappings()).get(name)
     assert mapping_set_fingerprint(mset) != before
+
+
+cached = pytest.mark.skipif(os.environ.get("UNIT_YAML_CACHE") == "0", reason="UNIT_YAML_CACHE=0")
+
+
+@cached
+def test_the_parse_cache_is_on_and_gives_what_parsing_gives() -> None:
+    assert mapping_loader.load_located is not load_located
+    path = default_mappings() / "dossier.yaml"
+    first, again, parsed = (
+        mapping_loader.load_located(path),
+        mapping_loader.load_located(path),
+        load_located(path),
+    )
+    assert first == again == parsed and first is not again and first.data is not again.data
+
+
+@cached
+def test_a_changed_copy_does_not_reach_the_next_load(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text("name: one\nfields: {a: {path: x}}\n", encoding="utf-8")
+    doc = mapping_loader.load_located(path)
+    doc.data["name"] = "changed by the caller"
+    doc.lines.clear()
+    assert mapping_loader.load_located(path) == load_located(path)
+
+
+@cached
+def test_a_rewritten_file_is_parsed_afresh_and_a_bad_one_raises_every_time(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text("name: one\n", encoding="utf-8")
+    assert mapping_loader.load_located(path).data == {"name": "one"}
+    path.write_text("name: two\n", encoding="utf-8")
+    assert mapping_loader.load_located(path).data == {"name": "two"}
+    path.write_text("name: [one\n", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(YamlSyntaxError, match=r"spec\.yaml"):
+            mapping_loader.load_located(path)
+    path.write_text("name: one\n", encoding="utf-8")
+    assert mapping_loader.load_located(path).data == {"name": "one"}
