@@ -19,7 +19,8 @@ from dvcsync.config import PortalSettings
 from dvcsync.portal import Backoff, PortalClient, UnreachableError
 from dvcsync.state import DueEntry, MappedRecord, StateStore
 from dvcsync.state.store import CONFLICT_T, DOSSIER_T, OUTBOX_T, STEP_T
-from dvcsync.sync.first_contact import PORTAL_ONLY_NOTE, FirstContact
+from dvcsync.sync import first_contact
+from dvcsync.sync.first_contact import PORTAL_ONLY_NOTE, FirstContact, _by_key_chunks
 from dvcsync.sync.readback import history_fingerprint
 
 BASE = "http://portal.test/dvcqg"
@@ -586,3 +587,131 @@ def test_the_copy_read_is_the_dossier_asked_for_when_the_portal_answers_several(
         0,
         0,
     )
+
+
+# ---------------------------------------------------------------------- reads a chunk at a time
+# ``settle`` reads a round's copies ``READ_CHUNK`` dossiers at a time and drops them before
+# reading the next: the delivery's memory no longer grows with the round. What it decides and
+# records must not change with the chunk size.
+
+
+def _entry(n: int, key: str, kind: str = "dossier") -> DueEntry:
+    return DueEntry(id=n, kind=kind, record_key=key, raw="{}", payload_hash="h", attempts=0, on_portal=False)
+
+
+def test_chunks_hold_at_most_size_dossiers_each_dossier_whole_and_the_order_kept() -> None:
+    keys = ["a", "b", "c", "a", "d", "e", "b", "f", "g"]
+    entries = [_entry(i, k, "status" if i % 3 == 0 else "dossier") for i, k in enumerate(keys)]
+    chunks = _by_key_chunks(entries, 2)
+    assert [[e.record_key for e in c] for c in chunks] == [
+        ["a", "b", "a", "b"],
+        ["c", "d"],
+        ["e", "f"],
+        ["g"],
+    ]
+    assert sorted(e.id for c in chunks for e in c) == list(range(len(keys)))  # none lost, none twice
+    for chunk in chunks:  # within a chunk, the entries' order is theirs
+        assert [e.id for e in chunk] == sorted(e.id for e in chunk)
+    assert _by_key_chunks([], 3) == []
+    assert len(_by_key_chunks(entries, 100)) == 1
+
+
+def _state(store: StateStore) -> dict[str, Any]:
+    """Everything settle records, without ids and times."""
+    with store.engine.connect() as conn:
+        outbox = conn.execute(
+            select(
+                OUTBOX_T.c.record_key,
+                OUTBOX_T.c.kind,
+                OUTBOX_T.c.state,
+                OUTBOX_T.c.verify_first,
+                OUTBOX_T.c.attempts,
+                OUTBOX_T.c.payload,
+            )
+        )
+        return {
+            "outbox": sorted(tuple(r) for r in outbox),
+            "dossiers": sorted(
+                tuple(r) for r in conn.execute(select(DOSSIER_T.c.record_key, DOSSIER_T.c.on_portal))
+            ),
+            "steps": sorted(
+                tuple(r) for r in conn.execute(select(STEP_T.c.record_key, STEP_T.c.step_key, STEP_T.c.acked))
+            ),
+            "conflicts": sorted(
+                tuple(r) for r in conn.execute(select(CONFLICT_T.c.record_key, CONFLICT_T.c.portal_value))
+            ),
+        }
+
+
+def _plant(script: Script, store: StateStore) -> None:
+    """Ten dossiers the portal holds in every way first contact tells apart."""
+    for n in range(1, 11):
+        record = _record(n, steps=3)
+        _enqueue(store, record)
+        if n % 4 == 0:
+            script.on(_code(n), None)  # not on the portal
+        elif n % 4 == 1:
+            script.on(_code(n), _copy(record))  # identical
+        elif n % 4 == 2:
+            script.on(_code(n), _copy(record, TrangThaiHoSo="2"))  # differs
+        else:
+            held = [record.steps[0][1], {**record.steps[0][1], "NoiDungXuLy": "portal only"}]
+            script.on(_code(n), _copy(record, held))  # history partial, one entry of its own
+
+
+@pytest.mark.parametrize("send", [True, False])
+def test_the_chunk_size_changes_nothing_that_is_decided_or_recorded(
+    script: Script, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, send: bool
+) -> None:
+    results = {}
+    for chunk in (1000, 3, 1):
+        monkeypatch.setattr(first_contact, "READ_CHUNK", chunk)
+        state = StateStore(f"sqlite:///{tmp_path / f'state-{chunk}.db'}")
+        state.prepare()
+        try:
+            _plant(script, state)
+            contact = _first_contact(state)
+            to_send = asyncio.run(contact.settle(_due(state), send=send))
+            results[chunk] = (
+                [(e.record_key, e.on_portal) for e in to_send],
+                contact.counts.as_dict(),
+                _state(state),
+            )
+        finally:
+            state.close()
+    assert results[3] == results[1000]
+    assert results[1] == results[1000]
+    sent, counts, _ = results[1000]
+    assert counts["read"] == 10 and counts["portal_only"] == 2  # the planted cases are all there
+    assert (len(sent) > 0) is send
+
+
+def test_a_chunk_is_decided_before_the_next_is_read(
+    script: Script, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(first_contact, "READ_CHUNK", 3)
+    _plant(script, store)
+    events: list[tuple[str, str]] = []
+    reads = script.reads
+
+    class Reads(list[str]):
+        def append(self, code: str) -> None:
+            events.append(("read", code))
+            super().append(code)
+
+    script.reads = Reads(reads)
+    decide = FirstContact._dossier
+
+    def deciding(self: FirstContact, entry: DueEntry, *args: Any, **kwargs: Any) -> None:
+        events.append(("decide", entry.record_key))
+        decide(self, entry, *args, **kwargs)
+
+    monkeypatch.setattr(FirstContact, "_dossier", deciding)
+    asyncio.run(_first_contact(store).settle(_due(store), send=True))
+    assert sorted(code for what, code in events if what == "read") == [_code(n) for n in range(1, 11)]
+    held = 0  # copies read and not yet decided
+    most = 0
+    for what, _ in events:
+        held += 1 if what == "read" else -1
+        most = max(most, held)
+    assert most == 3  # never more than a chunk's copies at once (10 before chunks)
