@@ -146,7 +146,11 @@ def test_a_partial_history_is_completed_once_and_statuses_restored(
     assert summary.dead == 0
     assert summary.steps_pushed == sum(damage["dropped"].values())  # the dropped ones, once
     assert summary.dossiers_pushed == len(damage["set_back"])  # only those held differently
-    assert 1 <= after.get("DongBoHoSoMC", 0) - before.get("DongBoHoSoMC", 0) <= 2  # batches of 100
+    # Batched, never a call a dossier: the 50 restored dossiers are spread over the source's
+    # pages, and the delivery takes each round what the producer has committed by then, so how
+    # many rounds they fall in depends on the machine's pace; at most one part-filled batch a page.
+    pages = -(-len(expected) // settings.push.page_size)
+    assert 1 <= after.get("DongBoHoSoMC", 0) - before.get("DongBoHoSoMC", 0) <= pages
     stored = _portal(mock, list(expected))
     for code, status in damage["set_back"].items():
         assert stored[code]["TrangThaiHoSo"] == status, code
