@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+import typer.testing
 
 import dvcsync.mapping.loader as mapping_loader
 from dvcsync._resources import default_mappings
@@ -52,6 +54,26 @@ def _parsed_yaml_once() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(mapping_loader, "load_located", load_located)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cli_built_once() -> Iterator[None]:
+    """``CliRunner.invoke`` builds the click command tree from the Typer app once per app, as a
+    process does once, not once per invocation (~12 ms each, several hundred invocations a
+    session). Nothing in the tests or the CLI changes an app's commands after import; parsing,
+    defaults, environment and output are still each invocation's own."""
+    build = typer.testing._get_command
+    built: dict[int, tuple[typer.Typer, Any]] = {}
+
+    def get_command(app: typer.Typer) -> Any:
+        entry = built.get(id(app))
+        if entry is None or entry[0] is not app:
+            entry = built[id(app)] = (app, build(app))  # the app kept: its id is not reused
+        return entry[1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(typer.testing, "_get_command", get_command)
         yield
 
 

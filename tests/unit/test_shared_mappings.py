@@ -1,17 +1,22 @@
 """What tests/unit/conftest.py shares across a session stays as a fresh load would be: the
 ``default_mapping_set`` reads as a fresh load of the shipped mappings, and its guard sees a
 change to a spec, a code table or a compiled mapping; the parsed-YAML cache hands out copies,
-parses a changed file afresh and raises a file's error every time."""
+parses a changed file afresh and raises a file's error every time; the CLI's click tree, built
+once, is the tree a fresh build gives and each invocation still parses its own arguments."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import click
 import pytest
+import typer.main
+import typer.testing
 
 import dvcsync.mapping.loader as mapping_loader
 from dvcsync._resources import default_mappings
+from dvcsync.cli import app
 from dvcsync.mapping import MappingSet, load_mappings
 from dvcsync.mapping._yaml import YamlSyntaxError, load_located
 
@@ -98,3 +103,20 @@ def test_a_rewritten_file_is_parsed_afresh_and_a_bad_one_raises_every_time(tmp_p
             mapping_loader.load_located(path)
     path.write_text("name: one\n", encoding="utf-8")
     assert mapping_loader.load_located(path).data == {"name": "one"}
+
+
+def _tree(command: click.Command) -> object:
+    """Names, parameters and sub-commands, recursively: what a build decides."""
+    subs = command.commands if isinstance(command, click.Group) else {}
+    params = [(p.name, p.opts, p.required, repr(p.default)) for p in command.params]
+    return command.name, params, {name: _tree(sub) for name, sub in sorted(subs.items())}
+
+
+def test_the_cli_tree_is_built_once_as_a_fresh_build_and_each_invocation_parses_its_own() -> None:
+    once = typer.testing._get_command(app)
+    assert typer.testing._get_command(app) is once
+    assert _tree(once) == _tree(typer.main.get_command(app))
+    runner = typer.testing.CliRunner()
+    top, db = runner.invoke(app, ["--help"]), runner.invoke(app, ["db", "--help"])
+    assert top.exit_code == db.exit_code == 0 and top.output != db.output
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2
