@@ -21,7 +21,7 @@ from dvcsync.mapping._yaml import LocatedDocument
 from dvcsync.state import StateStore
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _parsed_yaml_once() -> Iterator[None]:
     """Each YAML file of a mappings folder parsed once per session for each content it has, not on
     every load: ``load_mappings`` runs ~280 times a unit session (the CLI commands, a copy per
@@ -31,7 +31,8 @@ def _parsed_yaml_once() -> Iterator[None]:
     it hands out is a fresh unpickled copy, so a caller that changes its document changes no
     other's. A file that fails to parse is not cached: its error is raised every time, as before.
     Everything after parsing (validation, references, required specs, compiling) runs on every
-    load. ``UNIT_YAML_CACHE=0`` turns it off (docs/testing.md)."""
+    load. ``UNIT_YAML_CACHE=0`` turns it off (docs/testing.md). Package scope: a session that
+    runs other folders' tests too never hands them the patched loader."""
     if os.environ.get("UNIT_YAML_CACHE") == "0":
         yield
         return
@@ -57,7 +58,7 @@ def _parsed_yaml_once() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _cli_built_once() -> Iterator[None]:
     """``CliRunner.invoke`` builds the click command tree from the Typer app once per app, as a
     process does once, not once per invocation (~12 ms each, several hundred invocations a
