@@ -595,16 +595,25 @@ def with_latency(args: argparse.Namespace, work: Path) -> None:
                 naive_n, naive_s = asyncio.run(naive(mock, lat_db, max(30, int(3000 / (latency + 1)))))
                 reset(mock, lat_db)
                 lat_push = adapter_push(mock, lat_db, work / f"latency-{latency:g}-{run}.db")
-            return {"adapter": lat_records / lat_push["elapsed_s"], "naive": naive_n / naive_s}
+                reset(mock, lat_db)  # (iii): a state that has met every record, as in `throughput`
+                known_state = work / f"latency-known-{latency:g}-{run}.db"
+                adapter_adopt(mock, lat_db, known_state)
+                known = adapter_push(mock, lat_db, known_state)
+            return {
+                "adapter": lat_records / lat_push["elapsed_s"],
+                "known": (known["dossiers_pushed"] + known["statuses_reported"]) / known["elapsed_s"],
+                "naive": naive_n / naive_s,
+            }
 
         values = median_runs(args.runs, measure)
-        ratios = [a / b for a, b in zip(values["adapter"], values["naive"], strict=True)]
-        ratio = median(ratios)
-        goal = f" (goal >= 20: {'met' if ratio >= 20 else 'NOT met'})" if latency == 20 else ""
-        print(
-            f"with {latency:g} ms latency: adapter {median(values['adapter']):,.0f} records/s, naive "
-            f"{median(values['naive']):,.1f} records/s = {ratio:.1f}x [{spread(ratios, 1)}]{goal}"
-        )
+        for key, what in (("adapter", "adapter (fresh state)"), ("known", "adapter (state that met them)")):
+            ratios = [a / b for a, b in zip(values[key], values["naive"], strict=True)]
+            ratio = median(ratios)
+            goal = f" (goal >= 20: {'met' if ratio >= 20 else 'NOT met'})" if latency == 20 else ""
+            print(
+                f"with {latency:g} ms latency: {what} {median(values[key]):,.0f} records/s, naive "
+                f"{median(values['naive']):,.1f} records/s = {ratio:.1f}x [{spread(ratios, 1)}]{goal}"
+            )
 
 
 if __name__ == "__main__":
