@@ -30,6 +30,10 @@ def _state(env: Env, code: str) -> str:
     return str(env.province.attempts(code)[-1]["trang_thai"])
 
 
+def _inbox(env: Env) -> list[tuple[str, str]]:
+    return [(key, state) for key, state, _ in env.inbox()]
+
+
 def test_paid_callback_marks_fees_paid_and_the_receipt_is_saved(env: Env) -> None:
     code, amount = env.province.make_paying(0)
     with run_mock(callback_url=env.callback_url, callback_retry_s=0.05) as mock:
@@ -44,14 +48,20 @@ def test_paid_callback_marks_fees_paid_and_the_receipt_is_saved(env: Env) -> Non
         assert on_platform["so_tien"] == amount
 
         settled = _admin(mock.url, ref, "pay", MaNganHang="VCB")
-        assert wait_for(lambda: _state(env, code) == "paid"), "the paid callback was not applied"
+        # The callback writes the province first, then marks its inbox row: wait for both (the
+        # province alone may be seen between the two writes).
+        applied = [(ref, "applied")]
+        assert wait_for(lambda: _state(env, code) == "paid" and _inbox(env) == applied, timeout_s=30.0), (
+            "the paid callback was not applied",
+            _state(env, code),
+            _inbox(env),
+        )
         [attempt] = env.province.attempts(code)
         assert attempt["ma_giao_dich"] == settled["callback"]["MaGiaoDich"] != ""
         assert attempt["ngan_hang"] == "VCB"
         assert attempt["thoi_gian_ket_qua"] is not None
         assert env.province.unpaid_fees(code) == 0
         assert env.province.updated_at(code) > "2026-01-02T03:04:05"
-        assert [(k, s) for k, s, _ in env.inbox()] == [(ref, "applied")]
 
         # The next push says the dossier was paid online.
         engine = make_engine(f"sqlite:///{env.province.path}")
