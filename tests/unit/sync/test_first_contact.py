@@ -444,7 +444,13 @@ def test_a_failed_read_back_is_tried_later_and_keeps_its_mark(
     assert [r["state"] for r in _outbox(store, _code(2))] == ["done", "done"]
 
 
-def test_an_unreachable_portal_decides_nothing(script: Script, store: StateStore) -> None:
+@pytest.mark.parametrize("chunk", [256, 1], ids=["one-chunk", "unreachable-in-a-later-chunk"])
+def test_an_unreachable_portal_decides_nothing(
+    script: Script, store: StateStore, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """With chunks of one, the first dossier is decided before the second read fails: still nothing
+    of it may be recorded (the round's decisions are committed together at its end)."""
+    monkeypatch.setattr(first_contact, "READ_CHUNK", chunk)
     _enqueue(store, _record(1, steps=1), _record(2, steps=1))
     script.on(_code(1), None)
     script.on(_code(2), httpx.ConnectError("connection refused"))
