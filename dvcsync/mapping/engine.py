@@ -12,6 +12,7 @@ lists of its child rows. Mapping never raises on bad data: every failing field b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -56,19 +57,15 @@ __all__ = ["OUTSIDE_WHERE", "CompiledMapping", "MapResult"]
 # A record its source's ``where`` leaves out is not this mapping's: said so, not mapped.
 OUTSIDE_WHERE = "not sent: outside the source's where"
 
+
 # One core-only validator per output model, built on first use (a few ms each) and shared by every
 # mapping set of the process: the models are module-level classes, never rebuilt.
-_VALIDATORS: dict[type[BaseModel], FastValidator[Any]] = {}
-
-
+@functools.cache
 def fast_validator(model: type[BaseModel]) -> FastValidator[Any]:
     """``model.model_validate`` with the same outputs and errors, but pydantic-core alone for the
     canonical records a mapping produces (``FastValidator``; anything it refuses goes to the
-    model itself, so every error is the model's own)."""
-    validator = _VALIDATORS.get(model)
-    if validator is None:
-        validator = _VALIDATORS[model] = FastValidator(model)
-    return validator
+    model itself, so every error is the model's own). One per model, built on first use."""
+    return FastValidator(model)
 
 
 # The formats' names before they moved to ``pipeline`` (tests/unit/mapping/test_properties.py).
