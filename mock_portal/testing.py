@@ -1,8 +1,10 @@
-"""Run the mock on a free loopback port for tests and benchmarks, over real HTTP.
+"""Run the mock for tests and benchmarks: on a free loopback port over real HTTP, or in process.
 
 ``run_mock`` serves it from a background thread of this process (fast to start, state reachable
 through ``.app``); ``run_mock_process`` starts ``python -m mock_portal`` as a child process, for
-benchmarks (its own CPU) and kill/restart tests.
+benchmarks (its own CPU) and kill/restart tests. ``run_mock_in_process`` serves no socket at all:
+its clients hand each request to the app through ``httpx.ASGITransport``, for tests of the mock's
+answers where the network is not what is tested (no port, no server thread to start and stop).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
 from .app import create_app
@@ -195,6 +198,69 @@ def run_mock_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+
+IN_PROCESS_URL = "http://127.0.0.1:9"
+"""The base URL of an in-process mock: requests never leave the process (nothing listens on the
+discard port, so a client that bypasses the in-process transport fails at once)."""
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """A synchronous httpx transport that runs each request through ``httpx.ASGITransport`` on the
+    in-process mock's event loop (``httpx.ASGITransport`` alone serves only async clients).
+
+    Client timeouts do not apply and no connection can be dropped: tests of those stay on loopback.
+    """
+
+    def __init__(self, app: FastAPI, portal: BlockingPortal) -> None:
+        self._asgi = httpx.ASGITransport(app=app)
+        self._portal = portal
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        status, headers, raw = self._portal.call(self._send, request, body)
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(raw), request=request)
+
+    async def _send(self, request: httpx.Request, body: bytes) -> tuple[int, httpx.Headers, bytes]:
+        forwarded = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+        response = await self._asgi.handle_async_request(forwarded)
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        return response.status_code, response.headers, raw
+
+
+@dataclass
+class InProcessMock:
+    """A mock app running in this process on its own event loop (a thread), with its lifespan run."""
+
+    url: str
+    """Base URL its clients use, ``IN_PROCESS_URL``; the app derives served URLs from it."""
+    config: MockConfig
+    app: FastAPI
+    portal: BlockingPortal = field(repr=False)
+
+    @property
+    def adapter_url(self) -> str:
+        return f"{self.url}/dvcqg"
+
+    def transport(self) -> InProcessTransport:
+        return InProcessTransport(self.app, self.portal)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` on ``url`` whose requests reach the app in process."""
+        return httpx.Client(transport=self.transport(), base_url=self.url, **kwargs)
+
+
+@contextlib.contextmanager
+def run_mock_in_process(config: MockConfig | None = None, **overrides: Any) -> Iterator[InProcessMock]:
+    """``create_app(config)`` on an event loop in a thread, its lifespan run as a server would (the
+    callback deliverer and the province pusher work; the state file is closed at exit); no socket."""
+    cfg = _config(config, overrides)
+    app = create_app(cfg)
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(app.router.lifespan_context(app)),
+    ):
+        yield InProcessMock(url=IN_PROCESS_URL, config=cfg, app=app, portal=portal)
 
 
 def sample_dossier(serial: int, status: str = "4", day: str = "251120", **fields: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A small client of the mock for its integration tests (real HTTP, httpx)."""
+"""A small client of the mock for its integration tests (httpx: in process or over loopback)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,26 @@ from typing import Any
 import httpx
 
 from dvcsync.contract import sign
-from mock_portal.testing import RunningMock, sample_dossier
+from mock_portal.testing import InProcessMock, RunningMock, sample_dossier
 
-__all__ = ["PortalClient", "Receiver", "init_body", "receiver", "sample_dossier"]
+__all__ = ["Mock", "PortalClient", "Receiver", "http_client", "init_body", "receiver", "sample_dossier"]
+
+Mock = RunningMock | InProcessMock
+"""A mock served over loopback (``run_mock``) or run in process (``run_mock_in_process``)."""
+
+
+def http_client(mock: Mock, timeout: float = 10.0, **kwargs: Any) -> httpx.Client:
+    """A client on ``mock``'s base URL: through the in-process transport, or over real HTTP."""
+    if isinstance(mock, InProcessMock):
+        return mock.client(timeout=timeout, **kwargs)
+    return httpx.Client(base_url=mock.url, timeout=timeout, trust_env=False, **kwargs)
 
 
 class PortalClient:
-    def __init__(self, mock: RunningMock, timeout: float = 10.0) -> None:
+    def __init__(self, mock: Mock, timeout: float = 10.0) -> None:
         self.mock = mock
         self.creds = mock.config.credentials
-        self.http = httpx.Client(
-            base_url=mock.url, timeout=timeout, trust_env=False, headers={"dstcode": self.creds.dstcode}
-        )
+        self.http = http_client(mock, timeout, headers={"dstcode": self.creds.dstcode})
         self.session = ""
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mock_portal.testing import run_mock
+from mock_portal.testing import run_mock_in_process
 
 from .support import PortalClient, sample_dossier, step
 
@@ -85,7 +85,7 @@ def test_illegal_move_refused_in_strict_mode(portal: PortalClient) -> None:
 
 
 def test_lenient_mode_accepts_and_warns() -> None:
-    with run_mock(strict=False) as mock:
+    with run_mock_in_process(strict=False) as mock:
         portal = PortalClient(mock)
         portal.push(sample_dossier(1, status="10", NgayTra="20251122100000"))
         assert portal.push(sample_dossier(1, status="4"), updating=True)["error_code"] == 0
@@ -148,7 +148,7 @@ def test_batch_limit_and_bad_envelopes(portal: PortalClient) -> None:
 
 
 def test_batch_limit_is_configurable() -> None:
-    with run_mock(batch_limit=3) as mock:
+    with run_mock_in_process(batch_limit=3) as mock:
         portal = PortalClient(mock)
         assert portal.push(*[sample_dossier(i) for i in range(4)])["error_code"] == "5"
         assert portal.push(*[sample_dossier(i) for i in range(3)])["error_code"] == 0

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from mock_portal.testing import RunningMock, run_mock
+from mock_portal.testing import run_mock_in_process
 
 from .support import PortalClient, check_reply, sample_dossier
 
@@ -17,10 +17,10 @@ def test_login_gives_an_opaque_session(portal: PortalClient) -> None:
     assert portal.call("LayDanhSachTTHC", endpoint="share")["error_code"] == 0
 
 
-def test_wrong_password_is_refused(mock: RunningMock) -> None:
+def test_wrong_password_is_refused(http: httpx.Client) -> None:
     reply = check_reply(
-        httpx.post(
-            f"{mock.url}/dvcqg/auth",
+        http.post(
+            "/dvcqg/auth",
             headers={"dstcode": "H40"},
             json={"username": "dvcsync", "password": "sai"},
         )
@@ -30,10 +30,10 @@ def test_wrong_password_is_refused(mock: RunningMock) -> None:
 
 @pytest.mark.parametrize("headers, fragment", [({}, "Thiếu header dstcode"), ({"dstcode": "H99"}, "'H99'")])
 def test_dstcode_is_required_and_checked(
-    portal: PortalClient, headers: dict[str, str], fragment: str
+    portal: PortalClient, http: httpx.Client, headers: dict[str, str], fragment: str
 ) -> None:
     body = {"session": portal.session, "madonvi": "000.00.01.H40", "service": "LayDanhSachTTHC"}
-    response = httpx.post(f"{portal.mock.url}/dvcqg/share", json=body, headers=headers)
+    response = http.post("/dvcqg/share", json=body, headers=headers)
     reply = check_reply(response)
     assert reply["error_code"] == 403 and fragment in reply["message"]
 
@@ -51,7 +51,7 @@ def test_missing_unknown_and_foreign_sessions(portal: PortalClient) -> None:
 
 
 def test_expired_session_answers_401_then_relogin_works() -> None:
-    with run_mock(session_ttl_s=1.0) as mock:
+    with run_mock_in_process(session_ttl_s=1.0) as mock:
         client = PortalClient(mock)
         client.login()
         assert client.call("TraCuuHoSo", mahoso="x")["error_code"] == 0
@@ -82,7 +82,7 @@ def test_unknown_missing_service_and_wrong_endpoint(portal: PortalClient) -> Non
 
 @pytest.mark.parametrize("style", [0, "0", "00"])
 def test_success_code_style_is_configurable(style: int | str) -> None:
-    with run_mock(success_code=style) as mock:
+    with run_mock_in_process(success_code=style) as mock:
         client = PortalClient(mock)
         client.login()
         reply = client.push(sample_dossier(1))

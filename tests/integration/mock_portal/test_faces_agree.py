@@ -7,14 +7,14 @@ import asyncio
 import json
 from typing import Any
 
-from mock_portal.testing import RunningMock
+from mock_portal.testing import InProcessMock
 
 from .support import PortalClient, sample_dossier
 
 TWIN = "000.00.01.H40-251120-T00001"
 
 
-def via_dispatcher(mock: RunningMock, body: dict[str, Any]) -> dict[str, Any]:
+def via_dispatcher(mock: InProcessMock, body: dict[str, Any]) -> dict[str, Any]:
     assert mock.app is not None
     reply: dict[str, Any] = asyncio.run(mock.app.state.portal.handle("integration", body, "H40"))
     return reply
@@ -24,7 +24,7 @@ def without_code(dossier: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in dossier.items() if k not in {"MaHoSo", "created_at", "updated_at"}}
 
 
-def test_fast_path_and_dispatcher_agree(mock: RunningMock, portal: PortalClient) -> None:
+def test_fast_path_and_dispatcher_agree(mock: InProcessMock, portal: PortalClient) -> None:
     rest = portal.push(sample_dossier(1), sample_dossier(2))
     body = {
         "session": portal.session,

@@ -1,5 +1,6 @@
-"""Each fault kind over real HTTP, deterministic for a seed; reset and lost reply really drop the
-TCP connection (the client sees a transport error) and a lost reply's write is stored."""
+"""Each fault kind, deterministic for a seed; the answers in process, and over real HTTP what needs a
+socket: a hang outlasts the client's timeout, reset and lost reply really drop the TCP connection
+(the client sees a transport error) and a lost reply's write is stored."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_portal.testing import RunningMock, run_mock
+from mock_portal.testing import run_mock_in_process
 
-from .support import PortalClient, sample_dossier, step
+from .support import Mock, PortalClient, sample_dossier, step
 
 
 def rule(**fields: Any) -> dict[str, Any]:
@@ -62,7 +63,8 @@ def test_throttle_429_with_retry_after(portal: PortalClient) -> None:
     assert response.json()["error_code"] == 429
 
 
-def test_hang_outlasts_the_client_timeout(portal: PortalClient) -> None:
+def test_hang_outlasts_the_client_timeout(served_portal: PortalClient) -> None:
+    portal = served_portal
     faulty(portal, hang_rate=1.0, hang_s=30)
     start = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
@@ -72,7 +74,8 @@ def test_hang_outlasts_the_client_timeout(portal: PortalClient) -> None:
     assert stored_total(portal) == 0
 
 
-def test_reset_drops_the_connection_and_applies_nothing(portal: PortalClient) -> None:
+def test_reset_drops_the_connection_and_applies_nothing(served_portal: PortalClient) -> None:
+    portal = served_portal
     faulty(portal, reset_rate=1.0)
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         push_raw(portal, sample_dossier(1))
@@ -81,7 +84,8 @@ def test_reset_drops_the_connection_and_applies_nothing(portal: PortalClient) ->
     assert portal.admin("GET", "/stats").json()["services"]["DongBoHoSoMC"]["fault:reset"] == 1
 
 
-def test_lost_reply_stores_the_write_then_drops_the_connection(portal: PortalClient) -> None:
+def test_lost_reply_stores_the_write_then_drops_the_connection(served_portal: PortalClient) -> None:
+    portal = served_portal
     code = sample_dossier(1)["MaHoSo"]
     portal.push(sample_dossier(1))
     faulty(portal, lost_reply_rate=1.0)
@@ -164,7 +168,7 @@ def test_rules_per_service_and_soap_and_payment(portal: PortalClient) -> None:
     assert stats["soap"] == {"fault:502": 1} and stats["payment"] == {"fault:throttle": 1}
 
 
-def sequence(mock: RunningMock, n: int = 40) -> list[int]:
+def sequence(mock: Mock, n: int = 40) -> list[int]:
     client = PortalClient(mock)
     client.login()
     out = [
@@ -180,11 +184,11 @@ def sequence(mock: RunningMock, n: int = 40) -> list[int]:
 
 def test_faults_are_deterministic_for_a_seed() -> None:
     spec = {"seed": 42, "rules": [{"service": "LayDanhMucLinhVuc", "status_rates": {"500": 0.3, "503": 0.2}}]}
-    with run_mock(faults=spec) as first, run_mock(faults=spec) as second:
+    with run_mock_in_process(faults=spec) as first, run_mock_in_process(faults=spec) as second:
         a, b = sequence(first), sequence(second)
     assert a == b and {200, 500, 503} <= set(a)
     other = {**spec, "seed": 43}
-    with run_mock(faults=other) as third:
+    with run_mock_in_process(faults=other) as third:
         assert sequence(third) != a
 
 
