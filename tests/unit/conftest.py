@@ -26,8 +26,9 @@ def _parsed_yaml_once() -> Iterator[None]:
     """Each YAML file of a mappings folder parsed once per session for each content it has, not on
     every load: ``load_mappings`` runs ~280 times a unit session (the CLI commands, a copy per
     test); with PyYAML's pure-Python composer parsing was nine tenths of a load (~65 ms), with
-    libyaml's (``_yaml._FAST_LOADER``, where PyYAML has it) a tenth of that. ``load_located`` depends on the file's path and bytes only, so the
-    cache is keyed by both (a copy in tmp_path, or a file a test rewrote, is parsed afresh); what
+    libyaml's (``_yaml._FAST_LOADER``, where PyYAML has it) a tenth of that. ``load_located``
+    depends on the file's path and bytes only, so the cache is keyed by both (a copy in tmp_path,
+    or a file a test rewrote, is parsed afresh); what
     it hands out is a fresh unpickled copy, so a caller that changes its document changes no
     other's. A file that fails to parse is not cached: its error is raised every time, as before.
     Everything after parsing (validation, references, required specs, compiling) runs on every
