@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from dvcsync.contract import sign
-from mock_portal.testing import run_mock
+from mock_portal.testing import run_mock_in_process
 
-from .support import PortalClient, init_body, receiver, sample_dossier, step, wait_until
+from .support import PortalClient, http_client, init_body, receiver, sample_dossier, step, wait_until
 
 SECRET = "khoa-bi-mat-thu-nghiem"
 CODE = sample_dossier(1)["MaHoSo"]
@@ -252,8 +252,8 @@ def test_statement_beside_the_payment_api_is_the_admin_one(portal: PortalClient)
 def test_pay_without_delivery_settles_and_no_callback_reaches_the_province() -> None:
     with (
         receiver({"MaLoi": "00", "MoTaLoi": "OK"}) as province,
-        run_mock(callback_url=province.url, callback_retry_s=0.05) as mock,
-        httpx.Client(base_url=mock.url, trust_env=False) as http,
+        run_mock_in_process(callback_url=province.url, callback_retry_s=0.05) as mock,
+        http_client(mock) as http,
     ):
         http.post("/payment/init", json=init_body("REF-1"))
         http.post("/payment/init", json=init_body("REF-2"))

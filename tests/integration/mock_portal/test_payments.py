@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from dvcsync.contract import InitReply, PaymentCallback, QueryReply, parse_init_reply, sign, verify
-from mock_portal.testing import RunningMock, run_mock
+from mock_portal.testing import InProcessMock, run_mock_in_process
 
-from .support import PortalClient, init_body, receiver, wait_until
+from .support import PortalClient, http_client, init_body, receiver, wait_until
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 VECTORS = {
@@ -48,10 +48,10 @@ def vector_init() -> dict[str, Any]:
     return body
 
 
-def test_vectors_init_query_bill_and_callbacks(mock: RunningMock) -> None:
+def test_vectors_init_query_bill_and_callbacks(mock: InProcessMock) -> None:
     with receiver({"MaLoi": "00", "MoTaLoi": "OK"}) as province:
         mock.config.callback_url = province.url
-        http = httpx.Client(base_url=mock.url, trust_env=False)
+        http = http_client(mock)
         ref = VECTORS["INIT"]["fields"]["MaThamChieu"]
         reply = InitReply.model_validate(http.post("/payment/init", json=vector_init()).json())
         result = reply.result()
@@ -95,10 +95,10 @@ def test_vectors_init_query_bill_and_callbacks(mock: RunningMock) -> None:
         http.close()
 
 
-def test_failed_payment_callback_matches_vector(mock: RunningMock) -> None:
+def test_failed_payment_callback_matches_vector(mock: InProcessMock) -> None:
     with receiver({"MaLoi": "00"}) as province:
         mock.config.callback_url = province.url
-        http = httpx.Client(base_url=mock.url, trust_env=False)
+        http = http_client(mock)
         assert parse_init_reply(http.post("/payment/init", json=vector_init()).json()).MaLoi == "00"
         v = VECTORS["CALLBACK_FAILED"]
         ref = v["fields"]["MaThamChieu"]
@@ -131,36 +131,36 @@ def test_failed_payment_callback_matches_vector(mock: RunningMock) -> None:
         ({"ThongTinGiaoDich": "THANH TOÁN"}, "01"),
     ],
 )
-def test_init_refusals(mock: RunningMock, change: dict[str, str], code: str) -> None:
+def test_init_refusals(http: httpx.Client, change: dict[str, str], code: str) -> None:
     body = {**init_body("REF-1"), **change}
-    result = parse_init_reply(httpx.post(f"{mock.url}/payment/init", json=body).json())
+    result = parse_init_reply(http.post("/payment/init", json=body).json())
     assert result.MaLoi == code and result.MoTaLoi
 
 
-def test_amount_must_add_up_and_reference_is_unique(mock: RunningMock) -> None:
-    url = f"{mock.url}/payment/init"
-    mismatch = parse_init_reply(httpx.post(url, json=init_body("REF-1", 10000, items=[6000, 3000])).json())
+def test_amount_must_add_up_and_reference_is_unique(http: httpx.Client) -> None:
+    url = "/payment/init"
+    mismatch = parse_init_reply(http.post(url, json=init_body("REF-1", 10000, items=[6000, 3000])).json())
     assert mismatch.MaLoi == "05" and "9000" in mismatch.MoTaLoi
     assert (
-        parse_init_reply(httpx.post(url, json=init_body("REF-2", 10000, items=[6000, 4000])).json()).MaLoi
+        parse_init_reply(http.post(url, json=init_body("REF-2", 10000, items=[6000, 4000])).json()).MaLoi
         == "00"
     )
     assert (
-        parse_init_reply(httpx.post(url, json=init_body("REF-2", 10000, items=[6000, 4000])).json()).MaLoi
+        parse_init_reply(http.post(url, json=init_body("REF-2", 10000, items=[6000, 4000])).json()).MaLoi
         == "04"
     )
     no_bill = {k: v for k, v in init_body("REF-3").items() if k != "ThongTinBienLai"}
-    assert parse_init_reply(httpx.post(url, json=no_bill).json()).MaLoi == "01"
-    garbage = httpx.post(url, content=b"{oops").json()
+    assert parse_init_reply(http.post(url, json=no_bill).json()).MaLoi == "01"
+    garbage = http.post(url, content=b"{oops").json()
     assert garbage["error_code"] == "1"
 
 
 def test_flat_reply_form_and_pay_page() -> None:
     with (
         receiver({"MaLoi": "00"}) as province,
-        run_mock(payment_reply_form="flat", callback_url=province.url) as mock,
+        run_mock_in_process(payment_reply_form="flat", callback_url=province.url) as mock,
     ):
-        http = httpx.Client(base_url=mock.url, trust_env=False)
+        http = http_client(mock)
         flat = http.post("/payment/init", json=init_body("REF-9")).json()
         assert flat["MaLoi"] == "00" and "error_code" not in flat
         page = http.get(flat["UrlThanhToan"])
@@ -181,9 +181,11 @@ def test_callback_retries_until_acknowledged_then_duplicate_and_late() -> None:
     answers: list[tuple[int, Any]] = [(500, b"oops"), (200, {"MaLoi": "99", "MoTaLoi": "sai chu ky"})]
     with (
         receiver({"MaLoi": "00"}, answers=answers) as province,
-        run_mock(callback_url=province.url, callback_retry_s=0.05, callback_type="PAYMENT_RESULT") as mock,
+        run_mock_in_process(
+            callback_url=province.url, callback_retry_s=0.05, callback_type="PAYMENT_RESULT"
+        ) as mock,
     ):
-        http = httpx.Client(base_url=mock.url, trust_env=False)
+        http = http_client(mock)
         http.post("/payment/init", json=init_body("REF-1"))
         http.post("/_admin/payments/REF-1/pay", json={"duplicate": True})
         received = province.wait_for(4)
@@ -204,8 +206,8 @@ def test_callback_retries_until_acknowledged_then_duplicate_and_late() -> None:
         http.close()
 
 
-def test_query_and_bill_refusals(mock: RunningMock) -> None:
-    http = httpx.Client(base_url=mock.url, trust_env=False)
+def test_query_and_bill_refusals(mock: InProcessMock) -> None:
+    http = http_client(mock)
     assert http.post("/payment/query", json=signed("QUERY", "NOPE")).json()["MaLoi"] == "06"
     bad = {**signed("QUERY", "NOPE"), "MaXacThuc": "f" * 64}
     assert http.post("/payment/query", json=bad).json()["MaLoi"] == "02"

@@ -1,4 +1,5 @@
-"""State kept across restarts in the SQLite file, including after the process is killed."""
+"""State kept across restarts in the SQLite file: across a re-created app (in process), and after a
+real ``python -m mock_portal`` process is killed."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from mock_portal.testing import run_mock, run_mock_process
+from mock_portal.testing import run_mock_in_process, run_mock_process
 
 from .support import PortalClient, init_body, receiver, sample_dossier, step, wait_until
 
@@ -14,7 +15,7 @@ from .support import PortalClient, init_body, receiver, sample_dossier, step, wa
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     state = str(tmp_path / "mock.db")
     code = sample_dossier(1)["MaHoSo"]
-    with run_mock(state=state) as mock:
+    with run_mock_in_process(state=state) as mock:
         portal = PortalClient(mock)
         portal.login()
         portal.push(sample_dossier(1))
@@ -26,7 +27,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
             json={"MaHoSo": "G22.99-251120-0001", "MaTTHC": "1.001193", "NgayNopHoSo": "20251120080000"},
         )
         portal.close()
-    with run_mock(state=state) as mock:
+    with run_mock_in_process(state=state) as mock:
         portal = PortalClient(mock)
         portal.login()
         found = portal.call("TraCuuHoSo", mahoso=code)["result"][0]
@@ -59,7 +60,7 @@ def test_unanswered_push_resumes_after_restart(tmp_path: Path) -> None:
     state = str(tmp_path / "mock.db")
     golden = Path(__file__).resolve().parents[2] / "fixtures" / "contract" / "thongbaokhuyenmai_push.json"
     promotion = json.loads(golden.read_text(encoding="utf-8"))
-    with run_mock(state=state) as mock:  # no --province-url yet: the push waits
+    with run_mock_in_process(state=state) as mock:  # no --province-url yet: the push waits
         portal = PortalClient(mock)
         assert portal.admin("POST", "/portal-dossiers", json=promotion).status_code == 201
         assert (
@@ -68,7 +69,7 @@ def test_unanswered_push_resumes_after_restart(tmp_path: Path) -> None:
         portal.close()
     with (
         receiver({"error_code": 1, "message": "Đã nhận trước đó"}) as province,
-        run_mock(state=state, province_url=province.url) as mock,
+        run_mock_in_process(state=state, province_url=province.url) as mock,
     ):
         assert province.wait_for(1)[0]["MaHoSo"] == promotion["MaHoSo"]
         portal = PortalClient(mock)

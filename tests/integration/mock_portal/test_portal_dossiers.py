@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcsync.contract import DanhSachHoSoReply
-from mock_portal.testing import run_mock
+from mock_portal.testing import run_mock_in_process
 
 from .support import PortalClient, receiver, sample_dossier, wait_until
 
@@ -112,7 +112,7 @@ def test_withdraw_on_the_portal_side(portal: PortalClient) -> None:
 def test_promotion_is_listed_and_pushed_to_the_province() -> None:
     with (
         receiver({"error_code": 0, "message": "Đã tiếp nhận"}, answers=[(500, b"down")]) as province,
-        run_mock(province_url=province.url, push_retry_s=0.05) as mock,
+        run_mock_in_process(province_url=province.url, push_retry_s=0.05) as mock,
     ):
         portal = PortalClient(mock)
         assert portal.admin("POST", "/portal-dossiers", json=PROMOTION).status_code == 201
