@@ -210,6 +210,7 @@ class InProcessTransport(httpx.BaseTransport):
     in-process mock's event loop (``httpx.ASGITransport`` alone serves only async clients).
 
     Client timeouts do not apply and no connection can be dropped: tests of those stay on loopback.
+    An exception the app lets through is raised in the caller (a server would answer 500).
     """
 
     def __init__(self, app: FastAPI, portal: BlockingPortal) -> None:

@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mock_portal import cli
 from mock_portal.config import MockConfig
-from mock_portal.testing import config_argv, run_mock, run_mock_process
+from mock_portal.testing import config_argv, run_mock_in_process, run_mock_process
 
-from .support import PortalClient
+from .support import PortalClient, http_client
 from .test_portal_dossiers import portal_dossier
 
 REPO = Path(__file__).resolve().parents[3]
@@ -127,13 +126,14 @@ def test_seeded_at_start_and_again_on_the_same_state(tmp_path: Path) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps({"dossiers": [portal_dossier(1), portal_dossier(2)]}), encoding="utf-8")
     state = str(tmp_path / "mock.db")
-    with run_mock(state=state, seed_dossiers=str(seed)) as mock:
-        listed = httpx.get(f"{mock.url}/_admin/portal-dossiers").json()
+    with run_mock_in_process(state=state, seed_dossiers=str(seed)) as mock, http_client(mock) as http:
+        listed = http.get("/_admin/portal-dossiers").json()
         assert [item["MaHoSo"] for item in listed] == ["G22.99-251120-0001", "G22.99-251120-0002"]
-        httpx.post(f"{mock.url}/_admin/dossiers/G22.99-251120-0001/withdraw").raise_for_status()
+        http.post("/_admin/dossiers/G22.99-251120-0001/withdraw").raise_for_status()
     seed.write_text(json.dumps([portal_dossier(1), portal_dossier(3)]), encoding="utf-8")
-    with run_mock(state=state, seed_dossiers=str(seed)) as mock:  # a restart: known ones kept as they are
-        listed = httpx.get(f"{mock.url}/_admin/portal-dossiers").json()
+    # a restart: known ones kept as they are
+    with run_mock_in_process(state=state, seed_dossiers=str(seed)) as mock, http_client(mock) as http:
+        listed = http.get("/_admin/portal-dossiers").json()
         assert [item["MaHoSo"] for item in listed] == [f"G22.99-251120-000{n}" for n in (1, 2, 3)]
         assert listed[0]["status"] == "7"
 
