@@ -9,6 +9,7 @@ answers where the network is not what is tested (no port, no server thread to st
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -16,13 +17,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
 from .app import create_app
@@ -200,6 +200,8 @@ def run_mock_process(
                 process.wait(10)
 
 
+_T = TypeVar("_T")
+
 IN_PROCESS_URL = "http://127.0.0.1:9"
 """The base URL of an in-process mock: requests never leave the process (nothing listens on the
 discard port, so a client that bypasses the in-process transport fails at once)."""
@@ -213,13 +215,13 @@ class InProcessTransport(httpx.BaseTransport):
     An exception the app lets through is raised in the caller (a server would answer 500).
     """
 
-    def __init__(self, app: FastAPI, portal: BlockingPortal) -> None:
+    def __init__(self, app: FastAPI, loop: asyncio.AbstractEventLoop) -> None:
         self._asgi = httpx.ASGITransport(app=app)
-        self._portal = portal
+        self._loop = loop
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-        status, headers, raw = self._portal.call(self._send, request, body)
+        status, headers, raw = _on(self._loop, self._send(request, body))
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(raw), request=request)
 
     async def _send(self, request: httpx.Request, body: bytes) -> tuple[int, httpx.Headers, bytes]:
@@ -227,6 +229,11 @@ class InProcessTransport(httpx.BaseTransport):
         response = await self._asgi.handle_async_request(forwarded)
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
         return response.status_code, response.headers, raw
+
+
+def _on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro`` on ``loop`` (another thread's) and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
 @dataclass
@@ -237,14 +244,14 @@ class InProcessMock:
     """Base URL its clients use, ``IN_PROCESS_URL``; the app derives served URLs from it."""
     config: MockConfig
     app: FastAPI
-    portal: BlockingPortal = field(repr=False)
+    loop: asyncio.AbstractEventLoop = field(repr=False)
 
     @property
     def adapter_url(self) -> str:
         return f"{self.url}/dvcqg"
 
     def transport(self) -> InProcessTransport:
-        return InProcessTransport(self.app, self.portal)
+        return InProcessTransport(self.app, self.loop)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An ``httpx.Client`` on ``url`` whose requests reach the app in process."""
@@ -257,11 +264,31 @@ def run_mock_in_process(config: MockConfig | None = None, **overrides: Any) -> I
     callback deliverer and the province pusher work; the state file is closed at exit); no socket."""
     cfg = _config(config, overrides)
     app = create_app(cfg)
-    with (
-        start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(app.router.lifespan_context(app)),
-    ):
-        yield InProcessMock(url=IN_PROCESS_URL, config=cfg, app=app, portal=portal)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name="mock-portal-in-process")
+    thread.start()
+    started = threading.Event()
+    stop = asyncio.Event()
+
+    async def lifespan() -> None:
+        async with app.router.lifespan_context(app):
+            started.set()
+            await stop.wait()
+
+    running = asyncio.run_coroutine_threadsafe(lifespan(), loop)
+    try:
+        while not started.wait(0.01):
+            if running.done():
+                running.result()  # the lifespan failed at start-up: raise its error
+        yield InProcessMock(url=IN_PROCESS_URL, config=cfg, app=app, loop=loop)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        try:
+            running.result(15)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(15)
+            loop.close()
 
 
 def sample_dossier(serial: int, status: str = "4", day: str = "251120", **fields: Any) -> dict[str, Any]:
