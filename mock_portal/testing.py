@@ -231,9 +231,14 @@ class InProcessTransport(httpx.BaseTransport):
         return response.status_code, response.headers, raw
 
 
+IN_PROCESS_WAIT_S = 120.0
+"""The longest a request to, or the start of, an in-process mock is waited for: a test that hangs
+fails with a timeout instead of blocking the run (nothing in the mock takes near this long)."""
+
+
 def _on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run ``coro`` on ``loop`` (another thread's) and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+    """Run ``coro`` on ``loop`` (another thread's) and wait, bounded, for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(IN_PROCESS_WAIT_S)
 
 
 @dataclass
@@ -277,9 +282,12 @@ def run_mock_in_process(config: MockConfig | None = None, **overrides: Any) -> I
 
     running = asyncio.run_coroutine_threadsafe(lifespan(), loop)
     try:
+        deadline = time.monotonic() + IN_PROCESS_WAIT_S
         while not started.wait(0.01):
             if running.done():
                 running.result()  # the lifespan failed at start-up: raise its error
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the in-process mock did not start in {IN_PROCESS_WAIT_S:.0f} s")
         yield InProcessMock(url=IN_PROCESS_URL, config=cfg, app=app, loop=loop)
     finally:
         loop.call_soon_threadsafe(stop.set)
