@@ -4,7 +4,8 @@
 through ``.app``); ``run_mock_process`` starts ``python -m mock_portal`` as a child process, for
 benchmarks (its own CPU) and kill/restart tests. ``run_mock_in_process`` serves no socket at all:
 its clients hand each request to the app through ``httpx.ASGITransport``, for tests of the mock's
-answers where the network is not what is tested (no port, no server thread to start and stop).
+answers where the network is not what is tested (no port, no server thread to start and stop);
+``run_app_in_process`` does the same for any application (the adapter's inbound server's too).
 """
 
 from __future__ import annotations
@@ -269,8 +270,36 @@ def run_mock_in_process(config: MockConfig | None = None, **overrides: Any) -> I
     callback deliverer and the province pusher work; the state file is closed at exit); no socket."""
     cfg = _config(config, overrides)
     app = create_app(cfg)
+    with run_app_in_process(app, name="the in-process mock") as served:
+        yield InProcessMock(url=served.url, config=cfg, app=app, loop=served.loop)
+
+
+@dataclass
+class InProcessApp:
+    """Any ASGI application (the adapter's inbound server too) running in this process on its own
+    event loop (a thread), with its lifespan run; ``client()`` reaches it with no socket."""
+
+    url: str
+    """Base URL its clients use, ``IN_PROCESS_URL``."""
+    app: FastAPI
+    loop: asyncio.AbstractEventLoop = field(repr=False)
+
+    def transport(self) -> InProcessTransport:
+        return InProcessTransport(self.app, self.loop)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` on ``url`` whose requests reach the app in process."""
+        return httpx.Client(transport=self.transport(), base_url=self.url, **kwargs)
+
+
+@contextlib.contextmanager
+def run_app_in_process(app: FastAPI, name: str = "the in-process app") -> Iterator[InProcessApp]:
+    """``app`` on an event loop in a thread, its lifespan run as a server would; no socket. For tests
+    of what an application answers where the network is not what is tested: requests arrive from
+    ``127.0.0.1`` (``httpx.ASGITransport``'s client address), an app exception reaches the caller.
+    ``name`` is what a start-up that hangs is reported as."""
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True, name="mock-portal-in-process")
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name=name.replace(" ", "-"))
     thread.start()
     started = threading.Event()
     stop = asyncio.Event()
@@ -287,8 +316,8 @@ def run_mock_in_process(config: MockConfig | None = None, **overrides: Any) -> I
             if running.done():
                 running.result()  # the lifespan failed at start-up: raise its error
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the in-process mock did not start in {IN_PROCESS_WAIT_S:.0f} s")
-        yield InProcessMock(url=IN_PROCESS_URL, config=cfg, app=app, loop=loop)
+                raise TimeoutError(f"{name} did not start in {IN_PROCESS_WAIT_S:.0f} s")
+        yield InProcessApp(url=IN_PROCESS_URL, app=app, loop=loop)
     finally:
         loop.call_soon_threadsafe(stop.set)
         try:

@@ -1,6 +1,11 @@
-"""Hostile bodies against the inbound server over real HTTP: every refusal is in the path's contract
-shape, never a 5xx, never a traceback, never a row in the province's database; a fuzz run of a few
-thousand generated requests holds the same line."""
+"""Hostile bodies against the inbound server: every refusal is in the path's contract shape, never a
+5xx, never a traceback, never a row in the province's database; a fuzz run of a few thousand
+generated requests holds the same line.
+
+The bodies are what is tested, not the socket: the server's application runs in process
+(``run_app_in_process``, requests through ``httpx.ASGITransport``), so an exception it lets through
+fails the test in the caller. Callers, caps and the socket are test_server_access.py's; framing and
+slow clients against the real server, tests/e2e/test_run_framing.py and test_run_slow_clients.py."""
 
 from __future__ import annotations
 
@@ -26,8 +31,7 @@ from dvcsync.mapping import load_mappings
 from dvcsync.province.sample import generate
 from dvcsync.server import create_server_app
 from dvcsync.sync import payment_inbound
-
-from .mock_portal.soap_support import serve
+from mock_portal.testing import run_app_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 PROMOTION_PATH = "/inbound/dvcqg/hoso"
@@ -67,7 +71,8 @@ class Inbound:
 
 @pytest.fixture(scope="module")
 def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbound]:
-    """One server for the module (a fresh copy of a sample province) and one keep-alive client."""
+    """One server application for the module (a fresh copy of a sample province), in process, and
+    one client."""
     tmp = tmp_path_factory.mktemp("server-inputs")
     onestop = tmp / "onestop.db"
     generate(onestop, 50, 2)
@@ -99,8 +104,8 @@ def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbound]:
         ]
     app = create_server_app(settings, load_mappings(settings.province.mappings))
     try:
-        with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
-            yield Inbound(url, client, onestop, codes, attempts)
+        with run_app_in_process(app) as served, served.client(timeout=30) as client:
+            yield Inbound(served.url, client, onestop, codes, attempts)
     finally:
         for engine in app.state.engines:
             engine.dispose()
