@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import CodeType
 from typing import Any, Protocol
@@ -99,6 +100,57 @@ def _empty(var: str) -> str:
     return f"({var} is None or (isinstance({var}, str) and {var}.strip() == ''))"
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What the generated code knows of ``v`` at a point: a ``str`` (``text``), equal to its
+    ``strip()``, not blank, at most ``max_length`` characters (None: unknown)."""
+
+    text: bool
+    stripped: bool
+    not_blank: bool
+    max_length: int | None
+
+    def join(self, other: _Known) -> _Known:
+        """What holds after either of two branches."""
+        longest = None
+        if self.max_length is not None and other.max_length is not None:
+            longest = max(self.max_length, other.max_length)
+        return _Known(
+            self.text and other.text,
+            self.stripped and other.stripped,
+            self.not_blank and other.not_blank,
+            longest if self.text and other.text else None,
+        )
+
+
+_CONTEXT = "Context(record=record, parent=parent, record_key=key)"
+_ANY = _Known(False, False, False, None)
+_STR = _Known(True, False, False, None)
+
+
+def _known_of(values: Any) -> _Known:
+    """What holds of every value of a table (its values are fixed once loaded)."""
+    values = list(values)
+    if not values or not all(type(v) is str for v in values):
+        return _ANY
+    return _Known(
+        True,
+        all(v == v.strip() for v in values),
+        all(v.strip() for v in values),
+        max(len(v) for v in values),
+    )
+
+
+def _blank_test(known: _Known) -> str | None:
+    """The test that a known ``str`` is not blank (None: it cannot be)."""
+    return None if known.not_blank else "v" if known.stripped else "v.strip()"
+
+
+def _under(test: str | None, body: list[str]) -> list[str]:
+    """``body`` as is, or indented under ``if test:``."""
+    return body if test is None else [f"if {test}:"] + ["    " + line for line in body]
+
+
 def spec_hash(cm: CompiledMapping) -> str:
     """What the generated source depends on: the spec, whether it has a model, its code tables' kinds."""
     kinds = sorted((name, _fast_table(cm, name) is not None) for name in _codes_used(cm.spec.fields.values()))
@@ -167,7 +219,7 @@ class _Builder:
             self.emit(1, "ctx = Context(record=record, parent=parent, record_key=key)")
         self.emit(1, "out = {}")
         self.emit(1, "errors = []")
-        self.emit(1, "reported = set()")
+        self.emit(1, "reported = None  # made by on_problem when a field first fails")
         self.lines = head + body
         self.emit(1, "if errors or not validate or model is None:")
         self.emit(2, "value = out if not errors or not validate else None")
@@ -184,14 +236,17 @@ class _Builder:
         fs_name = self.bind("fs", fs)
         self.emit(1, f"# {name}")
         self.emit(1, "try:")
-        self.source(fs)
-        steps, text = self.steps_of(fs)
-        if steps:
-            self.emit(2, "if type(v) is not list:")
-            self.utf8_check(3)
-            for line in steps:
-                self.emit(3, line)
-        else:
+        maybe_text = self.source(fs)
+        ops = self.ops_of(fs)
+        text = fs.format is not None and fs.format in _TEXT_FORMATS
+        if ops:
+            # The common case first: a ``str`` read from the row, its checks knowing it is one.
+            self.emit(2, "if type(v) is str:")
+            self.utf8_check(3, known_str=True)
+            self.lines += ["    " * 3 + line for line in self.render(ops, _STR)[0] or ["pass"]]
+            self.emit(2, "elif type(v) is not list:")  # not a str: no UTF-8 to check
+            self.lines += ["    " * 3 + line for line in self.render(ops, _ANY)[0] or ["pass"]]
+        elif maybe_text:
             self.utf8_check(2)
         self.emit(1, "except Skipped as exc:")
         self.emit(2, f"return on_skip({fs_name}, {name!r}, key, exc, record, parent)")
@@ -199,7 +254,9 @@ class _Builder:
         self.emit(2, f"errors.extend(prefix(err, {name!r}) for err in exc.problems)")
         self.emit(2, f"out[{name!r}] = exc.partial")
         self.emit(1, "except Problem as exc:")
-        self.emit(2, f"on_problem({fs_name}, {name!r}, key, exc, record, parent, errors, reported)")
+        self.emit(
+            2, f"reported = on_problem({fs_name}, {name!r}, key, exc, record, parent, errors, reported)"
+        )
         self.emit(1, "else:")
         indent = 2
         if fs.omit_empty:
@@ -210,15 +267,16 @@ class _Builder:
         else:
             self.emit(indent, f"out[{name!r}] = v")
 
-    def utf8_check(self, indent: int) -> None:
+    def utf8_check(self, indent: int, *, known_str: bool = False) -> None:
         """``_check_text`` raises exactly when UTF-8 cannot encode the text: tried inline first."""
-        self.emit(indent, "if type(v) is str and not v.isascii():")
+        self.emit(indent, "if not v.isascii():" if known_str else "if type(v) is str and not v.isascii():")
         self.emit(indent + 1, "try:")
         self.emit(indent + 2, "v.encode('utf-8')")
         self.emit(indent + 1, "except UnicodeEncodeError:")
         self.emit(indent + 2, "check_text(v, None)")
 
-    def source(self, fs: FieldSpec) -> None:
+    def source(self, fs: FieldSpec) -> bool:
+        """``v = `` the field's source; False when it cannot be a non-ASCII text (no UTF-8 check)."""
         if fs.path is not None:
             parts = tuple(fs.path.split("."))
             if parts[0] == "parent":
@@ -232,26 +290,27 @@ class _Builder:
                 self.emit(2, f"v = get({parts[0]!r})")
             else:
                 self.emit(2, f"v = get_(record, {parts!r})")
-            return
+            return True
         others = ("paths", "first_of", "template", "each", "concat", "exists")
         if fs.const is not None and all(getattr(fs, other) is None for other in others):
             self.emit(2, f"v = {self.bind('const', fs.const)}")
-            return
+            return not (type(fs.const) is not str or fs.const.isascii())
         if fs.exists is not None:
             self.emit(2, 'v = "0"')
             self.emit(2, f"for item in get({fs.exists!r}) or ():")
             self.emit(3, f"if {self.test(fs.where)}:")
             self.emit(4, 'v = "1"')
             self.emit(4, "break")
-            return
+            return False
         if fs.each is not None and fs.mapping is not None:
             self.items([(fs.each, fs.mapping, fs.where)])
-            return
+            return False
         if fs.concat is not None:
             self.items([(part.each, part.mapping, part.where) for part in fs.concat])
-            return
+            return False
         self.needs_ctx = True
         self.emit(2, f"v = {self.bind('src', self.cm._compile_source(fs))}(ctx)")
+        return True
 
     def test(self, where: Mapping[str, Condition] | None) -> str:
         """``filter_matches(where, item)`` as an expression; an ``equals`` of one text or number
@@ -295,77 +354,176 @@ class _Builder:
         self.emit(2, "if problems:")
         self.emit(3, "raise ChildProblems(problems, v)")
 
-    def steps_of(self, fs: FieldSpec) -> tuple[list[str], bool]:
-        """The engine's ``_compile_steps``, as lines (in its order), and whether they leave a
-        ``str`` (after a text format: the checks after it need no type test then)."""
-        lines: list[str] = []
+    def ops_of(self, fs: FieldSpec) -> list[tuple[Any, ...]]:
+        """The engine's ``_compile_steps`` in its order, each with the names it needs bound (once:
+        ``render`` writes them twice, for a ``str`` and for anything else)."""
+        ops: list[tuple[Any, ...]] = []
         if fs.map_values is not None:
             table = {str(k): v for k, v in fs.map_values.items()}
             reason = f"no entry in map_values (expected one of {sorted(table)})"
-            lines += [
+            ops.append(("map_values", self.bind("values", table), reason, _known_of(table.values())))
+        if fs.code is not None:
+            ops.append(self.code_op(fs))
+        if fs.default is not None:
+            ops.append(("default", self.bind("default", fs.default), fs.default))
+        if fs.format is not None:
+            bound = None if fs.format in _FAST_FORMATS else self.bind("fmt", pipeline.FORMATS[fs.format])
+            ops.append(("format", fs.format, bound))
+        if fs.max_length is not None:
+            ops.append(("max_length", fs.max_length, fs.on_overflow == "truncate"))
+        if fs.required:
+            ops.append(("required",))
+        return ops
+
+    def render(self, ops: list[tuple[Any, ...]], known: _Known) -> tuple[list[str], _Known]:
+        """The lines of ``ops`` for a value of which ``known`` holds, and what holds after them.
+        Knowing a ``str`` (stripped, not blank, of a bounded length) drops the type tests and the
+        checks it already passes; a code table's hit continues knowing its values (checked here,
+        at load time), its miss knowing nothing."""
+        lines: list[str] = []
+        for position, op in enumerate(ops):
+            kind = op[0]
+            if kind == "code" and op[1] == "plain" and known.text:
+                branches, known = self._code_branches(op, ops[position + 1 :], known)
+                return lines + branches, known
+            if kind == "map_values":
+                step, known = self._map_values(op, known)
+            elif kind == "code":
+                step, known = self._code_any(op)
+            elif kind == "default":
+                step, known = self._default(op, known)
+            elif kind == "format":
+                step, known = self._format(op, known)
+            elif kind == "max_length":
+                step, known = self._max_length(op, known)
+            else:
+                step, known = self._required(known)
+            lines += step
+        return lines, known
+
+    @staticmethod
+    def _map_values(op: tuple[Any, ...], known: _Known) -> tuple[list[str], _Known]:
+        _, table, reason, values = op
+        if not known.text:
+            return [
                 f"if not {_empty('v')}:",
-                f"    v = {self.bind('values', table)}.get(str(v), MISS)",
+                f"    v = {table}.get(str(v), MISS)",
                 "    if v is MISS:",
                 f"        raise Problem({reason!r})",
-            ]
-        if fs.code is not None:
-            lines += self.code_lines(fs)
-        if fs.default is not None:
-            lines.append(f"if {_empty('v')}: v = {self.bind('default', fs.default)}")
-        text = stripped = False
-        if fs.format is not None:
-            fast_format = _FAST_FORMATS.get(fs.format)
-            if fast_format is not None:
-                lines.append(f"v = {fast_format}")
-            else:
-                lines.append(f"v = {self.bind('fmt', pipeline.FORMATS[fs.format])}(v, None)")
-            text, stripped = fs.format in _TEXT_FORMATS, fs.format in _STRIPPED_FORMATS
-        if fs.max_length is not None:
-            limit = fs.max_length
-            lines.append(f"if len(v) > {limit}:" if text else f"if isinstance(v, str) and len(v) > {limit}:")
-            if fs.on_overflow == "truncate":
-                lines.append(f"    v = v[:{limit}]")
-            else:
-                lines.append(f'    raise Problem(f"too long: {{len(v)}} characters, at most {limit}")')
-        if fs.required:
-            empty = "not v" if stripped else "not v.strip()" if text else _empty("v")
-            lines.append(f"if {empty}: raise Problem('required but empty')")
-        return lines, text
+            ], _ANY
+        body = [f"v = {table}.get(v, MISS)", "if v is MISS:", f"    raise Problem({reason!r})"]
+        return _under(_blank_test(known), body), _STR if values.text else _ANY
 
-    def code_lines(self, fs: FieldSpec) -> list[str]:
+    @staticmethod
+    def _code_any(op: tuple[Any, ...]) -> tuple[list[str], _Known]:
+        if op[1] != "plain":
+            return list(op[2]), _ANY
+        _, _, table, slow, _ = op
+        return [  # a text key first: no emptiness test (blank keys are left out)
+            f"found = {table}.get(v, MISS) if type(v) is str else MISS",
+            "if found is not MISS:",
+            "    v = found",
+            f"elif not {_empty('v')}:",
+            f"    found = {table}.get(str(v), MISS)",
+            f"    v = {slow}(v, {_CONTEXT}) if found is MISS else found",
+        ], _ANY
+
+    def _code_branches(
+        self, op: tuple[Any, ...], rest: list[tuple[Any, ...]], known: _Known
+    ) -> tuple[list[str], _Known]:
+        """A plain table read with a ``str``: a hit goes on knowing the table's values, a miss
+        (the engine's look-up, for a text that is not blank) knowing nothing."""
+        _, _, table, slow, values = op
+        hit, after_hit = self.render(rest, values)
+        miss, after_miss = self.render(rest, _ANY)
+        lines = [f"found = {table}.get(v, MISS)", "if found is not MISS:", "    v = found"]
+        lines += ["    " + line for line in hit]
+        lines += ["else:"]
+        lines += ["    " + line for line in _under(_blank_test(known), [f"v = {slow}(v, {_CONTEXT})"])]
+        lines += ["    " + line for line in miss]
+        return lines, after_hit.join(after_miss)
+
+    @staticmethod
+    def _default(op: tuple[Any, ...], known: _Known) -> tuple[list[str], _Known]:
+        _, name, value = op
+        if not known.text:
+            return [f"if {_empty('v')}: v = {name}"], _ANY
+        if known.not_blank:
+            return [], known
+        kept = _Known(True, known.stripped, True, known.max_length)  # v when it was not blank
+        return [f"if not {'v' if known.stripped else 'v.strip()'}: v = {name}"], _known_of([value]).join(kept)
+
+    @staticmethod
+    def _format(op: tuple[Any, ...], known: _Known) -> tuple[list[str], _Known]:
+        _, fmt, bound = op
+        if fmt == "text" and known.text:
+            if known.stripped:
+                return [], known
+            return ["v = v.strip()"], _Known(True, True, known.not_blank, known.max_length)
+        if fmt == "datetime" and known.text:
+            return [
+                'v = v.replace("-", "").replace(":", "").replace(v[10], "")'
+                " if local_datetime(v) is not None else fmt_datetime(v)"
+            ], _Known(True, True, False, None)
+        line = f"v = {_FAST_FORMATS[fmt]}" if bound is None else f"v = {bound}(v, None)"
+        text = fmt in _TEXT_FORMATS
+        return [line], _Known(text, text and fmt in _STRIPPED_FORMATS, False, None)
+
+    @staticmethod
+    def _max_length(op: tuple[Any, ...], known: _Known) -> tuple[list[str], _Known]:
+        _, limit, truncate = op
+        if known.text and known.max_length is not None and known.max_length <= limit:
+            return [], known
+        bound = limit if known.text else None
+        lines = [f"if len(v) > {limit}:" if known.text else f"if isinstance(v, str) and len(v) > {limit}:"]
+        if not truncate:
+            lines.append(f'    raise Problem(f"too long: {{len(v)}} characters, at most {limit}")')
+            return lines, _Known(known.text, known.stripped, known.not_blank, bound)
+        lines.append(f"    v = v[:{limit}]")
+        # a cut may end in a blank; a stripped text that is not blank still starts with a letter
+        return lines, _Known(known.text, False, known.not_blank and known.stripped and limit >= 1, bound)
+
+    @staticmethod
+    def _required(known: _Known) -> tuple[list[str], _Known]:
+        if not known.text:
+            return [f"if {_empty('v')}: raise Problem('required but empty')"], _ANY
+        if known.not_blank:
+            return [], known
+        empty = "not v" if known.stripped else "not v.strip()"
+        return [f"if {empty}: raise Problem('required but empty')"], _Known(
+            True, known.stripped, True, known.max_length
+        )
+
+    def code_op(self, fs: FieldSpec) -> tuple[Any, ...]:
         """A code table's look-up: a dict read for a plain table, a cache per (key, day) for a
         dated one read ``as_of`` a column; a miss (no entry, a skip, a default, a date that is not
         plain) is the engine's look-up, errors and all."""
         slow = self.bind("lookup", self.cm._code_step(fs))
-        context = "Context(record=record, parent=parent, record_key=key)"
         fast = self._fast_lookup(fs)
-        if fast is not None:  # a text key first: no emptiness test (blank keys are left out)
-            table = self.bind("code", {k: v for k, v in fast.items() if k.strip()})
-            return [
-                f"found = {table}.get(v, MISS) if type(v) is str else MISS",
-                "if found is not MISS:",
-                "    v = found",
-                f"elif not {_empty('v')}:",
-                f"    found = {table}.get(str(v), MISS)",
-                f"    v = {slow}(v, {context}) if found is MISS else found",
-            ]
+        if fast is not None:
+            entries = {k: v for k, v in fast.items() if k.strip()}
+            return ("code", "plain", self.bind("code", entries), slow, _known_of(entries.values()))
         assert fs.code is not None
         if fs.reverse or fs.as_of is None or "." in fs.as_of or not self.cm._codes[fs.code].dated:
             self.needs_ctx = True
-            return [f"v = {slow}(v, ctx)"]
+            return ("code", "other", [f"v = {slow}(v, ctx)"])
         cache = self.bind("dated", {})
-        return [
-            f"if not {_empty('v')}:",
-            f"    w = get({fs.as_of!r})",
-            "    day = (str(v), w[:10]) if type(w) is str and local_datetime(w) is not None else None",
-            f"    found = {cache}.get(day, MISS) if day is not None else MISS",
-            "    if found is MISS:",
-            f"        v = {slow}(v, {context})",
-            "        if day is not None:",
-            f"            remember({cache}, day, v)",
-            "    else:",
-            "        v = found",
-        ]
+        return (
+            "code",
+            "dated",
+            [
+                f"if not {_empty('v')}:",
+                f"    w = get({fs.as_of!r})",
+                "    day = (str(v), w[:10]) if type(w) is str and local_datetime(w) is not None else None",
+                f"    found = {cache}.get(day, MISS) if day is not None else MISS",
+                "    if found is MISS:",
+                f"        v = {slow}(v, {_CONTEXT})",
+                "        if day is not None:",
+                f"            remember({cache}, day, v)",
+                "    else:",
+                "        v = found",
+            ],
+        )
 
     def _fast_lookup(self, fs: FieldSpec) -> dict[str, Any] | None:
         """Key → result for a plain table read forward without a date; misses take the slow path."""
@@ -440,15 +598,17 @@ def compile_mapping(cm: CompiledMapping) -> MapFunction:
         record: Any,
         parent: Any,
         errors: list[FieldError],
-        reported: set[tuple[str, str]],
-    ) -> None:
+        reported: set[tuple[str, str]] | None,
+    ) -> set[tuple[str, str]]:
         if exc.value is not pipeline.MISSING:
             raw = exc.value
         else:
             raw = pipeline.raw_source(fs, pipeline.Context(record=record, parent=parent, record_key=key))
         seen = (fs.path or f"={name}", exc.reason)
-        if seen in reported:
-            return  # one bad column read by several fields is one problem
+        if reported is None:
+            reported = set()
+        elif seen in reported:
+            return reported  # one bad column read by several fields is one problem
         reported.add(seen)
         errors.append(
             FieldError(
@@ -459,6 +619,7 @@ def compile_mapping(cm: CompiledMapping) -> MapFunction:
                 reason=exc.reason,
             )
         )
+        return reported
 
     def outside(key: str) -> MapResult:
         error = FieldError(key, "(record)", "", "", cm._outside)
