@@ -1,7 +1,9 @@
 """The published contracts (issue #21 item 6): the inbound server's and the mock payment platform's
 ``/openapi.json`` give every body route its request schema, example and refusals, ``/docs`` works
 without the Internet, and real requests (the golden bodies of tests/fixtures/contract) sent to the
-running servers validate against what they publish, while a broken one does not."""
+servers' applications validate against what they publish, while a broken one does not. Both run in
+process (``run_app_in_process``, ``run_mock_in_process``): what they publish and answer is tested,
+not the socket."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 
@@ -22,9 +23,7 @@ from dvcsync.province.sample import generate
 from dvcsync.server import create_server_app
 from dvcsync.server._app import INBOUND_BODIES
 from mock_portal.app import PAYMENT_BODIES
-from mock_portal.testing import run_mock
-
-from .mock_portal.soap_support import serve
+from mock_portal.testing import InProcessApp, run_app_in_process, run_mock_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests/fixtures/contract"
@@ -55,7 +54,7 @@ def _request_schema(document: dict[str, Any], path: str) -> tuple[str, dict[str,
 
 
 @pytest.fixture(scope="module")
-def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
     folder = tmp_path_factory.mktemp("openapi")
     generate(folder / "sample.db", 20, 2)
     shutil.copy(folder / "sample.db", folder / "onestop.db")
@@ -65,14 +64,14 @@ def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         state={"url": f"sqlite:///{folder / 'state.db'}"},
     )
     app = create_server_app(settings, load_mappings(settings.province.mappings))
-    with serve(app) as url:
-        yield url
+    with run_app_in_process(app) as served:
+        yield served
     for engine in app.state.engines:
         engine.dispose()
 
 
-def test_the_inbound_server_publishes_each_body_and_real_requests_validate(inbound: str) -> None:
-    with httpx.Client(base_url=inbound, trust_env=False, timeout=10) as client:
+def test_the_inbound_server_publishes_each_body_and_real_requests_validate(inbound: InProcessApp) -> None:
+    with inbound.client(trust_env=False, timeout=10) as client:
         document = client.get("/openapi.json").json()
         for path, (fixture, model) in INBOUND.items():
             ref, media = _request_schema(document, path)
@@ -102,8 +101,8 @@ def test_the_inbound_server_publishes_each_body_and_real_requests_validate(inbou
             assert {"401", "403", "503"} <= set(document["paths"][path]["get"]["responses"]), path
 
 
-def test_a_request_the_schema_refuses_the_inbound_server_refuses_too(inbound: str) -> None:
-    with httpx.Client(base_url=inbound, trust_env=False, timeout=10) as client:
+def test_a_request_the_schema_refuses_the_inbound_server_refuses_too(inbound: InProcessApp) -> None:
+    with inbound.client(trust_env=False, timeout=10) as client:
         document = client.get("/openapi.json").json()
         ref, _ = _request_schema(document, "/inbound/dvcqg/hoso")
         body = {k: v for k, v in _fixture("thongbaokhuyenmai_push.json").items() if k != "TenThuongNhan"}
@@ -114,8 +113,8 @@ def test_a_request_the_schema_refuses_the_inbound_server_refuses_too(inbound: st
         assert answer["error_code"] == -1 and "TenThuongNhan" in answer["message"]
 
 
-def test_docs_are_served_offline(inbound: str) -> None:
-    with httpx.Client(base_url=inbound, trust_env=False, timeout=10) as client:
+def test_docs_are_served_offline(inbound: InProcessApp) -> None:
+    with inbound.client(trust_env=False, timeout=10) as client:
         page = client.get("/docs")
         assert page.status_code == 200
         assert "cdn." not in page.text and "unpkg" not in page.text
@@ -125,7 +124,7 @@ def test_docs_are_served_offline(inbound: str) -> None:
 
 
 def test_the_mock_payment_platform_publishes_each_body_and_real_requests_validate() -> None:
-    with run_mock() as mock, httpx.Client(base_url=mock.url, trust_env=False, timeout=10) as client:
+    with run_mock_in_process() as mock, mock.client(trust_env=False, timeout=10) as client:
         document = client.get("/openapi.json").json()
         for path, (fixture, model) in MOCK.items():
             ref, media = _request_schema(document, path)
