@@ -1,12 +1,18 @@
-"""The inbound server over real HTTP, with the mock portal pushing promotion notifications to it."""
+"""The inbound server, with the mock portal pushing promotion notifications to it over real HTTP.
+
+What the server answers and stores is tested with its application in process
+(``run_app_in_process``); only the mock's pushes reach it on a loopback socket (``served_server``):
+the mock's pusher has its own client, which only a real address reaches. The mock runs in process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +23,7 @@ from dvcsync.config import Settings
 from dvcsync.mapping import load_mappings
 from dvcsync.province.sample import generate
 from dvcsync.server import create_server_app
-from mock_portal.testing import run_mock
+from mock_portal.testing import run_app_in_process, run_mock_in_process
 
 from .mock_portal.soap_support import serve
 
@@ -38,8 +44,16 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def server(tmp_path: Path, sample: Path) -> Iterator[tuple[str, Path]]:
+@dataclass
+class Server:
+    url: str
+    client: httpx.Client
+    """Reaches the inbound server (in process, or on loopback for ``served_server``)."""
+    onestop: Path
+
+
+@contextlib.contextmanager
+def _server(tmp_path: Path, sample: Path, *, loopback: bool) -> Iterator[Server]:
     onestop = tmp_path / "onestop.db"
     shutil.copy(sample, onestop)
     settings = Settings.load(
@@ -48,10 +62,28 @@ def server(tmp_path: Path, sample: Path) -> Iterator[tuple[str, Path]]:
         state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
     )
     app = create_server_app(settings, load_mappings(settings.province.mappings))
-    with serve(app) as url:
-        yield url, onestop
-    for engine in app.state.engines:
-        engine.dispose()
+    try:
+        if loopback:
+            with serve(app) as url, httpx.Client(base_url=url) as client:
+                yield Server(url, client, onestop)
+        else:
+            with run_app_in_process(app) as served, served.client() as client:
+                yield Server(served.url, client, onestop)
+    finally:
+        for engine in app.state.engines:
+            engine.dispose()
+
+
+@pytest.fixture
+def server(tmp_path: Path, sample: Path) -> Iterator[Server]:
+    with _server(tmp_path, sample, loopback=False) as running:
+        yield running
+
+
+@pytest.fixture
+def served_server(tmp_path: Path, sample: Path) -> Iterator[Server]:
+    with _server(tmp_path, sample, loopback=True) as running:
+        yield running
 
 
 def _rows(onestop: Path, code: str) -> list[tuple[Any, ...]]:
@@ -63,18 +95,16 @@ def _rows(onestop: Path, code: str) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
-def test_pushed_promotions_are_taken_in_once(server: tuple[str, Path]) -> None:
-    url, onestop = server
-    endpoint = f"{url}/inbound/dvcqg/hoso"
-    with run_mock(province_url=endpoint, push_retry_s=0.05) as mock:
+def test_pushed_promotions_are_taken_in_once(served_server: Server) -> None:
+    server, onestop = served_server, served_server.onestop
+    endpoint = f"{server.url}/inbound/dvcqg/hoso"
+    with run_mock_in_process(province_url=endpoint, push_retry_s=0.05) as mock, mock.client() as admin:
         seeded = [promotion(n) for n in range(3)]
-        assert httpx.post(f"{mock.url}/_admin/portal-dossiers", json=seeded).status_code == 201
+        assert admin.post("/_admin/portal-dossiers", json=seeded).status_code == 201
         deadline = time.monotonic() + 10
         states: dict[str, str] = {}
         while time.monotonic() < deadline:
-            states = {
-                d["MaHoSo"]: d["push_state"] for d in httpx.get(f"{mock.url}/_admin/portal-dossiers").json()
-            }
+            states = {d["MaHoSo"]: d["push_state"] for d in admin.get("/_admin/portal-dossiers").json()}
             if all(state == "created" for state in states.values()):
                 break
             time.sleep(0.05)
@@ -92,15 +122,15 @@ def test_pushed_promotions_are_taken_in_once(server: tuple[str, Path]) -> None:
         )[: len(row) - 1]
         or row[1] == "TM-KM-01"
     )
-    again = httpx.post(endpoint, json=seeded[0]).json()  # the portal delivers it a second time
+    again = server.client.post(endpoint, json=seeded[0]).json()  # the portal delivers it a second time
     assert again["error_code"] == 1
     assert len(_rows(onestop, seeded[0]["MaHoSo"])) == 1
 
 
-def test_rejected_with_the_reason_and_masked_personal_data(server: tuple[str, Path]) -> None:
-    url, onestop = server
+def test_rejected_with_the_reason_and_masked_personal_data(server: Server) -> None:
+    onestop = server.onestop
     bad = promotion(10, MaTTHC="2.999999")
-    answer = httpx.post(f"{url}/inbound/dvcqg/hoso", json=bad).json()
+    answer = server.client.post("/inbound/dvcqg/hoso", json=bad).json()
     assert answer["error_code"] == -1 and "MaTTHC" in answer["message"] and "2.999999" in answer["message"]
     assert _rows(onestop, bad["MaHoSo"]) == []
     state = onestop.parent / "state.db"
@@ -109,42 +139,42 @@ def test_rejected_with_the_reason_and_masked_personal_data(server: tuple[str, Pa
     assert json.loads(kept).keys() == {"MaHoSo", "sha256", "bytes"}  # a digest, not the caller's body
     assert bad["Email"] not in kept and bad["TenThuongNhan"] not in kept
     for junk in (b"not json", b"[1, 2]", b"{}"):
-        reply = httpx.post(
-            f"{url}/inbound/dvcqg/hoso", content=junk, headers={"Content-Type": "application/json"}
+        reply = server.client.post(
+            "/inbound/dvcqg/hoso", content=junk, headers={"Content-Type": "application/json"}
         )
         assert reply.status_code in (200, 422) and "Traceback" not in reply.text
         if reply.status_code == 200:
             assert reply.json()["error_code"] == -1
 
 
-def test_province_failure_answers_503_and_the_portal_retries(server: tuple[str, Path]) -> None:
-    url, onestop = server
+def test_province_failure_answers_503_and_the_portal_retries(server: Server) -> None:
+    onestop = server.onestop
     item = promotion(20)
     with sqlite3.connect(onestop) as conn:
         conn.execute(
             f"CREATE TRIGGER locked BEFORE INSERT ON ho_so WHEN NEW.so_ho_so = '{item['MaHoSo']}'"
             " BEGIN SELECT RAISE(ABORT, 'locked'); END"
         )
-    first = httpx.post(f"{url}/inbound/dvcqg/hoso", json=item)
+    first = server.client.post("/inbound/dvcqg/hoso", json=item)
     assert first.status_code == 503 and _rows(onestop, item["MaHoSo"]) == []
     with sqlite3.connect(onestop) as conn:
         conn.execute("DROP TRIGGER locked")
-    second = httpx.post(f"{url}/inbound/dvcqg/hoso", json=item)
+    second = server.client.post("/inbound/dvcqg/hoso", json=item)
     assert second.json()["error_code"] == 0 and len(_rows(onestop, item["MaHoSo"])) == 1
 
 
-def test_health_readiness_and_metrics(server: tuple[str, Path]) -> None:
-    url, _ = server
-    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{url}/readyz").json()["ready"] is True
-    httpx.post(f"{url}/inbound/dvcqg/hoso", json=promotion(30))
-    metrics = httpx.get(f"{url}/metrics").text
+def test_health_readiness_and_metrics(server: Server) -> None:
+    client = server.client
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["ready"] is True
+    client.post("/inbound/dvcqg/hoso", json=promotion(30))
+    metrics = client.get("/metrics").text
     assert 'dvcsync_inbox_events{kind="promotion",state="applied"} 1' in metrics
     assert "dvcsync_quarantined_records 0" in metrics
 
 
 def test_pushed_promotion_attachments_are_stored_once_and_bad_ones_refused(
-    server: tuple[str, Path], tmp_path: Path
+    server: Server, tmp_path: Path
 ) -> None:
     """TaiLieuNop of a pushed dossier: a PDF becomes the province's document (the bytes, once,
     even when delivered twice); a file that is not what its name says, or whose name reaches
@@ -152,8 +182,7 @@ def test_pushed_promotion_attachments_are_stored_once_and_bad_ones_refused(
     import base64
     import hashlib
 
-    url, onestop = server
-    endpoint = f"{url}/inbound/dvcqg/hoso"
+    onestop, endpoint = server.onestop, "/inbound/dvcqg/hoso"
     pdf = base64.b64decode(PROMOTION["TaiLieuNop"][0]["Base64"])
     body = promotion(
         50,
@@ -163,9 +192,9 @@ def test_pushed_promotion_attachments_are_stored_once_and_bad_ones_refused(
             {"TenTepDinhKem": "../../etc/passwd", "Base64": PROMOTION["TaiLieuNop"][0]["Base64"]},
         ],
     )
-    first = httpx.post(endpoint, json=body).json()
+    first = server.client.post(endpoint, json=body).json()
     assert first["error_code"] == 0, first
-    again = httpx.post(endpoint, json=body).json()
+    again = server.client.post(endpoint, json=body).json()
     assert again["error_code"] == 1, again
     with sqlite3.connect(onestop) as conn:
         docs = conn.execute(
@@ -191,7 +220,7 @@ def test_pushed_promotion_attachments_are_stored_once_and_bad_ones_refused(
 
 
 def test_a_promotion_another_replica_is_taking_in_is_answered_retry_later(
-    server: tuple[str, Path], tmp_path: Path
+    server: Server, tmp_path: Path
 ) -> None:
     """Replicas behind one load balancer: the portal's retry of a notification lands on a second
     replica while the first is still taking it in. The second answers 503 with Retry-After and
@@ -201,8 +230,7 @@ def test_a_promotion_another_replica_is_taking_in_is_answered_retry_later(
 
     from dvcsync.state import Inbox, StateStore
 
-    url, onestop = server
-    endpoint = f"{url}/inbound/dvcqg/hoso"
+    onestop, endpoint = server.onestop, "/inbound/dvcqg/hoso"
     body = promotion(7)
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     item = Inbox(store).receive("promotion", body["MaHoSo"], {"MaHoSo": body["MaHoSo"]})
@@ -211,13 +239,13 @@ def test_a_promotion_another_replica_is_taking_in_is_answered_retry_later(
             text("UPDATE inbox SET claimed_by = 'other-host:1:0badc0de', claim_until = :t WHERE id = :i"),
             {"t": time.time() + 600, "i": item.id},
         )
-    busy = httpx.post(endpoint, json=body)
+    busy = server.client.post(endpoint, json=body)
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
     assert busy.json()["error_code"] == -1 and _rows(onestop, body["MaHoSo"]) == []
     with store.begin() as conn:  # it died: its lease has ended
         ended = {"t": time.time() - 1, "i": item.id}
         conn.execute(text("UPDATE inbox SET claim_until = :t WHERE id = :i"), ended)
-    taken = httpx.post(endpoint, json=body)  # taken over: taken in now, once
+    taken = server.client.post(endpoint, json=body)  # taken over: taken in now, once
     assert taken.json()["error_code"] == 0 and len(_rows(onestop, body["MaHoSo"])) == 1
-    assert httpx.post(endpoint, json=body).json()["error_code"] == 1
+    assert server.client.post(endpoint, json=body).json()["error_code"] == 1
     store.close()
