@@ -1,9 +1,14 @@
-"""One inbound server for two tenants, over real HTTP: each tenant's paths under /t/<code>/ reach
-its own province database and state, paths of no tenant answer 404 in the contract's shape,
-monitoring stays at the root, and a tenant's own caller rules guard its paths."""
+"""One inbound server for two tenants: each tenant's paths under /t/<code>/ reach its own province
+database and state, paths of no tenant answer 404 in the contract's shape, monitoring stays at the
+root, and a tenant's own caller rules guard its paths.
+
+Routing and answers are tested with the application in process (``served``: ``run_app_in_process``,
+every request from 127.0.0.1); the caller rules over real HTTP (``served_on_loopback``: the server as
+``dvcsync serve`` configures it, a client bound to 127.0.0.2 is another machine)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -17,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from dvcsync.config import Settings
@@ -24,7 +30,7 @@ from dvcsync.mapping import load_mappings
 from dvcsync.province.sample import generate
 from dvcsync.server import create_tenants_app, server_config
 from dvcsync.tenants import for_tenant, tenant_codes
-from mock_portal.testing import free_port
+from mock_portal.testing import InProcessApp, free_port, run_app_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 PROMOTION = json.loads(
@@ -47,8 +53,12 @@ class Served:
     url: str
     onestop: dict[str, Path]
     state: dict[str, Path]
+    in_process: InProcessApp | None = None
 
     def client(self, source: str = "127.0.0.1") -> httpx.Client:
+        if self.in_process is not None:
+            assert source == "127.0.0.1", "in process, every request comes from 127.0.0.1"
+            return self.in_process.client(timeout=10, trust_env=False)
         transport = httpx.HTTPTransport(local_address=source)
         return httpx.Client(base_url=self.url, transport=transport, timeout=10, trust_env=False)
 
@@ -61,8 +71,8 @@ class Served:
             return [(str(k), str(s)) for k, s in conn.execute("SELECT kind, state FROM inbox ORDER BY id")]
 
 
-@pytest.fixture
-def served(tmp_path: Path, sample: Path) -> Iterator[Served]:
+@contextlib.contextmanager
+def _serving(tmp_path: Path, sample: Path, *, loopback: bool) -> Iterator[Served]:
     onestop = {code: tmp_path / f"onestop-{code}.db" for code in ("a", "b")}
     for path in onestop.values():
         shutil.copy(sample, path)
@@ -85,6 +95,22 @@ def served(tmp_path: Path, sample: Path) -> Iterator[Served]:
     mappings = load_mappings(settings.province.mappings)
     tenants = {code: (for_tenant(settings, code), mappings) for code in tenant_codes(settings)}
     app = create_tenants_app(settings, tenants)
+    state = {code: tmp_path / f"state-{code}.db" for code in onestop}
+    try:
+        if loopback:
+            with _on_loopback(app, settings) as url:
+                yield Served(url, onestop, state)
+        else:
+            with run_app_in_process(app) as running:
+                yield Served(running.url, onestop, state, running)
+    finally:
+        for engine in app.state.engines:
+            engine.dispose()
+
+
+@contextlib.contextmanager
+def _on_loopback(app: FastAPI, settings: Settings) -> Iterator[str]:
+    """``app`` under uvicorn as ``dvcsync serve`` configures it, in a thread; its base URL."""
     server = uvicorn.Server(server_config(app, settings.server))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -94,16 +120,22 @@ def served(tmp_path: Path, sample: Path) -> Iterator[Served]:
             raise RuntimeError("inbound server did not start")
         time.sleep(0.02)
     try:
-        yield Served(
-            f"http://127.0.0.1:{settings.server.port}",
-            onestop,
-            {code: tmp_path / f"state-{code}.db" for code in onestop},
-        )
+        yield f"http://127.0.0.1:{settings.server.port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-        for engine in app.state.engines:
-            engine.dispose()
+
+
+@pytest.fixture
+def served(tmp_path: Path, sample: Path) -> Iterator[Served]:
+    with _serving(tmp_path, sample, loopback=False) as running:
+        yield running
+
+
+@pytest.fixture
+def served_on_loopback(tmp_path: Path, sample: Path) -> Iterator[Served]:
+    with _serving(tmp_path, sample, loopback=True) as running:
+        yield running
 
 
 def promotion(code: str) -> dict[str, Any]:
@@ -164,7 +196,8 @@ def test_monitoring_stays_at_the_root_with_each_tenants_backlog(served: Served) 
     assert "process_resident_memory_bytes" in only_a
 
 
-def test_a_tenants_own_caller_rules_guard_its_paths(served: Served) -> None:
+def test_a_tenants_own_caller_rules_guard_its_paths(served_on_loopback: Served) -> None:
+    served = served_on_loopback
     with served.client() as client:
         # b's payment platform is allowed from 10.0.0.0/8 only: this machine is refused, in MaLoi shape
         refused = client.post(f"/t/b{CALLBACK_PATH}", json={"MaThamChieu": "X"})
