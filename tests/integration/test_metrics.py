@@ -1,5 +1,9 @@
-"""/metrics over real HTTP while a real push runs against the mock portal, and the plans of the
-scrape's backlog queries: an index, never a walk over every settled outbox row."""
+"""/metrics while a real push runs against the mock portal, and the plans of the scrape's backlog
+queries: an index, never a walk over every settled outbox row.
+
+The inbound server's app runs in process (``run_app_in_process``): what it serves is tested, not the
+socket. The mock stays on loopback (``run_mock``): ``run_push`` builds its portal client from the
+settings, as ``dvcsync sync`` does, so only a real address reaches it."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -22,9 +25,7 @@ from dvcsync.server import create_server_app, create_tenants_app
 from dvcsync.state import StateStore
 from dvcsync.sync.cycles import run_push
 from dvcsync.tenants import for_tenant
-from mock_portal.testing import run_mock
-
-from .mock_portal.soap_support import serve
+from mock_portal.testing import run_app_in_process, run_mock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,19 +85,19 @@ def test_a_push_moves_the_counters_seen_on_metrics(settings: Settings) -> None:
     mappings = load_mappings(settings.province.mappings)
     app = create_server_app(settings, mappings)
     try:
-        with serve(app) as url:
-            before = _families(httpx.get(f"{url}/metrics", timeout=10).text)
+        with run_app_in_process(app) as served, served.client(timeout=10) as http:
+            before = _families(http.get("/metrics").text)
             during: list[str] = []
 
             def progress(phase: str, done: int, total: int) -> None:
                 if phase == "deliver" and not during:  # scraped from inside the cycle
-                    during.append(httpx.get(f"{url}/metrics", timeout=10).text)
+                    during.append(http.get("/metrics").text)
 
             summary = asyncio.run(run_push(settings, mappings, progress=progress))
-            response = httpx.get(f"{url}/metrics", timeout=10)
-            docs = httpx.get(f"{url}/docs", timeout=10)
+            response = http.get("/metrics")
+            docs = http.get("/docs")
             script = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', docs.text)
-            asset = httpx.get(f"{url}{script.group(1)}", timeout=10) if script else None
+            asset = http.get(script.group(1)) if script else None
     finally:
         for engine in app.state.engines:
             engine.dispose()
@@ -178,8 +179,8 @@ def test_each_tenants_counters_and_backlog_carry_its_label(tmp_path: Path) -> No
         mappings = load_mappings(settings.province.mappings)
         app = create_tenants_app(settings, {code: (for_tenant(settings, code), mappings) for code in codes})
         try:
-            with serve(app) as url:
-                before = _families(httpx.get(f"{url}/metrics", timeout=10).text)
+            with run_app_in_process(app) as served, served.client(timeout=10) as http:
+                before = _families(http.get("/metrics").text)
                 summaries = {}
                 for code in codes:
                     token = current_tenant.set(code)
@@ -187,8 +188,8 @@ def test_each_tenants_counters_and_backlog_carry_its_label(tmp_path: Path) -> No
                         summaries[code] = asyncio.run(run_push(for_tenant(settings, code), mappings))
                     finally:
                         current_tenant.reset(token)
-                after = _families(httpx.get(f"{url}/metrics", timeout=10).text)
-                only_a = httpx.get(f"{url}/metrics", params={"tenant": codes[0]}, timeout=10).text
+                after = _families(http.get("/metrics").text)
+                only_a = http.get("/metrics", params={"tenant": codes[0]}).text
         finally:
             for engine in app.state.engines:
                 engine.dispose()
