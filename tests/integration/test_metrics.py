@@ -28,6 +28,9 @@ from dvcsync.tenants import for_tenant
 from mock_portal.testing import run_app_in_process, run_mock
 
 REPO = Path(__file__).resolve().parents[2]
+UNTHROTTLED = 10_000.0
+"""[portal] rate_limit of these pushes: what they count is tested, not the pacing (the default 20 a
+second made these tests wait seconds on the limiter; tests/unit/portal/test_shared.py has its own)."""
 
 
 def _families(text: str) -> dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
@@ -75,7 +78,12 @@ def settings(tmp_path: Path, onestop: Path) -> Iterator[Settings]:
             None,
             use_env=False,
             province={"source_url": f"sqlite:///{onestop}", "mappings": str(REPO / "mappings")},
-            portal={"adapter_url": mock.adapter_url, "soap_url": f"{mock.url}/soap", "timeout": 5.0},
+            portal={
+                "adapter_url": mock.adapter_url,
+                "soap_url": f"{mock.url}/soap",
+                "timeout": 5.0,
+                "rate_limit": UNTHROTTLED,
+            },
             state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
             push={"parallel_enqueue": False},
         )
@@ -171,6 +179,7 @@ def test_each_tenants_counters_and_backlog_carry_its_label(tmp_path: Path) -> No
                         "adapter_url": mock.adapter_url,
                         "soap_url": f"{mock.url}/soap",
                         "timeout": 5.0,
+                        "rate_limit": UNTHROTTLED,
                     },
                 }
                 for code, mock in zip(codes, (mock_a, mock_b), strict=True)
