@@ -20,7 +20,7 @@ from dvcsync.province.sample import generate
 from dvcsync.province.sink import SinkError, SqlSink
 from dvcsync.province.source import make_engine
 from dvcsync.sync.cycles import run_pull
-from mock_portal.testing import run_mock_process
+from mock_portal.testing import run_mock
 
 REPO = Path(__file__).resolve().parents[2]
 ID_NUMBER, PHONE, EMAIL = "079204001234", "0912345678", "an.nguyen@example.vn"
@@ -125,7 +125,9 @@ def test_a_pull_the_province_refuses_logs_and_stores_no_personal_data(
 ) -> None:
     _refuse_phones(onestop)
     state = tmp_path / "state.db"
-    with run_mock_process() as mock:
+    # run_pull builds its portal client from the settings: the mock serves a loopback port, from a
+    # thread of this process (its own log records are captured too, and must not leak either)
+    with run_mock() as mock:
         reply = httpx.post(
             f"{mock.url}/_admin/portal-dossiers", json={"dossiers": [_portal_dossier(1)]}, timeout=60
         )
