@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from types import CodeType
 from typing import Any, Protocol
@@ -36,9 +36,11 @@ from . import pipeline
 from .codes import CodeTable
 from .errors import FieldError, show
 from .pipeline import Context, Getter, MapResult
+from .shapes import ANY, STR, WIRE_DATE, Known, RawPlan, known_of, raw_plan, wire_date_text
 from .spec import FieldSpec, MappingSpec
 
 MapFunction = Callable[[dict[str, Any], Any, "str | None", bool], MapResult]
+Finish = Callable[[Known], list[str]]
 
 
 class CompiledMapping(Protocol):
@@ -100,48 +102,10 @@ def _empty(var: str) -> str:
     return f"({var} is None or (isinstance({var}, str) and {var}.strip() == ''))"
 
 
-@dataclass(frozen=True)
-class _Known:
-    """What the generated code knows of ``v`` at a point: a ``str`` (``text``), equal to its
-    ``strip()``, not blank, at most ``max_length`` characters (None: unknown)."""
-
-    text: bool
-    stripped: bool
-    not_blank: bool
-    max_length: int | None
-
-    def join(self, other: _Known) -> _Known:
-        """What holds after either of two branches."""
-        longest = None
-        if self.max_length is not None and other.max_length is not None:
-            longest = max(self.max_length, other.max_length)
-        return _Known(
-            self.text and other.text,
-            self.stripped and other.stripped,
-            self.not_blank and other.not_blank,
-            longest if self.text and other.text else None,
-        )
-
-
 _CONTEXT = "Context(record=record, parent=parent, record_key=key)"
-_ANY = _Known(False, False, False, None)
-_STR = _Known(True, False, False, None)
 
 
-def _known_of(values: Any) -> _Known:
-    """What holds of every value of a table (its values are fixed once loaded)."""
-    values = list(values)
-    if not values or not all(type(v) is str for v in values):
-        return _ANY
-    return _Known(
-        True,
-        all(v == v.strip() for v in values),
-        all(v.strip() for v in values),
-        max(len(v) for v in values),
-    )
-
-
-def _blank_test(known: _Known) -> str | None:
+def _blank_test(known: Known) -> str | None:
     """The test that a known ``str`` is not blank (None: it cannot be)."""
     return None if known.not_blank else "v" if known.stripped else "v.strip()"
 
@@ -183,6 +147,7 @@ class _Builder:
         self.lines: list[str] = []
         self.names: dict[str, Any] = {}
         self.needs_ctx = False
+        self.plan: RawPlan | None = raw_plan(cm.model, cm.spec.fields)
 
     def bind(self, prefix: str, value: Any) -> str:
         name = f"{prefix}_{len(self.names)}"
@@ -220,10 +185,15 @@ class _Builder:
         self.emit(1, "out = {}")
         self.emit(1, "errors = []")
         self.emit(1, "reported = None  # made by on_problem when a field first fails")
+        if self.plan is not None:
+            self.emit(1, "checked = True  # every field shown to be what the model accepts")
         self.lines = head + body
         self.emit(1, "if errors or not validate or model is None:")
         self.emit(2, "value = out if not errors or not validate else None")
         self.emit(2, "return MapResult(record=key, value=value, errors=errors)")
+        if self.plan is not None:
+            self.emit(1, "if checked:  # built as the core-only validation would build it (``shapes``)")
+            self.emit(2, "return MapResult(record=key, value=build_raw(out))")
         self.emit(1, "try:  # the core-only copy of the model; on any refusal, the model itself")
         self.emit(2, "return MapResult(record=key, value=fast_validate(out))")
         self.emit(1, "except ValidationError:")
@@ -236,18 +206,24 @@ class _Builder:
         fs_name = self.bind("fs", fs)
         self.emit(1, f"# {name}")
         self.emit(1, "try:")
-        maybe_text = self.source(fs)
+        source = self.source(fs)
         ops = self.ops_of(fs)
         text = fs.format is not None and fs.format in _TEXT_FORMATS
+        finish = self.finish(name, store_none=self.cm.model is not None and not text)
         if ops:
             # The common case first: a ``str`` read from the row, its checks knowing it is one.
             self.emit(2, "if type(v) is str:")
             self.utf8_check(3, known_str=True)
-            self.lines += ["    " * 3 + line for line in self.render(ops, _STR)[0] or ["pass"]]
+            self.lines += ["    " * 3 + line for line in self.render(ops, STR, finish) or ["pass"]]
             self.emit(2, "elif type(v) is not list:")  # not a str: no UTF-8 to check
-            self.lines += ["    " * 3 + line for line in self.render(ops, _ANY)[0] or ["pass"]]
-        elif maybe_text:
-            self.utf8_check(2)
+            self.lines += ["    " * 3 + line for line in self.render(ops, ANY, finish) or ["pass"]]
+            if self.plan is not None:
+                self.emit(2, "else:")
+                self.emit(3, "checked = False")
+        else:
+            if source is None:
+                self.utf8_check(2)
+            self.lines += ["    " * 2 + line for line in finish(source or ANY)]
         self.emit(1, "except Skipped as exc:")
         self.emit(2, f"return on_skip({fs_name}, {name!r}, key, exc, record, parent)")
         self.emit(1, "except ChildProblems as exc:")
@@ -267,6 +243,23 @@ class _Builder:
         else:
             self.emit(indent, f"out[{name!r}] = v")
 
+    def finish(self, name: str, *, store_none: bool) -> Finish:
+        """The tests, at the end of each branch of a field, of what its model field needs and the
+        branch does not show (``shapes``): one fails, the record is validated (``checked``)."""
+        plan = self.plan
+        if plan is None:
+            return lambda known: []
+        need = plan.needs[name]
+        literal = self.bind("literal", need.literal) if need.literal is not None else ""
+
+        def tests(known: Known) -> list[str]:
+            if store_none and not known.text:
+                return ["checked = False"]  # ``None`` is stored as "": not worth proving
+            failing = need.tests(known, literal)
+            return [f"if {' or '.join(failing)}: checked = False"] if failing else []
+
+        return tests
+
     def utf8_check(self, indent: int, *, known_str: bool = False) -> None:
         """``_check_text`` raises exactly when UTF-8 cannot encode the text: tried inline first."""
         self.emit(indent, "if not v.isascii():" if known_str else "if type(v) is str and not v.isascii():")
@@ -275,8 +268,9 @@ class _Builder:
         self.emit(indent + 1, "except UnicodeEncodeError:")
         self.emit(indent + 2, "check_text(v, None)")
 
-    def source(self, fs: FieldSpec) -> bool:
-        """``v = `` the field's source; False when it cannot be a non-ASCII text (no UTF-8 check)."""
+    def source(self, fs: FieldSpec) -> Known | None:
+        """``v = `` the field's source; what holds of it, or None when it may be any text (then
+        it takes the UTF-8 check)."""
         if fs.path is not None:
             parts = tuple(fs.path.split("."))
             if parts[0] == "parent":
@@ -290,27 +284,27 @@ class _Builder:
                 self.emit(2, f"v = get({parts[0]!r})")
             else:
                 self.emit(2, f"v = get_(record, {parts!r})")
-            return True
+            return None
         others = ("paths", "first_of", "template", "each", "concat", "exists")
         if fs.const is not None and all(getattr(fs, other) is None for other in others):
             self.emit(2, f"v = {self.bind('const', fs.const)}")
-            return not (type(fs.const) is not str or fs.const.isascii())
+            return None if type(fs.const) is str and not fs.const.isascii() else known_of([fs.const])
         if fs.exists is not None:
             self.emit(2, 'v = "0"')
             self.emit(2, f"for item in get({fs.exists!r}) or ():")
             self.emit(3, f"if {self.test(fs.where)}:")
             self.emit(4, 'v = "1"')
             self.emit(4, "break")
-            return False
+            return known_of(["0", "1"])
         if fs.each is not None and fs.mapping is not None:
             self.items([(fs.each, fs.mapping, fs.where)])
-            return False
+            return ANY
         if fs.concat is not None:
             self.items([(part.each, part.mapping, part.where) for part in fs.concat])
-            return False
+            return ANY
         self.needs_ctx = True
         self.emit(2, f"v = {self.bind('src', self.cm._compile_source(fs))}(ctx)")
-        return True
+        return None
 
     def test(self, where: Mapping[str, Condition] | None) -> str:
         """``filter_matches(where, item)`` as an expression; an ``equals`` of one text or number
@@ -361,7 +355,7 @@ class _Builder:
         if fs.map_values is not None:
             table = {str(k): v for k, v in fs.map_values.items()}
             reason = f"no entry in map_values (expected one of {sorted(table)})"
-            ops.append(("map_values", self.bind("values", table), reason, _known_of(table.values())))
+            ops.append(("map_values", self.bind("values", table), reason, known_of(table.values())))
         if fs.code is not None:
             ops.append(self.code_op(fs))
         if fs.default is not None:
@@ -375,17 +369,19 @@ class _Builder:
             ops.append(("required",))
         return ops
 
-    def render(self, ops: list[tuple[Any, ...]], known: _Known) -> tuple[list[str], _Known]:
-        """The lines of ``ops`` for a value of which ``known`` holds, and what holds after them.
-        Knowing a ``str`` (stripped, not blank, of a bounded length) drops the type tests and the
-        checks it already passes; a code table's hit continues knowing its values (checked here,
-        at load time), its miss knowing nothing."""
+    def render(self, ops: list[tuple[Any, ...]], known: Known, finish: Finish) -> list[str]:
+        """The lines of ``ops`` for a value of which ``known`` holds, ``finish`` (what holds at the
+        end) after them. Knowing a ``str`` (stripped, not blank, of a bounded length) drops the
+        type tests and the checks it already passes; a code table's hit continues knowing its
+        values (checked here, at load time), its miss knowing nothing; so does the inline
+        ``datetime`` format's match (a moment that exists), its other texts."""
         lines: list[str] = []
         for position, op in enumerate(ops):
             kind = op[0]
             if kind == "code" and op[1] == "plain" and known.text:
-                branches, known = self._code_branches(op, ops[position + 1 :], known)
-                return lines + branches, known
+                return lines + self._code_branches(op, ops[position + 1 :], known, finish)
+            if kind == "format" and op[1] == "datetime" and known.text:
+                return lines + self._datetime_branches(ops[position + 1 :], finish)
             if kind == "map_values":
                 step, known = self._map_values(op, known)
             elif kind == "code":
@@ -399,10 +395,10 @@ class _Builder:
             else:
                 step, known = self._required(known)
             lines += step
-        return lines, known
+        return lines + finish(known)
 
     @staticmethod
-    def _map_values(op: tuple[Any, ...], known: _Known) -> tuple[list[str], _Known]:
+    def _map_values(op: tuple[Any, ...], known: Known) -> tuple[list[str], Known]:
         _, table, reason, values = op
         if not known.text:
             return [
@@ -410,14 +406,14 @@ class _Builder:
                 f"    v = {table}.get(str(v), MISS)",
                 "    if v is MISS:",
                 f"        raise Problem({reason!r})",
-            ], _ANY
+            ], ANY
         body = [f"v = {table}.get(v, MISS)", "if v is MISS:", f"    raise Problem({reason!r})"]
-        return _under(_blank_test(known), body), _STR if values.text else _ANY
+        return _under(_blank_test(known), body), STR if values.text else ANY
 
     @staticmethod
-    def _code_any(op: tuple[Any, ...]) -> tuple[list[str], _Known]:
+    def _code_any(op: tuple[Any, ...]) -> tuple[list[str], Known]:
         if op[1] != "plain":
-            return list(op[2]), _ANY
+            return list(op[2]), ANY
         _, _, table, slow, _ = op
         return [  # a text key first: no emptiness test (blank keys are left out)
             f"found = {table}.get(v, MISS) if type(v) is str else MISS",
@@ -426,51 +422,56 @@ class _Builder:
             f"elif not {_empty('v')}:",
             f"    found = {table}.get(str(v), MISS)",
             f"    v = {slow}(v, {_CONTEXT}) if found is MISS else found",
-        ], _ANY
+        ], ANY
 
     def _code_branches(
-        self, op: tuple[Any, ...], rest: list[tuple[Any, ...]], known: _Known
-    ) -> tuple[list[str], _Known]:
+        self, op: tuple[Any, ...], rest: list[tuple[Any, ...]], known: Known, finish: Finish
+    ) -> list[str]:
         """A plain table read with a ``str``: a hit goes on knowing the table's values, a miss
         (the engine's look-up, for a text that is not blank) knowing nothing."""
         _, _, table, slow, values = op
-        hit, after_hit = self.render(rest, values)
-        miss, after_miss = self.render(rest, _ANY)
+        hit = self.render(rest, values, finish)
+        miss = self.render(rest, ANY, finish)
         lines = [f"found = {table}.get(v, MISS)", "if found is not MISS:", "    v = found"]
         lines += ["    " + line for line in hit]
         lines += ["else:"]
         lines += ["    " + line for line in _under(_blank_test(known), [f"v = {slow}(v, {_CONTEXT})"])]
         lines += ["    " + line for line in miss]
-        return lines, after_hit.join(after_miss)
+        return lines
+
+    def _datetime_branches(self, rest: list[tuple[Any, ...]], finish: Finish) -> list[str]:
+        """The ``datetime`` format of a ``str``: ``yyyy-mm-ddThh:mm:ss`` of a moment that exists
+        becomes its digits (a wire date), any other text takes the engine's format."""
+        lines = ["if local_datetime(v) is not None:"]
+        lines.append('    v = v.replace("-", "").replace(":", "").replace(v[10], "")')
+        lines += ["    " + line for line in self.render(rest, WIRE_DATE, finish)]
+        lines += ["else:", "    v = fmt_datetime(v)"]
+        lines += ["    " + line for line in self.render(rest, Known(True, True, False, None), finish)]
+        return lines
 
     @staticmethod
-    def _default(op: tuple[Any, ...], known: _Known) -> tuple[list[str], _Known]:
+    def _default(op: tuple[Any, ...], known: Known) -> tuple[list[str], Known]:
         _, name, value = op
         if not known.text:
-            return [f"if {_empty('v')}: v = {name}"], _ANY
+            return [f"if {_empty('v')}: v = {name}"], ANY
         if known.not_blank:
             return [], known
-        kept = _Known(True, known.stripped, True, known.max_length)  # v when it was not blank
-        return [f"if not {'v' if known.stripped else 'v.strip()'}: v = {name}"], _known_of([value]).join(kept)
+        kept = Known(True, known.stripped, True, known.max_length)  # v when it was not blank
+        return [f"if not {'v' if known.stripped else 'v.strip()'}: v = {name}"], known_of([value]).join(kept)
 
     @staticmethod
-    def _format(op: tuple[Any, ...], known: _Known) -> tuple[list[str], _Known]:
+    def _format(op: tuple[Any, ...], known: Known) -> tuple[list[str], Known]:
         _, fmt, bound = op
         if fmt == "text" and known.text:
             if known.stripped:
                 return [], known
-            return ["v = v.strip()"], _Known(True, True, known.not_blank, known.max_length)
-        if fmt == "datetime" and known.text:
-            return [
-                'v = v.replace("-", "").replace(":", "").replace(v[10], "")'
-                " if local_datetime(v) is not None else fmt_datetime(v)"
-            ], _Known(True, True, False, None)
+            return ["v = v.strip()"], Known(True, True, known.not_blank, known.max_length)
         line = f"v = {_FAST_FORMATS[fmt]}" if bound is None else f"v = {bound}(v, None)"
         text = fmt in _TEXT_FORMATS
-        return [line], _Known(text, text and fmt in _STRIPPED_FORMATS, False, None)
+        return [line], Known(text, text and fmt in _STRIPPED_FORMATS, False, None)
 
     @staticmethod
-    def _max_length(op: tuple[Any, ...], known: _Known) -> tuple[list[str], _Known]:
+    def _max_length(op: tuple[Any, ...], known: Known) -> tuple[list[str], Known]:
         _, limit, truncate = op
         if known.text and known.max_length is not None and known.max_length <= limit:
             return [], known
@@ -478,21 +479,19 @@ class _Builder:
         lines = [f"if len(v) > {limit}:" if known.text else f"if isinstance(v, str) and len(v) > {limit}:"]
         if not truncate:
             lines.append(f'    raise Problem(f"too long: {{len(v)}} characters, at most {limit}")')
-            return lines, _Known(known.text, known.stripped, known.not_blank, bound)
+            return lines, replace(known, max_length=bound) if known.text else ANY
         lines.append(f"    v = v[:{limit}]")
         # a cut may end in a blank; a stripped text that is not blank still starts with a letter
-        return lines, _Known(known.text, False, known.not_blank and known.stripped and limit >= 1, bound)
+        return lines, Known(known.text, False, known.not_blank and known.stripped and limit >= 1, bound)
 
     @staticmethod
-    def _required(known: _Known) -> tuple[list[str], _Known]:
+    def _required(known: Known) -> tuple[list[str], Known]:
         if not known.text:
-            return [f"if {_empty('v')}: raise Problem('required but empty')"], _ANY
+            return [f"if {_empty('v')}: raise Problem('required but empty')"], ANY
         if known.not_blank:
             return [], known
         empty = "not v" if known.stripped else "not v.strip()"
-        return [f"if {empty}: raise Problem('required but empty')"], _Known(
-            True, known.stripped, True, known.max_length
-        )
+        return [f"if {empty}: raise Problem('required but empty')"], known.checked()
 
     def code_op(self, fs: FieldSpec) -> tuple[Any, ...]:
         """A code table's look-up: a dict read for a plain table, a cache per (key, day) for a
@@ -502,7 +501,7 @@ class _Builder:
         fast = self._fast_lookup(fs)
         if fast is not None:
             entries = {k: v for k, v in fast.items() if k.strip()}
-            return ("code", "plain", self.bind("code", entries), slow, _known_of(entries.values()))
+            return ("code", "plain", self.bind("code", entries), slow, known_of(entries.values()))
         assert fs.code is not None
         if fs.reverse or fs.as_of is None or "." in fs.as_of or not self.cm._codes[fs.code].dated:
             self.needs_ctx = True
@@ -642,6 +641,8 @@ def compile_mapping(cm: CompiledMapping) -> MapFunction:
         "filter_matches": filter_matches,
         "fmt_datetime": _fmt_datetime,
         "local_datetime": _LOCAL_DATETIME,
+        "wire_date_text": wire_date_text,
+        "build_raw": builder.plan.builder() if builder.plan is not None else None,
         "remember": _remember,
         "where": cm._where,
         "model": cm.model,
