@@ -116,19 +116,15 @@ def inbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbound]:
 def logs(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[pytest.LogCaptureFixture]:
-    """Every record of the test, uvicorn's own too (its loggers do not propagate to the root).
+    """Every record of the test (no uvicorn here: an exception the app lets through is raised in
+    the test by the in-process transport, where a server would log it).
 
     The process's refusal-log throttle starts a fresh window: the tests before this one may have
     spent its burst within the same ten seconds (on a fast machine), and what is asserted here is
     what a logged line holds, not the throttle (tests/unit/sync has that)."""
     monkeypatch.setattr(payment_inbound, "_log_window", [0.0, 0, 0])
     caplog.set_level(logging.INFO)
-    uvicorn_logger = logging.getLogger("uvicorn")
-    uvicorn_logger.addHandler(caplog.handler)
-    try:
-        yield caplog
-    finally:
-        uvicorn_logger.removeHandler(caplog.handler)
+    yield caplog
 
 
 # ---------------------------------------------------------------------------------------------- bodies
