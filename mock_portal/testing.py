@@ -270,7 +270,7 @@ def run_mock_in_process(config: MockConfig | None = None, **overrides: Any) -> I
     callback deliverer and the province pusher work; the state file is closed at exit); no socket."""
     cfg = _config(config, overrides)
     app = create_app(cfg)
-    with run_app_in_process(app, name="the in-process mock") as served:
+    with run_app_in_process(app, name="the in-process mock", thread="mock-portal-in-process") as served:
         yield InProcessMock(url=served.url, config=cfg, app=app, loop=served.loop)
 
 
@@ -293,14 +293,16 @@ class InProcessApp:
 
 
 @contextlib.contextmanager
-def run_app_in_process(app: FastAPI, name: str = "the in-process app") -> Iterator[InProcessApp]:
+def run_app_in_process(
+    app: FastAPI, name: str = "the in-process app", thread: str = "app-in-process"
+) -> Iterator[InProcessApp]:
     """``app`` on an event loop in a thread, its lifespan run as a server would; no socket. For tests
     of what an application answers where the network is not what is tested: requests arrive from
     ``127.0.0.1`` (``httpx.ASGITransport``'s client address), an app exception reaches the caller.
-    ``name`` is what a start-up that hangs is reported as."""
+    ``name`` is what a start-up that hangs is reported as, ``thread`` its event loop thread's name."""
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True, name=name.replace(" ", "-"))
-    thread.start()
+    runner = threading.Thread(target=loop.run_forever, daemon=True, name=thread)
+    runner.start()
     started = threading.Event()
     stop = asyncio.Event()
 
@@ -324,7 +326,7 @@ def run_app_in_process(app: FastAPI, name: str = "the in-process app") -> Iterat
             running.result(15)
         finally:
             loop.call_soon_threadsafe(loop.stop)
-            thread.join(15)
+            runner.join(15)
             loop.close()
 
 
