@@ -7,7 +7,11 @@ Generates a sample one-stop database, reads every dossier with its children once
   (c) a hand-written function producing the same wire dict (the baseline),
   (d) the closure pipeline the specs ran on before they were compiled (``map_closures``), both ways,
   (e) the contract validation alone, over (b)'s outputs, with the models' ``model_validate`` and with
-      the core-only validators the mapping uses (``FastValidator``): the floor (a) cannot go under.
+      the core-only validators the mapping uses (``FastValidator``): the floor (a) cannot go under,
+  (f) the specs' shape with zero checks (``_unchecked``): one straight-line function per spec that
+      only reads each column, looks plain code tables up and calls the child rows' functions, with
+      a ``MapResult`` per record; no formats, UTF-8, lengths, required fields, dates or ``where``:
+      the floor of (b) for what the specs map.
 Each is timed ``--runs`` times (default 3) and its median kept; prints dossiers/s for each, the
 ratios to the baseline and the load average at start and end. ``--profile`` prints, instead, the
 functions taking the most time of (a) under cProfile.
@@ -27,6 +31,7 @@ from typing import Any
 
 from dvcsync.mapping import load_mappings
 from dvcsync.mapping.engine import fast_validator
+from dvcsync.mapping.pipeline import MapResult
 from dvcsync.province.sample import generate
 from dvcsync.province.source import SqlSource, make_engine
 
@@ -95,6 +100,34 @@ def hand_written(record: dict[str, Any], procedures: dict[str, Any], agencies: A
     return out
 
 
+def _unchecked(mset: Any) -> dict[str, Any]:
+    """(f): per spec, a generated function mapping its fields with no check at all (see above)."""
+    functions: dict[str, Any] = {}
+    for name, spec in mset.specs.items():
+        cm = mset.get(name)
+        names: dict[str, Any] = {"MapResult": MapResult, "functions": functions}
+        lines = ["def unchecked(record, parent, key):", "    get = record.get", "    out = {}"]
+        for index, (field, fs) in enumerate(spec.fields.items()):
+            if fs.path is not None and fs.code is not None and not cm._codes[fs.code].dated:
+                table = cm._codes[fs.code]._plain
+                names[f"t{index}"] = {k: v[fs.attr] if fs.attr else v for k, v in table.items()}
+                lines.append(f"    out[{field!r}] = t{index}.get(get({fs.path.split('.')[-1]!r}))")
+            elif fs.path is not None and fs.path.startswith("parent."):
+                lines.append(f"    out[{field!r}] = parent.get({fs.path[7:]!r})")
+            elif fs.path is not None:
+                lines.append(f"    out[{field!r}] = get({fs.path!r})")
+            elif fs.each is not None:
+                call = f"functions[{fs.mapping!r}](item, record, key).value"
+                lines.append(f"    out[{field!r}] = [{call} for item in get({fs.each!r}) or ()]")
+            else:  # const, exists (as "0"), the rest
+                names[f"c{index}"] = fs.const if fs.exists is None else "0"
+                lines.append(f"    out[{field!r}] = c{index}")
+        lines.append("    return MapResult(record=key, value=out)")
+        exec("\n".join(lines), names)
+        functions[name] = names["unchecked"]
+    return functions
+
+
 def _read_sample(mset: Any, n: int) -> tuple[list[dict[str, Any]], float]:
     """``n`` generated dossiers read through the dossier spec's source, and the seconds it took."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,8 +146,16 @@ def _read_sample(mset: Any, n: int) -> tuple[list[dict[str, Any]], float]:
 class _Timed:
     """Each way of mapping the same dossiers, timed once per call (``median_runs`` repeats them)."""
 
-    def __init__(self, mappable: list[dict[str, Any]], dossier: Any, step: Any, known: Any, agencies: Any):
-        self.mappable, self.dossier, self.step = mappable, dossier, step
+    def __init__(
+        self,
+        mappable: list[dict[str, Any]],
+        dossier: Any,
+        step: Any,
+        known: Any,
+        agencies: Any,
+        unchecked: Any,
+    ):
+        self.mappable, self.dossier, self.step, self.unchecked = mappable, dossier, step, unchecked
         self.known, self.agencies = known, agencies
         self.outputs: list[tuple[Any, Any]] = []
         for r in mappable:
@@ -154,6 +195,15 @@ class _Timed:
             check(value)
         return time.perf_counter() - start
 
+    def zero_checks(self) -> float:
+        dossier, step = self.unchecked["dossier"], self.unchecked["step"]
+        start = time.perf_counter()
+        for r in self.mappable:
+            result = dossier(r, None, r["so_ho_so"])
+            for s in r["steps"]:
+                step(s, r, result.record)
+        return time.perf_counter() - start
+
     def baseline(self) -> float:
         start = time.perf_counter()
         for r in self.mappable:
@@ -177,7 +227,7 @@ def main() -> None:
     steps = sum(len(r["steps"]) for r in mappable)
     dossier, step = mset.get("dossier"), mset.get("step")
 
-    timed = _Timed(mappable, dossier, step, known, mset.codes["agencies"])
+    timed = _Timed(mappable, dossier, step, known, mset.codes["agencies"], _unchecked(mset))
     if args.profile:
         profile = cProfile.Profile()
         profile.runcall(timed.specs, validate=True)
@@ -194,6 +244,7 @@ def main() -> None:
             "closures + contract validation": timed.closures(validate=True),
             "contract validation alone": timed.validation_alone(),
             "fast validation alone": timed.fast_validation_alone(),
+            "specs' shape, zero checks": timed.zero_checks(),
         }
 
     runs = median_runs(args.runs, measure)
