@@ -12,10 +12,12 @@ intricate (reverse look-ups, templates, ``paths``, ``first_of``, a miss in a cod
 cache, any other date text, a record the core-only copy refuses) calls the engine's own closures
 (or the steps of ``pipeline`` they share), so its behaviour and error texts are the engine's by
 construction; a failing field goes through the same handlers
-(record, field, source, value, reason). The source text depends on the spec alone (code tables
-and closures are bound, not written in), so the compiled code is cached by the spec's hash;
-``source_of`` shows it (``dvcsync mappings compile --show NAME``). Records that are not dicts
-take the closure pipeline.
+(record, field, source, value, reason). Each field's code has a branch for a ``str`` (the common
+case) whose checks know what holds of it (``shapes.Known``); what a code table's values or the
+output model show (``shapes``) decides which checks are written and whether the model is built
+without validation. Code tables and closures are bound, not written in; the compiled code is
+cached by the spec's hash and kept while its source text is the same; ``source_of`` shows it
+(``dvcsync mappings compile --show NAME``). Records that are not dicts take the closure pipeline.
 """
 
 from __future__ import annotations
@@ -116,7 +118,8 @@ def _under(test: str | None, body: list[str]) -> list[str]:
 
 
 def spec_hash(cm: CompiledMapping) -> str:
-    """What the generated source depends on: the spec, whether it has a model, its code tables' kinds."""
+    """The cache key of the generated source: the spec, whether it has a model, its code tables'
+    kinds (the text also depends on the tables' values and the model: ``compile_mapping`` compares it)."""
     kinds = sorted((name, _fast_table(cm, name) is not None) for name in _codes_used(cm.spec.fields.values()))
     text = cm.spec.model_dump_json(by_alias=True) + repr((cm.model is not None, kinds))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
