@@ -42,6 +42,8 @@ from .shapes import ANY, STR, WIRE_DATE, Known, RawPlan, known_of, raw_plan, wir
 from .spec import FieldSpec, MappingSpec
 
 MapFunction = Callable[[dict[str, Any], Any, "str | None", bool], MapResult]
+"""(record, parent, record key, validate). Called with ``validate=None`` (only by the generated code,
+for a child row) it gives ``(value, errors)`` instead, or the ``MapResult`` of a skipped record."""
 Finish = Callable[[Known], list[str]]
 
 
@@ -191,6 +193,8 @@ class _Builder:
         if self.plan is not None:
             self.emit(1, "checked = True  # every field shown to be what the model accepts")
         self.lines = head + body
+        self.emit(1, "if validate is None:  # a row of another spec's child list: no MapResult of its own")
+        self.emit(2, "return out, errors")
         self.emit(1, "if errors or not validate or model is None:")
         self.emit(2, "value = out if not errors or not validate else None")
         self.emit(2, "return MapResult(record=key, value=value, errors=errors)")
@@ -340,14 +344,19 @@ class _Builder:
                 self.emit(3, f"if not ({self.test(where)}):")
                 self.emit(4, "continue")
             self.emit(3, "if type(item) is dict:  # what ``map`` would call, without its own call")
-            self.emit(4, "result = child_fn(item, record, key, False)")
+            self.emit(4, "result = child_fn(item, record, key, None)  # (value, errors) unless skipped")
+            self.emit(4, "if type(result) is tuple:")
+            self.emit(5, "value, errs = result")
+            self.emit(4, "else:")
+            self.emit(5, "value, errs = result.value, result.errors")
             self.emit(3, "else:")
             self.emit(4, "result = child.map(item, parent=record, record_key=key, validate=False)")
-            self.emit(3, "if result.errors:")
+            self.emit(4, "value, errs = result.value, result.errors")
+            self.emit(3, "if errs:")
             self.emit(4, "position = f'[{len(v)}]'")
             self.emit(4, "problems = problems or []")
-            self.emit(4, "problems.extend(nest(err, position, 0) for err in result.errors)")
-            self.emit(3, "v.append(result.value)")
+            self.emit(4, "problems.extend(nest(err, position, 0) for err in errs)")
+            self.emit(3, "v.append(value)")
         self.emit(2, "if problems:")
         self.emit(3, "raise ChildProblems(problems, v)")
 

@@ -13,6 +13,7 @@ import pytest
 
 from dvcsync.mapping import MappingSet, MapResult, load_mappings
 
+from .conftest import dossier_record
 from .golden import PROFILES, read_records
 
 ROWS = 4
@@ -85,3 +86,21 @@ def test_every_shape_in_every_column_maps_as_the_closures_do(
                         )
                         checked += 1
     assert checked > 1000
+
+
+def test_a_skipped_child_row_maps_as_the_closures_do(mappings_dir: Path) -> None:
+    """A child row its code table skips: the child's function gives its ``MapResult`` (a row of a
+    child list otherwise gives ``(value, errors)``), the parent's result is the closures' own."""
+    (mappings_dir / "codes" / "fee_collection_decisions.yaml").write_text(
+        "name: fee_collection_decisions\ndescription: test overlay\noverlays: fee_collection\n"
+        "entries: {}\nskip: {thu_sau: {reason: no national equivalent}}\n",
+        encoding="utf-8",
+    )
+    dossier = load_mappings(mappings_dir).get("dossier")
+    good = dossier_record()
+    fees = [{**good["fees"][0], "hinh_thuc_thu": "thu_sau"}, {**good["fees"][0], "id": 2}]
+    record = dossier_record(fees=fees)
+    for validate in (True, False):
+        mapped = dossier.map(record, validate=validate)
+        _same(mapped, dossier.map_closures(record, validate=validate))
+        assert any("no national equivalent" in error.reason for error in mapped.errors)
