@@ -45,8 +45,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -m "not slow" tests/unit
 
+# Two pytest workers (pytest-xdist), the slow real-process tests among the rest: most of the suite's
+# wall time is waiting (leases, paced portals, processes starting), not CPU, so two workers take about
+# half the time on two cores (docs/testing.md, "make test"). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --durations=15
 
 # The date-sensitive part of the suite again, with the wall clock moved (libfaketime, Debian's
 # `faketime`; tests/moved_clock.sh): a test that mixes a fixed date with "now" fails here, today,
