@@ -11,7 +11,6 @@ answers where the network is not what is tested (no port, no server thread to st
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import socket
@@ -322,18 +321,13 @@ def run_app_in_process(
                 raise TimeoutError(f"{name} did not start in {IN_PROCESS_WAIT_S:.0f} s")
         yield InProcessApp(url=IN_PROCESS_URL, app=app, loop=loop)
     finally:
-        if started.is_set():
-            loop.call_soon_threadsafe(stop.set)  # the lifespan's shutdown runs, as a server's would
-        else:
-            running.cancel()  # a start-up that hangs is not waited for again
+        loop.call_soon_threadsafe(stop.set)
         try:
-            with contextlib.suppress(concurrent.futures.CancelledError):
-                running.result(15)
+            running.result(15)
         finally:
             loop.call_soon_threadsafe(loop.stop)
             runner.join(15)
-            if not loop.is_running():
-                loop.close()
+            loop.close()
 
 
 def sample_dossier(serial: int, status: str = "4", day: str = "251120", **fields: Any) -> dict[str, Any]:
